@@ -1,0 +1,56 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
+
+let package = Package(
+    name: "Recast",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "recast", targets: ["recast"]),
+        .library(name: "RecastKit", targets: ["RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph", "Runtime", "Rewrite", "Verify"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C edges: module maps and shim headers only.
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        // Format-agnostic core: dtypes, tensor descriptors, the store protocol, casts, JSON.
+        .target(name: "RecastCore", swiftSettings: strict),
+        // Formats.
+        .target(name: "SafeTensors", dependencies: ["RecastCore"], swiftSettings: strict),
+        .target(name: "HDF5", dependencies: ["RecastCore", "CHDF5"], swiftSettings: strict),
+        // Opening any checkpoint path and writing any format.
+        .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5"], swiftSettings: strict),
+        // Typed transformer graph over a store.
+        .target(name: "ModelGraph", dependencies: ["RecastCore"], swiftSettings: strict),
+        // Attention swap: feature maps and their initialisers.
+        .target(name: "Rewrite", dependencies: ["RecastCore", "ModelGraph"], swiftSettings: strict),
+        // CPU forward pass over BLAS.
+        .target(name: "Runtime", dependencies: ["RecastCore", "ModelGraph", "CBLAS"], swiftSettings: strict),
+        // Comparisons and reports.
+        .target(name: "Verify", dependencies: ["RecastCore", "ModelGraph", "Runtime"], swiftSettings: strict),
+        // The command line: parsing and formatting only.
+        .executableTarget(
+            name: "recast",
+            dependencies: [
+                "RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph", "Rewrite", "Runtime", "Verify",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "RecastCoreTests", dependencies: ["RecastCore"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["RecastCore", "SafeTensors"]),
+        .testTarget(name: "HDF5Tests", dependencies: ["RecastCore", "HDF5", "SafeTensors"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["RecastCore", "Checkpoint", "SafeTensors", "HDF5"]),
+        .testTarget(name: "ModelGraphTests", dependencies: ["RecastCore", "ModelGraph", "Checkpoint"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["RecastCore", "ModelGraph", "Checkpoint", "Runtime", "Rewrite"]),
+        .testTarget(name: "RewriteTests", dependencies: ["RecastCore", "ModelGraph", "Checkpoint", "Rewrite"]),
+        .testTarget(name: "CLITests", dependencies: ["RecastCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

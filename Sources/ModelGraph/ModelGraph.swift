@@ -1,0 +1,1 @@
+// ModelGraph module

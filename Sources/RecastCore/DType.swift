@@ -1,0 +1,83 @@
+/// An element type, named by its safetensors code (`F32`, `BF16`, …).
+///
+/// The raw value is the code as it appears in a safetensors header and in Recast's JSON output.
+public enum DType: String, Sendable, CaseIterable, Codable {
+    case bool = "BOOL"
+    case u8 = "U8"
+    case i8 = "I8"
+    case f8e5m2 = "F8_E5M2"
+    case f8e4m3 = "F8_E4M3"
+    case f8e8m0 = "F8_E8M0"
+    case f8e4m3fnuz = "F8_E4M3FNUZ"
+    case f8e5m2fnuz = "F8_E5M2FNUZ"
+    case i16 = "I16"
+    case u16 = "U16"
+    case f16 = "F16"
+    case bf16 = "BF16"
+    case i32 = "I32"
+    case u32 = "U32"
+    case f32 = "F32"
+    case c64 = "C64"
+    case f64 = "F64"
+    case i64 = "I64"
+    case u64 = "U64"
+    case f4 = "F4"
+    case f6e2m3 = "F6_E2M3"
+    case f6e3m2 = "F6_E3M2"
+
+    /// Bits one element occupies. Sub-byte types (F4, F6_*) are packed.
+    public var bitWidth: Int {
+        switch self {
+        case .f4: 4
+        case .f6e2m3, .f6e3m2: 6
+        case .bool, .u8, .i8, .f8e5m2, .f8e4m3, .f8e8m0, .f8e4m3fnuz, .f8e5m2fnuz: 8
+        case .i16, .u16, .f16, .bf16: 16
+        case .i32, .u32, .f32: 32
+        case .c64, .f64, .i64, .u64: 64
+        }
+    }
+
+    /// Whether the element is a real floating-point number, the only kind `convert --dtype` casts.
+    public var isFloatingPoint: Bool {
+        switch self {
+        case .f8e5m2, .f8e4m3, .f8e8m0, .f8e4m3fnuz, .f8e5m2fnuz, .f16, .bf16, .f32, .f64, .f4, .f6e2m3, .f6e3m2: true
+        default: false
+        }
+    }
+
+    public var isInteger: Bool {
+        switch self {
+        case .u8, .i8, .i16, .u16, .i32, .u32, .i64, .u64: true
+        default: false
+        }
+    }
+
+    public var isSignedInteger: Bool {
+        switch self {
+        case .i8, .i16, .i32, .i64: true
+        default: false
+        }
+    }
+
+    /// Byte size of `count` elements, or nil when it is not a whole number of bytes or overflows.
+    public func byteCount(elements count: Int) -> Int? {
+        let (bits, overflow) = count.multipliedReportingOverflow(by: bitWidth)
+        guard !overflow, bits % 8 == 0 else { return nil }
+        return bits / 8
+    }
+
+    /// Parses a safetensors code; nil for a code Recast does not know.
+    public init?(code: String) { self.init(rawValue: code) }
+}
+
+/// The element count of a shape, or nil if it overflows `Int` or a dimension is negative.
+public func elementCount(of shape: [Int]) -> Int? {
+    var n = 1
+    for d in shape {
+        guard d >= 0 else { return nil }
+        let (m, o) = n.multipliedReportingOverflow(by: d)
+        if o { return nil }
+        n = m
+    }
+    return n
+}
