@@ -1,1 +1,78 @@
-// Checkpoint module
+import HDF5
+import RecastCore
+import SafeTensors
+
+/// Opens any checkpoint path Recast understands as one `TensorStore`.
+public enum Checkpoint {
+    static let hdf5Signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+
+    /// Opens a `.safetensors` file, a sharded index `.json`, an HDF5 file, or a model directory.
+    /// The content decides, not the extension: a file named `.safetensors` that holds HDF5 opens as HDF5.
+    public static func open(_ path: String) throws -> TensorStore {
+        guard FileSystem.exists(path) else { throw CheckpointError(file: path, "does not exist") }
+        if FileSystem.isDirectory(path) { return try open(weightsIn: path) }
+        guard FileSystem.isRegularFile(path) else { throw CheckpointError(file: path, "is not a regular file") }
+        let head = try readHead(path, count: 1024)
+        if head.starts(with: hdf5Signature) || hasHDF5Signature(path) { return try HDF5Store(path: path) }
+        if head.starts(with: Array("version https://git-lfs".utf8)) {
+            throw CheckpointError(file: path, "is a Git LFS pointer file, not the weights: fetch the real file with `git lfs pull`")
+        }
+        if path.hasSuffix(".json") {
+            let text = String(decoding: head, as: UTF8.self)
+            if text.contains("\"weight_map\"") || !text.contains("\"model_type\"") { return try ShardedSafeTensors(indexPath: path) }
+            throw CheckpointError(file: path, "is a model config, not weights: pass the model's folder instead")
+        }
+        if path.hasSuffix(".h5") || path.hasSuffix(".hdf5") || path.hasSuffix(".keras") {
+            throw CheckpointError(file: path, "has an HDF5 extension but no HDF5 signature: the file is truncated or not HDF5")
+        }
+        return try SafeTensorsFile(path: path)
+    }
+
+    /// The weights file a model directory holds, in order of preference.
+    public static func weightsPath(in dir: String) throws -> String {
+        let names = FileSystem.list(dir)
+        for preferred in [SafeTensorsWriter.indexName, "model.safetensors"] where names.contains(preferred) {
+            return FileSystem.join(dir, preferred)
+        }
+        let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
+        if indexes.count == 1 { return FileSystem.join(dir, indexes[0]) }
+        let singles = names.filter { $0.hasSuffix(".safetensors") }
+        if singles.count == 1 { return FileSystem.join(dir, singles[0]) }
+        if singles.count > 1 {
+            throw CheckpointError(file: dir, "holds several .safetensors files (\(singles.joined(separator: ", "))) but no index: open one of them")
+        }
+        for preferred in ["tf_model.h5", "model.weights.h5", "model.h5"] where names.contains(preferred) {
+            return FileSystem.join(dir, preferred)
+        }
+        let h5 = names.filter { $0.hasSuffix(".h5") || $0.hasSuffix(".hdf5") }
+        if h5.count == 1 { return FileSystem.join(dir, h5[0]) }
+        throw CheckpointError(file: dir, "holds no weights Recast can read (model.safetensors, an index, or an .h5 file)")
+    }
+
+    static func open(weightsIn dir: String) throws -> TensorStore {
+        try open(weightsPath(in: dir))
+    }
+
+    /// The `config.json` that describes a checkpoint: inside a model directory, or beside a weights file.
+    public static func configPath(for path: String) -> String? {
+        let dir = FileSystem.isDirectory(path) ? path : FileSystem.split(path).dir
+        let candidate = FileSystem.join(dir, "config.json")
+        return FileSystem.isRegularFile(candidate) ? candidate : nil
+    }
+
+    static func readHead(_ path: String, count: Int) throws -> [UInt8] {
+        let file = try MappedFile(path: path)
+        return Array(file.bytes.prefix(count))
+    }
+
+    /// HDF5 also allows a user block: the signature may sit at 512, 1024, 2048, … bytes.
+    static func hasHDF5Signature(_ path: String) -> Bool {
+        guard let file = try? MappedFile(path: path) else { return false }
+        var offset = 512
+        while offset + 8 <= file.size {
+            if let v = file.view(offset..<(offset + 8)), Array(v) == hdf5Signature { return true }
+            offset *= 2
+        }
+        return false
+    }
+}

@@ -1,0 +1,193 @@
+import HDF5
+import RecastCore
+import SafeTensors
+
+/// The dtype a conversion writes floating-point tensors in.
+public enum DTypeChoice: String, Sendable, CaseIterable {
+    case keep, f32, f16, bf16
+
+    public var dtype: DType? {
+        switch self {
+        case .keep: nil
+        case .f32: .f32
+        case .f16: .f16
+        case .bf16: .bf16
+        }
+    }
+}
+
+/// Where and how a checkpoint is written, decided by the destination's name.
+public enum OutputKind: Equatable, Sendable {
+    case safetensorsFile
+    case hdf5File
+    /// A directory of safetensors shards with an index (and the source's `config.json`).
+    case directory
+
+    public init(destination: String) throws {
+        let lower = destination.lowercased()
+        if lower.hasSuffix(".safetensors") { self = .safetensorsFile }
+        else if lower.hasSuffix(".h5") || lower.hasSuffix(".hdf5") { self = .hdf5File }
+        else if FileSystem.isDirectory(destination) || destination.hasSuffix("/") || !FileSystem.split(destination).base.contains(".") {
+            self = .directory
+        } else {
+            throw CheckpointError(file: destination, "unknown output type: name it .safetensors, .h5/.hdf5, or a folder")
+        }
+    }
+}
+
+/// One tensor of the output: which source tensor it comes from, under what name, whether its
+/// two dimensions are swapped on the way (Keras `[in, out]` ↔ PyTorch `[out, in]`).
+public struct TensorPlan: Sendable {
+    public var source: String
+    public var name: String
+    public var transpose: Bool
+
+    public init(source: String, name: String, transpose: Bool = false) {
+        self.source = source
+        self.name = name
+        self.transpose = transpose
+    }
+}
+
+public struct ConvertOptions: Sendable {
+    public var dtype: DTypeChoice = .keep
+    public var maxShardSize: Int?
+    public var force = false
+    /// The tensors to write; nil writes every tensor of the source under its own name.
+    public var plan: [TensorPlan]?
+    public init() {}
+}
+
+public struct ConvertSummary: Sendable {
+    public var destination: String
+    public var files: [String]
+    public var tensorCount: Int
+    public var bytesWritten: Int
+}
+
+/// Converts between formats and dtypes, streaming tensor by tensor and publishing by rename.
+public enum Converter {
+    /// Default shard size for directory output, as Hugging Face uses.
+    public static let defaultShardSize = 5_000_000_000
+    /// Casts run in pieces of this many elements, so a cast needs no buffer the size of a tensor.
+    static let chunkElements = 1 << 20
+
+    public static func convert(source path: String, destination: String, options: ConvertOptions,
+                               progress: ProgressSink? = nil) throws -> ConvertSummary {
+        let kind = try OutputKind(destination: destination)
+        let store = try Checkpoint.open(path)
+        try refuseOverlap(source: store.files, destination: destination)
+        if let s = store as? SafeTensorsFile { s.releaseAfterRead = true }
+        if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }
+        let tensors = try outputTensors(store, options: options)
+        let output = try AtomicOutput(destination: destination, directory: kind == .directory, force: options.force)
+        var files: [String] = []
+        switch kind {
+        case .safetensorsFile:
+            try SafeTensorsWriter.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
+            files = [destination]
+        case .hdf5File:
+            try HDF5Writer.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
+            files = [destination]
+        case .directory:
+            let names = try SafeTensorsWriter.writeSharded(tensors, metadata: store.metadata, directory: output.temporaryPath,
+                                                           maxShardSize: options.maxShardSize ?? defaultShardSize, progress: progress)
+            if let config = Checkpoint.configPath(for: path) {
+                try FileSystem.writeAll(FileSystem.join(output.temporaryPath, "config.json"), try FileSystem.readAll(config))
+            }
+            files = names.map { FileSystem.join(destination, $0) }
+        }
+        try output.commit()
+        return ConvertSummary(destination: destination, files: files, tensorCount: tensors.count,
+                              bytesWritten: tensors.reduce(0) { $0 + $1.info.byteCount })
+    }
+
+    /// Refuses a destination that is, or contains, one of the source files: SRC is never modified.
+    static func refuseOverlap(source files: [String], destination: String) throws {
+        guard FileSystem.exists(destination) else { return }
+        let destID = FileSystem.identity(destination)
+        for f in files {
+            if let id = FileSystem.identity(f), let destID, id == destID {
+                throw CheckpointError(file: destination, "is the source file itself; choose another destination (the source is never modified)")
+            }
+            if FileSystem.isDirectory(destination), let sourceDirID = FileSystem.identity(FileSystem.split(f).dir), sourceDirID == destID! {
+                throw CheckpointError(file: destination, "is the folder that holds the source; choose another destination (the source is never modified)")
+            }
+        }
+    }
+
+    /// Builds the output tensors: renames, transposes and casts applied lazily as each is written.
+    public static func outputTensors(_ store: TensorStore, options: ConvertOptions) throws -> [OutputTensor] {
+        let file = store.files.first ?? "checkpoint"
+        let plan = options.plan ?? store.tensors.map { TensorPlan(source: $0.name, name: $0.name) }
+        return try plan.map { p in
+            guard let src = store.info(named: p.source) else {
+                throw CheckpointError.tensor(p.source, in: file, "not in the checkpoint")
+            }
+            var outDType = src.dtype
+            if let target = options.dtype.dtype, src.dtype.isFloatingPoint, src.dtype != .c64 { outDType = target }
+            var shape = src.shape
+            if p.transpose {
+                guard shape.count == 2 else {
+                    throw CheckpointError.tensor(p.source, in: file, "has shape \(shape); only 2-D tensors can be transposed")
+                }
+                guard src.dtype.bitWidth % 8 == 0 else {
+                    throw CheckpointError.tensor(p.source, in: file, "is \(src.dtype.rawValue), which cannot be transposed element by element")
+                }
+                shape = [shape[1], shape[0]]
+            }
+            guard let info = TensorInfo(name: p.name, dtype: outDType, shape: shape) else {
+                throw CheckpointError.tensor(p.name, in: file, "its size overflows")
+            }
+            return OutputTensor(info: info) { consume in
+                try store.withBytes(of: p.source) { raw in
+                    if p.transpose {
+                        let t = transpose2D(raw, rows: src.shape[0], cols: src.shape[1], elementSize: src.dtype.bitWidth / 8)
+                        try t.withUnsafeBytes { try castChunks($0, from: src.dtype, to: outDType, count: src.elementCount, consume) }
+                    } else {
+                        try castChunks(raw, from: src.dtype, to: outDType, count: src.elementCount, consume)
+                    }
+                }
+            }
+        }
+    }
+
+    static func castChunks(_ raw: UnsafeRawBufferPointer, from: DType, to: DType, count: Int,
+                           _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if from == to { return try consume(raw) }
+        // Sub-byte sources decode per element; every chunk boundary falls on a whole byte
+        // because chunkElements is a multiple of 8.
+        let outWidth = to.bitWidth / 8
+        var buffer = [UInt8](repeating: 0, count: min(count, chunkElements) * outWidth)
+        var start = 0
+        while start < count {
+            let n = min(chunkElements, count - start)
+            let inStart = start * from.bitWidth / 8
+            let inBytes = from.byteCount(elements: n) ?? 0
+            let piece = UnsafeRawBufferPointer(rebasing: raw[inStart..<(inStart + inBytes)])
+            let ok = buffer.withUnsafeMutableBytes { Cast.convert(piece, from: from, to: to, count: n, into: $0) }
+            guard ok else { throw CheckpointError(file: "cast", "cannot cast \(from.rawValue) to \(to.rawValue)") }
+            try buffer.withUnsafeBytes { try consume(UnsafeRawBufferPointer(rebasing: $0[0..<(n * outWidth)])) }
+            start += n
+        }
+    }
+
+    static func transpose2D(_ raw: UnsafeRawBufferPointer, rows: Int, cols: Int, elementSize: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: rows * cols * elementSize)
+        out.withUnsafeMutableBytes { dst in
+            guard let d = dst.baseAddress, let s = raw.baseAddress else { return }
+            // Blocked so both sides stay in cache.
+            let block = 32
+            for r0 in stride(from: 0, to: rows, by: block) {
+                for c0 in stride(from: 0, to: cols, by: block) {
+                    for r in r0..<min(r0 + block, rows) {
+                        for c in c0..<min(c0 + block, cols) {
+                            (d + (c * rows + r) * elementSize).copyMemory(from: s + (r * cols + c) * elementSize, byteCount: elementSize)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

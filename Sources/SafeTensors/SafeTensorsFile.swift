@@ -1,0 +1,49 @@
+import RecastCore
+
+/// A single `.safetensors` file, memory-mapped. Tensor bytes are views into the mapping.
+public final class SafeTensorsFile: TensorStore {
+    public let path: String
+    public let header: SafeTensorsHeader
+    let mapping: MappedFile
+    private let index: [String: Int]
+    /// Drop pages from the resident set after each read: set by streaming jobs such as convert.
+    public var releaseAfterRead = false
+
+    public init(path: String) throws {
+        self.path = path
+        mapping = try MappedFile(path: path)
+        header = try SafeTensorsHeader.parse(mapping.bytes, file: path)
+        var index: [String: Int] = [:]
+        for (i, e) in header.entries.enumerated() { index[e.info.name] = i }
+        self.index = index
+    }
+
+    public var format: CheckpointFormat { .safetensors }
+    public var layout: String { "safetensors" }
+    public var files: [String] { [path] }
+    public var metadata: Metadata { header.metadata }
+    public var tensors: [TensorInfo] { header.entries.map(\.info) }
+
+    public func info(named name: String) -> TensorInfo? {
+        index[name].map { header.entries[$0].info }
+    }
+
+    /// The file byte range of a tensor's data.
+    public func fileRange(of name: String) -> Range<Int>? {
+        guard let i = index[name] else { return nil }
+        let r = header.entries[i].dataRange
+        return (header.dataStart + r.lowerBound)..<(header.dataStart + r.upperBound)
+    }
+
+    public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let range = fileRange(of: name), let view = mapping.view(range) else {
+            throw CheckpointError.tensor(name, in: path, "not in this file")
+        }
+        if releaseAfterRead {
+            mapping.adviseSequential(range)
+            defer { mapping.release(range) }
+            return try body(view)
+        }
+        return try body(view)
+    }
+}

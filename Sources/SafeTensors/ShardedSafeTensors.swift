@@ -1,0 +1,86 @@
+import RecastCore
+
+/// A sharded checkpoint opened through its `model.safetensors.index.json`, seen as one store.
+public final class ShardedSafeTensors: TensorStore {
+    public let indexPath: String
+    public let shards: [SafeTensorsFile]
+    public let metadata: Metadata
+    public let tensors: [TensorInfo]
+    private let owner: [String: (shard: Int, info: TensorInfo)]
+
+    public init(indexPath: String) throws {
+        self.indexPath = indexPath
+        let bytes = try FileSystem.readAll(indexPath)
+        let json: JSON
+        do { json = try JSON.parse(bytes) } catch {
+            throw CheckpointError(file: indexPath, offset: error.offset, "is not a valid JSON index: \(error.message)")
+        }
+        guard json.objectValue != nil else { throw CheckpointError(file: indexPath, "is not a JSON object") }
+        guard let mapField = json["weight_map"] else {
+            throw CheckpointError(file: indexPath, "has no 'weight_map': not a safetensors index")
+        }
+        guard let map = mapField.objectValue else { throw CheckpointError(file: indexPath, "'weight_map' is not an object") }
+        var metadata: Metadata = []
+        if let meta = json["metadata"] {
+            guard let pairs = meta.objectValue else { throw CheckpointError(file: indexPath, "'metadata' is not an object") }
+            for (k, v) in pairs {
+                switch v {
+                case let .string(s): metadata.append((k, s))
+                case let .number(n): metadata.append((k, n))
+                default: metadata.append((k, v.serialized()))
+                }
+            }
+        }
+        self.metadata = metadata
+        let dir = FileSystem.split(indexPath).dir
+        var shardIndex: [String: Int] = [:]
+        var shards: [SafeTensorsFile] = []
+        var owner: [String: (Int, TensorInfo)] = [:]
+        var order: [(shard: Int, offset: Int, info: TensorInfo)] = []
+        for (name, fileValue) in map {
+            guard let file = fileValue.stringValue else {
+                throw CheckpointError(file: indexPath, object: "tensor '\(name)'", "weight_map entry is not a file name")
+            }
+            guard !file.contains("/"), file != "..", file != "." else {
+                throw CheckpointError(file: indexPath, object: "tensor '\(name)'", "weight_map names '\(file)', which is not a file beside the index")
+            }
+            let i: Int
+            if let known = shardIndex[file] {
+                i = known
+            } else {
+                let path = FileSystem.join(dir, file)
+                guard FileSystem.exists(path) else {
+                    throw CheckpointError(file: indexPath, object: "tensor '\(name)'", "weight_map names shard '\(file)', which does not exist")
+                }
+                shards.append(try SafeTensorsFile(path: path))
+                i = shards.count - 1
+                shardIndex[file] = i
+            }
+            guard let info = shards[i].info(named: name) else {
+                throw CheckpointError(file: shards[i].path, object: "tensor '\(name)'", "is listed in \(indexPath) but missing from this shard")
+            }
+            owner[name] = (i, info)
+            order.append((i, shards[i].fileRange(of: name)?.lowerBound ?? 0, info))
+        }
+        order.sort { ($0.shard, $0.offset) < ($1.shard, $1.offset) }
+        self.shards = shards
+        self.owner = owner
+        self.tensors = order.map(\.info)
+    }
+
+    public var format: CheckpointFormat { .safetensors }
+    public var layout: String { "safetensors-sharded" }
+    public var files: [String] { [indexPath] + shards.map(\.path) }
+
+    public var releaseAfterRead: Bool {
+        get { shards.first?.releaseAfterRead ?? false }
+        set { for s in shards { s.releaseAfterRead = newValue } }
+    }
+
+    public func info(named name: String) -> TensorInfo? { owner[name]?.info }
+
+    public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let o = owner[name] else { throw CheckpointError.tensor(name, in: indexPath, "not in this checkpoint") }
+        return try shards[o.shard].withBytes(of: name, body)
+    }
+}
