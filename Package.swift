@@ -43,14 +43,15 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "RecastCoreTests", dependencies: ["RecastCore"]),
-        .testTarget(name: "SafeTensorsTests", dependencies: ["RecastCore", "SafeTensors"]),
+        .target(name: "TestSupport", dependencies: ["RecastCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "RecastCoreTests", dependencies: ["RecastCore", "TestSupport"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors"]),
         .testTarget(name: "HDF5Tests", dependencies: ["RecastCore", "HDF5", "SafeTensors"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["RecastCore", "Checkpoint", "SafeTensors", "HDF5"]),
-        .testTarget(name: "ModelGraphTests", dependencies: ["RecastCore", "ModelGraph", "Checkpoint"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["RecastCore", "ModelGraph", "Checkpoint", "Runtime", "Rewrite"]),
-        .testTarget(name: "RewriteTests", dependencies: ["RecastCore", "ModelGraph", "Checkpoint", "Rewrite"]),
-        .testTarget(name: "CLITests", dependencies: ["RecastCore"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["TestSupport", "RecastCore", "Checkpoint", "SafeTensors", "HDF5"]),
+        .testTarget(name: "ModelGraphTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Runtime", "Rewrite"]),
+        .testTarget(name: "RewriteTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Rewrite"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "RecastCore", "recast"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Checkpoint
+import RecastCore
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert a checkpoint between formats and dtypes.",
+        discussion: """
+            The output format follows DST: a .safetensors file, an .h5/.hdf5 file, or a folder \
+            (sharded safetensors with an index). Casts apply to floating-point tensors only. \
+            The output is written beside DST and renamed into place when complete.
+            """
+    )
+
+    @Argument(help: "The checkpoint to read: a .safetensors file, a sharded index .json, an HDF5 file, or a model folder.")
+    var source: String
+
+    @Argument(help: "Where to write: NAME.safetensors, NAME.h5 / NAME.hdf5, or a folder.")
+    var destination: String
+
+    @Option(help: "Dtype for floating-point tensors: keep, f32, f16 or bf16.")
+    var dtype: String = "keep"
+
+    @Option(help: "Split safetensors output into shards of at most this size (5GB = 5·10^9 bytes, 2GiB = 2·2^30).")
+    var maxShardSize: String?
+
+    @Flag(help: "Replace DST if it exists.")
+    var force = false
+
+    func validate() throws {
+        guard DTypeChoice(rawValue: dtype) != nil else {
+            throw ValidationError("--dtype must be one of keep, f32, f16, bf16 (got '\(dtype)')")
+        }
+        if let s = maxShardSize, ByteSize.parse(s) == nil {
+            throw ValidationError("--max-shard-size '\(s)' is not a size such as 500MB, 5GB or 2GiB")
+        }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            var options = ConvertOptions()
+            options.dtype = DTypeChoice(rawValue: dtype) ?? .keep
+            options.maxShardSize = maxShardSize.flatMap(ByteSize.parse)
+            options.force = force
+            if options.maxShardSize != nil, try OutputKind(destination: destination) == .hdf5File {
+                throw ValidationError("--max-shard-size applies to safetensors output only")
+            }
+            let store = try Checkpoint.open(source)
+            let bar = ProgressBar.make(total: store.byteCount, label: "converting")
+            let summary = try Converter.convert(source: source, destination: destination, options: options, progress: bar)
+            bar?.finish()
+            print("wrote \(summary.destination): \(summary.tensorCount) tensors, \(ByteSize.format(summary.bytesWritten))")
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Checkpoint
+import RecastCore
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a checkpoint holds: format, layout, metadata, tensors and totals.",
+        discussion: "Reads headers and metadata only, so a multi-gigabyte checkpoint inspects as fast as a small one."
+    )
+
+    @Argument(help: "A .safetensors file, a sharded index .json, an HDF5 file (.h5, .hdf5, .weights.h5), or a model folder.")
+    var path: String
+
+    @Flag(help: "Print one JSON object (schemas/inspect.schema.json) instead of the table.")
+    var json = false
+
+    @Flag(help: "List every tensor instead of summarising repeated layers.")
+    var all = false
+
+    func run() throws {
+        try reportingErrors {
+            let store = try Checkpoint.open(path)
+            let summary = CheckpointSummary(store)
+            if json {
+                print(summary.json.serialized(pretty: true))
+            } else {
+                print(InspectText.render(summary, all: all))
+            }
+        }
+    }
+}
+
+enum InspectText {
+    static func render(_ s: CheckpointSummary, all: Bool) -> String {
+        var lines: [String] = []
+        lines.append("format:     \(s.format.rawValue) (\(s.layout))")
+        lines.append(s.files.count == 1 ? "file:       \(s.files[0])" : "files:      \(s.files.count): " + s.files.joined(separator: ", "))
+        if !s.metadata.isEmpty {
+            lines.append("metadata:")
+            for (k, v) in s.metadata {
+                let shown = v.count > 120 ? String(v.prefix(117)) + "..." : v
+                lines.append("  \(k): \(shown)")
+            }
+        }
+        lines.append("")
+        var rows: [[String]] = [["tensor", "dtype", "shape", "parameters", "bytes"]]
+        if all {
+            for t in s.tensors {
+                rows.append([t.name, t.dtype.rawValue, shapeText(t.shape), grouped(t.elementCount), ByteSize.format(t.byteCount)])
+            }
+        } else {
+            for g in TensorGroup.group(s.tensors) {
+                let name = g.count > 1 ? "\(g.displayName)  ×\(g.count)" : g.displayName
+                rows.append([name, g.dtype.rawValue, shapeText(g.shape), grouped(g.parameterCount), ByteSize.format(g.byteCount)])
+            }
+        }
+        lines.append(contentsOf: table(rows))
+        lines.append("")
+        lines.append("total: \(s.tensors.count) tensors, \(grouped(s.parameterCount)) parameters, \(ByteSize.format(s.byteCount)) (\(grouped(s.byteCount)) bytes)")
+        if !s.skipped.isEmpty {
+            lines.append("")
+            lines.append("not tensors (\(s.skipped.count)):")
+            for k in s.skipped { lines.append("  \(k.name): \(k.reason)") }
+        }
+        if !all && TensorGroup.group(s.tensors).count < s.tensors.count {
+            lines.append("(repeated layers summarised; --all lists every tensor)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ", ") + "]" }
+
+    /// 124439808 → 124,439,808
+    static func grouped(_ n: Int) -> String {
+        let s = String(n)
+        var out = ""
+        for (i, c) in s.reversed().enumerated() {
+            if i > 0 && i % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return String(out.reversed())
+    }
+
+    /// Left-aligned text columns, right-aligned numbers.
+    static func table(_ rows: [[String]]) -> [String] {
+        guard let first = rows.first else { return [] }
+        var widths = [Int](repeating: 0, count: first.count)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        return rows.map { r in
+            r.enumerated().map { i, c in
+                let pad = String(repeating: " ", count: widths[i] - c.count)
+                return i >= 3 ? pad + c : c + pad
+            }.joined(separator: "  ").trimmingTrailingSpaces()
+        }
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var s = Substring(self)
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

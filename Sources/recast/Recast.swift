@@ -1,0 +1,31 @@
+import ArgumentParser
+import RecastCore
+
+@main
+struct Recast: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recast",
+        abstract: "Inspect, convert and linearise pretrained transformer checkpoints.",
+        discussion: """
+            Recast reads safetensors (single or sharded) and HDF5 checkpoints, maps them onto a typed \
+            transformer graph, swaps softmax attention for linear attention with per-head feature maps, \
+            and runs and verifies the result on the CPU.
+            """,
+        version: "0.1.0",
+        subcommands: [Inspect.self, Convert.self]
+    )
+}
+
+/// Runs a command body, turning library errors into one line on stderr and a non-zero exit.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        Terminal.error("\(error)")
+        throw ExitCode(1)
+    }
+}
