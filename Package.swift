@@ -26,7 +26,7 @@ let package = Package(
         // Opening any checkpoint path and writing any format.
         .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5"], swiftSettings: strict),
         // Typed transformer graph over a store.
-        .target(name: "ModelGraph", dependencies: ["RecastCore"], swiftSettings: strict),
+        .target(name: "ModelGraph", dependencies: ["RecastCore", "Checkpoint"], swiftSettings: strict),
         // Attention swap: feature maps and their initialisers.
         .target(name: "Rewrite", dependencies: ["RecastCore", "ModelGraph"], swiftSettings: strict),
         // CPU forward pass over BLAS.

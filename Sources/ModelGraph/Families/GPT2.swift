@@ -1,0 +1,67 @@
+/// GPT-2: learned positions, pre-norm blocks, fused `Conv1D` q/k/v stored `[in, 3·out]`,
+/// `gelu_new`, LM head tied to the token embedding.
+///
+/// Names: `wte.weight`, `wpe.weight`, `h.{i}.ln_1`, `h.{i}.attn.c_attn`, `h.{i}.attn.c_proj`,
+/// `h.{i}.ln_2`, `h.{i}.mlp.c_fc`, `h.{i}.mlp.c_proj`, `ln_f`, with or without `transformer.`.
+/// The causal-mask buffers `h.{i}.attn.bias` and `h.{i}.attn.masked_bias` are recognised and ignored.
+public enum GPT2Family: ModelFamily {
+    public static let family = FamilyName.gpt2
+    public static let modelTypes: Set<String> = ["gpt2"]
+
+    public static func build(modelType: String, config c: inout ConfigReader, builder b: inout GraphBuilder) -> ModelGraph {
+        let e = c.positiveInt("n_embd", "hidden_size")
+        let heads = c.positiveInt("n_head", "num_attention_heads")
+        let layers = c.positiveInt("n_layer", "num_hidden_layers")
+        let vocab = c.positiveInt("vocab_size")
+        let positions = c.positiveInt("n_positions", "max_position_embeddings", default: 1024)
+        let inner = c.positiveInt("n_inner", default: 4 * e)
+        let eps = c.double("layer_norm_epsilon", default: 1e-5)
+        let activation = c.activation("activation_function", default: "gelu_new")
+        let tied = c.bool("tie_word_embeddings", default: true)
+        ModelGraph.checkHeads(hidden: e, heads: heads, kvHeads: heads, headDim: nil, into: &b)
+        let d = heads > 0 ? e / heads : 0
+
+        if !b.choosePrefix(["", "transformer."], anchor: "wte.weight") {
+            b.add("no tensor 'wte.weight' or 'transformer.wte.weight': not a GPT-2 checkpoint")
+        }
+        let token = b.required("wte.weight", shape: [vocab, e])
+        let position = b.required("wpe.weight", shape: [positions, e])
+        var blocks: [Block] = []
+        for i in 0..<layers {
+            let h = "h.\(i)."
+            let qkv = b.required(h + "attn.c_attn.weight", shape: [e, 3 * e])
+            let qkvBias = b.required(h + "attn.c_attn.bias", shape: [3 * e])
+            func part(_ k: Int) -> Projection {
+                Projection(weight: qkv, bias: qkvBias, layout: .inOut, inFeatures: e, outFeatures: e, outputSlice: (k * e)..<((k + 1) * e))
+            }
+            let attention = Attention(
+                query: part(0), key: part(1), value: part(2),
+                output: b.linear(h + "attn.c_proj.weight", bias: h + "attn.c_proj.bias", in: e, out: e, layout: .inOut),
+                heads: heads, kvHeads: heads, headDim: d, rotary: nil, causal: true,
+                modulePath: b.prefix + h + "attn", featureMap: nil)
+            b.ignore(h + "attn.bias")
+            b.ignore(h + "attn.masked_bias")
+            let mlp = MLP(up: b.linear(h + "mlp.c_fc.weight", bias: h + "mlp.c_fc.bias", in: e, out: inner, layout: .inOut),
+                          gate: nil,
+                          down: b.linear(h + "mlp.c_proj.weight", bias: h + "mlp.c_proj.bias", in: inner, out: e, layout: .inOut),
+                          activation: activation)
+            blocks.append(Block(index: i, placement: .pre,
+                                attentionNorm: b.norm(.layerNorm, weight: h + "ln_1.weight", bias: h + "ln_1.bias", size: e, eps: eps),
+                                attention: attention,
+                                mlpNorm: b.norm(.layerNorm, weight: h + "ln_2.weight", bias: h + "ln_2.bias", size: e, eps: eps),
+                                mlp: mlp))
+        }
+        let finalNorm = b.norm(.layerNorm, weight: "ln_f.weight", bias: "ln_f.bias", size: e, eps: eps)
+        // GPT2LMHeadModel stores `lm_head.weight` only when it is not tied.
+        let head = b.tensor("/lm_head.weight", shape: [vocab, e], optional: true)
+        if head == nil && !tied { b.add("tie_word_embeddings is false but tensor 'lm_head.weight' is missing") }
+        let lmWeight = head ?? token
+        return ModelGraph(
+            family: .gpt2, modelType: "gpt2", hiddenSize: e, vocabSize: vocab, heads: heads, kvHeads: heads, headDim: d,
+            intermediateSize: inner, maxPositions: positions, causal: true,
+            embeddings: Embeddings(token: token, position: position, positionOffset: 0, tokenType: nil, norm: nil),
+            blocks: blocks, finalNorm: finalNorm,
+            lmHead: Projection(weight: lmWeight, bias: nil, layout: .outIn, inFeatures: e, outFeatures: vocab),
+            tiedEmbeddings: head == nil, prefix: b.prefix, linearAttention: nil, ignoredTensors: [])
+    }
+}

@@ -1,0 +1,142 @@
+import RecastCore
+
+/// Looks tensors up by canonical name under the checkpoint's prefix, checks their shapes, and
+/// collects every problem so that validation reports them all at once.
+public struct GraphBuilder {
+    public let names: NameTable
+    public let file: String
+    public var prefix = ""
+    public private(set) var problems: [String] = []
+    public private(set) var used: Set<String> = []
+
+    public init(names: NameTable, file: String) {
+        self.names = names
+        self.file = file
+    }
+
+    /// Picks the first prefix under which `anchor` exists; false if none does.
+    public mutating func choosePrefix(_ candidates: [String], anchor: String) -> Bool {
+        for p in candidates where names.entry(p + anchor) != nil {
+            prefix = p
+            return true
+        }
+        return false
+    }
+
+    /// A tensor under the chosen prefix (or, for names starting with `/`, at the root), trying
+    /// alternative spellings; records a problem when missing (unless optional) or misshapen.
+    public mutating func tensor(_ name: String, _ alternatives: [String] = [], shape: [Int?]?, optional: Bool = false) -> TensorRef? {
+        let candidates = ([name] + alternatives).map { $0.hasPrefix("/") ? String($0.dropFirst()) : prefix + $0 }
+        for c in candidates {
+            guard let ref = names.ref(c) else { continue }
+            used.insert(ref.name)
+            if let shape {
+                let matches = shape.count == ref.shape.count && zip(shape, ref.shape).allSatisfy { $0 == nil || $0 == $1 }
+                if !matches {
+                    let want = "[" + shape.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]"
+                    problems.append("tensor '\(ref.name)' has shape \(ref.shape), expected \(want)")
+                }
+            }
+            return ref
+        }
+        if !optional { problems.append("tensor '\(candidates[0])' is missing") }
+        return nil
+    }
+
+    /// A tensor that must exist; a placeholder stands in when it does not, so that building goes on.
+    public mutating func required(_ name: String, _ alternatives: [String] = [], shape: [Int?]?) -> TensorRef {
+        tensor(name, alternatives, shape: shape) ?? TensorRef(name: prefix + name, shape: shape?.map { $0 ?? 0 } ?? [])
+    }
+
+    /// A projection whose weight is stored `[out, in]` (PyTorch) unless `layout` says otherwise.
+    public mutating func linear(_ weight: String, bias: String?, biasOptional: Bool = false, in inFeatures: Int, out outFeatures: Int,
+                                layout: WeightLayout = .outIn) -> Projection {
+        let shape = layout == .outIn ? [outFeatures, inFeatures] : [inFeatures, outFeatures]
+        let w = required(weight, shape: shape)
+        let b = bias.flatMap { tensor($0, shape: [outFeatures], optional: biasOptional) }
+        return Projection(weight: w, bias: b, layout: layout, inFeatures: inFeatures, outFeatures: outFeatures)
+    }
+
+    public mutating func norm(_ kind: NormKind, weight: String, _ alternatives: [String] = [], bias: String?, _ biasAlternatives: [String] = [],
+                              size: Int, eps: Double) -> Norm {
+        let w = required(weight, alternatives, shape: [size])
+        let b = bias.flatMap { tensor($0, biasAlternatives, shape: [size]) }
+        return Norm(kind: kind, weight: w, bias: b, eps: eps)
+    }
+
+    public mutating func add(_ problem: String) { problems.append(problem) }
+    public mutating func add(_ more: [String]) { problems.append(contentsOf: more) }
+
+    /// Marks buffers a family recognises and ignores (GPT-2's `attn.bias`).
+    public mutating func ignore(_ name: String) {
+        if let ref = names.ref(prefix + name) { used.insert(ref.name) }
+    }
+}
+
+/// What a family file provides: which configs it claims and how it maps names and keys.
+public protocol ModelFamily: SendableMetatype {
+    static var family: FamilyName { get }
+    /// `model_type` values this family reads.
+    static var modelTypes: Set<String> { get }
+    /// Builds the graph; problems go into `builder` and `config`.
+    static func build(modelType: String, config: inout ConfigReader, builder: inout GraphBuilder) -> ModelGraph
+}
+
+/// A family as a value, so the list of known families is plain data.
+public struct FamilyDescriptor: Sendable {
+    public var family: FamilyName
+    public var modelTypes: Set<String>
+    public var build: @Sendable (String, inout ConfigReader, inout GraphBuilder) -> ModelGraph
+
+    public init<F: ModelFamily>(_ type: F.Type) {
+        family = F.family
+        modelTypes = F.modelTypes
+        build = { F.build(modelType: $0, config: &$1, builder: &$2) }
+    }
+}
+
+/// The families Recast knows. Adding a family is a new file conforming to `ModelFamily` and its entry here.
+public let knownFamilies: [FamilyDescriptor] = [
+    FamilyDescriptor(GPT2Family.self), FamilyDescriptor(BERTFamily.self), FamilyDescriptor(LlamaFamily.self),
+]
+
+extension ModelGraph {
+    /// The family that reads this `model_type`, if any.
+    public static func family(forModelType type: String) -> FamilyDescriptor? {
+        knownFamilies.first { $0.modelTypes.contains(type) }
+    }
+
+    /// Maps a store onto its family's graph, validating names, shapes and config together.
+    public static func build(config: JSON, configFile: String, store: TensorStore) throws -> ModelGraph {
+        guard config.objectValue != nil else { throw GraphError(file: configFile, "is not a JSON object") }
+        guard let type = config["model_type"]?.stringValue else {
+            throw GraphError(file: configFile, "has no 'model_type': cannot tell which transformer family this is")
+        }
+        guard let family = family(forModelType: type) else {
+            let known = knownFamilies.flatMap(\.modelTypes).sorted().joined(separator: ", ")
+            throw GraphError(file: configFile, "model_type '\(type)' is not a family Recast knows (\(known))")
+        }
+        var reader = ConfigReader(json: config, file: configFile)
+        var builder = GraphBuilder(names: NameTable(store: store), file: store.files.first ?? configFile)
+        var graph = family.build(type, &reader, &builder)
+        graph.linearAttention = LinearAttentionConfig.read(config, reader: &reader, layers: graph.layerCount)
+        if let la = graph.linearAttention { graph.attachFeatureMaps(la, builder: &builder) }
+        let problems = reader.problems + builder.problems
+        if !problems.isEmpty {
+            throw GraphError(file: store.files.first ?? configFile, problems: problems.map { $0.contains("config key") ? "\(configFile): \($0)" : $0 })
+        }
+        graph.ignoredTensors = store.tensors.map(\.name).filter { !builder.used.contains($0) }
+        return graph
+    }
+
+    /// Checks that heads divide the hidden size and key/value heads divide heads.
+    static func checkHeads(hidden: Int, heads: Int, kvHeads: Int, headDim: Int?, into builder: inout GraphBuilder) {
+        guard heads > 0 else { return }
+        if headDim == nil && hidden % heads != 0 {
+            builder.add("hidden size \(hidden) is not divisible by the \(heads) attention heads")
+        }
+        if kvHeads <= 0 || heads % kvHeads != 0 {
+            builder.add("the \(kvHeads) key/value heads do not divide the \(heads) attention heads")
+        }
+    }
+}

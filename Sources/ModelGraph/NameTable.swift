@@ -1,0 +1,93 @@
+import RecastCore
+
+/// The store's tensors under their canonical (Hugging Face PyTorch) names.
+///
+/// PyTorch checkpoints keep their names. Hugging Face TensorFlow checkpoints (`tf_model.h5`) are
+/// renamed the way Hugging Face's TF↔PyTorch conversion does, and dense kernels are marked as stored
+/// transposed (`[in, out]` against `Linear`'s `[out, in]`).
+public struct NameTable: Sendable {
+    public struct Entry: Sendable, Hashable {
+        public var storeName: String
+        public var canonicalName: String
+        public var shape: [Int]
+        public var transposed: Bool
+    }
+
+    public private(set) var entries: [Entry] = []
+    private var byCanonical: [String: Int] = [:]
+    public var usesTensorFlowNames: Bool
+
+    public init(store: TensorStore) {
+        let tf = store.format == .hdf5 && store.tensors.contains { $0.name.contains(":") }
+        usesTensorFlowNames = tf
+        for t in store.tensors {
+            var canonical = t.name
+            var transposed = false
+            if tf, let mapped = NameTable.pytorchName(hdf5Name: t.name) {
+                canonical = mapped.name
+                transposed = mapped.transpose && t.shape.count == 2
+            }
+            let shape = transposed ? [t.shape[1], t.shape[0]] : t.shape
+            if byCanonical[canonical] == nil { byCanonical[canonical] = entries.count }
+            entries.append(Entry(storeName: t.name, canonicalName: canonical, shape: shape, transposed: transposed))
+        }
+    }
+
+    public func entry(_ canonical: String) -> Entry? { byCanonical[canonical].map { entries[$0] } }
+
+    public func ref(_ canonical: String) -> TensorRef? {
+        entry(canonical).map { TensorRef(name: $0.storeName, shape: $0.shape, storedTransposed: $0.transposed) }
+    }
+
+    public var canonicalNames: [String] { entries.map(\.canonicalName) }
+
+    /// The PyTorch name of an HDF5 dataset path from a Hugging Face TF checkpoint:
+    /// `bert/tf_bert_model/bert/encoder/layer_._0/attention/self/query/kernel:0` →
+    /// (`bert.encoder.layer.0.attention.self.query.weight`, transpose).
+    public static func pytorchName(hdf5Name: String) -> (name: String, transpose: Bool)? {
+        // The dataset sits under its Keras layer group; the weight name proper follows it.
+        guard let slash = hdf5Name.firstIndex(of: "/") else { return nil }
+        return pytorchName(tfWeightName: String(hdf5Name[hdf5Name.index(after: slash)...]))
+    }
+
+    /// Hugging Face's `convert_tf_weight_name_to_pt_weight_name` for a TF weight name.
+    public static func pytorchName(tfWeightName: String) -> (name: String, transpose: Bool)? {
+        var name = tfWeightName
+        if let colon = name.lastIndex(of: ":"), name[name.index(after: colon)...].allSatisfy(\.isNumber) {
+            name = String(name[..<colon])
+        }
+        var parts = name.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        // `scope___name` keeps only the name (Hugging Face's `/[^/]*___([^/]*)/` rule).
+        parts = parts.enumerated().map { i, p in
+            if i > 0, i < parts.count - 1, let r = p.firstRange(of: "___") { return String(p[r.upperBound...]) }
+            return p
+        }
+        // `layer_._3` → `layer/3`
+        parts = parts.flatMap { p -> [String] in
+            p.contains("_._") ? p.components(separatedBy: "_._").filter { !$0.isEmpty } : [p]
+        }
+        guard parts.count > 1 else { return nil }
+        parts.removeFirst()  // the model-level scope, e.g. tf_bert_model
+        let last = parts[parts.count - 1]
+        let transpose = ["kernel", "pointwise_kernel", "depthwise_kernel"].contains(last)
+        switch last {
+        case "kernel", "gamma", "embeddings": parts[parts.count - 1] = "weight"
+        case "beta": parts[parts.count - 1] = "bias"
+        default: break
+        }
+        return (parts.joined(separator: "."), transpose)
+    }
+}
+
+extension String {
+    func components(separatedBy sep: String) -> [String] {
+        var out: [String] = []
+        var rest = Substring(self)
+        while let r = rest.firstRange(of: sep) {
+            out.append(String(rest[..<r.lowerBound]))
+            rest = rest[r.upperBound...]
+        }
+        out.append(String(rest))
+        return out
+    }
+}

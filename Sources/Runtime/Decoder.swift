@@ -1,0 +1,165 @@
+import ModelGraph
+
+/// Token-by-token inference: a KV cache for softmax layers, a constant-size (S, z) state per head for
+/// linear layers.
+public final class Decoder {
+    let model: Transformer
+    /// Softmax layers: keys and values of every past token, `[t, kvHeads·d]` each.
+    var keys: [[Float]]
+    var values: [[Float]]
+    /// Linear layers: S `[heads, m, d]` and z `[heads, m]`.
+    var s: [[Float]]
+    var z: [[Float]]
+    public private(set) var position = 0
+
+    init(model: Transformer) {
+        self.model = model
+        let n = model.blocks.count
+        keys = Array(repeating: [], count: n)
+        values = Array(repeating: [], count: n)
+        s = model.blocks.map { b in
+            guard let fm = b.attention.featureMap else { return [] }
+            return [Float](repeating: 0, count: b.attention.heads * fm.featureCount(headDim: b.attention.headDim) * b.attention.headDim)
+        }
+        z = model.blocks.map { b in
+            guard let fm = b.attention.featureMap else { return [] }
+            return [Float](repeating: 0, count: b.attention.heads * fm.featureCount(headDim: b.attention.headDim))
+        }
+    }
+
+    /// Bytes of inference state held now: KV cache plus linear-attention state.
+    public var stateBytes: Int {
+        4 * (keys.reduce(0) { $0 + $1.count } + values.reduce(0) { $0 + $1.count } + s.reduce(0) { $0 + $1.count } + z.reduce(0) { $0 + $1.count })
+    }
+
+    /// Feeds one token; returns its hidden state (after the final norm) and logits.
+    public func step(_ token: Int) throws -> ForwardOutput {
+        try model.check(tokens: Array(repeating: token, count: position + 1))
+        var x = model.embed([token], startPosition: position)
+        for (i, b) in model.blocks.enumerated() {
+            var h = x
+            b.attentionNorm.apply(&h)
+            Kernels.add(&x, attend(layer: i, b.attention, h))
+            var h2 = x
+            b.mlpNorm.apply(&h2)
+            Kernels.add(&x, model.mlp(b, h2))
+        }
+        position += 1
+        return model.finish(x)
+    }
+
+    func attend(layer: Int, _ a: LoadedAttention, _ h: Matrix) -> Matrix {
+        let d = a.headDim
+        var ctx = Matrix(rows: 1, cols: a.qWidth)
+        let v = a.value.apply(h)
+        if let fm = a.featureMap {
+            let m = fm.featureCount(headDim: d)
+            var q = Matrix(rows: 1, cols: a.qWidth), k = Matrix(rows: 1, cols: a.kvWidth)
+            if !fm.isFolded {
+                q = a.query.apply(h)
+                k = a.key.apply(h)
+                if let r = a.rotary { rotate(&q, &k, a, r) }
+            }
+            for head in 0..<a.heads {
+                let g = head / a.groups
+                let (pq, pk): ([Float], [Float]) = h.data.withUnsafeBufferPointer { x in
+                    q.data.withUnsafeBufferPointer { qp in
+                        k.data.withUnsafeBufferPointer { kp in
+                            if fm.isFolded {
+                                return (fm.apply(head: head, isQuery: true, x: x.baseAddress!, rows: 1, ldx: h.cols, headDim: d),
+                                        fm.apply(head: g, isQuery: false, x: x.baseAddress!, rows: 1, ldx: h.cols, headDim: d))
+                            }
+                            return (fm.apply(head: head, isQuery: true, x: qp.baseAddress! + head * d, rows: 1, ldx: a.qWidth, headDim: d),
+                                    fm.apply(head: head, isQuery: false, x: kp.baseAddress! + g * d, rows: 1, ldx: a.kvWidth, headDim: d))
+                        }
+                    }
+                }
+                let sBase = head * m * d, zBase = head * m
+                for j in 0..<m {
+                    let kj = pk[j]
+                    z[layer][zBase + j] += kj
+                    if kj != 0 { for c in 0..<d { s[layer][sBase + j * d + c] += kj * v.data[g * d + c] } }
+                }
+                var den: Float = 0
+                for j in 0..<m { den += pq[j] * z[layer][zBase + j] }
+                let inv = 1 / (den + a.eps)
+                for c in 0..<d {
+                    var num: Float = 0
+                    for j in 0..<m { num += pq[j] * s[layer][sBase + j * d + c] }
+                    ctx.data[head * d + c] = num * inv
+                }
+            }
+            return a.output.apply(ctx)
+        }
+        var q = a.query.apply(h), k = a.key.apply(h)
+        if let r = a.rotary { rotate(&q, &k, a, r) }
+        keys[layer].append(contentsOf: k.data)
+        values[layer].append(contentsOf: v.data)
+        let t = position + 1
+        let scale = Float(1 / Double(d).squareRoot())
+        var scores = [Float](repeating: 0, count: t)
+        for head in 0..<a.heads {
+            let g = head / a.groups
+            for p in 0..<t {
+                var dot: Float = 0
+                for c in 0..<d { dot += q.data[head * d + c] * keys[layer][p * a.kvWidth + g * d + c] }
+                scores[p] = dot * scale
+            }
+            scores.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, t) }
+            for c in 0..<d {
+                var acc: Float = 0
+                for p in 0..<t { acc += scores[p] * values[layer][p * a.kvWidth + g * d + c] }
+                ctx.data[head * d + c] = acc
+            }
+        }
+        return a.output.apply(ctx)
+    }
+
+    func rotate(_ q: inout Matrix, _ k: inout Matrix, _ a: LoadedAttention, _ r: Rotary) {
+        q.data.withUnsafeMutableBufferPointer { Kernels.rotate($0.baseAddress!, heads: a.heads, headDim: a.headDim, rotary: r, position: position) }
+        k.data.withUnsafeMutableBufferPointer { Kernels.rotate($0.baseAddress!, heads: a.kvHeads, headDim: a.headDim, rotary: r, position: position) }
+    }
+}
+
+extension Transformer {
+    /// A fresh recurrent decoder. Bidirectional models cannot run token by token.
+    public func makeDecoder() throws -> Decoder {
+        guard graph.causal else {
+            throw RuntimeError(file: file, "\(graph.modelType) attends in both directions, so it cannot run token by token: use --mode parallel")
+        }
+        guard blocks.allSatisfy({ $0.placement == .pre }) else {
+            throw RuntimeError(file: file, "recurrent mode supports pre-norm decoders only")
+        }
+        return Decoder(model: self)
+    }
+
+    /// Runs the sequence one token at a time and stacks the results.
+    public func forwardRecurrent(tokens: [Int]) throws -> ForwardOutput {
+        try check(tokens: tokens)
+        let decoder = try makeDecoder()
+        var hidden: [Float] = [], logits: [Float] = []
+        for t in tokens {
+            let o = try decoder.step(t)
+            hidden += o.hiddenStates.data
+            if let l = o.logits { logits += l.data }
+        }
+        return ForwardOutput(hiddenStates: Matrix(rows: tokens.count, cols: graph.hiddenSize, data: hidden),
+                             logits: lmHead == nil ? nil : Matrix(rows: tokens.count, cols: graph.vocabSize, data: logits))
+    }
+
+    public func run(tokens: [Int], mode: ForwardMode) throws -> ForwardOutput {
+        switch mode {
+        case .parallel: try forward(tokens: tokens)
+        case .recurrent: try forwardRecurrent(tokens: tokens)
+        }
+    }
+}
+
+/// The tokens `--length N --seed S` stands for, the same formula as `tools/reference.py`:
+/// tokens[i] = ((S·6364136223846793005 + (i+1)·1442695040888963407) mod 2^64) >> 33, mod vocab.
+public func syntheticTokens(length: Int, seed: UInt64, vocab: Int) -> [Int] {
+    (0..<length).map { i in
+        let x = seed &* 6_364_136_223_846_793_005 &+ UInt64(i + 1) &* 1_442_695_040_888_963_407
+        return Int((x >> 33) % UInt64(vocab))
+    }
+}

@@ -1,0 +1,302 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ModelGraph
+import RecastCore
+
+struct LoadedAttention {
+    var query: Linear
+    var key: Linear
+    var value: Linear
+    var output: Linear
+    var heads: Int
+    var kvHeads: Int
+    var headDim: Int
+    var rotary: Rotary?
+    var causal: Bool
+    var featureMap: FeatureMap?
+    var eps: Float
+
+    var groups: Int { heads / kvHeads }
+    var qWidth: Int { heads * headDim }
+    var kvWidth: Int { kvHeads * headDim }
+}
+
+struct LoadedBlock {
+    var placement: NormPlacement
+    var attentionNorm: LoadedNorm
+    var attention: LoadedAttention
+    var mlpNorm: LoadedNorm
+    var up: Linear
+    var gate: Linear?
+    var down: Linear
+    var activation: Activation
+}
+
+/// The result of a forward pass: the last layer's hidden states (after the final norm where the family
+/// has one) and, for language models, the logits.
+public struct ForwardOutput: Sendable {
+    public var hiddenStates: Matrix
+    public var logits: Matrix?
+}
+
+/// How a forward pass runs: the whole sequence at once, or one token at a time with a cache.
+public enum ForwardMode: String, Sendable, CaseIterable {
+    case parallel, recurrent
+}
+
+/// A transformer loaded in f32 and ready to run on the CPU.
+///
+/// Softmax layers attend with 1/√d scaling and, for causal models, a causal mask. Swapped layers run
+/// linear attention: in parallel mode by chunked prefix sums (never a T×T matrix), in recurrent mode
+/// by carrying (S, z) per head from token to token.
+public final class Transformer {
+    public let graph: ModelGraph
+    let file: String
+    let tokenEmbedding: [Float]
+    let positionEmbedding: [Float]?
+    let tokenTypeEmbedding: [Float]?
+    let embeddingNorm: LoadedNorm?
+    let blocks: [LoadedBlock]
+    let finalNorm: LoadedNorm?
+    let lmHead: Linear?
+
+    /// Linear attention processes this many tokens per chunk in parallel mode.
+    static let chunk = 64
+
+    public init(graph: ModelGraph, store: TensorStore) throws {
+        self.graph = graph
+        file = store.files.first ?? "model"
+        let loader = WeightLoader(store: store)
+        tokenEmbedding = try loader.values(graph.embeddings.token)
+        positionEmbedding = try graph.embeddings.position.map(loader.values)
+        tokenTypeEmbedding = try graph.embeddings.tokenType.map(loader.values)
+        embeddingNorm = try graph.embeddings.norm.map(loader.norm)
+        let la = graph.linearAttention
+        blocks = try graph.blocks.map { b in
+            let a = b.attention
+            var featureMap: FeatureMap?
+            if let la, let tensors = a.featureMap {
+                featureMap = try FeatureMap.load(la, tensors: tensors, attention: a, hidden: graph.hiddenSize, loader: loader)
+            }
+            let attention = LoadedAttention(
+                query: try loader.linear(a.query), key: try loader.linear(a.key), value: try loader.linear(a.value),
+                output: try loader.linear(a.output), heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim,
+                rotary: a.rotary, causal: a.causal, featureMap: featureMap, eps: Float(la?.eps ?? LinearAttentionConfig.defaultEps))
+            return LoadedBlock(placement: b.placement, attentionNorm: try loader.norm(b.attentionNorm), attention: attention,
+                               mlpNorm: try loader.norm(b.mlpNorm), up: try loader.linear(b.mlp.up),
+                               gate: try b.mlp.gate.map(loader.linear), down: try loader.linear(b.mlp.down), activation: b.mlp.activation)
+        }
+        finalNorm = try graph.finalNorm.map(loader.norm)
+        lmHead = try graph.lmHead.map(loader.linear)
+        loader.clear()
+    }
+
+    // MARK: checks
+
+    func check(tokens: [Int]) throws {
+        guard !tokens.isEmpty else { throw RuntimeError(file: file, "no tokens to run") }
+        for (i, t) in tokens.enumerated() where t < 0 || t >= graph.vocabSize {
+            throw RuntimeError(file: file, "token \(t) at position \(i) is outside the vocabulary of \(graph.vocabSize)")
+        }
+        if positionEmbedding != nil, let maxPos = graph.maxPositions, tokens.count + graph.embeddings.positionOffset > maxPos {
+            throw RuntimeError(file: file, "\(tokens.count) tokens exceed the model's \(maxPos) learned positions")
+        }
+    }
+
+    // MARK: embeddings
+
+    func embed(_ tokens: [Int], startPosition: Int) -> Matrix {
+        let e = graph.hiddenSize
+        var x = Matrix(rows: tokens.count, cols: e)
+        for (r, t) in tokens.enumerated() {
+            for j in 0..<e { x.data[r * e + j] = tokenEmbedding[t * e + j] }
+            if let pos = positionEmbedding {
+                let p = startPosition + r + graph.embeddings.positionOffset
+                for j in 0..<e { x.data[r * e + j] += pos[p * e + j] }
+            }
+            if let tt = tokenTypeEmbedding { for j in 0..<e { x.data[r * e + j] += tt[j] } }
+        }
+        embeddingNorm?.apply(&x)
+        return x
+    }
+
+    func mlp(_ b: LoadedBlock, _ x: Matrix) -> Matrix {
+        var u = b.up.apply(x)
+        if let gate = b.gate {
+            var g = gate.apply(x)
+            Kernels.activate(&g.data, b.activation)
+            for i in 0..<u.data.count { u.data[i] *= g.data[i] }
+        } else {
+            Kernels.activate(&u.data, b.activation)
+        }
+        return b.down.apply(u)
+    }
+
+    func finish(_ x: Matrix) -> ForwardOutput {
+        var h = x
+        finalNorm?.apply(&h)
+        return ForwardOutput(hiddenStates: h, logits: lmHead?.apply(h))
+    }
+
+    // MARK: parallel
+
+    /// Runs the whole sequence at once. `probe` sees each layer's attention input and output.
+    public func forward(tokens: [Int], probe: ((Int, Matrix, Matrix) -> Void)? = nil) throws -> ForwardOutput {
+        try check(tokens: tokens)
+        var x = embed(tokens, startPosition: 0)
+        for (i, b) in blocks.enumerated() {
+            switch b.placement {
+            case .pre:
+                var h = x
+                b.attentionNorm.apply(&h)
+                let a = attention(b.attention, h)
+                probe?(i, h, a)
+                Kernels.add(&x, a)
+                var h2 = x
+                b.mlpNorm.apply(&h2)
+                Kernels.add(&x, mlp(b, h2))
+            case .post:
+                let a = attention(b.attention, x)
+                probe?(i, x, a)
+                Kernels.add(&x, a)
+                b.attentionNorm.apply(&x)
+                let m = mlp(b, x)
+                Kernels.add(&x, m)
+                b.mlpNorm.apply(&x)
+            }
+        }
+        return finish(x)
+    }
+
+    /// The attention output of one layer for a given input (the normalised hidden states it sees).
+    public func attentionOutput(layer: Int, input: Matrix) -> Matrix {
+        attention(blocks[layer].attention, input)
+    }
+
+    /// Whether layer `i` runs linear attention.
+    public func isLinear(layer i: Int) -> Bool { blocks[i].attention.featureMap != nil }
+
+    func attention(_ a: LoadedAttention, _ h: Matrix) -> Matrix {
+        let t = h.rows, d = a.headDim
+        var ctx = Matrix(rows: t, cols: a.qWidth)
+        let v = a.value.apply(h)
+        if let fm = a.featureMap, fm.isFolded {
+            h.data.withUnsafeBufferPointer { x in
+                v.data.withUnsafeBufferPointer { vp in
+                    ctx.data.withUnsafeMutableBufferPointer { c in
+                        for head in 0..<a.heads {
+                            let g = head / a.groups
+                            let pq = fm.apply(head: head, isQuery: true, x: x.baseAddress!, rows: t, ldx: h.cols, headDim: d)
+                            let pk = fm.apply(head: g, isQuery: false, x: x.baseAddress!, rows: t, ldx: h.cols, headDim: d)
+                            linearAttention(phiQ: pq, phiK: pk, m: fm.featureCount(headDim: d), v: vp.baseAddress! + g * d, ldv: a.kvWidth,
+                                            rows: t, d: d, causal: a.causal, eps: a.eps, out: c.baseAddress! + head * d, ldo: a.qWidth)
+                        }
+                    }
+                }
+            }
+            return a.output.apply(ctx)
+        }
+        var q = a.query.apply(h)
+        var k = a.key.apply(h)
+        if let rotary = a.rotary {
+            for r in 0..<t {
+                q.data.withUnsafeMutableBufferPointer { Kernels.rotate($0.baseAddress! + r * a.qWidth, heads: a.heads, headDim: d, rotary: rotary, position: r) }
+                k.data.withUnsafeMutableBufferPointer { Kernels.rotate($0.baseAddress! + r * a.kvWidth, heads: a.kvHeads, headDim: d, rotary: rotary, position: r) }
+            }
+        }
+        q.data.withUnsafeBufferPointer { qp in
+            k.data.withUnsafeBufferPointer { kp in
+                v.data.withUnsafeBufferPointer { vp in
+                    ctx.data.withUnsafeMutableBufferPointer { c in
+                        for head in 0..<a.heads {
+                            let g = head / a.groups
+                            let qh = qp.baseAddress! + head * d, kh = kp.baseAddress! + g * d, vh = vp.baseAddress! + g * d
+                            let out = c.baseAddress! + head * d
+                            if let fm = a.featureMap {
+                                let pq = fm.apply(head: head, isQuery: true, x: qh, rows: t, ldx: a.qWidth, headDim: d)
+                                let pk = fm.apply(head: head, isQuery: false, x: kh, rows: t, ldx: a.kvWidth, headDim: d)
+                                linearAttention(phiQ: pq, phiK: pk, m: fm.featureCount(headDim: d), v: vh, ldv: a.kvWidth,
+                                                rows: t, d: d, causal: a.causal, eps: a.eps, out: out, ldo: a.qWidth)
+                            } else {
+                                softmaxAttention(q: qh, ldq: a.qWidth, k: kh, v: vh, ldkv: a.kvWidth, rows: t, d: d,
+                                                 causal: a.causal, out: out, ldo: a.qWidth)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return a.output.apply(ctx)
+    }
+
+    func softmaxAttention(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldkv: Int,
+                          rows t: Int, d: Int, causal: Bool, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        var scores = [Float](repeating: 0, count: t * t)
+        scores.withUnsafeMutableBufferPointer { s in
+            let sp = s.baseAddress!
+            BLAS.gemm(m: t, n: t, k: d, a: q, lda: ldq, b: k, ldb: ldkv, transposeB: true, c: sp, ldc: t,
+                      alpha: Float(1 / Double(d).squareRoot()))
+            for r in 0..<t {
+                let row = sp + r * t
+                let n = causal ? r + 1 : t
+                Kernels.softmax(row, n)
+                if causal { for j in n..<t { row[j] = 0 } }
+            }
+            BLAS.gemm(m: t, n: d, k: t, a: sp, lda: t, b: v, ldb: ldkv, transposeB: false, c: out, ldc: ldo)
+        }
+    }
+
+    /// y_t = φ(q_t)ᵀ S_t / (φ(q_t)ᵀ z_t + ε), with S and z summed up to t (causal) or over the whole
+    /// sequence (bidirectional). Causal sums run chunk by chunk: within a chunk a small masked product,
+    /// across chunks the carried state.
+    func linearAttention(phiQ: [Float], phiK: [Float], m: Int, v: UnsafePointer<Float>, ldv: Int, rows t: Int, d: Int,
+                         causal: Bool, eps: Float, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        var s = [Float](repeating: 0, count: m * d)
+        var z = [Float](repeating: 0, count: m)
+        phiQ.withUnsafeBufferPointer { pq in
+            phiK.withUnsafeBufferPointer { pk in
+                s.withUnsafeMutableBufferPointer { sp in
+                    let q0 = pq.baseAddress!, k0 = pk.baseAddress!, S = sp.baseAddress!
+                    if !causal {
+                        BLAS.gemm(m: m, n: d, k: t, a: k0, lda: m, b: v, ldb: ldv, transposeB: false, c: S, ldc: d, transposeA: true)
+                        for r in 0..<t { for j in 0..<m { z[j] += k0[r * m + j] } }
+                        BLAS.gemm(m: t, n: d, k: m, a: q0, lda: m, b: S, ldb: d, transposeB: false, c: out, ldc: ldo)
+                        for r in 0..<t {
+                            var den: Float = 0
+                            for j in 0..<m { den += q0[r * m + j] * z[j] }
+                            let inv = 1 / (den + eps)
+                            for c in 0..<d { out[r * ldo + c] *= inv }
+                        }
+                        return
+                    }
+                    var a = [Float](repeating: 0, count: Transformer.chunk * Transformer.chunk)
+                    var r0 = 0
+                    while r0 < t {
+                        let c = min(Transformer.chunk, t - r0)
+                        let qc = q0 + r0 * m, kc = k0 + r0 * m, vc = v + r0 * ldv, oc = out + r0 * ldo
+                        // Past chunks through the state.
+                        BLAS.gemm(m: c, n: d, k: m, a: qc, lda: m, b: S, ldb: d, transposeB: false, c: oc, ldc: ldo)
+                        a.withUnsafeMutableBufferPointer { ap in
+                            let A = ap.baseAddress!
+                            BLAS.gemm(m: c, n: c, k: m, a: qc, lda: m, b: kc, ldb: m, transposeB: true, c: A, ldc: c)
+                            for i in 0..<c { for j in (i + 1)..<max(i + 1, c) { A[i * c + j] = 0 } }
+                            // This chunk, causally masked.
+                            BLAS.gemm(m: c, n: d, k: c, a: A, lda: c, b: vc, ldb: ldv, transposeB: false, c: oc, ldc: ldo, beta: 1)
+                            for i in 0..<c {
+                                var den: Float = 0
+                                for j in 0..<m { den += qc[i * m + j] * z[j] }
+                                for j in 0...i { den += A[i * c + j] }
+                                let inv = 1 / (den + eps)
+                                for col in 0..<d { oc[i * ldo + col] *= inv }
+                            }
+                        }
+                        BLAS.gemm(m: m, n: d, k: c, a: kc, lda: m, b: vc, ldb: ldv, transposeB: false, c: S, ldc: d, beta: 1, transposeA: true)
+                        for i in 0..<c { for j in 0..<m { z[j] += kc[i * m + j] } }
+                        r0 += c
+                    }
+                }
+            }
+        }
+    }
+}
