@@ -28,7 +28,7 @@ let package = Package(
         // Typed transformer graph over a store.
         .target(name: "ModelGraph", dependencies: ["RecastCore", "Checkpoint"], swiftSettings: strict),
         // Attention swap: feature maps and their initialisers.
-        .target(name: "Rewrite", dependencies: ["RecastCore", "ModelGraph"], swiftSettings: strict),
+        .target(name: "Rewrite", dependencies: ["RecastCore", "ModelGraph", "Checkpoint", "SafeTensors", "HDF5"], swiftSettings: strict),
         // CPU forward pass over BLAS.
         .target(name: "Runtime", dependencies: ["RecastCore", "ModelGraph", "CBLAS"], swiftSettings: strict),
         // Comparisons and reports.

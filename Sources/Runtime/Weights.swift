@@ -30,13 +30,10 @@ final class WeightLoader {
 
     init(store: TensorStore) { self.store = store }
 
-    /// The tensor in canonical layout (transposed back when the store holds it transposed).
+    /// The tensor in canonical layout, cached so fused weights are read once.
     func values(_ ref: TensorRef) throws -> [Float] {
         if let v = cache[ref.name] { return v }
-        var v = try store.loadFloat32(ref.name)
-        if ref.storedTransposed, ref.shape.count == 2 {
-            v = transpose(v, rows: ref.shape[1], cols: ref.shape[0])
-        }
+        let v = try ref.loadCanonical(from: store)
         cache[ref.name] = v
         return v
     }
@@ -45,37 +42,13 @@ final class WeightLoader {
     func clear() { cache.removeAll() }
 
     func linear(_ p: Projection) throws -> Linear {
-        let full = try values(p.weight)
-        let fullOut = p.weight.shape.count == 2 ? (p.layout == .outIn ? p.weight.shape[0] : p.weight.shape[1]) : p.outFeatures
-        let slice = p.outputSlice ?? 0..<fullOut
-        var w = [Float](repeating: 0, count: p.outFeatures * p.inFeatures)
-        switch p.layout {
-        case .outIn:
-            for (o, src) in slice.enumerated() {
-                for i in 0..<p.inFeatures { w[o * p.inFeatures + i] = full[src * p.inFeatures + i] }
-            }
-        case .inOut:
-            for i in 0..<p.inFeatures {
-                for (o, src) in slice.enumerated() { w[o * p.inFeatures + i] = full[i * fullOut + src] }
-            }
-        }
-        var bias: [Float]?
-        if let b = p.bias {
-            let all = try values(b)
-            bias = Array(all[slice])
-        }
+        let (w, bias) = p.matrix(fullWeight: try values(p.weight), fullBias: try p.bias.map(values))
         return Linear(weight: w, bias: bias, inFeatures: p.inFeatures, outFeatures: p.outFeatures)
     }
 
     func norm(_ n: Norm) throws -> LoadedNorm {
         LoadedNorm(kind: n.kind, weight: try values(n.weight), bias: try n.bias.map(values), eps: n.eps)
     }
-}
-
-func transpose(_ v: [Float], rows: Int, cols: Int) -> [Float] {
-    var out = [Float](repeating: 0, count: v.count)
-    for r in 0..<rows { for c in 0..<cols { out[c * rows + r] = v[r * cols + c] } }
-    return out
 }
 
 struct LoadedNorm {
