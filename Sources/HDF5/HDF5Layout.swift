@@ -1,0 +1,70 @@
+import CHDF5
+
+/// The conventions an HDF5 checkpoint follows, decided from its root attributes and groups.
+///
+/// Rules, in order:
+/// 1. `keras-legacy`: a Keras 2 full-model file (`model.save("m.h5")`): a root group `model_weights`,
+///    with root attributes `model_config`, `keras_version` or `backend`, or a `layer_names` attribute
+///    on `model_weights`.
+/// 2. A root attribute `layer_names` (or its split form `layer_names0`, `layer_names1`, …) marks a
+///    Keras 2 `save_weights` file. It is `hf-tensorflow` (a Hugging Face `tf_model.h5`) when
+///    - a layer group's `weight_names` holds a name whose first component starts with `tf_`
+///      (transformers' Keras model names: `tf_bert_model/bert/embeddings/…:0`), or
+///    - no listed layer has a group with a `weight_names` attribute: transformers' sharded
+///      `tf_model-0000k-of-0000n.h5`, whose `layer_names` lists the weights themselves.
+///    Otherwise it is `keras2`.
+/// 3. `keras3`: a Keras 3 `.weights.h5`: a root group `layers` or `vars` and every dataset at
+///    `…/vars/<index>` (or no dataset and a root group `vars`).
+/// 4. `generic`: anything else.
+public enum HDF5Layout: String, Sendable, CaseIterable {
+    case keras2 = "keras2"
+    case huggingFaceTensorFlow = "hf-tensorflow"
+    case kerasLegacy = "keras-legacy"
+    case keras3 = "keras3"
+    case generic = "generic"
+
+    static func detect(file: FileHandle, rootGroups: Set<String>, tensorNames: [String], site: Site) throws -> HDF5Layout {
+        let root = file.id
+        if rootGroups.contains("model_weights") {
+            var legacy = false
+            for name in ["model_config", "keras_version", "backend"] where try Attributes.exists(root, name, site: site) {
+                legacy = true
+            }
+            if !legacy {
+                let weights = try site.at("/model_weights").openGroup(root, "/model_weights")
+                legacy = try Attributes.readSplitStrings(weights.id, "layer_names", site: site.at("/model_weights")) != nil
+            }
+            if legacy { return .kerasLegacy }
+        }
+
+        if let layers = try Attributes.readSplitStrings(root, "layer_names", site: site) {
+            var groupsWithWeightNames = 0
+            var hasModelPrefix = false
+            for layer in layers where rootGroups.contains(layer) {
+                let groupSite = site.at("/" + layer)
+                let group = try groupSite.openGroup(root, "/" + layer)
+                guard let weights = try Attributes.readSplitStrings(group.id, "weight_names", site: groupSite) else { continue }
+                groupsWithWeightNames += 1
+                if weights.contains(where: { $0.split(separator: "/").first?.hasPrefix("tf_") == true }) {
+                    hasModelPrefix = true
+                }
+            }
+            if hasModelPrefix || (groupsWithWeightNames == 0 && !layers.isEmpty) { return .huggingFaceTensorFlow }
+            return .keras2
+        }
+
+        if rootGroups.contains("layers") || rootGroups.contains("vars") {
+            if tensorNames.isEmpty ? rootGroups.contains("vars") : tensorNames.allSatisfy(isKeras3Variable) {
+                return .keras3
+            }
+        }
+        return .generic
+    }
+
+    /// `…/vars/<index>` or `vars/<index>`.
+    static func isKeras3Variable(_ name: String) -> Bool {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 2, parts[parts.count - 2] == "vars", let last = parts.last, !last.isEmpty else { return false }
+        return last.allSatisfy { $0.isASCII && $0.isNumber }
+    }
+}
