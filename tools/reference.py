@@ -1,0 +1,865 @@
+#!/usr/bin/env python3
+"""Independent NumPy reference forward pass (the correctness oracle).
+
+Written from the published Hugging Face model definitions
+(transformers' modeling_gpt2 / modeling_bert / modeling_llama / modeling_qwen2)
+and NOT from the Swift code. Everything is computed in float64; weights of any
+stored dtype (F32, F16, BF16, ...) are decoded exactly and widened to float64.
+Outputs are rounded to float32 only when written.
+
+Usage
+-----
+  python3 tools/reference.py MODEL_DIR (--tokens 1,2,3 | --length N --seed S)
+                             --out OUT.safetensors [--mode parallel|recurrent]
+  python3 tools/reference.py selftest [--fixtures DIR]
+
+MODEL_DIR holds config.json and one of: model.safetensors.index.json (sharded),
+model.safetensors (or a single *.safetensors), tf_model.h5 (Hugging Face
+TensorFlow save_weights layout; kernels are transposed to PyTorch [out, in]
+exactly as transformers' TF->PT loader does).
+
+OUT.safetensors holds (F32):
+  hidden_states [T, hidden]  last layer output after the final norm (GPT-2 ln_f,
+                             Llama/Qwen2 model.norm); for BERT the last encoder
+                             layer output (no pooler).
+  logits        [T, vocab]   only when the model has an LM head (GPT-2: tied
+                             wte; Llama/Qwen2: lm_head.weight, or the embedding
+                             when tie_word_embeddings is true; BERT: none).
+and metadata {"tokens": "1,2,3", "mode": ..., "compute_dtype": "float64",
+"family": ...}.
+
+Token contract (--length N --seed S), which the Swift side implements too:
+  for i in 0..N-1:
+    x_i = (S * 6364136223846793005 + (i + 1) * 1442695040888963407) mod 2**64
+    tokens[i] = (x_i >> 33) mod vocab_size
+  (all arithmetic on unsigned 64-bit integers, wrapping; 0 <= S < 2**64.)
+  Examples: seeded_tokens(5, seed=3, vocab=64) = [3, 2, 2, 1, 1];
+  seeded_tokens(4, seed=42, vocab=50257) = [25374, 18288, 11201, 4115];
+  seeded_tokens(4, seed=2**64-1, vocab=32000) = [24488, 8296, 24103, 7911].
+  Note: consecutive tokens differ by an almost constant step, so for small
+  vocabularies the sequence is nearly monotone (e.g. 63, 62, 62, 61, ... for
+  vocab 64); it is a reproducible input, not a random-looking one.
+
+Families
+--------
+gpt2   : wte + wpe[0..T-1]; per block x += c_proj(attn(ln_1(x))),
+         x += mlp.c_proj(act(mlp.c_fc(ln_2(x)))) with Conv1D weights [in, out];
+         causal softmax attention scaled by 1/sqrt(head_dim); act from
+         activation_function (gelu_new = tanh approximation); ln_f at the end.
+         Names with or without the "transformer." prefix.
+bert   : word + position(0..T-1) + token_type(0) embeddings -> LayerNorm;
+         per layer post-LN: a = LN(x + out(selfattn(x))), x = LN(a + out(gelu(inter(a))));
+         bidirectional, no mask; exact erf gelu. Linear weights [out, in].
+         Names with or without the "bert." prefix.
+llama  : (also qwen2, mistral) RMSNorm x * 1/sqrt(mean(x^2) + eps) * w;
+         rotary (rotate_half convention, inv_freq = 1/theta^(arange(0,d,2)/d),
+         cos/sin = cat(freqs, freqs)); GQA: kv head j serves query heads
+         j*g .. (j+1)*g-1 with g = heads / kv_heads; SiLU gated MLP
+         down(silu(gate(x)) * up(x)); q/k/v/o biases used when present (qwen2).
+
+Linear attention (config.json "linear_attention" block)
+-------------------------------------------------------
+  {"feature_map": "t2r"|"performer"|"elu"|"hedgehog", "feature_dim": k,
+   "layers": [i, ...] (default: all layers), "eps": 1e-6 (default),
+   "shared_qk": bool (default false), "folded": bool (default false)}
+For every listed layer and query head h, q and k are taken exactly as they
+would enter softmax attention (after projection + bias, after rotary, k and v
+repeated to the query heads under GQA); with phi the head's feature map and no
+1/sqrt(d) factor:
+  causal        S_t = S_{t-1} + phi(k_t) v_t^T,  z_t = z_{t-1} + phi(k_t),
+                y_t = phi(q_t)^T S_t / (phi(q_t)^T z_t + eps)
+  bidirectional (BERT) the same with S, z summed over the whole sequence.
+Tensor prefix P: "[transformer.]h.{i}.attn" (gpt2), "[bert.]encoder.layer.{i}.
+attention.self" (bert), "[model.]layers.{i}.self_attn" (llama family).
+  t2r       phi(x) = relu(W_h x + b_h); P.feature_map.{weight [H,k,d], bias [H,k]}
+            when shared_qk, else P.feature_map_q.* and P.feature_map_k.*
+  performer phi(x) = m^-1/2 exp(w_i . x' - |x'|^2 / 2), x' = d^-1/4 x,
+            w = P.feature_map.projection [H, m, d] (P.feature_map_q/_k.projection
+            used instead when shared_qk is false and they exist)
+  elu       phi(x) = elu(x) + 1 (no tensors)
+  hedgehog  phi(x) = concat(softmax(W_h x + b_h), softmax(-(W_h x + b_h)))
+            (softmax over the k features, 2k features), P.feature_map_q.* and
+            P.feature_map_k.* (P.feature_map.* when shared_qk and present)
+  folded    (t2r, gpt2/bert only) P.feature_map_q.weight [H, k, hidden] and
+            .bias [H, k] (and _k) map the layer's attention input (the hidden
+            state after ln_1 for GPT-2, the layer input for BERT) straight to
+            the pre-relu features: phi(q_h) = relu(W^_h x + b^_h); q and k are
+            not built (so BERT query/key tensors may be absent).
+For tensor lookups without shared/split preference the split names are tried
+first when shared_qk is false and the shared ones first when it is true, the
+other spelling being accepted as a fallback.
+
+Modes
+-----
+parallel  : the whole sequence at once.
+recurrent : token by token: a KV cache for softmax layers, the (S, z) state for
+            linear layers (causal families). For BERT (bidirectional) every
+            layer is evaluated token by token in two passes: the first
+            accumulates the keys/values (softmax) or (S, z) (linear) over all
+            tokens, the second produces each token's output from that state.
+The two agree to ~1e-12 in float64 (selftest checks <= 1e-10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tensorio import Raw, load_safetensors, load_sharded_index, save_safetensors, to_float64  # noqa: E402
+
+MASK64 = (1 << 64) - 1
+
+
+# ---------------------------------------------------------------------------
+# Tokens
+# ---------------------------------------------------------------------------
+
+def seeded_tokens(length: int, seed: int, vocab: int):
+    """tokens[i] = (((seed*6364136223846793005 + (i+1)*1442695040888963407) mod 2^64) >> 33) mod vocab"""
+    out = []
+    for i in range(length):
+        x = (seed * 6364136223846793005 + (i + 1) * 1442695040888963407) & MASK64
+        out.append((x >> 33) % vocab)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+
+def tf_name_to_pt(name: str):
+    """HF TF weight name -> (PyTorch name, transpose?), as transformers'
+    convert_tf_weight_name_to_pt_weight_name does: drop the top model scope,
+    "_._" -> ".", "/" -> ".", kernel -> weight (transposed), gamma -> weight,
+    beta -> bias, embeddings -> weight."""
+    n = name.replace(":0", "")
+    n = n.replace("_._", "/")
+    parts = n.split("/")[1:]  # drop "tf_bert_model"
+    transpose = False
+    last = parts[-1]
+    if last == "kernel":
+        parts[-1] = "weight"
+        transpose = True
+    elif last in ("gamma", "embeddings"):
+        parts[-1] = "weight"
+    elif last == "beta":
+        parts[-1] = "bias"
+    return ".".join(parts), transpose
+
+
+def load_tf_h5(path: str):
+    import h5py
+
+    out = {}
+    with h5py.File(path, "r") as f:
+        layer_names = [x.decode() if isinstance(x, bytes) else str(x) for x in f.attrs["layer_names"]]
+        for layer in layer_names:
+            g = f[layer]
+            for wn in g.attrs["weight_names"]:
+                wn = wn.decode() if isinstance(wn, bytes) else str(wn)
+                arr = np.asarray(g[wn][()], dtype=np.float64)
+                pt, transpose = tf_name_to_pt(wn)
+                if transpose and arr.ndim == 2:
+                    arr = arr.T
+                out[pt] = np.ascontiguousarray(arr)
+    return out
+
+
+def load_weights(model_dir: str):
+    idx = os.path.join(model_dir, "model.safetensors.index.json")
+    single = os.path.join(model_dir, "model.safetensors")
+    tf = os.path.join(model_dir, "tf_model.h5")
+    if os.path.exists(idx):
+        raw, _ = load_sharded_index(idx)
+    elif os.path.exists(single):
+        raw, _ = load_safetensors(single)
+    elif os.path.exists(tf):
+        return load_tf_h5(tf)
+    else:
+        files = sorted(p for p in os.listdir(model_dir) if p.endswith(".safetensors"))
+        if len(files) != 1:
+            raise SystemExit(f"{model_dir}: no model.safetensors, index.json or tf_model.h5")
+        raw, _ = load_safetensors(os.path.join(model_dir, files[0]))
+    return {k: to_float64(r.code, r.shape, r.data) for k, r in raw.items()}
+
+
+# ---------------------------------------------------------------------------
+# Elementary functions (float64)
+# ---------------------------------------------------------------------------
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def gelu_erf(x):
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
+
+
+def gelu_tanh(x):
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def silu(x):
+    return x / (1.0 + np.exp(-x))
+
+
+ACTS = {
+    "gelu": gelu_erf,
+    "gelu_new": gelu_tanh,
+    "gelu_pytorch_tanh": gelu_tanh,
+    "gelu_fast": gelu_tanh,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "silu": silu,
+    "swish": silu,
+}
+
+
+def layer_norm(x, w, b, eps):
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+def rms_norm(x, w, eps):
+    return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
+
+
+def softmax(x, axis=-1):
+    m = x.max(axis=axis, keepdims=True)
+    e = np.exp(x - m)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+# ---------------------------------------------------------------------------
+# Feature maps
+# ---------------------------------------------------------------------------
+
+class FeatureMap:
+    """phi for one layer: maps per-head vectors [H, T, d] to [H, T, F].
+
+    For folded layers the input is the hidden state [T, hidden] instead."""
+
+    def __init__(self, kind, params, d, folded=False):
+        self.kind = kind
+        self.params = params  # role -> dict
+        self.d = d
+        self.folded = folded
+
+    def __call__(self, role, x):
+        p = self.params.get(role)
+        if self.folded:
+            pre = np.einsum("hkc,tc->htk", p["weight"], x) + p["bias"][:, None, :]
+            return np.maximum(pre, 0.0)
+        if self.kind == "t2r":
+            pre = np.einsum("hkd,htd->htk", p["weight"], x) + p["bias"][:, None, :]
+            return np.maximum(pre, 0.0)
+        if self.kind == "elu":
+            return np.where(x > 0, x + 1.0, np.exp(np.minimum(x, 0.0)))
+        if self.kind == "performer":
+            w = p["projection"]  # [H, m, d]
+            m = w.shape[1]
+            xs = x * self.d ** -0.25
+            proj = np.einsum("hmd,htd->htm", w, xs)
+            sq = 0.5 * (xs * xs).sum(-1, keepdims=True)
+            return m ** -0.5 * np.exp(proj - sq)
+        if self.kind == "hedgehog":
+            pre = np.einsum("hkd,htd->htk", p["weight"], x) + p["bias"][:, None, :]
+            return np.concatenate([softmax(pre, -1), softmax(-pre, -1)], axis=-1)
+        raise ValueError(self.kind)
+
+
+def build_feature_map(lin, weights, P, n_heads, d, hidden, layer):
+    kind = lin.get("feature_map")
+    shared = bool(lin.get("shared_qk", False))
+    folded = bool(lin.get("folded", False))
+    if kind not in ("t2r", "performer", "elu", "hedgehog"):
+        raise SystemExit(f"config.json linear_attention.feature_map: unknown {kind!r}")
+    if kind == "elu":
+        return FeatureMap(kind, {}, d)
+    pnames = {"t2r": ["weight", "bias"], "hedgehog": ["weight", "bias"], "performer": ["projection"]}[kind]
+    if folded:
+        if kind != "t2r":
+            raise SystemExit("linear_attention.folded is only defined for t2r")
+        shared = False
+    params = {}
+    for role in ("q", "k"):
+        candidates = [f"{P}.feature_map", f"{P}.feature_map_{role}"]
+        if not shared:
+            candidates.reverse()
+        if folded:
+            candidates = [f"{P}.feature_map_{role}"]
+        base = next((c for c in candidates if f"{c}.{pnames[0]}" in weights), None)
+        if base is None:
+            raise SystemExit(f"layer {layer}: missing feature-map tensor {candidates[0]}.{pnames[0]}")
+        params[role] = {}
+        for pn in pnames:
+            name = f"{base}.{pn}"
+            if name not in weights:
+                raise SystemExit(f"layer {layer}: missing feature-map tensor {name}")
+            params[role][pn] = weights[name]
+        w = params[role][pnames[0]]
+        expect_in = hidden if folded else d
+        if w.ndim != 3 or w.shape[0] != n_heads or w.shape[2] != expect_in:
+            raise SystemExit(f"{base}.{pnames[0]}: shape {list(w.shape)}, expected [{n_heads}, k, {expect_in}]")
+    return FeatureMap(kind, params, d, folded)
+
+
+# ---------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------
+
+class Model:
+    def __init__(self, model_dir, config=None, weights=None):
+        self.dir = model_dir
+        if config is None:
+            with open(os.path.join(model_dir, "config.json")) as f:
+                config = json.load(f)
+        self.cfg = config
+        self.w = weights if weights is not None else load_weights(model_dir)
+        mt = config.get("model_type")
+        if mt == "gpt2":
+            self.family = "gpt2"
+            self.prefix = "transformer." if "transformer.wte.weight" in self.w else ""
+            self.hidden = config["n_embd"]
+            self.heads = config["n_head"]
+            self.kv_heads = self.heads
+            self.layers = config["n_layer"]
+            self.head_dim = self.hidden // self.heads
+            self.vocab = config["vocab_size"]
+            self.causal = True
+        elif mt == "bert":
+            self.family = "bert"
+            self.prefix = "bert." if "bert.embeddings.word_embeddings.weight" in self.w else ""
+            self.hidden = config["hidden_size"]
+            self.heads = config["num_attention_heads"]
+            self.kv_heads = self.heads
+            self.layers = config["num_hidden_layers"]
+            self.head_dim = self.hidden // self.heads
+            self.vocab = config["vocab_size"]
+            self.causal = False
+            pet = config.get("position_embedding_type", "absolute")
+            if pet != "absolute":
+                raise SystemExit(f"bert position_embedding_type {pet!r} not supported")
+        elif mt in ("llama", "qwen2", "mistral"):
+            self.family = "llama"
+            self.prefix = "model." if "model.embed_tokens.weight" in self.w else ""
+            self.hidden = config["hidden_size"]
+            self.heads = config["num_attention_heads"]
+            self.kv_heads = config.get("num_key_value_heads") or self.heads
+            self.layers = config["num_hidden_layers"]
+            self.head_dim = config.get("head_dim") or self.hidden // self.heads
+            self.vocab = config["vocab_size"]
+            self.causal = True
+            if config.get("rope_scaling"):
+                raise SystemExit("rope_scaling is not supported by the reference")
+            if self.heads % self.kv_heads:
+                raise SystemExit("num_attention_heads must be a multiple of num_key_value_heads")
+        else:
+            raise SystemExit(f"config.json model_type {mt!r} not supported")
+        self.lin = config.get("linear_attention")
+        self.linear_layers = set()
+        self.fmaps = {}
+        if self.lin:
+            layers = self.lin.get("layers")
+            self.linear_layers = set(range(self.layers)) if layers is None else set(int(i) for i in layers)
+            self.eps = float(self.lin.get("eps", 1e-6))
+            if self.lin.get("folded") and self.family == "llama":
+                raise SystemExit("folded feature maps are not defined with rotary embeddings")
+            for i in sorted(self.linear_layers):
+                if not 0 <= i < self.layers:
+                    raise SystemExit(f"linear_attention.layers: {i} out of range")
+                self.fmaps[i] = build_feature_map(self.lin, self.w, self.attn_prefix(i), self.heads,
+                                                  self.head_dim, self.hidden, i)
+
+    # -- names -------------------------------------------------------------
+    def attn_prefix(self, i):
+        if self.family == "gpt2":
+            return f"{self.prefix}h.{i}.attn"
+        if self.family == "bert":
+            return f"{self.prefix}encoder.layer.{i}.attention.self"
+        return f"{self.prefix}layers.{i}.self_attn"
+
+    def W(self, name):
+        full = self.prefix + name
+        if full not in self.w:
+            raise SystemExit(f"{self.dir}: missing tensor {full}")
+        return self.w[full]
+
+    def opt(self, name):
+        return self.w.get(self.prefix + name)
+
+    # -- embeddings / heads ------------------------------------------------
+    def embed(self, tokens, positions):
+        tokens = np.asarray(tokens)
+        positions = np.asarray(positions)
+        if self.family == "gpt2":
+            return self.W("wte.weight")[tokens] + self.W("wpe.weight")[positions]
+        if self.family == "bert":
+            e = (self.W("embeddings.word_embeddings.weight")[tokens]
+                 + self.W("embeddings.position_embeddings.weight")[positions]
+                 + self.W("embeddings.token_type_embeddings.weight")[np.zeros_like(tokens)])
+            return layer_norm(e, self.W("embeddings.LayerNorm.weight"), self.W("embeddings.LayerNorm.bias"),
+                              self.cfg.get("layer_norm_eps", 1e-12))
+        return self.W("embed_tokens.weight")[tokens]
+
+    def final(self, x):
+        if self.family == "gpt2":
+            return layer_norm(x, self.W("ln_f.weight"), self.W("ln_f.bias"), self.cfg.get("layer_norm_epsilon", 1e-5))
+        if self.family == "bert":
+            return x
+        return rms_norm(x, self.W("norm.weight"), self.cfg.get("rms_norm_eps", 1e-6))
+
+    def lm_head(self):
+        if self.family == "gpt2":
+            return self.w.get("lm_head.weight", self.W("wte.weight"))
+        if self.family == "bert":
+            return None
+        if "lm_head.weight" in self.w:
+            return self.w["lm_head.weight"]
+        if self.cfg.get("tie_word_embeddings", False):
+            return self.W("embed_tokens.weight")
+        return None
+
+    # -- attention pieces ----------------------------------------------------
+    def attn_input(self, i, x):
+        """Normalised input to the attention of layer i."""
+        if self.family == "gpt2":
+            return layer_norm(x, self.W(f"h.{i}.ln_1.weight"), self.W(f"h.{i}.ln_1.bias"),
+                              self.cfg.get("layer_norm_epsilon", 1e-5))
+        if self.family == "bert":
+            return x
+        return rms_norm(x, self.W(f"layers.{i}.input_layernorm.weight"), self.cfg.get("rms_norm_eps", 1e-6))
+
+    def _heads(self, y, n):
+        T = y.shape[0]
+        return y.reshape(T, n, self.head_dim).transpose(1, 0, 2)  # [n, T, d]
+
+    def rotary(self, x, positions):
+        d = self.head_dim
+        theta = float(self.cfg.get("rope_theta", 10000.0))
+        inv_freq = 1.0 / theta ** (np.arange(0, d, 2, dtype=np.float64) / d)
+        freqs = np.asarray(positions, dtype=np.float64)[:, None] * inv_freq[None, :]
+        emb = np.concatenate([freqs, freqs], axis=-1)
+        cos, sin = np.cos(emb), np.sin(emb)
+        x1, x2 = x[..., : d // 2], x[..., d // 2:]
+        rot = np.concatenate([-x2, x1], axis=-1)
+        return x * cos + rot * sin
+
+    def project(self, i, h, positions):
+        """Return (q or phi_q, k or phi_k, v) as [H, T, *] for the normalised
+        attention input h [T, hidden] at the given positions."""
+        H, d, C = self.heads, self.head_dim, self.hidden
+        fm = self.fmaps.get(i)
+        if self.family == "gpt2":
+            W = self.W(f"h.{i}.attn.c_attn.weight")
+            b = self.W(f"h.{i}.attn.c_attn.bias")
+            if fm is not None and fm.folded:
+                v = h @ W[:, 2 * C:] + b[2 * C:]
+                return fm("q", h), fm("k", h), self._heads(v, H)
+            qkv = h @ W + b
+            q, k, v = qkv[:, :C], qkv[:, C:2 * C], qkv[:, 2 * C:]
+            q, k, v = self._heads(q, H), self._heads(k, H), self._heads(v, H)
+        elif self.family == "bert":
+            base = f"encoder.layer.{i}.attention.self"
+
+            def lin(n):
+                return h @ self.W(f"{base}.{n}.weight").T + self.W(f"{base}.{n}.bias")
+
+            v = self._heads(lin("value"), H)
+            if fm is not None and fm.folded:
+                return fm("q", h), fm("k", h), v
+            q, k = self._heads(lin("query"), H), self._heads(lin("key"), H)
+        else:
+            base = f"layers.{i}.self_attn"
+
+            def lin(n):
+                y = h @ self.W(f"{base}.{n}.weight").T
+                bias = self.opt(f"{base}.{n}.bias")
+                return y + bias if bias is not None else y
+
+            q = self._heads(lin("q_proj"), H)
+            k = self._heads(lin("k_proj"), self.kv_heads)
+            v = self._heads(lin("v_proj"), self.kv_heads)
+            q = self.rotary(q, positions)
+            k = self.rotary(k, positions)
+            g = H // self.kv_heads
+            k = np.repeat(k, g, axis=0)  # kv head j -> query heads j*g..(j+1)*g-1
+            v = np.repeat(v, g, axis=0)
+        if fm is not None:
+            return fm("q", q), fm("k", k), v
+        return q, k, v
+
+    def attn_scale(self, i):
+        s = 1.0 / math.sqrt(self.head_dim)
+        if self.family == "gpt2":
+            if not self.cfg.get("scale_attn_weights", True):
+                s = 1.0
+            if self.cfg.get("scale_attn_by_inverse_layer_idx", False):
+                s /= float(i + 1)
+        return s
+
+    def attn_out(self, i, ctx):
+        """ctx [H, T, d] -> output projection [T, hidden]."""
+        T = ctx.shape[1]
+        y = ctx.transpose(1, 0, 2).reshape(T, self.heads * self.head_dim)
+        if self.family == "gpt2":
+            return y @ self.W(f"h.{i}.attn.c_proj.weight") + self.W(f"h.{i}.attn.c_proj.bias")
+        if self.family == "bert":
+            return y @ self.W(f"encoder.layer.{i}.attention.output.dense.weight").T + \
+                self.W(f"encoder.layer.{i}.attention.output.dense.bias")
+        y2 = y @ self.W(f"layers.{i}.self_attn.o_proj.weight").T
+        b = self.opt(f"layers.{i}.self_attn.o_proj.bias")
+        return y2 + b if b is not None else y2
+
+    # -- the rest of a layer -------------------------------------------------
+    def after_attention(self, i, x, a):
+        """Residual/norm/MLP given layer input x and attention output a."""
+        if self.family == "gpt2":
+            x = x + a
+            eps = self.cfg.get("layer_norm_epsilon", 1e-5)
+            h = layer_norm(x, self.W(f"h.{i}.ln_2.weight"), self.W(f"h.{i}.ln_2.bias"), eps)
+            act = ACTS[self.cfg.get("activation_function", "gelu_new")]
+            m = act(h @ self.W(f"h.{i}.mlp.c_fc.weight") + self.W(f"h.{i}.mlp.c_fc.bias"))
+            return x + m @ self.W(f"h.{i}.mlp.c_proj.weight") + self.W(f"h.{i}.mlp.c_proj.bias")
+        if self.family == "bert":
+            eps = self.cfg.get("layer_norm_eps", 1e-12)
+            L = f"encoder.layer.{i}"
+            a1 = layer_norm(a + x, self.W(f"{L}.attention.output.LayerNorm.weight"),
+                            self.W(f"{L}.attention.output.LayerNorm.bias"), eps)
+            act = ACTS[self.cfg.get("hidden_act", "gelu")]
+            m = act(a1 @ self.W(f"{L}.intermediate.dense.weight").T + self.W(f"{L}.intermediate.dense.bias"))
+            o = m @ self.W(f"{L}.output.dense.weight").T + self.W(f"{L}.output.dense.bias")
+            return layer_norm(o + a1, self.W(f"{L}.output.LayerNorm.weight"), self.W(f"{L}.output.LayerNorm.bias"), eps)
+        x = x + a
+        L = f"layers.{i}"
+        h = rms_norm(x, self.W(f"{L}.post_attention_layernorm.weight"), self.cfg.get("rms_norm_eps", 1e-6))
+        act = ACTS[self.cfg.get("hidden_act", "silu")]
+
+        def lin(n, z):
+            y = z @ self.W(f"{L}.mlp.{n}.weight").T
+            b = self.opt(f"{L}.mlp.{n}.bias")
+            return y + b if b is not None else y
+
+        return x + lin("down_proj", act(lin("gate_proj", h)) * lin("up_proj", h))
+
+    # -- full passes -----------------------------------------------------------
+    def forward_parallel(self, tokens):
+        T = len(tokens)
+        pos = np.arange(T)
+        x = self.embed(tokens, pos)
+        for i in range(self.layers):
+            h = self.attn_input(i, x)
+            q, k, v = self.project(i, h, pos)
+            if i in self.linear_layers:
+                A = np.einsum("htf,hsf->hts", q, k)
+                if self.causal:
+                    A = A * np.tril(np.ones((T, T)))[None]
+                ctx = (A @ v) / (A.sum(-1, keepdims=True) + self.eps)
+            else:
+                s = np.einsum("htd,hsd->hts", q, k) * self.attn_scale(i)
+                if self.causal:
+                    s = np.where(np.tril(np.ones((T, T), dtype=bool))[None], s, -np.inf)
+                ctx = softmax(s, -1) @ v
+            x = self.after_attention(i, x, self.attn_out(i, ctx))
+        return self.outputs(x)
+
+    def forward_recurrent(self, tokens):
+        if self.causal:
+            return self._recurrent_causal(tokens)
+        return self._recurrent_bidirectional(tokens)
+
+    def _recurrent_causal(self, tokens):
+        caches = [dict(k=[], v=[], S=None, z=None) for _ in range(self.layers)]
+        outs = []
+        for t, tok in enumerate(tokens):
+            x = self.embed([tok], [t])  # [1, C]
+            for i in range(self.layers):
+                h = self.attn_input(i, x)
+                q, k, v = self.project(i, h, [t])  # [H, 1, *]
+                c = caches[i]
+                if i in self.linear_layers:
+                    kt, vt, qt = k[:, 0, :], v[:, 0, :], q[:, 0, :]
+                    if c["S"] is None:
+                        c["S"] = np.zeros((self.heads, kt.shape[1], vt.shape[1]))
+                        c["z"] = np.zeros((self.heads, kt.shape[1]))
+                    c["S"] = c["S"] + kt[:, :, None] * vt[:, None, :]
+                    c["z"] = c["z"] + kt
+                    num = np.einsum("hf,hfd->hd", qt, c["S"])
+                    den = np.einsum("hf,hf->h", qt, c["z"])[:, None] + self.eps
+                    ctx = (num / den)[:, None, :]
+                else:
+                    c["k"].append(k[:, 0, :])
+                    c["v"].append(v[:, 0, :])
+                    K = np.stack(c["k"], axis=1)
+                    V = np.stack(c["v"], axis=1)
+                    s = np.einsum("hd,hsd->hs", q[:, 0, :], K) * self.attn_scale(i)
+                    ctx = np.einsum("hs,hsd->hd", softmax(s, -1), V)[:, None, :]
+                x = self.after_attention(i, x, self.attn_out(i, ctx))
+            outs.append(x[0])
+        return self.outputs(np.stack(outs))
+
+    def _recurrent_bidirectional(self, tokens):
+        T = len(tokens)
+        xs = [self.embed([tok], [t]) for t, tok in enumerate(tokens)]
+        for i in range(self.layers):
+            proj = [self.project(i, self.attn_input(i, xs[t]), [t]) for t in range(T)]
+            new = []
+            if i in self.linear_layers:
+                S = z = None
+                for (_, k, v) in proj:  # pass 1: accumulate state
+                    kt, vt = k[:, 0, :], v[:, 0, :]
+                    if S is None:
+                        S = np.zeros((self.heads, kt.shape[1], vt.shape[1]))
+                        z = np.zeros((self.heads, kt.shape[1]))
+                    S = S + kt[:, :, None] * vt[:, None, :]
+                    z = z + kt
+                for t, (q, _, _) in enumerate(proj):  # pass 2: outputs
+                    qt = q[:, 0, :]
+                    ctx = (np.einsum("hf,hfd->hd", qt, S) / (np.einsum("hf,hf->h", qt, z)[:, None] + self.eps))
+                    new.append(self.after_attention(i, xs[t], self.attn_out(i, ctx[:, None, :])))
+            else:
+                K = np.stack([p[1][:, 0, :] for p in proj], axis=1)
+                V = np.stack([p[2][:, 0, :] for p in proj], axis=1)
+                for t, (q, _, _) in enumerate(proj):
+                    s = np.einsum("hd,hsd->hs", q[:, 0, :], K) * self.attn_scale(i)
+                    ctx = np.einsum("hs,hsd->hd", softmax(s, -1), V)
+                    new.append(self.after_attention(i, xs[t], self.attn_out(i, ctx[:, None, :])))
+            xs = new
+        return self.outputs(np.concatenate(xs, axis=0))
+
+    def outputs(self, x):
+        hs = self.final(x)
+        head = self.lm_head()
+        logits = hs @ head.T if head is not None else None
+        return hs, logits
+
+    def run(self, tokens, mode="parallel"):
+        for t in tokens:
+            if not 0 <= t < self.vocab:
+                raise SystemExit(f"token {t} out of range for vocab_size {self.vocab}")
+        limit = self.cfg.get("n_positions") or self.cfg.get("max_position_embeddings")
+        if self.family != "llama" and limit is not None and len(tokens) > limit:
+            raise SystemExit(f"{len(tokens)} tokens exceed the {limit} learned positions")
+        if mode == "parallel":
+            return self.forward_parallel(list(tokens))
+        if mode == "recurrent":
+            return self.forward_recurrent(list(tokens))
+        raise SystemExit(f"unknown mode {mode}")
+
+
+def fold_t2r(model):
+    """Folded T2R tensors for every linear layer of an unfolded t2r model
+    (gpt2/bert): W^_h = W_phi,h W_{r,h}, b^_h = W_phi,h b_{r,h} + b_phi,h for
+    r in (q, k), where W_{r,h} [d, hidden] maps the attention input to head
+    h's q (or k). Returns {P.feature_map_{q,k}.{weight [H,k,hidden], bias [H,k]}}
+    in float64."""
+    if model.family not in ("gpt2", "bert") or not model.lin or model.lin.get("feature_map") != "t2r" \
+            or model.lin.get("folded"):
+        raise ValueError("fold_t2r needs an unfolded t2r gpt2/bert model")
+    H, d, C = model.heads, model.head_dim, model.hidden
+    out = {}
+    for i in sorted(model.linear_layers):
+        P = model.attn_prefix(i)
+        for r_idx, role in enumerate(("q", "k")):
+            if model.family == "gpt2":
+                Wc = model.W(f"h.{i}.attn.c_attn.weight")[:, r_idx * C:(r_idx + 1) * C]  # [C, C] in->out
+                bc = model.W(f"h.{i}.attn.c_attn.bias")[r_idx * C:(r_idx + 1) * C]
+                Wr = Wc.T  # [out, in]
+            else:
+                n = "query" if role == "q" else "key"
+                Wr = model.W(f"encoder.layer.{i}.attention.self.{n}.weight")
+                bc = model.W(f"encoder.layer.{i}.attention.self.{n}.bias")
+            Wr = Wr.reshape(H, d, C)
+            br = bc.reshape(H, d)
+            fp = model.fmaps[i].params[role]
+            out[f"{P}.feature_map_{role}.weight"] = np.einsum("hkd,hdc->hkc", fp["weight"], Wr)
+            out[f"{P}.feature_map_{role}.bias"] = np.einsum("hkd,hd->hk", fp["weight"], br) + fp["bias"]
+    return out
+
+
+def write_outputs(path, hs, logits, tokens, mode, family):
+    tensors = {"hidden_states": np.ascontiguousarray(hs.astype(np.float32))}
+    if logits is not None:
+        tensors["logits"] = np.ascontiguousarray(logits.astype(np.float32))
+    meta = {"tokens": ",".join(str(int(t)) for t in tokens), "mode": mode,
+            "compute_dtype": "float64", "family": family, "source": "tools/reference.py"}
+    save_safetensors(path, tensors, meta)
+
+
+# ---------------------------------------------------------------------------
+# selftest
+# ---------------------------------------------------------------------------
+
+def model_dirs(fixtures):
+    out = []
+    for name in sorted(os.listdir(fixtures)):
+        d = os.path.join(fixtures, name)
+        if os.path.isdir(d) and os.path.exists(os.path.join(d, "config.json")):
+            out.append(d)
+    return out
+
+
+def selftest(fixtures):
+    passed = failed = 0
+
+    def check(label, ok, detail=""):
+        nonlocal passed, failed
+        if ok:
+            passed += 1
+            print(f"PASS {label} {detail}")
+        else:
+            failed += 1
+            print(f"FAIL {label} {detail}")
+
+    def maxdiff(a, b):
+        if a is None or b is None:
+            return 0.0 if a is None and b is None else float("inf")
+        return float(np.max(np.abs(a - b))) if a.size else 0.0
+
+    # token contract spot values (also asserted on the Swift side)
+    check("token contract examples",
+          seeded_tokens(5, 3, 64) == [3, 2, 2, 1, 1]
+          and seeded_tokens(4, 42, 50257) == [25374, 18288, 11201, 4115]
+          and seeded_tokens(4, 2 ** 64 - 1, 32000) == [24488, 8296, 24103, 7911])
+
+    results = {}
+    models = {}
+    for d in model_dirs(fixtures):
+        name = os.path.basename(d)
+        try:
+            m = Model(d)
+        except SystemExit as e:
+            check(f"{name} load", False, str(e))
+            continue
+        models[name] = m
+        toks = seeded_tokens(12, 7, m.vocab)
+        hp, lp = m.run(toks, "parallel")
+        hr, lr = m.run(toks, "recurrent")
+        diff = max(maxdiff(hp, hr), maxdiff(lp, lr))
+        check(f"{name} recurrent==parallel", diff <= 1e-10, f"maxdiff={diff:.3e}")
+        finite = np.all(np.isfinite(hp)) and (lp is None or np.all(np.isfinite(lp)))
+        spread = float(hp.std())
+        check(f"{name} non-trivial output", finite and spread > 1e-3 and float(np.abs(np.diff(hp, axis=0)).max()) > 1e-3,
+              f"std={spread:.3f}")
+        results[name] = (hp, lp)
+
+        exp = os.path.join(fixtures, "expected", f"{name}.safetensors")
+        if os.path.exists(exp):
+            raw, meta = load_safetensors(exp)
+            etoks = [int(t) for t in meta["tokens"].split(",")]
+            eh, el = m.run(etoks, meta.get("mode", "parallel"))
+            dh = maxdiff(eh.astype(np.float32).astype(np.float64),
+                         to_float64("F32", raw["hidden_states"].shape, raw["hidden_states"].data))
+            dl = 0.0
+            if "logits" in raw:
+                dl = maxdiff(el.astype(np.float32).astype(np.float64),
+                             to_float64("F32", raw["logits"].shape, raw["logits"].data))
+            check(f"{name} expected output reproduces", dh == 0.0 and dl == 0.0, f"dh={dh:.1e} dl={dl:.1e}")
+
+        if m.lin and not m.lin.get("folded"):
+            # the same model with no swapped layer must equal the base model
+            cfg = dict(m.cfg)
+            cfg["linear_attention"] = dict(m.lin, layers=[], folded=False)
+            base = Model(d, cfg, m.w)
+            hb, _ = base.run(toks)
+            check(f"{name} differs from softmax", maxdiff(hb, hp) > 1e-6, f"maxdiff={maxdiff(hb, hp):.3e}")
+
+    def same(a, b, tol, label):
+        if a in results and b in results:
+            d = max(maxdiff(results[a][0], results[b][0]), maxdiff(results[a][1], results[b][1]))
+            check(label, d <= tol, f"maxdiff={d:.3e}")
+
+    same("gpt2", "gpt2-prefixed", 0.0, "gpt2 == gpt2-prefixed")
+    same("bert", "bert-tf", 0.0, "bert == bert-tf (TF layout, transposed kernels)")
+    for a, b in (("gpt2-t2r", "gpt2-t2r-folded"), ("bert-t2r", "bert-t2r-folded")):
+        # the stored folded weights are rounded to f32
+        same(a, b, 1e-5, f"{a} == {b} (up to f32 rounding of the folded weights)")
+
+    # the fold in float64 is exact up to rounding
+    for name in ("gpt2-t2r", "bert-t2r"):
+        if name in models:
+            m = models[name]
+            w = {k: v for k, v in m.w.items() if ".feature_map" not in k}
+            w.update(fold_t2r(m))
+            cfg = dict(m.cfg, linear_attention=dict(m.lin, folded=True, shared_qk=False))
+            fm = Model(m.dir, cfg, w)
+            toks = seeded_tokens(12, 7, m.vocab)
+            hf, lf = fm.run(toks)
+            d = max(maxdiff(hf, results[name][0]), maxdiff(lf, results[name][1]))
+            check(f"{name} float64 fold == unfolded", d <= 1e-10, f"maxdiff={d:.3e}")
+
+    # the causal-mask buffer must be a real lower-triangular mask
+    if "gpt2" in models:
+        m = models["gpt2"]
+        ok = all(np.array_equal(m.w[f"h.{i}.attn.bias"][0, 0], np.tril(np.ones((m.cfg["n_positions"],) * 2)))
+                 for i in range(m.layers))
+        check("gpt2 attn.bias buffer is tril", ok)
+
+    # performer: the max-shift stabilisation must cancel exactly in the ratio
+    if "qwen2-performer" in models:
+        m = models["qwen2-performer"]
+        i = sorted(m.linear_layers)[0]
+        rng = np.random.default_rng(0)
+        q = rng.normal(size=(m.heads, 5, m.head_dim))
+        k = rng.normal(size=(m.heads, 5, m.head_dim))
+        fm = m.fmaps[i]
+        w = fm.params["q"]["projection"]
+
+        def logits_(x):
+            xs = x * m.head_dim ** -0.25
+            return np.einsum("hmd,htd->htm", w, xs) - 0.5 * (xs * xs).sum(-1, keepdims=True)
+
+        lq, lk = logits_(q), logits_(k)
+        pq = np.exp(lq - lq.max(-1, keepdims=True))
+        pk = np.exp(lk - lk.max())
+        A1 = np.einsum("htf,hsf->hts", pq, pk)
+        A2 = np.einsum("htf,hsf->hts", fm("q", q), fm("k", k))
+        r1 = A1 / A1.sum(-1, keepdims=True)
+        r2 = A2 / A2.sum(-1, keepdims=True)
+        check("performer max-shift cancels", maxdiff(r1, r2) < 1e-12, f"maxdiff={maxdiff(r1, r2):.3e}")
+
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+# ---------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "selftest":
+        ap = argparse.ArgumentParser(prog="reference.py selftest")
+        ap.add_argument("--fixtures", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures"))
+        a = ap.parse_args(argv[1:])
+        return selftest(a.fixtures)
+    ap = argparse.ArgumentParser(prog="reference.py", description="NumPy float64 reference forward pass")
+    ap.add_argument("model_dir")
+    g = ap.add_mutually_exclusive_group(required=True)
+    g.add_argument("--tokens", help="comma-separated token ids, e.g. 1,2,3")
+    g.add_argument("--length", type=int, help="number of seeded tokens (see the token contract)")
+    ap.add_argument("--seed", type=int, default=0, help="seed for --length (default 0)")
+    ap.add_argument("--out", required=True, help="output .safetensors path")
+    ap.add_argument("--mode", choices=["parallel", "recurrent"], default="parallel")
+    a = ap.parse_args(argv)
+    m = Model(a.model_dir)
+    if a.tokens is not None:
+        tokens = [int(t) for t in a.tokens.split(",") if t.strip() != ""]
+    else:
+        if a.length < 1 or not 0 <= a.seed < 2 ** 64:
+            raise SystemExit("--length must be >= 1 and 0 <= --seed < 2**64")
+        tokens = seeded_tokens(a.length, a.seed, m.vocab)
+    if not tokens:
+        raise SystemExit("no tokens")
+    hs, logits = m.run(tokens, a.mode)
+    write_outputs(a.out, hs, logits, tokens, a.mode, m.family)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
