@@ -29,16 +29,12 @@ and metadata {"tokens": "1,2,3", "mode": ..., "compute_dtype": "float64",
 "family": ...}.
 
 Token contract (--length N --seed S), which the Swift side implements too:
-  for i in 0..N-1:
-    x_i = (S * 6364136223846793005 + (i + 1) * 1442695040888963407) mod 2**64
-    tokens[i] = (x_i >> 33) mod vocab_size
-  (all arithmetic on unsigned 64-bit integers, wrapping; 0 <= S < 2**64.)
-  Examples: seeded_tokens(5, seed=3, vocab=64) = [3, 2, 2, 1, 1];
-  seeded_tokens(4, seed=42, vocab=50257) = [25374, 18288, 11201, 4115];
-  seeded_tokens(4, seed=2**64-1, vocab=32000) = [24488, 8296, 24103, 7911].
-  Note: consecutive tokens differ by an almost constant step, so for small
-  vocabularies the sequence is nearly monotone (e.g. 63, 62, 62, 61, ... for
-  vocab 64); it is a reproducible input, not a random-looking one.
+  SplitMix64 over the positions: for i in 0..N-1 (unsigned 64-bit, wrapping)
+    z = S + (i + 1) * 0x9E3779B97F4A7C15
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+    z = z ^ (z >> 31)
+    tokens[i] = z mod vocab_size
 
 Families
 --------
@@ -121,11 +117,14 @@ MASK64 = (1 << 64) - 1
 # ---------------------------------------------------------------------------
 
 def seeded_tokens(length: int, seed: int, vocab: int):
-    """tokens[i] = (((seed*6364136223846793005 + (i+1)*1442695040888963407) mod 2^64) >> 33) mod vocab"""
+    """SplitMix64 of seed + (i+1)*golden, mod vocab (see the token contract above)."""
     out = []
     for i in range(length):
-        x = (seed * 6364136223846793005 + (i + 1) * 1442695040888963407) & MASK64
-        out.append((x >> 33) % vocab)
+        z = (seed + (i + 1) * 0x9E3779B97F4A7C15) & MASK64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        z ^= z >> 31
+        out.append(z % vocab)
     return out
 
 
@@ -723,9 +722,9 @@ def selftest(fixtures):
 
     # token contract spot values (also asserted on the Swift side)
     check("token contract examples",
-          seeded_tokens(5, 3, 64) == [3, 2, 2, 1, 1]
-          and seeded_tokens(4, 42, 50257) == [25374, 18288, 11201, 4115]
-          and seeded_tokens(4, 2 ** 64 - 1, 32000) == [24488, 8296, 24103, 7911])
+          seeded_tokens(5, 3, 64) == [45, 9, 1, 15, 22]
+          and seeded_tokens(4, 42, 50257) == [22975, 40835, 38622, 25336]
+          and seeded_tokens(4, 2 ** 64 - 1, 32000) == [27936, 969, 1001, 5842])
 
     results = {}
     models = {}

@@ -8,6 +8,8 @@ public struct GraphBuilder {
     public var prefix = ""
     public private(set) var problems: [String] = []
     public private(set) var used: Set<String> = []
+    /// Layers whose feature maps are folded into the projections: their q and k weights may be absent.
+    public var foldedLayers: Set<Int> = []
 
     public init(names: NameTable, file: String) {
         self.names = names
@@ -50,10 +52,10 @@ public struct GraphBuilder {
 
     /// A projection whose weight is stored `[out, in]` (PyTorch) unless `layout` says otherwise.
     public mutating func linear(_ weight: String, bias: String?, biasOptional: Bool = false, in inFeatures: Int, out outFeatures: Int,
-                                layout: WeightLayout = .outIn) -> Projection {
+                                layout: WeightLayout = .outIn, optional: Bool = false) -> Projection {
         let shape = layout == .outIn ? [outFeatures, inFeatures] : [inFeatures, outFeatures]
-        let w = required(weight, shape: shape)
-        let b = bias.flatMap { tensor($0, shape: [outFeatures], optional: biasOptional) }
+        let w = tensor(weight, shape: shape, optional: optional) ?? TensorRef(name: prefix + weight, shape: shape)
+        let b = bias.flatMap { tensor($0, shape: [outFeatures], optional: biasOptional || optional) }
         return Projection(weight: w, bias: b, layout: layout, inFeatures: inFeatures, outFeatures: outFeatures)
     }
 
@@ -118,6 +120,9 @@ extension ModelGraph {
         }
         var reader = ConfigReader(json: config, file: configFile)
         var builder = GraphBuilder(names: NameTable(store: store), file: store.files.first ?? configFile)
+        if let la = config["linear_attention"], la["folded"]?.boolValue == true, let layers = la["layers"]?.arrayValue {
+            builder.foldedLayers = Set(layers.compactMap(\.intValue))
+        }
         var graph = family.build(type, &reader, &builder)
         graph.linearAttention = LinearAttentionConfig.read(config, reader: &reader, layers: graph.layerCount)
         if let la = graph.linearAttention { graph.attachFeatureMaps(la, builder: &builder) }

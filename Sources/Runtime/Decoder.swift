@@ -155,11 +155,14 @@ extension Transformer {
     }
 }
 
-/// The tokens `--length N --seed S` stands for, the same formula as `tools/reference.py`:
-/// tokens[i] = ((S·6364136223846793005 + (i+1)·1442695040888963407) mod 2^64) >> 33, mod vocab.
+/// The tokens `--length N --seed S` stands for, the same formula as `tools/reference.py`: SplitMix64 of
+/// S + (i+1)·0x9E3779B97F4A7C15, mod vocab.
 public func syntheticTokens(length: Int, seed: UInt64, vocab: Int) -> [Int] {
     (0..<length).map { i in
-        let x = seed &* 6_364_136_223_846_793_005 &+ UInt64(i + 1) &* 1_442_695_040_888_963_407
-        return Int((x >> 33) % UInt64(vocab))
+        var z = seed &+ UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Int(z % UInt64(max(vocab, 1)))
     }
 }

@@ -78,8 +78,8 @@ enum FeatureMap {
             }
             return out
         case let .performer(projection, m, hd):
-            // x' = d^(-1/4) x; φ = m^(-1/2) exp(ωᵀx' − ‖x'‖²/2). For queries, subtracting the row's
-            // largest exponent cancels exactly in the ratio and keeps exp from underflowing.
+            // x' = d^(-1/4) x; φ = m^(-1/2) exp(ωᵀx' − ‖x'‖²/2). No maximum is subtracted: with ε in the
+            // denominator it would not cancel exactly, and ωᵀx' − ‖x'‖²/2 ≤ ‖ω‖²/2 bounds the exponent anyway.
             let scale = Float(pow(Double(hd), -0.25))
             var xs = [Float](repeating: 0, count: rows * hd)
             var sq = [Float](repeating: 0, count: rows)
@@ -99,13 +99,7 @@ enum FeatureMap {
             }
             let norm = Float(1 / Double(m).squareRoot())
             for r in 0..<rows {
-                var shift = sq[r]
-                if isQuery {
-                    var mx = -Float.infinity
-                    for j in 0..<m { mx = max(mx, u[r * m + j]) }
-                    shift += mx
-                }
-                for j in 0..<m { u[r * m + j] = norm * expf(u[r * m + j] - shift) }
+                for j in 0..<m { u[r * m + j] = norm * expf(u[r * m + j] - sq[r]) }
             }
             return u
         }

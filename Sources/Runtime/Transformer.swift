@@ -79,8 +79,11 @@ public final class Transformer {
             if let la, let tensors = a.featureMap {
                 featureMap = try FeatureMap.load(la, tensors: tensors, attention: a, hidden: graph.hiddenSize, loader: loader)
             }
+            // A folded map reads the attention input directly; q and k are never built (nor need to exist).
+            let folded = featureMap?.isFolded ?? false
             let attention = LoadedAttention(
-                query: try loader.linear(a.query), key: try loader.linear(a.key), value: try loader.linear(a.value),
+                query: folded ? Linear.empty : try loader.linear(a.query), key: folded ? Linear.empty : try loader.linear(a.key),
+                value: try loader.linear(a.value),
                 output: try loader.linear(a.output), heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim,
                 rotary: a.rotary, causal: a.causal, featureMap: featureMap, eps: Float(la?.eps ?? LinearAttentionConfig.defaultEps))
             return LoadedBlock(placement: b.placement, attentionNorm: try loader.norm(b.attentionNorm), attention: attention,

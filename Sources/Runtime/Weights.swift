@@ -8,6 +8,8 @@ struct Linear {
     var inFeatures: Int
     var outFeatures: Int
 
+    static let empty = Linear(weight: [], bias: nil, inFeatures: 0, outFeatures: 0)
+
     func apply(_ x: Matrix) -> Matrix {
         var y = Matrix(rows: x.rows, cols: outFeatures)
         x.data.withUnsafeBufferPointer { a in

@@ -36,7 +36,7 @@ public final class ShardedSafeTensors: TensorStore {
         var shardIndex: [String: Int] = [:]
         var shards: [SafeTensorsFile] = []
         var owner: [String: (Int, TensorInfo)] = [:]
-        var order: [(shard: Int, offset: Int, info: TensorInfo)] = []
+        var order: [(shard: String, offset: Int, info: TensorInfo)] = []
         for (name, fileValue) in map {
             guard let file = fileValue.stringValue else {
                 throw CheckpointError(file: indexPath, object: "tensor '\(name)'", "weight_map entry is not a file name")
@@ -60,10 +60,13 @@ public final class ShardedSafeTensors: TensorStore {
                 throw CheckpointError(file: shards[i].path, object: "tensor '\(name)'", "is listed in \(indexPath) but missing from this shard")
             }
             owner[name] = (i, info)
-            order.append((i, shards[i].fileRange(of: name)?.lowerBound ?? 0, info))
+            order.append((file, shards[i].fileRange(of: name)?.lowerBound ?? 0, info))
         }
         order.sort { ($0.shard, $0.offset) < ($1.shard, $1.offset) }
-        self.shards = shards
+        // Shards in file-name order, so `files` and `tensors` follow the data on disk.
+        let byName = shardIndex.sorted { $0.key < $1.key }.map { shards[$0.value] }
+        self.shards = byName
+        owner = owner.mapValues { o in (byName.firstIndex { $0 === shards[o.0] }!, o.1) }
         self.owner = owner
         self.tensors = order.map(\.info)
     }

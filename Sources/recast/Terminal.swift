@@ -10,8 +10,15 @@ enum Terminal {
 
     static func writeStderr(_ s: String) {
         var s = s
-        s.withUTF8 { buf in _ = fwrite(buf.baseAddress, 1, buf.count, stderr) }
-        fflush(stderr)
+        s.withUTF8 { buf in
+            var p = buf.baseAddress, left = buf.count
+            while left > 0, let base = p {
+                let n = write(2, base, left)
+                if n <= 0 { break }
+                p = base + n
+                left -= n
+            }
+        }
     }
 
     static var stderrIsTerminal: Bool { isatty(2) == 1 }

@@ -42,8 +42,8 @@ public enum BERTFamily: ModelFamily {
             let l = "encoder.layer.\(i)."
             let s = l + "attention.self."
             let attention = Attention(
-                query: b.linear(s + "query.weight", bias: s + "query.bias", in: hidden, out: hidden),
-                key: b.linear(s + "key.weight", bias: s + "key.bias", in: hidden, out: hidden),
+                query: b.linear(s + "query.weight", bias: s + "query.bias", in: hidden, out: hidden, optional: b.foldedLayers.contains(i)),
+                key: b.linear(s + "key.weight", bias: s + "key.bias", in: hidden, out: hidden, optional: b.foldedLayers.contains(i)),
                 value: b.linear(s + "value.weight", bias: s + "value.bias", in: hidden, out: hidden),
                 output: b.linear(l + "attention.output.dense.weight", bias: l + "attention.output.dense.bias", in: hidden, out: hidden),
                 heads: heads, kvHeads: heads, headDim: d, rotary: nil, causal: false,
