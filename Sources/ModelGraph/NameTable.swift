@@ -91,3 +91,13 @@ extension String {
         return out
     }
 }
+
+import Checkpoint
+
+extension NameTable {
+    /// The conversion plan that writes every tensor under its PyTorch name and layout: TensorFlow
+    /// kernels transposed back to `[out, in]`, other tensors unchanged.
+    public var pytorchPlan: [TensorPlan] {
+        entries.map { TensorPlan(source: $0.storeName, name: $0.canonicalName, transpose: $0.transposed) }
+    }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Checkpoint
+import ModelGraph
 import RecastCore
 
 struct Convert: ParsableCommand {
@@ -24,12 +25,18 @@ struct Convert: ParsableCommand {
     @Option(help: "Split safetensors output into shards of at most this size (5GB = 5·10^9 bytes, 2GiB = 2·2^30).")
     var maxShardSize: String?
 
+    @Option(help: "Tensor names in the output: keep (as stored) or pytorch (Hugging Face TensorFlow names and kernel layouts mapped to PyTorch's).")
+    var names: String = "keep"
+
     @Flag(help: "Replace DST if it exists.")
     var force = false
 
     func validate() throws {
         guard DTypeChoice(rawValue: dtype) != nil else {
             throw ValidationError("--dtype must be one of keep, f32, f16, bf16 (got '\(dtype)')")
+        }
+        guard ["keep", "pytorch"].contains(names) else {
+            throw ValidationError("--names must be keep or pytorch (got '\(names)')")
         }
         if let s = maxShardSize, ByteSize.parse(s) == nil {
             throw ValidationError("--max-shard-size '\(s)' is not a size such as 500MB, 5GB or 2GiB")
@@ -46,6 +53,13 @@ struct Convert: ParsableCommand {
                 throw ValidationError("--max-shard-size applies to safetensors output only")
             }
             let store = try Checkpoint.open(source)
+            if names == "pytorch" {
+                let table = NameTable(store: store)
+                guard table.usesTensorFlowNames else {
+                    throw CheckpointError(file: source, "does not use TensorFlow names; --names pytorch has nothing to map")
+                }
+                options.plan = table.pytorchPlan
+            }
             let bar = ProgressBar.make(total: store.byteCount, label: "converting")
             let summary = try Converter.convert(source: source, destination: destination, options: options, progress: bar)
             bar?.finish()
