@@ -1,5 +1,6 @@
 import ArgumentParser
 import Checkpoint
+import ModelGraph
 import RecastCore
 
 struct Inspect: ParsableCommand {
@@ -19,22 +20,46 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let store = try Checkpoint.open(path)
-            let summary = CheckpointSummary(store)
+            let model = try Model(path: path)
+            let summary = CheckpointSummary(model.store)
+            // A recognised transformer whose checkpoint fails validation still inspects: the tensors are
+            // shown, the architecture is null, and the problems go to stderr.
+            var graph: ModelGraph?
+            if model.isRecognisedTransformer {
+                do { graph = try model.graph() } catch {
+                    Terminal.writeStderr("recast: warning: not mapped onto a transformer graph: \(error)\n")
+                }
+            }
             if json {
-                print(summary.json.serialized(pretty: true))
+                var object = summary.json
+                object.set("architecture", graph?.json ?? .null)
+                print(object.serialized(pretty: true))
             } else {
-                print(InspectText.render(summary, all: all))
+                print(InspectText.render(summary, graph: graph, all: all))
             }
         }
     }
 }
 
 enum InspectText {
-    static func render(_ s: CheckpointSummary, all: Bool) -> String {
+    static func render(_ s: CheckpointSummary, graph: ModelGraph?, all: Bool) -> String {
         var lines: [String] = []
         lines.append("format:     \(s.format.rawValue) (\(s.layout))")
         lines.append(s.files.count == 1 ? "file:       \(s.files[0])" : "files:      \(s.files.count): " + s.files.joined(separator: ", "))
+        if let g = graph {
+            lines.append("model:      \(g.modelType) (\(g.family.rawValue) family), \(g.causal ? "causal decoder" : "bidirectional encoder")")
+            let heads = g.kvHeads == g.heads ? "\(g.heads) heads" : "\(g.heads) heads, \(g.kvHeads) key/value heads"
+            lines.append("            \(g.layerCount) layers, \(heads) of size \(g.headDim), hidden \(g.hiddenSize), MLP \(g.intermediateSize), vocabulary \(g.vocabSize)")
+            var extras: [String] = []
+            if let r = g.blocks.first?.attention.rotary { extras.append("rotary θ=\(formatFixed(r.theta, digits: 0))") }
+            if let p = g.maxPositions, g.embeddings.position != nil { extras.append("\(p) learned positions") }
+            if g.lmHead != nil { extras.append(g.tiedEmbeddings ? "LM head tied to the embedding" : "separate LM head") }
+            if !extras.isEmpty { lines.append("            " + extras.joined(separator: ", ")) }
+            if let la = g.linearAttention {
+                lines.append("linear:     \(la.featureMap) feature map, \(la.featureDim) features, layers \(la.layers.map(String.init).joined(separator: ","))\(la.folded ? ", folded" : "")")
+            }
+            lines.append("parameters: " + g.parameterCounts().map { "\($0.0) \(grouped($0.1))" }.joined(separator: ", "))
+        }
         if !s.metadata.isEmpty {
             lines.append("metadata:")
             for (k, v) in s.metadata {
