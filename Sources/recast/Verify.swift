@@ -1,0 +1,48 @@
+import ArgumentParser
+import RecastCore
+import Verify
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Compare a converted (linear-attention) model with its original before finetuning it.",
+        discussion: """
+            Reports, per layer, the relative error of the linear attention output against the original softmax \
+            attention fed the same input; end to end, the relative error of the hidden states and, for language \
+            models, top-1 next-token agreement and the mean KL divergence; the largest difference between \
+            parallel and recurrent modes; and the inference state per sequence against the original KV cache.
+            """
+    )
+
+    @Argument(help: "The original model (folder, or weights with config.json beside them).")
+    var original: String
+
+    @Argument(help: "The converted model written by `recast swap`.")
+    var converted: String
+
+    @OptionGroup var input: TokenOptions
+
+    @Flag(help: "Print the report as one JSON object.")
+    var json = false
+
+    @Option(help: "Also draw the per-layer errors and state memory against sequence length as an SVG file.")
+    var plot: String?
+
+    func validate() throws {
+        if let plot, !plot.lowercased().hasSuffix(".svg") { throw ValidationError("--plot must name an .svg file") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let tokens = input.tokens == nil ? nil : input.resolve(vocab: Int.max)
+            let report = try Verifier.verify(original: original, converted: converted, tokens: tokens,
+                                             length: input.length ?? 0, seed: input.seed)
+            if let plot {
+                let output = try AtomicOutput(destination: plot, directory: false, force: true)
+                try FileSystem.writeAll(output.temporaryPath, Array(ReportPlot.svg(report).utf8))
+                try output.commit()
+            }
+            print(json ? report.json.serialized(pretty: true) : report.text)
+        }
+    }
+}
