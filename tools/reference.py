@@ -103,6 +103,7 @@ import json
 import math
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -681,12 +682,12 @@ def fold_t2r(model):
     return out
 
 
-def write_outputs(path, hs, logits, tokens, mode, family):
+def write_outputs(path, hs, logits, tokens, mode, family, compute="float64"):
     tensors = {"hidden_states": np.ascontiguousarray(hs.astype(np.float32))}
     if logits is not None:
         tensors["logits"] = np.ascontiguousarray(logits.astype(np.float32))
     meta = {"tokens": ",".join(str(int(t)) for t in tokens), "mode": mode,
-            "compute_dtype": "float64", "family": family, "source": "tools/reference.py"}
+            "compute_dtype": compute, "family": family, "source": "tools/reference.py"}
     save_safetensors(path, tensors, meta)
 
 
@@ -845,8 +846,14 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0, help="seed for --length (default 0)")
     ap.add_argument("--out", required=True, help="output .safetensors path")
     ap.add_argument("--mode", choices=["parallel", "recurrent"], default="parallel")
+    ap.add_argument("--compute", choices=["float64", "float32"], default="float64",
+                    help="arithmetic precision; float64 (the oracle) unless benchmarking against float32 code")
+    ap.add_argument("--time", action="store_true", help="print the forward pass's seconds (weights already loaded) to stderr")
     a = ap.parse_args(argv)
-    m = Model(a.model_dir)
+    weights = load_weights(a.model_dir)
+    if a.compute == "float32":
+        weights = {k: v.astype(np.float32) for k, v in weights.items()}
+    m = Model(a.model_dir, weights=weights)
     if a.tokens is not None:
         tokens = [int(t) for t in a.tokens.split(",") if t.strip() != ""]
     else:
@@ -855,8 +862,11 @@ def main(argv=None):
         tokens = seeded_tokens(a.length, a.seed, m.vocab)
     if not tokens:
         raise SystemExit("no tokens")
+    start = time.perf_counter()
     hs, logits = m.run(tokens, a.mode)
-    write_outputs(a.out, hs, logits, tokens, a.mode, m.family)
+    if a.time:
+        print(f"forward_seconds {time.perf_counter() - start:.6f}", file=sys.stderr)
+    write_outputs(a.out, hs, logits, tokens, a.mode, m.family, a.compute)
     return 0
 
 

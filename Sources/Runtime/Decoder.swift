@@ -10,7 +10,7 @@ public final class Decoder {
     /// Linear layers: S `[heads, m, d]` and z `[heads, m]`.
     var s: [[Float]]
     var z: [[Float]]
-    public private(set) var position = 0
+    public internal(set) var position = 0
 
     init(model: Transformer) {
         self.model = model
@@ -164,5 +164,29 @@ public func syntheticTokens(length: Int, seed: UInt64, vocab: Int) -> [Int] {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         z ^= z >> 31
         return Int(z % UInt64(max(vocab, 1)))
+    }
+}
+
+extension Decoder {
+    /// Fills the state as if `length` tokens had already been decoded, with deterministic synthetic keys,
+    /// values and feature sums. The cost of the next step depends only on the length, so benchmarks can
+    /// measure decoding at long contexts without paying for a quadratic prefill.
+    public func simulateHistory(length: Int) {
+        var state: UInt32 = 0x1234_5678
+        func next() -> Float {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return Float(state >> 8) / Float(1 << 24) - 0.5
+        }
+        for (i, b) in model.blocks.enumerated() {
+            if b.attention.featureMap != nil {
+                for j in 0..<s[i].count { s[i][j] = next() }
+                for j in 0..<z[i].count { z[i][j] = Float(length) * (1 + abs(next())) }
+            } else {
+                let n = length * b.attention.kvWidth
+                keys[i] = (0..<n).map { _ in next() }
+                values[i] = (0..<n).map { _ in next() }
+            }
+        }
+        position = length
     }
 }

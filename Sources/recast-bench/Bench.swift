@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import ModelGraph
+import RecastCore
+import Runtime
+
+/// Timing harness for the benchmark scripts in tools/ (they generate inputs, run the peers and print ratios).
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recast-bench",
+        abstract: "Timing harness used by tools/bench_*.py.",
+        subcommands: [Forward.self, Decode.self]
+    )
+}
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+func load(_ path: String) throws -> Transformer {
+    let m = try Model(path: path)
+    return try Transformer(graph: try m.graph(), store: m.store)
+}
+
+struct Forward: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Parallel forward pass: best seconds over --repeat runs (weights loaded once).")
+    @Argument var model: String
+    @Option var length = 512
+    @Option(name: .customLong("repeat")) var repetitions = 3
+    @Option var seed: UInt64 = 0
+
+    func run() throws {
+        let t = try load(model)
+        let tokens = syntheticTokens(length: length, seed: seed, vocab: t.graph.vocabSize)
+        var best = Double.infinity
+        for _ in 0..<max(repetitions, 1) {
+            let start = now()
+            _ = try t.forward(tokens: tokens)
+            best = min(best, now() - start)
+        }
+        print("forward_seconds \(best) tokens_per_second \(Double(length) / best)")
+    }
+}
+
+struct Decode: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Per-token decoding time and state memory at several context lengths.")
+    @Argument var model: String
+    @Option(help: "Context lengths, comma-separated.") var lengths = "256,1024,4096,16384"
+    @Option(help: "Tokens decoded (and timed) at each length.") var steps = 16
+
+    func run() throws {
+        let t = try load(model)
+        for part in lengths.split(separator: ",") {
+            guard let length = Int(part) else { throw ValidationError("bad length \(part)") }
+            let decoder = try t.makeDecoder()
+            decoder.simulateHistory(length: length)
+            let tokens = syntheticTokens(length: steps, seed: UInt64(length), vocab: t.graph.vocabSize)
+            _ = try decoder.step(tokens[0])  // warm-up
+            let start = now()
+            for tok in tokens.dropFirst() { _ = try decoder.step(tok) }
+            let perToken = (now() - start) / Double(max(steps - 1, 1))
+            print("length \(length) ms_per_token \(perToken * 1000) state_bytes \(decoder.stateBytes)")
+        }
+    }
+}
