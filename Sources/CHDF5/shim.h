@@ -29,6 +29,20 @@ static inline H5F_libver_t recast_H5F_LIBVER_LATEST(void) { return H5F_LIBVER_LA
 /** H5T_VARIABLE */
 static inline size_t recast_H5T_VARIABLE(void) { return H5T_VARIABLE; }
 
+/**
+ * H5Pset_file_locking(fapl, 1, 1) where the library has it (1.10.7+, 1.12.1+): lock files as usual,
+ * but do not fail on file systems that do not support locks (some network mounts).
+ */
+static inline herr_t recast_lock_unless_unsupported(hid_t fapl) {
+#if H5_VERS_MAJOR > 1 || (H5_VERS_MAJOR == 1 && (H5_VERS_MINOR > 12 || (H5_VERS_MINOR == 12 && H5_VERS_RELEASE >= 1) || \
+                                                 (H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7)))
+    return H5Pset_file_locking(fapl, 1, 1);
+#else
+    (void)fapl;
+    return 0;
+#endif
+}
+
 /* ---- property list classes ---- */
 
 /** H5P_FILE_ACCESS */

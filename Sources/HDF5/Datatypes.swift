@@ -27,8 +27,6 @@ enum MemoryType: Sendable, Equatable {
 struct ElementLayout: Sendable, Equatable {
     var dtype: DType
     var memory: MemoryType
-    /// For a packed sub-byte dtype stored as a byte array: the logical shape from the `shape` attribute.
-    var logicalShape: [Int]?
 }
 
 /// Bit layout of an HDF5 floating-point type, as `H5Tget_fields` and `H5Tget_ebias` report it.
@@ -282,7 +280,8 @@ enum Datatypes {
         guard let count = elementCount(of: logical), dtype.byteCount(elements: count) == shape[0] else {
             return .skip("holds \(shape[0]) bytes of \(dtype.rawValue), which do not match its 'shape' attribute \(logical)")
         }
-        return .tensor(ElementLayout(dtype: dtype, memory: .sameAsFile, logicalShape: logical), shape: logical)
+        // The dataset's bytes are the packed tensor; `logical` is its shape.
+        return .tensor(ElementLayout(dtype: dtype, memory: .sameAsFile), shape: logical)
     }
 
     // MARK: memory types
@@ -360,10 +359,10 @@ enum Datatypes {
         case .c64:
             return try complexType(real: "r", imaginary: "i", site: site)
         case .f8e5m2, .f8e4m3, .f8e8m0, .f8e4m3fnuz, .f8e5m2fnuz, .f4, .f6e2m3, .f6e3m2:
-            // No HDF5 type holds these exactly: opaque bytes, named by the `dtype` attribute.
-            let type = TypeHandle(try site.check("creating an opaque type") { H5Tcreate(H5T_OPAQUE, 1) })
-            try site.check("tagging the opaque type") { H5Tset_tag(type.id, "recast:\(dtype.rawValue)") }
-            return type
+            // No HDF5 type holds these exactly: opaque bytes, named by the `dtype` attribute. The tag
+            // stays empty, as h5py writes numpy's void type: h5py reads an opaque type only when the
+            // tag matches the one it builds for `|V1`.
+            return TypeHandle(try site.check("creating an opaque type") { H5Tcreate(H5T_OPAQUE, 1) })
         }
     }
 

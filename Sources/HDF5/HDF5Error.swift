@@ -52,6 +52,15 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable, Equatable {
         if text.contains("filter") && (text.contains("not registered") || text.contains("not available") || text.contains("can't open")) {
             return "the dataset is compressed with an HDF5 filter this library lacks; re-save it with gzip or no compression"
         }
+        if text.contains("unable to read superblock") || text.contains("unable to load superblock") {
+            return "the file's header (superblock) cannot be read: the file is damaged or incomplete; obtain it again"
+        }
+        if text.contains("checksum") {
+            return "stored data fails its checksum: the file is damaged; obtain it again"
+        }
+        if text.contains("unable to lock file") {
+            return "another process holds a lock on the file (is it still being written?); wait for it to finish"
+        }
         if text.contains("already open") {
             return "the file is already open in this process in a conflicting mode"
         }

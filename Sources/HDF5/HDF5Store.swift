@@ -1,6 +1,12 @@
 import CHDF5
 import RecastCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The tensors of an HDF5 file: every numeric dataset, named by its path without the leading slash
 /// (`layers/dense/vars/0`).
 ///
@@ -48,8 +54,9 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
                 ? "not an HDF5 file: the file is empty"
                 : "not an HDF5 file: no HDF5 signature at the start of the file or at any offset where a user block could end")
         }
-        file = FileHandle(try site.check("opening the file") { H5Fopen(path, recast_H5F_ACC_RDONLY(), Library.defaultList) },
-                          site: site)
+        let fapl = try site.createPropertyList(recast_H5P_FILE_ACCESS(), "file access")
+        try site.check("configuring file locking") { recast_lock_unless_unsupported(fapl.id) }
+        file = FileHandle(try site.check("opening the file") { H5Fopen(path, recast_H5F_ACC_RDONLY(), fapl.id) }, site: site)
 
         var walker = Walker(site: site)
         try walker.walk(file)
@@ -62,13 +69,15 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
 
         let rootSite = site.at("/")
         var pairs: Metadata = []
+        // Metadata and layout are best effort: an attribute HDF5 cannot read costs that entry, not the file.
         for name in try Attributes.names(file.id, site: rootSite) {
-            guard try Attributes.isScalar(file.id, name, site: rootSite),
-                  let value = try Attributes.readStrings(file.id, name, site: rootSite)?.first else { continue }
+            guard (try? Attributes.isScalar(file.id, name, site: rootSite)) == true,
+                  let value = (try? Attributes.readStrings(file.id, name, site: rootSite))?.first else { continue }
             pairs.append((key: name, value: value))
         }
         metadata = pairs
-        layout = try HDF5Layout.detect(file: file, rootGroups: walker.rootGroups, tensorNames: tensorNames, site: rootSite).rawValue
+        let detected = try? HDF5Layout.detect(file: file, rootGroups: walker.rootGroups, tensorNames: tensorNames, site: rootSite)
+        layout = (detected ?? .generic).rawValue
     }
 
     public func info(named name: String) -> TensorInfo? { entries[name]?.info }
@@ -78,10 +87,20 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
             throw CheckpointError(file: path, object: "tensor '\(name)'", "not in the checkpoint")
         }
         let count = entry.info.byteCount
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
-        defer { buffer.deallocate() }
-        if count > 0 { try read(entry, into: buffer.baseAddress!) }
-        return try body(UnsafeRawBufferPointer(start: buffer.baseAddress, count: count))
+        // A damaged header can claim any size, and HDF5 fills missing chunks, so a claim beyond the
+        // machine's memory would end in the out-of-memory killer rather than in an error.
+        let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) &* Int(sysconf(Int32(_SC_PAGESIZE)))
+        if physical > 0 && count > physical {
+            throw CheckpointError.tensor(entry.info.name, in: path, "needs \(count) bytes, more than this machine's memory (\(physical) bytes); if the shape \(entry.info.shape) is not what the model has, the file is damaged")
+        }
+        // posix_memalign rather than `allocate`, which traps when memory runs out.
+        var memory: UnsafeMutableRawPointer?
+        guard posix_memalign(&memory, 64, max(count, 1)) == 0, let base = memory else {
+            throw CheckpointError.tensor(entry.info.name, in: path, "needs \(count) bytes of memory, which could not be allocated")
+        }
+        defer { free(base) }
+        if count > 0 { try read(entry, into: base) }
+        return try body(UnsafeRawBufferPointer(start: base, count: count))
     }
 
     private func read(_ entry: Entry, into destination: UnsafeMutableRawPointer) throws {
@@ -141,40 +160,50 @@ struct Walker {
             case let .dataset(path):
                 classify(file, path)
             case let .group(path):
-                let groupSite = site.at(path.isEmpty ? "/" : "/" + path)
-                let group = try groupSite.openGroup(file.id, groupSite.object ?? "/")
-                var children: [Work] = []
-                for link in try Walker.links(of: group.id, site: groupSite) {
-                    let child = path.isEmpty ? link.name : path + "/" + link.name
-                    switch link.kind {
-                    case Int32(RECAST_LINK_HARD):
-                        let key: ObjectKey, kind: Int32
-                        do {
-                            (key, kind) = try identity(group.id, link.name, site: site.at("/" + child))
-                        } catch let error as HDF5Error {
-                            skipped.append(SkippedObject(name: child, reason: "cannot be read: " + error.summary))
-                            continue
-                        }
-                        guard seen.insert(key).inserted else { continue }
-                        if kind == Int32(RECAST_OBJECT_GROUP) {
-                            if path.isEmpty { rootGroups.insert(link.name) }
-                            children.append(.group(path: child))
-                        } else if kind == Int32(RECAST_OBJECT_DATASET) {
-                            children.append(.dataset(path: child))
-                        }
-                    case Int32(RECAST_LINK_EXTERNAL):
-                        let target = (try? Walker.externalTarget(group.id, link, site: site.at("/" + child))) ?? "another file"
-                        skipped.append(SkippedObject(name: child, reason: "is an external link to \(target); Recast does not follow links out of the file"))
-                    case Int32(RECAST_LINK_SOFT):
-                        // The target is listed under its own (hard-linked) name.
-                        continue
-                    default:
-                        skipped.append(SkippedObject(name: child, reason: "is a user-defined link, which Recast does not follow"))
-                    }
+                do {
+                    stack.append(contentsOf: try expand(file, path).reversed())
+                } catch let error as HDF5Error where !path.isEmpty {
+                    skipped.append(SkippedObject(name: path, reason: "is a group that cannot be read: " + error.summary))
                 }
-                stack.append(contentsOf: children.reversed())
             }
         }
+    }
+
+    /// The links of one group, sorted into work: groups and datasets not seen before; external and
+    /// user-defined links recorded as skipped; soft links dropped.
+    private mutating func expand(_ file: FileHandle, _ path: String) throws -> [Work] {
+        let groupSite = site.at(path.isEmpty ? "/" : "/" + path)
+        let group = try groupSite.openGroup(file.id, groupSite.object ?? "/")
+        var children: [Work] = []
+        for link in try Walker.links(of: group.id, site: groupSite) {
+            let child = path.isEmpty ? link.name : path + "/" + link.name
+            switch link.kind {
+            case Int32(RECAST_LINK_HARD):
+                let key: ObjectKey, kind: Int32
+                do {
+                    (key, kind) = try identity(group.id, link.name, site: site.at("/" + child))
+                } catch let error as HDF5Error {
+                    skipped.append(SkippedObject(name: child, reason: "cannot be read: " + error.summary))
+                    continue
+                }
+                guard seen.insert(key).inserted else { continue }
+                if kind == Int32(RECAST_OBJECT_GROUP) {
+                    if path.isEmpty { rootGroups.insert(link.name) }
+                    children.append(.group(path: child))
+                } else if kind == Int32(RECAST_OBJECT_DATASET) {
+                    children.append(.dataset(path: child))
+                }
+            case Int32(RECAST_LINK_EXTERNAL):
+                let target = (try? Walker.externalTarget(group.id, link, site: site.at("/" + child))) ?? "another file"
+                skipped.append(SkippedObject(name: child, reason: "is an external link to \(target); Recast does not follow links out of the file"))
+            case Int32(RECAST_LINK_SOFT):
+                // The target is listed under its own (hard-linked) name.
+                continue
+            default:
+                skipped.append(SkippedObject(name: child, reason: "is a user-defined link, which Recast does not follow"))
+            }
+        }
+        return children
     }
 
     /// Classifies one dataset; a dataset HDF5 cannot even describe is skipped with HDF5's reason.

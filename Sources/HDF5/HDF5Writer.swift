@@ -20,6 +20,7 @@ public enum HDF5Writer {
         try site.check("choosing the file format version") {
             H5Pset_libver_bounds(fapl.id, recast_H5F_LIBVER_LATEST(), recast_H5F_LIBVER_LATEST())
         }
+        try site.check("configuring file locking") { recast_lock_unless_unsupported(fapl.id) }
         let file = FileHandle(try site.check("creating the file") {
             H5Fcreate(path, recast_H5F_ACC_TRUNC(), Library.defaultList, fapl.id)
         }, site: site)
