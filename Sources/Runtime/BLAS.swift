@@ -14,6 +14,14 @@ enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// y[m] = alpha · op(A) x + beta · y with A stored `[m×n]` row-major (or its transpose when `transpose`).
+    static func gemv(rows m: Int, cols n: Int, a: UnsafePointer<Float>, lda: Int, transpose: Bool,
+                     x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0) {
+        guard m > 0, n > 0 else { return }
+        cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda),
+                    x, 1, beta, y, 1)
+    }
+
     /// How many threads BLAS uses.
     static var threads: Int { Int(openblas_get_num_threads()) }
 }

@@ -98,18 +98,23 @@ public final class Decoder {
         let t = position + 1
         let scale = Float(1 / Double(d).squareRoot())
         var scores = [Float](repeating: 0, count: t)
-        for head in 0..<a.heads {
-            let g = head / a.groups
-            for p in 0..<t {
-                var dot: Float = 0
-                for c in 0..<d { dot += q.data[head * d + c] * keys[layer][p * a.kvWidth + g * d + c] }
-                scores[p] = dot * scale
-            }
-            scores.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, t) }
-            for c in 0..<d {
-                var acc: Float = 0
-                for p in 0..<t { acc += scores[p] * values[layer][p * a.kvWidth + g * d + c] }
-                ctx.data[head * d + c] = acc
+        keys[layer].withUnsafeBufferPointer { kp in
+            values[layer].withUnsafeBufferPointer { vp in
+                q.data.withUnsafeBufferPointer { qp in
+                    ctx.data.withUnsafeMutableBufferPointer { cp in
+                        scores.withUnsafeMutableBufferPointer { sp in
+                            for head in 0..<a.heads {
+                                let g = head / a.groups
+                                // scores = K_g q_h / √d over the cache, then the softmax-weighted sum of V_g.
+                                BLAS.gemv(rows: t, cols: d, a: kp.baseAddress! + g * d, lda: a.kvWidth, transpose: false,
+                                          x: qp.baseAddress! + head * d, y: sp.baseAddress!, alpha: scale)
+                                Kernels.softmax(sp.baseAddress!, t)
+                                BLAS.gemv(rows: t, cols: d, a: vp.baseAddress! + g * d, lda: a.kvWidth, transpose: true,
+                                          x: sp.baseAddress!, y: cp.baseAddress! + head * d)
+                            }
+                        }
+                    }
+                }
             }
         }
         return a.output.apply(ctx)

@@ -15,8 +15,14 @@ struct Linear {
         x.data.withUnsafeBufferPointer { a in
             weight.withUnsafeBufferPointer { w in
                 y.data.withUnsafeMutableBufferPointer { c in
-                    BLAS.gemm(m: x.rows, n: outFeatures, k: inFeatures, a: a.baseAddress!, lda: inFeatures,
-                              b: w.baseAddress!, ldb: inFeatures, transposeB: true, c: c.baseAddress!, ldc: outFeatures)
+                    if x.rows == 1 {
+                        // One token (recurrent decoding): a matrix–vector product streams the weight once.
+                        BLAS.gemv(rows: outFeatures, cols: inFeatures, a: w.baseAddress!, lda: inFeatures, transpose: false,
+                                  x: a.baseAddress!, y: c.baseAddress!)
+                    } else {
+                        BLAS.gemm(m: x.rows, n: outFeatures, k: inFeatures, a: a.baseAddress!, lda: inFeatures,
+                                  b: w.baseAddress!, ldb: inFeatures, transposeB: true, c: c.baseAddress!, ldc: outFeatures)
+                    }
                 }
             }
         }
