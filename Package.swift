@@ -58,6 +58,7 @@ let package = Package(
         .testTarget(name: "ModelGraphTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint"]),
         .testTarget(name: "RuntimeTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Runtime", "Rewrite"]),
         .testTarget(name: "RewriteTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Rewrite"]),
+        .testTarget(name: "VerifyTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Verify"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "RecastCore", "recast"]),
     ],
     swiftLanguageModes: [.v6]
