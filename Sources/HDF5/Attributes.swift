@@ -19,6 +19,15 @@ enum Attributes {
         return names
     }
 
+    /// Bounds on what an attribute may claim before Recast allocates for it: far beyond any real
+    /// attribute, far below what would exhaust memory when a damaged header claims more.
+    static let maximumElements = 1 << 24
+    static let maximumBytes = 1 << 30
+
+    static func tooLarge(_ name: String, _ count: Int, site: Site) -> HDF5Error {
+        site.failure("reading attribute '\(name)'", "it claims \(count) elements, more than any attribute Recast reads; the file may be damaged")
+    }
+
     static func exists(_ object: hid_t, _ name: String, site: Site) throws -> Bool {
         try site.check("looking for attribute '\(name)'") { H5Aexists(object, name) } > 0
     }
@@ -45,6 +54,7 @@ enum Attributes {
         let space = SpaceHandle(try site.check("reading the shape of attribute '\(name)'") { H5Aget_space(attribute.id) })
         let count = Int(try site.check("reading the shape of attribute '\(name)'") { H5Sget_simple_extent_npoints(space.id) })
         guard count > 0 else { return [] }
+        guard count <= maximumElements else { throw tooLarge(name, count, site: site) }
 
         let variable = try site.check("reading the type of attribute '\(name)'") { H5Tis_variable_str(type.id) }
         if variable > 0 {
@@ -64,7 +74,7 @@ enum Attributes {
         let width = Int(try site.check("reading the size of attribute '\(name)'") { H5Tget_size(type.id) })
         guard width > 0 else { return nil }
         let (total, overflow) = width.multipliedReportingOverflow(by: count)
-        guard !overflow else { throw site.failure("reading attribute '\(name)'", "the attribute is too large") }
+        guard !overflow, total <= maximumBytes else { throw tooLarge(name, count, site: site) }
         let padding = try site.check("reading the padding of attribute '\(name)'") { H5Tget_strpad(type.id).rawValue }
         let memory = try site.copyType(type.id)
         var bytes = [UInt8](repeating: 0, count: total)
@@ -89,6 +99,7 @@ enum Attributes {
         let space = SpaceHandle(try site.check("reading the shape of attribute '\(name)'") { H5Aget_space(attribute.id) })
         let count = Int(try site.check("reading the shape of attribute '\(name)'") { H5Sget_simple_extent_npoints(space.id) })
         guard count > 0 else { return [] }
+        guard count <= maximumElements else { throw tooLarge(name, count, site: site) }
         var values = [Int64](repeating: 0, count: count)
         try site.check("reading attribute '\(name)'") { H5Aread(attribute.id, recast_H5T_NATIVE_INT64(), &values) }
         return values.map { Int($0) }

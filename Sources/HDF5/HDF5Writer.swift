@@ -90,6 +90,7 @@ public enum HDF5Writer {
             }
             guard !parts.contains(".") else { throw reject("has a '.' path component, which HDF5 cannot hold") }
             guard names.insert(name).inserted else { throw reject("appears twice") }
+            guard info.shape.count <= Int(H5S_MAX_RANK) else { throw reject("has \(info.shape.count) dimensions; HDF5 allows at most \(H5S_MAX_RANK)") }
             guard let expected = TensorInfo(name: name, dtype: info.dtype, shape: info.shape), expected.byteCount == info.byteCount else {
                 throw reject("has \(info.byteCount) bytes, which do not fit dtype \(info.dtype.rawValue) and shape \(info.shape)")
             }

@@ -149,12 +149,15 @@ struct RoundTripTests {
         #expect(!FileSystem.exists(path))
     }
 
-    @Test("the writer rejects a byte count that does not fit dtype and shape, and a short producer")
+    @Test("the writer rejects a byte count that does not fit dtype and shape, too many dimensions, and a short producer")
     func rejectsWrongSizes() throws {
         let dir = try TemporaryDirectory()
         let path = dir.file("sizes.h5")
         let wrong = OutputTensor(info: TensorInfo(name: "w", dtype: .f32, shape: [2], byteCount: 7)) { _ in }
         #expect(throws: CheckpointError.self) { try HDF5Writer.write([wrong], metadata: [], to: path, progress: nil) }
+        let deep = tensor("deep", .u8, [Int](repeating: 1, count: 33), [1])
+        let rankError = #expect(throws: CheckpointError.self) { try HDF5Writer.write([deep], metadata: [], to: path, progress: nil) }
+        #expect(rankError.map { "\($0)" }?.contains("tensor 'deep'") == true)
         let short = OutputTensor(info: TensorInfo(name: "s", dtype: .f32, shape: [2], byteCount: 8)) { consume in
             try [UInt8](repeating: 0, count: 4).withUnsafeBytes { try consume($0) }
         }
