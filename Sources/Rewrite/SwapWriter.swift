@@ -1,0 +1,196 @@
+import Checkpoint
+import HDF5
+import ModelGraph
+import RecastCore
+import SafeTensors
+
+/// What a swap wrote.
+public struct SwapSummary: Sendable {
+    public var destination: String
+    /// Files written inside the destination folder, by name: config.json, the weights, copied files.
+    public var files: [String]
+    /// Source files copied unchanged (tokenizer and generation files).
+    public var copiedFiles: [String]
+    public var plan: SwapPlan
+    /// Layers of the model, swapped or not.
+    public var layerCount: Int
+    public var newTensors: [TensorInfo]
+    public var newParameterCount: Int
+    public var copiedTensorCount: Int
+    public var bytesWritten: Int
+}
+
+extension Swap {
+    /// Small files beside the source config that describe the model's inputs, copied unchanged.
+    public static let companionFiles = [
+        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+        "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model",
+        "generation_config.json", "chat_template.json", "chat_template.jinja",
+    ]
+
+    /// Swaps `source` (a model folder, or a weights file with config.json beside it) into the folder
+    /// `destination`: config.json with the `linear_attention` block, every original tensor copied bit for
+    /// bit, the new feature-map tensors, and the source's tokenizer files. The weights are sharded like the
+    /// source (safetensors) or one `model.h5`. Everything is written beside `destination` and renamed into
+    /// place once the result is complete and maps back onto its graph; on failure nothing is left behind.
+    public static func write(source: String, destination: String, options: SwapOptions,
+                             progress: ProgressSink? = nil) throws -> SwapSummary {
+        try options.validate()
+        let model = try Model(path: source)
+        let graph = try model.graph()
+        guard var config = model.config, let configPath = model.configPath else {
+            throw SwapError(file: source, "has no config.json beside it")
+        }
+        let store = model.store
+        let plan = try Swap.plan(graph: graph, options: options, file: source)
+        if options.format == .safetensors, NameTable(store: store).usesTensorFlowNames {
+            // Copied bit for bit, TF names and [in, out] kernels would make a safetensors file that neither
+            // Recast's graph nor transformers' loaders map back; HDF5 keeps them meaningful.
+            throw SwapError(file: source, "holds TensorFlow weights (names such as '…/kernel:0', kernels stored [in, out]), which map onto the model only inside HDF5; pass --format hdf5")
+        }
+        let fresh = try newTensors(graph: graph, store: store, plan: plan)
+        try refuseOverlap(source: store.files + [configPath], destination: destination)
+        // Claims the destination (or fails because it exists) before the slow part.
+        let output = try AtomicOutput(destination: destination, directory: true, force: options.force)
+        let dir = output.temporaryPath
+
+        let sources = try store.files.map { SourceFile(name: FileSystem.split($0).base, sha256: try SHA256.hex(file: $0)) }
+            + [SourceFile(name: "config.json", sha256: try SHA256.hex(file: configPath))]
+        config.set("linear_attention", linearAttentionBlock(plan: plan, sourceFiles: sources))
+
+        if let s = store as? SafeTensorsFile { s.releaseAfterRead = true }
+        if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }
+        var files: [String] = []
+
+        let shards = try layout(store: store, graph: graph, plan: plan, newTensors: fresh, format: options.format)
+        switch options.format {
+        case .hdf5:
+            let name = "model.h5"
+            try HDF5Writer.write(shards[0].tensors, metadata: shards[0].metadata, to: FileSystem.join(dir, name), progress: progress)
+            files.append(name)
+        case .safetensors where shards.count == 1:
+            let name = "model.safetensors"
+            try SafeTensorsWriter.write(shards[0].tensors, metadata: shards[0].metadata, to: FileSystem.join(dir, name), progress: progress)
+            files.append(name)
+        case .safetensors:
+            var weightMap: [(String, JSON)] = []
+            for (k, shard) in shards.enumerated() {
+                let name = SafeTensorsWriter.shardName(k + 1, of: shards.count)
+                try SafeTensorsWriter.write(shard.tensors, metadata: shard.metadata, to: FileSystem.join(dir, name), progress: progress)
+                files.append(name)
+                for t in shard.tensors { weightMap.append((t.info.name, .string(name))) }
+            }
+            let total = shards.reduce(0) { $0 + $1.tensors.reduce(0) { $0 + $1.info.byteCount } }
+            var meta: [(String, JSON)] = [("total_size", .int(total))]
+            for (key, value) in store.metadata where key != "total_size" { meta.append((key, .string(value))) }
+            let index = JSON.object([("metadata", .object(meta)), ("weight_map", .object(weightMap))])
+            try FileSystem.writeAll(FileSystem.join(dir, SafeTensorsWriter.indexName), Array((index.serialized(pretty: true) + "\n").utf8))
+            files.append(SafeTensorsWriter.indexName)
+        }
+
+        try FileSystem.writeAll(FileSystem.join(dir, "config.json"), Array((config.serialized(pretty: true) + "\n").utf8))
+        files.insert("config.json", at: 0)
+
+        let sourceDir = FileSystem.split(configPath).dir
+        var copied: [String] = []
+        for name in companionFiles {
+            let path = FileSystem.join(sourceDir, name)
+            guard FileSystem.isRegularFile(path) else { continue }
+            try FileSystem.writeAll(FileSystem.join(dir, name), try FileSystem.readAll(path))
+            copied.append(name)
+        }
+        files += copied
+
+        try verify(written: dir, destination: destination, plan: plan)
+        try output.commit()
+        let all = shards.flatMap(\.tensors)
+        return SwapSummary(destination: output.destination, files: files, copiedFiles: copied, plan: plan, layerCount: graph.layerCount,
+                           newTensors: fresh.map(\.info), newParameterCount: fresh.reduce(0) { $0 + $1.info.elementCount },
+                           copiedTensorCount: all.count - fresh.count, bytesWritten: all.reduce(0) { $0 + $1.info.byteCount })
+    }
+
+    /// One output file's tensors and metadata.
+    struct Shard {
+        var metadata: Metadata
+        var tensors: [OutputTensor]
+    }
+
+    /// Places every tensor: the originals in the source's shards and order, each layer's new tensors in the
+    /// shard that holds its query weight, right after the last tensor of its attention module. HDF5 output
+    /// is one file.
+    static func layout(store: TensorStore, graph: ModelGraph, plan: SwapPlan, newTensors: [OutputTensor],
+                       format: SwapFormat) throws -> [Shard] {
+        var shards: [Shard]
+        var shardOf: [String: Int] = [:]
+        if format == .safetensors, let sharded = store as? ShardedSafeTensors {
+            shards = sharded.shards.map { Shard(metadata: $0.metadata, tensors: []) }
+            for (k, file) in sharded.shards.enumerated() { for t in file.tensors { shardOf[t.name] = k } }
+        } else if let sharded = store as? ShardedSafeTensors {
+            // One file from shards: the shards' own header metadata, not the index's (`total_size`).
+            shards = [Shard(metadata: sharded.shards.first?.metadata ?? [], tensors: [])]
+        } else {
+            shards = [Shard(metadata: store.metadata, tensors: [])]
+        }
+        for info in store.tensors {
+            shards[shardOf[info.name] ?? 0].tensors.append(.copy(info, from: store))
+        }
+        var pending = newTensors[...]
+        for layer in plan.layers {
+            let a = graph.blocks[layer].attention
+            let prefix = a.modulePath + "."
+            var batch: [OutputTensor] = []
+            while let t = pending.first, t.info.name.hasPrefix(prefix) {
+                batch.append(t)
+                pending = pending.dropFirst()
+            }
+            guard !batch.isEmpty else { continue }
+            let k = shardOf[a.query.weight.name] ?? 0
+            let at = (shards[k].tensors.lastIndex { $0.info.name.hasPrefix(prefix) }).map { $0 + 1 } ?? shards[k].tensors.count
+            shards[k].tensors.insert(contentsOf: batch, at: at)
+        }
+        // Anything not matched to a layer prefix (never expected) still gets written.
+        if !pending.isEmpty { shards[shards.count - 1].tensors += pending }
+        return shards
+    }
+
+    /// Reads the written folder back as a model and checks that its graph finds every swapped layer.
+    static func verify(written dir: String, destination: String, plan: SwapPlan) throws {
+        let graph: ModelGraph
+        do {
+            graph = try Model(path: dir).graph()
+        } catch let error as GraphError {
+            let shown = error.problems.prefix(3).joined(separator: "; ")
+            let more = error.problems.count > 3 ? " (and \(error.problems.count - 3) more)" : ""
+            throw SwapError(file: destination, "the swapped model does not map back onto its graph, so nothing was written: \(shown)\(more)")
+        } catch {
+            throw SwapError(file: destination, "the swapped model cannot be read back, so nothing was written: \(error)")
+        }
+        let found = graph.blocks.filter { $0.attention.featureMap != nil }.map(\.index)
+        guard graph.linearAttention != nil, found == plan.layers else {
+            throw SwapError(file: destination, "the swapped model's graph finds linear attention in layers \(found), not \(plan.layers), so nothing was written")
+        }
+    }
+
+    /// Refuses a destination that is a source file, the folder holding one, or a folder above it:
+    /// replacing it (with --force) would destroy the source.
+    static func refuseOverlap(source files: [String], destination: String) throws {
+        guard FileSystem.exists(destination), let target = FileSystem.identity(destination) else { return }
+        for f in files {
+            if let id = FileSystem.identity(f), id == target {
+                throw SwapError(file: destination, "is a source file; choose another destination (the source is never modified)")
+            }
+            var dir = FileSystem.split(f).dir
+            var previous = FileSystem.identity(dir)
+            for _ in 0..<256 {
+                guard let id = previous else { break }
+                if id == target {
+                    throw SwapError(file: destination, "holds the source model; choose another destination (the source is never modified)")
+                }
+                dir = FileSystem.join(dir, "..")
+                let parent = FileSystem.identity(dir)
+                if let parent, parent == id { break }  // reached "/"
+                previous = parent
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Checkpoint
+import ModelGraph
+import RecastCore
+import Rewrite
+
+struct Swap: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Swap softmax attention for linear attention with per-head feature maps.",
+        discussion: """
+            Writes DST as a model folder: config.json (the source config plus a "linear_attention" block, \
+            schemas/linear-attention.schema.json), every original tensor copied bit for bit, and the new \
+            feature-map tensors {P}.feature_map*.* under each swapped layer's attention module P. Weights are \
+            sharded like the source, or one model.h5 with --format hdf5; tokenizer files are copied. The same \
+            command and seed give byte-identical files on any machine. The output is written beside DST and \
+            renamed into place when complete.
+
+            Feature maps (d = head size): t2r relu(W x + b), k features (default 32); performer positive \
+            orthogonal random features, m features (default 256); elu elu(x)+1, no parameters; hedgehog \
+            [softmax(W x + b), softmax(-(W x + b))], 2k features (default k = d).
+            """
+    )
+
+    @Argument(help: "The model to swap: a model folder, or a weights file with config.json beside it.")
+    var source: String
+
+    @Argument(help: "The folder to write.")
+    var destination: String
+
+    @Option(help: "The feature map: t2r, performer, elu or hedgehog.")
+    var featureMap: String
+
+    @Option(help: "Features per head: k for t2r (default 32) and hedgehog (default d), m for performer (default 256).")
+    var featureDim: Int?
+
+    @Option(help: "Layers to swap: all, indices such as 0,2,5, ranges such as 0-5, or a mix such as 0-2,5.")
+    var layers: String = "all"
+
+    @Option(help: "Seed of the random initialisation.")
+    var seed: UInt64 = 0
+
+    @Flag(name: .customLong("separate-qk"), help: "t2r: one feature map for queries and one for keys instead of a shared one.")
+    var separateQK = false
+
+    @Flag(help: "t2r: multiply the feature maps into the query and key projections (not with rotary embeddings).")
+    var fold = false
+
+    @Option(help: "The linear-attention denominator's epsilon.")
+    var eps: Double = LinearAttentionConfig.defaultEps
+
+    @Option(help: "Weights format: safetensors or hdf5.")
+    var format: String = "safetensors"
+
+    @Flag(help: "Replace DST if it exists.")
+    var force = false
+
+    func options() throws -> SwapOptions {
+        guard let kind = FeatureMapKind(rawValue: featureMap) else {
+            throw ValidationError("--feature-map must be one of t2r, performer, elu, hedgehog (got '\(featureMap)')")
+        }
+        guard let weights = SwapFormat(rawValue: format) else {
+            throw ValidationError("--format must be safetensors or hdf5 (got '\(format)')")
+        }
+        var o = SwapOptions(featureMap: kind)
+        o.featureDim = featureDim
+        o.seed = seed
+        o.separateQK = separateQK
+        o.fold = fold
+        o.eps = eps
+        o.format = weights
+        o.force = force
+        do {
+            o.layers = try LayerSelection(layers)
+            try o.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        return o
+    }
+
+    func validate() throws {
+        _ = try options()
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let options = try options()
+            let store = try Checkpoint.open(source)
+            let bar = ProgressBar.make(total: store.byteCount, label: "swapping")
+            let summary = try Rewrite.Swap.write(source: source, destination: destination, options: options, progress: bar)
+            bar?.finish()
+            let plan = summary.plan
+            var how = "\(plan.featureMap.rawValue), feature dim \(plan.featureDim)"
+            if plan.featureMap == .t2r {
+                how += plan.folded ? ", folded" : plan.sharedQK ? ", shared q/k" : ", separate q/k"
+            }
+            if [.t2r, .performer].contains(plan.featureMap) { how += ", seed \(plan.seed)" }
+            print("swapped layer\(plan.layers.count == 1 ? "" : "s") \(LayerSelection.text(plan.layers)) (\(plan.layers.count) of \(summary.layerCount)) to linear attention: \(how)")
+            print("new parameters: \(InspectText.grouped(summary.newParameterCount)) in \(summary.newTensors.count) tensors; \(summary.copiedTensorCount) tensors copied unchanged")
+            print("wrote \(summary.destination): \(summary.files.joined(separator: ", ")) (\(ByteSize.format(summary.bytesWritten)) of weights)")
+        }
+    }
+}
