@@ -17,9 +17,11 @@ let package = Package(
         // C edges: module maps and shim headers only.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // POSIX calls Swift cannot import directly (renameat2).
+        .target(name: "CPosix"),
 
         // Format-agnostic core: dtypes, tensor descriptors, the store protocol, casts, JSON.
-        .target(name: "RecastCore", swiftSettings: strict),
+        .target(name: "RecastCore", dependencies: ["CPosix"], swiftSettings: strict),
         // Formats.
         .target(name: "SafeTensors", dependencies: ["RecastCore"], swiftSettings: strict),
         .target(name: "HDF5", dependencies: ["RecastCore", "CHDF5"], swiftSettings: strict),
@@ -59,6 +61,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Runtime", "Rewrite"]),
         .testTarget(name: "RewriteTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Rewrite"]),
         .testTarget(name: "VerifyTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Verify"]),
+        .testTarget(name: "HardeningTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Checkpoint", "recast"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "RecastCore", "recast"]),
     ],
     swiftLanguageModes: [.v6]

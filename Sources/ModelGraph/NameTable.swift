@@ -18,7 +18,9 @@ public struct NameTable: Sendable {
     public var usesTensorFlowNames: Bool
 
     public init(store: TensorStore) {
-        let tf = store.format == .hdf5 && store.tensors.contains { $0.name.contains(":") }
+        // TensorFlow weight names end in `:0` (`…/kernel:0`), in an HDF5 file or in a safetensors file
+        // converted from one with the names kept.
+        let tf = store.tensors.contains { NameTable.isTensorFlowName($0.name) }
         usesTensorFlowNames = tf
         for t in store.tensors {
             var canonical = t.name
@@ -31,6 +33,12 @@ public struct NameTable: Sendable {
             if byCanonical[canonical] == nil { byCanonical[canonical] = entries.count }
             entries.append(Entry(storeName: t.name, canonicalName: canonical, shape: shape, transposed: transposed))
         }
+    }
+
+    static func isTensorFlowName(_ name: String) -> Bool {
+        guard let colon = name.lastIndex(of: ":"), name.contains("/") else { return false }
+        let suffix = name[name.index(after: colon)...]
+        return !suffix.isEmpty && suffix.allSatisfy(\.isNumber)
     }
 
     public func entry(_ canonical: String) -> Entry? { byCanonical[canonical].map { entries[$0] } }

@@ -1,3 +1,4 @@
+import CPosix
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -42,7 +43,13 @@ public final class AtomicOutput {
     /// Moves the finished output into place, replacing an existing destination.
     public func commit() throws {
         if isDirectory, FileSystem.exists(destination) {
-            // rename(2) cannot replace a non-empty folder: move the old one aside first.
+            // rename(2) cannot replace a non-empty folder. Exchange the two atomically where the kernel can,
+            // so that a kill at any moment leaves either the old or the new folder under the name.
+            if recast_exchange_paths(temporaryPath, destination) == 0 {
+                FileSystem.removeTree(temporaryPath)
+                finished = true
+                return
+            }
             let old = temporaryPath + "-old"
             guard rename(destination, old) == 0 else {
                 throw CheckpointError(file: destination, "cannot replace: \(errnoText())")
@@ -177,7 +184,13 @@ public final class OutputFile {
             let n = Glibc.write(fd, p, min(left, 1 << 30))
             if n < 0 {
                 if errno == EINTR { continue }
-                let reason = errno == ENOSPC ? "no space left on the device" : errnoText()
+                let reason: String
+                switch errno {
+                case ENOSPC: reason = "no space left on the device"
+                case EFBIG: reason = "the file is larger than this process may write (ulimit -f)"
+                case EDQUOT: reason = "disk quota exceeded"
+                default: reason = errnoText()
+                }
                 throw CheckpointError(file: path, offset: bytesWritten, "write failed: \(reason)")
             }
             p += n

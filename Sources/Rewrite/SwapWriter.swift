@@ -43,11 +43,6 @@ extension Swap {
         }
         let store = model.store
         let plan = try Swap.plan(graph: graph, options: options, file: source)
-        if options.format == .safetensors, NameTable(store: store).usesTensorFlowNames {
-            // Copied bit for bit, TF names and [in, out] kernels would make a safetensors file that neither
-            // Recast's graph nor transformers' loaders map back; HDF5 keeps them meaningful.
-            throw SwapError(file: source, "holds TensorFlow weights (names such as '…/kernel:0', kernels stored [in, out]), which map onto the model only inside HDF5; pass --format hdf5")
-        }
         let fresh = try newTensors(graph: graph, store: store, plan: plan)
         try refuseOverlap(source: store.files + [configPath], destination: destination)
         // Claims the destination (or fails because it exists) before the slow part.

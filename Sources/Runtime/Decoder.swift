@@ -67,7 +67,7 @@ public final class Decoder {
                         k.data.withUnsafeBufferPointer { kp in
                             if fm.isFolded {
                                 return (fm.apply(head: head, isQuery: true, x: x.baseAddress!, rows: 1, ldx: h.cols, headDim: d),
-                                        fm.apply(head: g, isQuery: false, x: x.baseAddress!, rows: 1, ldx: h.cols, headDim: d))
+                                        fm.apply(head: head, isQuery: false, x: x.baseAddress!, rows: 1, ldx: h.cols, headDim: d))
                             }
                             return (fm.apply(head: head, isQuery: true, x: qp.baseAddress! + head * d, rows: 1, ldx: a.qWidth, headDim: d),
                                     fm.apply(head: head, isQuery: false, x: kp.baseAddress! + g * d, rows: 1, ldx: a.kvWidth, headDim: d))

@@ -191,7 +191,7 @@ public final class Transformer {
                         for head in 0..<a.heads {
                             let g = head / a.groups
                             let pq = fm.apply(head: head, isQuery: true, x: x.baseAddress!, rows: t, ldx: h.cols, headDim: d)
-                            let pk = fm.apply(head: g, isQuery: false, x: x.baseAddress!, rows: t, ldx: h.cols, headDim: d)
+                            let pk = fm.apply(head: head, isQuery: false, x: x.baseAddress!, rows: t, ldx: h.cols, headDim: d)
                             linearAttention(phiQ: pq, phiK: pk, m: fm.featureCount(headDim: d), v: vp.baseAddress! + g * d, ldv: a.kvWidth,
                                             rows: t, d: d, causal: a.causal, eps: a.eps, out: c.baseAddress! + head * d, ldo: a.qWidth)
                         }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 import RecastCore
 
@@ -14,6 +17,12 @@ struct Recast: ParsableCommand {
         version: "0.1.0",
         subcommands: [Inspect.self, Convert.self, Swap.self, Run.self, VerifyCommand.self]
     )
+
+    static func main() {
+        // A file-size limit (ulimit -f) should fail a write with a message, not kill the process.
+        signal(SIGXFSZ, SIG_IGN)
+        main(nil)
+    }
 }
 
 /// Runs a command body, turning library errors into one line on stderr and a non-zero exit.

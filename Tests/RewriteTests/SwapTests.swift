@@ -199,6 +199,16 @@ import ModelGraph
         #expect(FileSystem.list(src) == ["config.json", "model.safetensors"])
     }
 
+    /// TensorFlow-named weights keep their names in a safetensors output and still map onto the graph.
+    @Test func tensorFlowNamesSurviveInSafetensors() throws {
+        let dst = dir.file("bert-tf-st")
+        _ = try Swap.write(source: fixture("bert-tf"), destination: dst, options: options(.t2r) { $0.featureDim = 4 })
+        let m = try Model(path: dst)
+        #expect(m.store.format == .safetensors)
+        let g = try m.graph()
+        #expect(g.linearAttention?.featureMap == "t2r" && g.blocks[0].attention.query.weight.storedTransposed)
+    }
+
     /// Errors name the file, and nothing is written.
     @Test func failuresWriteNothing() throws {
         let dst = dir.file("never")
@@ -216,7 +226,6 @@ import ModelGraph
         fails(fixture("llama"), options(.t2r) { $0.fold = true }, "rotary")
         fails(fixture("gpt2"), options(.performer) { $0.fold = true }, "--fold is refused for performer")
         fails(fixture("gpt2-t2r"), options(.t2r), "already uses linear attention")
-        fails(fixture("bert-tf"), options(.t2r), "pass --format hdf5")
 
         // An unknown family: the graph's own error, naming the config.
         let src = dir.file("t5")

@@ -2,7 +2,7 @@ import Foundation
 import RecastCore
 
 /// A fresh temporary folder, removed when the value is dropped.
-public final class TempDir {
+public final class TempDir: Sendable {
     public let path: String
 
     public init() {
@@ -41,12 +41,15 @@ public struct ProcessResult {
     public var status: Int32
     public var stdout: String
     public var stderr: String
+    /// The process ended by a signal (a crash, or our kill after a time-out), not by exiting.
+    public var signalled = false
+    public var timedOut = false
 }
 
 /// Runs a program to completion, capturing its output (through files, so no pipe can fill up and stall it).
 @discardableResult
 public func runProcess(_ executable: String, _ arguments: [String], stdin: String? = nil,
-                       environment: [String: String]? = nil) throws -> ProcessResult {
+                       environment: [String: String]? = nil, timeout: Double? = nil) throws -> ProcessResult {
     let tmp = TempDir()
     let outPath = tmp.file("stdout"), errPath = tmp.file("stderr")
     _ = FileManager.default.createFile(atPath: outPath, contents: nil)
@@ -67,13 +70,26 @@ public func runProcess(_ executable: String, _ arguments: [String], stdin: Strin
         p.standardInput = FileHandle.nullDevice
     }
     try p.run()
+    var timedOut = false
+    if let timeout {
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning {
+            if Date() > deadline {
+                kill(p.processIdentifier, SIGKILL)
+                timedOut = true
+                break
+            }
+            usleep(2000)
+        }
+    }
     p.waitUntilExit()
     try outHandle.close()
     try errHandle.close()
     let out = FileManager.default.contents(atPath: outPath) ?? Data()
     let err = FileManager.default.contents(atPath: errPath) ?? Data()
     return ProcessResult(status: p.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                         stderr: String(decoding: err, as: UTF8.self))
+                         stderr: String(decoding: err, as: UTF8.self),
+                         signalled: p.terminationReason == .uncaughtSignal, timedOut: timedOut)
 }
 
 /// Runs `python3 <script> args…` from the repository root.
