@@ -82,22 +82,23 @@ public enum Converter {
         let tensors = try outputTensors(store, options: options)
         let output = try AtomicOutput(destination: destination, directory: kind == .directory, force: options.force)
         var files: [String] = []
-        switch kind {
-        case .safetensorsFile:
-            try SafeTensorsWriter.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
-            files = [destination]
-        case .hdf5File:
-            try HDF5Writer.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
-            files = [destination]
-        case .directory:
-            let names = try SafeTensorsWriter.writeSharded(tensors, metadata: store.metadata, directory: output.temporaryPath,
-                                                           maxShardSize: options.maxShardSize ?? defaultShardSize, progress: progress)
-            if let config = Checkpoint.configPath(for: path) {
-                try FileSystem.writeAll(FileSystem.join(output.temporaryPath, "config.json"), try FileSystem.readAll(config))
+        try output.write {
+            switch kind {
+            case .safetensorsFile:
+                try SafeTensorsWriter.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
+                files = [destination]
+            case .hdf5File:
+                try HDF5Writer.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
+                files = [destination]
+            case .directory:
+                let names = try SafeTensorsWriter.writeSharded(tensors, metadata: store.metadata, directory: output.temporaryPath,
+                                                               maxShardSize: options.maxShardSize ?? defaultShardSize, progress: progress)
+                if let config = Checkpoint.configPath(for: path) {
+                    try FileSystem.writeAll(FileSystem.join(output.temporaryPath, "config.json"), try FileSystem.readAll(config))
+                }
+                files = names.map { FileSystem.join(destination, $0) }
             }
-            files = names.map { FileSystem.join(destination, $0) }
         }
-        try output.commit()
         return ConvertSummary(destination: destination, files: files, tensorCount: tensors.count,
                               bytesWritten: tensors.reduce(0) { $0 + $1.info.byteCount })
     }

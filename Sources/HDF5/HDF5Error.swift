@@ -27,7 +27,11 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable, Equatable {
         if let object { s += ": HDF5 object '\(object)'" }
         s += ": \(operation) failed"
         if let reason = reason ?? HDF5Error.explain(stack) { s += ": " + reason }
-        if !stack.isEmpty { s += " (HDF5 error stack: " + stack.joined(separator: "; ") + ")" }
+        if !stack.isEmpty {
+            // One line: HDF5's own messages can carry line breaks and padding.
+            let flat = stack.map { $0.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: " ") }.joined(separator: " ") }
+            s += " (HDF5 error stack: " + flat.joined(separator: "; ") + ")"
+        }
         return s
     }
 

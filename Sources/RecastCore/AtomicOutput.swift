@@ -68,6 +68,27 @@ public final class AtomicOutput {
         finished = true
     }
 
+    /// Runs `body` (which writes to `temporaryPath`) and publishes the result. A failure names the
+    /// destination, not the temporary, and leaves nothing behind.
+    public func write(_ body: () throws -> Void) throws {
+        do {
+            try body()
+            try commit()
+        } catch {
+            abandon()
+            throw translated(error)
+        }
+    }
+
+    /// An error that mentions the temporary path, restated for the destination the user named.
+    public func translated(_ error: Error) -> Error {
+        let text = "\(error)"
+        guard text.contains(temporaryPath) else { return error }
+        var rest = text.replacingAll(temporaryPath, with: destination)
+        if rest.hasPrefix(destination + ": ") { rest = String(rest.dropFirst(destination.count + 2)) }
+        return CheckpointError(file: destination, rest)
+    }
+
     /// Removes the temporary output. Called automatically when the output is dropped uncommitted.
     public func abandon() {
         if !finished { FileSystem.removeTree(temporaryPath) }
@@ -211,4 +232,19 @@ public final class OutputFile {
     }
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
+}
+
+extension String {
+    /// Every occurrence of `target` replaced.
+    public func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return self }
+        var out = ""
+        var rest = Substring(self)
+        while let r = rest.firstRange(of: target) {
+            out += rest[..<r.lowerBound]
+            out += replacement
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
 }

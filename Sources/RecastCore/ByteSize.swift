@@ -38,7 +38,8 @@ public enum ByteSize {
 }
 
 extension StringProtocol {
-    func trimmingCharacters(in set: Character) -> String {
+    /// The string without leading and trailing copies of `set`.
+    public func trimmingCharacters(in set: Character) -> String {
         var s = Substring(self)
         while s.first == set { s = s.dropFirst() }
         while s.last == set { s = s.dropLast() }

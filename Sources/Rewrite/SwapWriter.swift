@@ -49,55 +49,54 @@ extension Swap {
         let output = try AtomicOutput(destination: destination, directory: true, force: options.force)
         let dir = output.temporaryPath
 
-        let sources = try store.files.map { SourceFile(name: FileSystem.split($0).base, sha256: try SHA256.hex(file: $0)) }
-            + [SourceFile(name: "config.json", sha256: try SHA256.hex(file: configPath))]
-        config.set("linear_attention", linearAttentionBlock(plan: plan, sourceFiles: sources))
-
-        if let s = store as? SafeTensorsFile { s.releaseAfterRead = true }
-        if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }
         var files: [String] = []
-
-        let shards = try layout(store: store, graph: graph, plan: plan, newTensors: fresh, format: options.format)
-        switch options.format {
-        case .hdf5:
-            let name = "model.h5"
-            try HDF5Writer.write(shards[0].tensors, metadata: shards[0].metadata, to: FileSystem.join(dir, name), progress: progress)
-            files.append(name)
-        case .safetensors where shards.count == 1:
-            let name = "model.safetensors"
-            try SafeTensorsWriter.write(shards[0].tensors, metadata: shards[0].metadata, to: FileSystem.join(dir, name), progress: progress)
-            files.append(name)
-        case .safetensors:
-            var weightMap: [(String, JSON)] = []
-            for (k, shard) in shards.enumerated() {
-                let name = SafeTensorsWriter.shardName(k + 1, of: shards.count)
-                try SafeTensorsWriter.write(shard.tensors, metadata: shard.metadata, to: FileSystem.join(dir, name), progress: progress)
-                files.append(name)
-                for t in shard.tensors { weightMap.append((t.info.name, .string(name))) }
-            }
-            let total = shards.reduce(0) { $0 + $1.tensors.reduce(0) { $0 + $1.info.byteCount } }
-            var meta: [(String, JSON)] = [("total_size", .int(total))]
-            for (key, value) in store.metadata where key != "total_size" { meta.append((key, .string(value))) }
-            let index = JSON.object([("metadata", .object(meta)), ("weight_map", .object(weightMap))])
-            try FileSystem.writeAll(FileSystem.join(dir, SafeTensorsWriter.indexName), Array((index.serialized(pretty: true) + "\n").utf8))
-            files.append(SafeTensorsWriter.indexName)
-        }
-
-        try FileSystem.writeAll(FileSystem.join(dir, "config.json"), Array((config.serialized(pretty: true) + "\n").utf8))
-        files.insert("config.json", at: 0)
-
-        let sourceDir = FileSystem.split(configPath).dir
         var copied: [String] = []
-        for name in companionFiles {
-            let path = FileSystem.join(sourceDir, name)
-            guard FileSystem.isRegularFile(path) else { continue }
-            try FileSystem.writeAll(FileSystem.join(dir, name), try FileSystem.readAll(path))
-            copied.append(name)
-        }
-        files += copied
+        var shards: [Shard] = []
+        try output.write {
+            let sources = try store.files.map { SourceFile(name: FileSystem.split($0).base, sha256: try SHA256.hex(file: $0)) }
+                + [SourceFile(name: "config.json", sha256: try SHA256.hex(file: configPath))]
+            config.set("linear_attention", linearAttentionBlock(plan: plan, sourceFiles: sources))
 
-        try verify(written: dir, destination: destination, plan: plan)
-        try output.commit()
+            if let s = store as? SafeTensorsFile { s.releaseAfterRead = true }
+            if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }
+
+            shards = try layout(store: store, graph: graph, plan: plan, newTensors: fresh, format: options.format)
+            switch options.format {
+            case .hdf5:
+                let name = "model.h5"
+                try HDF5Writer.write(shards[0].tensors, metadata: shards[0].metadata, to: FileSystem.join(dir, name), progress: progress)
+                files.append(name)
+            case .safetensors where shards.count == 1:
+                let name = "model.safetensors"
+                try SafeTensorsWriter.write(shards[0].tensors, metadata: shards[0].metadata, to: FileSystem.join(dir, name), progress: progress)
+                files.append(name)
+            case .safetensors:
+                var weightMap: [(String, JSON)] = []
+                for (k, shard) in shards.enumerated() {
+                    let name = SafeTensorsWriter.shardName(k + 1, of: shards.count)
+                    try SafeTensorsWriter.write(shard.tensors, metadata: shard.metadata, to: FileSystem.join(dir, name), progress: progress)
+                    files.append(name)
+                    for t in shard.tensors { weightMap.append((t.info.name, .string(name))) }
+                }
+                let total = shards.reduce(0) { $0 + $1.tensors.reduce(0) { $0 + $1.info.byteCount } }
+                try SafeTensorsWriter.writeIndex(weightMap: weightMap, totalSize: total, metadata: store.metadata, directory: dir)
+                files.append(SafeTensorsWriter.indexName)
+            }
+
+            try FileSystem.writeAll(FileSystem.join(dir, "config.json"), Array((config.serialized(pretty: true) + "\n").utf8))
+            files.insert("config.json", at: 0)
+
+            let sourceDir = FileSystem.split(configPath).dir
+            for name in companionFiles {
+                let path = FileSystem.join(sourceDir, name)
+                guard FileSystem.isRegularFile(path) else { continue }
+                try FileSystem.writeAll(FileSystem.join(dir, name), try FileSystem.readAll(path))
+                copied.append(name)
+            }
+            files += copied
+
+            try verify(written: dir, destination: destination, plan: plan)
+        }
         let all = shards.flatMap(\.tensors)
         return SwapSummary(destination: output.destination, files: files, copiedFiles: copied, plan: plan, layerCount: graph.layerCount,
                            newTensors: fresh.map(\.info), newParameterCount: fresh.reduce(0) { $0 + $1.info.elementCount },

@@ -68,11 +68,16 @@ public enum SafeTensorsWriter {
             try write(group.map { tensors[$0] }, metadata: metadata, to: FileSystem.join(directory, name), progress: progress)
             for i in group { weightMap.append((infos[i].name, .string(name))) }
         }
-        var indexMeta: [(String, JSON)] = [("total_size", .int(infos.reduce(0) { $0 + $1.byteCount }))]
+        try writeIndex(weightMap: weightMap, totalSize: infos.reduce(0) { $0 + $1.byteCount }, metadata: metadata, directory: directory)
+        return names + [indexName]
+    }
+
+    /// Writes `model.safetensors.index.json`: `{"metadata": {"total_size": …, …}, "weight_map": {tensor: shard}}`.
+    public static func writeIndex(weightMap: [(String, JSON)], totalSize: Int, metadata: Metadata, directory: String) throws {
+        var indexMeta: [(String, JSON)] = [("total_size", .int(totalSize))]
         for (k, v) in metadata where k != "total_size" { indexMeta.append((k, .string(v))) }
         let index = JSON.object([("metadata", .object(indexMeta)), ("weight_map", .object(weightMap))])
         try FileSystem.writeAll(FileSystem.join(directory, indexName), Array((index.serialized(pretty: true) + "\n").utf8))
-        return names + [indexName]
     }
 
     static func checkNames(_ infos: [TensorInfo], file: String) throws {

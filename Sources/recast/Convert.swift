@@ -45,6 +45,7 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try HDF5Guard.check(source, readData: true)
             var options = ConvertOptions()
             options.dtype = DTypeChoice(rawValue: dtype) ?? .keep
             options.maxShardSize = maxShardSize.flatMap(ByteSize.parse)

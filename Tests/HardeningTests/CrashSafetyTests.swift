@@ -10,7 +10,7 @@ import Checkpoint
     static let work = TempDir()
     static let model: String = {
         let dir = work.file("model")
-        try? writeSyntheticGPT2(to: dir, hidden: 384, layers: 6, vocab: 8192)
+        try? writeSyntheticGPT2(to: dir, hidden: 256, layers: 4, vocab: 4096)
         return dir
     }()
 
