@@ -18,6 +18,9 @@ public struct ConfigReader {
         return nil
     }
 
+    /// Sizes above this are rejected: no real model has them, and products of them must not overflow.
+    public static let largest = 1 << 31
+
     public mutating func int(_ keys: String..., default fallback: Int? = nil) -> Int {
         guard let (k, v) = value(keys) else {
             if let fallback { return fallback }
@@ -26,6 +29,10 @@ public struct ConfigReader {
         }
         guard let i = v.intValue ?? v.doubleValue.flatMap({ $0 == $0.rounded() && abs($0) < 1e15 ? Int($0) : nil }) else {
             problems.append("config key '\(k)' is \(v.serialized()), not an integer")
+            return fallback ?? 0
+        }
+        guard abs(i) <= ConfigReader.largest else {
+            problems.append("config key '\(k)' is \(i), which is implausibly large")
             return fallback ?? 0
         }
         return i
@@ -39,6 +46,10 @@ public struct ConfigReader {
         }
         guard let i = v.intValue, i > 0 else {
             problems.append("config key '\(k)' is \(v.serialized()), not a positive integer")
+            return fallback ?? 0
+        }
+        guard i <= ConfigReader.largest else {
+            problems.append("config key '\(k)' is \(i), which is implausibly large")
             return fallback ?? 0
         }
         return i

@@ -66,6 +66,16 @@ public struct GraphBuilder {
         return Norm(kind: kind, weight: w, bias: b, eps: eps)
     }
 
+    /// The layer count to build: a config that claims more layers than the checkpoint has tensors is
+    /// reported once instead of producing a problem per missing tensor (or running out of memory).
+    public mutating func layers(_ n: Int, key: String) -> Int {
+        if n > names.entries.count {
+            problems.append("config key '\(key)' says \(n) layers but the checkpoint holds only \(names.entries.count) tensors")
+            return 0
+        }
+        return n
+    }
+
     public mutating func add(_ problem: String) { problems.append(problem) }
     public mutating func add(_ more: [String]) { problems.append(contentsOf: more) }
 

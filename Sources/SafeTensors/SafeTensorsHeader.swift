@@ -122,16 +122,21 @@ public struct SafeTensorsHeader: Sendable {
     }
 
     static func validateOffsets(_ entries: inout [SafeTensorsEntry], dataSize: Int, file: String, dataStart: Int) throws {
+        // A file offset for messages; nil where a corrupt header's offset would not fit in an Int.
+        func at(_ offset: Int) -> Int? {
+            let (sum, overflow) = dataStart.addingReportingOverflow(offset)
+            return overflow ? nil : sum
+        }
         entries.sort { ($0.dataRange.lowerBound, $0.dataRange.upperBound) < ($1.dataRange.lowerBound, $1.dataRange.upperBound) }
         var expected = 0
         for e in entries {
             let r = e.dataRange
             if r.lowerBound > expected {
-                throw CheckpointError.tensor(e.info.name, in: file, offset: dataStart + r.lowerBound,
+                throw CheckpointError.tensor(e.info.name, in: file, offset: at(r.lowerBound),
                     "data begins at \(r.lowerBound) but the previous tensor ends at \(expected): the data section has a hole")
             }
             if r.lowerBound < expected {
-                throw CheckpointError.tensor(e.info.name, in: file, offset: dataStart + r.lowerBound,
+                throw CheckpointError.tensor(e.info.name, in: file, offset: at(r.lowerBound),
                     "data [\(r.lowerBound), \(r.upperBound)) overlaps the previous tensor, which ends at \(expected)")
             }
             expected = r.upperBound

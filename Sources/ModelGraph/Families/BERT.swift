@@ -38,7 +38,7 @@ public enum BERTFamily: ModelFamily {
             tokenType: types > 0 ? b.tensor("embeddings.token_type_embeddings.weight", shape: [types, hidden], optional: true) : nil,
             norm: ln("embeddings.LayerNorm"))
         var blocks: [Block] = []
-        for i in 0..<layers {
+        for i in 0..<b.layers(layers, key: "num_hidden_layers") {
             let l = "encoder.layer.\(i)."
             let s = l + "attention.self."
             let attention = Attention(

@@ -27,7 +27,7 @@ public enum GPT2Family: ModelFamily {
         let token = b.required("wte.weight", shape: [vocab, e])
         let position = b.required("wpe.weight", shape: [positions, e])
         var blocks: [Block] = []
-        for i in 0..<layers {
+        for i in 0..<b.layers(layers, key: "n_layer") {
             let h = "h.\(i)."
             let qkv = b.required(h + "attn.c_attn.weight", shape: [e, 3 * e])
             let qkvBias = b.required(h + "attn.c_attn.bias", shape: [3 * e])

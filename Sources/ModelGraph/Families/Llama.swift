@@ -35,7 +35,7 @@ public enum LlamaFamily: ModelFamily {
         }
         let token = b.required("embed_tokens.weight", shape: [vocab, hidden])
         var blocks: [Block] = []
-        for i in 0..<layers {
+        for i in 0..<b.layers(layers, key: "num_hidden_layers") {
             let l = "layers.\(i)."
             let a = l + "self_attn."
             let attention = Attention(
