@@ -171,22 +171,53 @@ def load_tf_h5(path: str):
     return out
 
 
+def load_plain_h5(path: str):
+    """Every numeric dataset of an HDF5 file (as Recast writes them), named by its path."""
+    import h5py
+
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fiub":
+                out[name] = np.asarray(obj[()], dtype=np.float64)
+        f.visititems(visit)
+    return out
+
+
+def tf_dataset_names_to_pt(weights):
+    """Tensors stored under Hugging Face TF dataset paths (`bert/tf_bert_model/.../kernel:0`, kept as they
+    were by a format conversion) renamed and transposed to PyTorch's names and layouts."""
+    if not any(":" in k and "/" in k for k in weights):
+        return weights
+    out = {}
+    for k, v in weights.items():
+        if ":" in k and "/" in k:
+            pt, transpose = tf_name_to_pt(k.split("/", 1)[1])  # drop the Keras layer group
+            out[pt] = np.ascontiguousarray(v.T) if transpose and v.ndim == 2 else v
+        else:
+            out[k] = v
+    return out
+
+
 def load_weights(model_dir: str):
     idx = os.path.join(model_dir, "model.safetensors.index.json")
     single = os.path.join(model_dir, "model.safetensors")
     tf = os.path.join(model_dir, "tf_model.h5")
+    plain_h5 = os.path.join(model_dir, "model.h5")
     if os.path.exists(idx):
         raw, _ = load_sharded_index(idx)
     elif os.path.exists(single):
         raw, _ = load_safetensors(single)
     elif os.path.exists(tf):
         return load_tf_h5(tf)
+    elif os.path.exists(plain_h5):
+        return tf_dataset_names_to_pt(load_plain_h5(plain_h5))
     else:
         files = sorted(p for p in os.listdir(model_dir) if p.endswith(".safetensors"))
         if len(files) != 1:
-            raise SystemExit(f"{model_dir}: no model.safetensors, index.json or tf_model.h5")
+            raise SystemExit(f"{model_dir}: no model.safetensors, index.json, tf_model.h5 or model.h5")
         raw, _ = load_safetensors(os.path.join(model_dir, files[0]))
-    return {k: to_float64(r.code, r.shape, r.data) for k, r in raw.items()}
+    return tf_dataset_names_to_pt({k: to_float64(r.code, r.shape, r.data) for k, r in raw.items()})
 
 
 # ---------------------------------------------------------------------------

@@ -52,10 +52,12 @@ extension Swap {
         var files: [String] = []
         var copied: [String] = []
         var shards: [Shard] = []
-        try output.write {
-            let sources = try store.files.map { SourceFile(name: FileSystem.split($0).base, sha256: try SHA256.hex(file: $0)) }
+        // The provenance hashes read every source byte once more: do it on the other core while writing.
+        let hashing = Background { [files = store.files] in
+            try files.map { SourceFile(name: FileSystem.split($0).base, sha256: try SHA256.hex(file: $0)) }
                 + [SourceFile(name: "config.json", sha256: try SHA256.hex(file: configPath))]
-            config.set("linear_attention", linearAttentionBlock(plan: plan, sourceFiles: sources))
+        }
+        try output.write {
 
             if let s = store as? SafeTensorsFile { s.releaseAfterRead = true }
             if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }
@@ -83,6 +85,7 @@ extension Swap {
                 files.append(SafeTensorsWriter.indexName)
             }
 
+            config.set("linear_attention", linearAttentionBlock(plan: plan, sourceFiles: try hashing.value()))
             try FileSystem.writeAll(FileSystem.join(dir, "config.json"), Array((config.serialized(pretty: true) + "\n").utf8))
             files.insert("config.json", at: 0)
 

@@ -1,0 +1,84 @@
+import Testing
+import TestSupport
+import RecastCore
+import Checkpoint
+import ModelGraph
+import Rewrite
+import SafeTensors
+@testable import Runtime
+
+/// Models that Recast itself swapped, run by Recast and by the NumPy reference (which reads the
+/// `linear_attention` block and the feature-map tensors on its own): every feature map on every family.
+@Suite struct SwappedModelTests {
+    static let families = ["gpt2", "gpt2-prefixed", "bert", "bert-tf", "llama", "qwen2"]
+    static let cases: [(String, FeatureMapKind)] = families.flatMap { f in FeatureMapKind.allCases.map { (f, $0) } }
+
+    func swap(_ family: String, _ map: FeatureMapKind, into dir: TempDir, configure: (inout SwapOptions) -> Void = { _ in }) throws -> String {
+        var o = SwapOptions(featureMap: map)
+        o.seed = 3
+        if map == .t2r || map == .hedgehog { o.featureDim = 12 }
+        if map == .performer { o.featureDim = 24 }
+        if family == "llama" { o.layers = try LayerSelection("1") }
+        configure(&o)
+        let dst = dir.file("\(family)-\(map.rawValue)")
+        _ = try Swap.write(source: fixture(family), destination: dst, options: o)
+        return dst
+    }
+
+    @Test(arguments: cases)
+    func matchesTheReference(_ family: String, _ map: FeatureMapKind) throws {
+        let dir = TempDir()
+        let model = try swap(family, map, into: dir)
+        let m = try Model(path: model)
+        let t = try Transformer(graph: try m.graph(), store: m.store)
+        // Past one chunk of the parallel linear attention where the model's positions allow.
+        let length = t.graph.embeddings.position == nil ? 100 : 60
+        let tokens = syntheticTokens(length: length, seed: 4, vocab: t.graph.vocabSize)
+        let ours = try t.forward(tokens: tokens)
+        let out = dir.file("ref.safetensors")
+        let r = try python([repoRoot + "/tools/reference.py", model, "--length", "\(length)", "--seed", "4", "--out", out])
+        try #require(r.status == 0, "\(r.stderr)")
+        let ref = try SafeTensorsFile(path: out)
+        #expect(maxRelativeError(ours.hiddenStates.data, try ref.loadFloat32("hidden_states")) < 1e-4, "\(family) \(map)")
+        if let logits = ours.logits {
+            #expect(maxRelativeError(logits.data, try ref.loadFloat32("logits")) < 1e-4, "\(family) \(map)")
+        }
+        if t.graph.causal {
+            let rec = try t.forwardRecurrent(tokens: tokens)
+            #expect(maxRelativeError(rec.hiddenStates.data, ours.hiddenStates.data) < 1e-5, "\(family) \(map) recurrent")
+        }
+    }
+
+    /// The HDF5 form of a swapped model runs the same, in Recast and in the reference.
+    @Test(arguments: ["gpt2", "bert-tf", "llama"])
+    func hdf5OutputMatchesTheReference(_ family: String) throws {
+        let dir = TempDir()
+        let model = try swap(family, .t2r, into: dir) { $0.format = .hdf5 }
+        let m = try Model(path: model)
+        #expect(m.store.format == .hdf5)
+        let t = try Transformer(graph: try m.graph(), store: m.store)
+        let ours = try t.forward(tokens: syntheticTokens(length: 30, seed: 6, vocab: t.graph.vocabSize))
+        let out = dir.file("ref.safetensors")
+        let r = try python([repoRoot + "/tools/reference.py", model, "--length", "30", "--seed", "6", "--out", out])
+        try #require(r.status == 0, "\(r.stderr)")
+        #expect(maxRelativeError(ours.hiddenStates.data, try SafeTensorsFile(path: out).loadFloat32("hidden_states")) < 1e-4)
+    }
+
+    /// T2R folded into the projections computes what the unfolded model computes.
+    @Test(arguments: ["gpt2", "gpt2-prefixed", "bert", "bert-tf"])
+    func foldingKeepsTheOutputs(_ family: String) throws {
+        let dir = TempDir()
+        let plain = try swap(family, .t2r, into: dir)
+        let foldedDir = TempDir()
+        let folded = try swap(family, .t2r, into: foldedDir) { $0.fold = true }
+        func run(_ path: String) throws -> ForwardOutput {
+            let m = try Model(path: path)
+            let t = try Transformer(graph: try m.graph(), store: m.store)
+            return try t.forward(tokens: syntheticTokens(length: 40, seed: 8, vocab: t.graph.vocabSize))
+        }
+        let a = try run(plain), b = try run(folded)
+        #expect(maxRelativeError(b.hiddenStates.data, a.hiddenStates.data) < 1e-4)
+        let fm = try Model(path: folded).graph()
+        #expect(fm.linearAttention?.folded == true && fm.blocks[0].attention.featureMap?.query["weight"]?.shape.last == fm.hiddenSize)
+    }
+}
