@@ -118,3 +118,64 @@ import RecastCore
         #expect(nothing.status == 1 && nothing.stderr.contains("does not use TensorFlow names"))
     }
 }
+
+@Suite struct SwapAndVerifyCLITests {
+    let dir = TempDir()
+
+    @Test func swapWritesAModelAndSaysWhat() throws {
+        let out = dir.file("t2r")
+        let r = try recast(["swap", fixture("gpt2"), out, "--feature-map", "t2r", "--layers", "1", "--seed", "5"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("swapped layer 1 (1 of 2) to linear attention: t2r, feature dim 32, shared q/k, seed 5"))
+        #expect(r.stdout.contains("new parameters: 1,152 in 2 tensors; 32 tensors copied unchanged"))
+        let config = try JSON.parse(try FileSystem.readAll(out + "/config.json"))
+        #expect(config["linear_attention"]?["layers"]?.arrayValue?.compactMap(\.intValue) == [1])
+        // The same command and seed give byte-identical files.
+        let again = dir.file("t2r-again")
+        _ = try recast(["swap", fixture("gpt2"), again, "--feature-map", "t2r", "--layers", "1", "--seed", "5"])
+        #expect(try FileSystem.readAll(out + "/model.safetensors") == FileSystem.readAll(again + "/model.safetensors"))
+        let exists = try recast(["swap", fixture("gpt2"), out, "--feature-map", "t2r"])
+        #expect(exists.status == 1 && exists.stderr.contains("already exists"))
+    }
+
+    @Test func swapRefusesBadArguments() throws {
+        let out = dir.file("never")
+        for (args, phrase) in [
+            (["--feature-map", "t2r", "--layers", "1-"], "not a range of layer indices"),
+            (["--feature-map", "t2r", "--layers", "7"], "out of range"),
+            (["--feature-map", "softmax"], "--feature-map must be one of"),
+            (["--feature-map", "t2r", "--feature-dim", "0"], "--feature-dim"),
+            (["--feature-map", "performer", "--fold"], "--fold"),
+        ] {
+            let r = try recast(["swap", fixture("gpt2"), out] + args)
+            #expect(r.status != 0, "\(args)")
+            #expect(r.stderr.contains(phrase), "\(args): \(r.stderr)")
+            #expect(!FileSystem.exists(out))
+        }
+        let llama = try recast(["swap", fixture("llama"), out, "--feature-map", "t2r", "--fold"])
+        #expect(llama.status == 1 && llama.stderr.contains("rotary"))
+    }
+
+    @Test func verifyReportsAndPlots() throws {
+        let svg = dir.file("v.svg")
+        let r = try recast(["verify", fixture("gpt2"), fixture("gpt2-t2r"), "--length", "24", "--plot", svg])
+        #expect(r.status == 0, "\(r.stderr)")
+        for phrase in ["attention output, linear vs softmax", "top-1 next-token agreement", "parallel vs recurrent", "original KV cache"] {
+            #expect(r.stdout.contains(phrase))
+        }
+        #expect(try String(decoding: FileSystem.readAll(svg), as: UTF8.self).hasPrefix("<svg"))
+        let j = try recast(["verify", fixture("bert"), fixture("bert-elu"), "--tokens", "1,2,3", "--json"])
+        #expect(try JSON.parse(j.stdout)["tokens"]?.intValue == 3)
+        let bad = try recast(["verify", fixture("gpt2"), fixture("gpt2")])
+        #expect(bad.status != 0)
+    }
+
+    /// On a terminal, convert draws a progress bar on stderr (run under `script`, which gives it a pty).
+    @Test func progressBarOnATerminal() throws {
+        let out = dir.file("tty.h5")
+        let r = try runProcess("/usr/bin/script", ["-qec", "\(recastBinary) convert \(fixture("gpt2")) \(out)", "/dev/null"])
+        #expect(r.status == 0, "\(r.stdout)")
+        #expect(r.stdout.contains("converting") && r.stdout.contains("█") && r.stdout.contains("/s") && r.stdout.contains("left"))
+        #expect(FileSystem.exists(out))
+    }
+}
