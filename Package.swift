@@ -17,11 +17,12 @@ let package = Package(
         // C edges: module maps and shim headers only.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // POSIX calls Swift cannot import directly (renameat2).
         .target(name: "CPosix"),
 
         // Format-agnostic core: dtypes, tensor descriptors, the store protocol, casts, JSON.
-        .target(name: "RecastCore", dependencies: ["CPosix"], swiftSettings: strict),
+        .target(name: "RecastCore", dependencies: ["CPosix", "CCrypto"], swiftSettings: strict),
         // Formats.
         .target(name: "SafeTensors", dependencies: ["RecastCore"], swiftSettings: strict),
         .target(name: "HDF5", dependencies: ["RecastCore", "CHDF5"], swiftSettings: strict),
@@ -62,6 +63,7 @@ let package = Package(
         .testTarget(name: "RewriteTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Rewrite"]),
         .testTarget(name: "VerifyTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Verify"]),
         .testTarget(name: "HardeningTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Checkpoint", "recast"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph"], exclude: ["Inputs"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "RecastCore", "recast"]),
     ],
     swiftLanguageModes: [.v6]

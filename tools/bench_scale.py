@@ -88,7 +88,12 @@ def main():
         subprocess.run([sys.executable, "-c", GENERATE, src, str(a.layers)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     index = json.load(open(os.path.join(src, "model.safetensors.index.json")))
     total = index["metadata"]["total_size"]
-    largest = 4096 * 16384 * 4
+    largest = 0
+    for shard in set(index["weight_map"].values()):
+        with open(os.path.join(src, shard), "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(n))
+        largest = max([largest] + [e["data_offsets"][1] - e["data_offsets"][0] for k, e in header.items() if k != "__metadata__"])
     print(f"checkpoint: {src}: {total / 1e9:.2f} GB in {len(set(index['weight_map'].values()))} shards, "
           f"{len(index['weight_map'])} tensors, largest {largest / 2**20:.0f} MiB")
     bound = largest + 256 * 2**20

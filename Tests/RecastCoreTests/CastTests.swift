@@ -101,11 +101,11 @@ import TestSupport
     }
 
     @Test func sha256KnownAnswers() {
-        var s = SHA256()
+        let s = SHA256()
         s.update(Array("abc".utf8))
         #expect(SHA256.hexString(s.finalize()) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         let long = [UInt8](repeating: 0x61, count: 1_000_000)
-        var t = SHA256()
+        let t = SHA256()
         // Uneven pieces exercise the buffering across block boundaries.
         t.update(Array(long[0..<7])); t.update(Array(long[7..<100_003])); t.update(Array(long[100_003...]))
         #expect(SHA256.hexString(t.finalize()) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")

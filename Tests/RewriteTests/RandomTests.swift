@@ -100,7 +100,7 @@ import ModelGraph
         let model = try Model(path: fixture("gpt2"))
         let g = try model.graph()
         for (map, expected) in [(FeatureMapKind.t2r, RandomStreamPin.t2rSHA), (.performer, RandomStreamPin.performerSHA)] {
-            var hash = SHA256()
+            let hash = SHA256()
             for t in try Swap.newTensors(graph: g, store: model.store, options: options(map) { $0.seed = 42; $0.featureDim = 16 }) {
                 hash.update(try produced(t))
             }
