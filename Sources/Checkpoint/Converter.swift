@@ -74,8 +74,13 @@ public enum Converter {
 
     public static func convert(source path: String, destination: String, options: ConvertOptions,
                                progress: ProgressSink? = nil) throws -> ConvertSummary {
+        try convert(try Checkpoint.open(path), source: path, destination: destination, options: options, progress: progress)
+    }
+
+    /// Converts an already opened store; `path` is where it came from (its `config.json` goes along to folders).
+    public static func convert(_ store: TensorStore, source path: String, destination: String, options: ConvertOptions,
+                               progress: ProgressSink? = nil) throws -> ConvertSummary {
         let kind = try OutputKind(destination: destination)
-        let store = try Checkpoint.open(path)
         try refuseOverlap(source: store.files, destination: destination)
         if let s = store as? SafeTensorsFile { s.releaseAfterRead = true }
         if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }

@@ -62,7 +62,7 @@ struct Convert: ParsableCommand {
                 options.plan = table.pytorchPlan
             }
             let bar = ProgressBar.make(total: store.byteCount, label: "converting")
-            let summary = try Converter.convert(source: source, destination: destination, options: options, progress: bar)
+            let summary = try Converter.convert(store, source: source, destination: destination, options: options, progress: bar)
             bar?.finish()
             print("wrote \(summary.destination): \(summary.tensorCount) tensors, \(ByteSize.format(summary.bytesWritten))")
         }
