@@ -43,6 +43,21 @@ static inline herr_t recast_lock_unless_unsupported(hid_t fapl) {
 #endif
 }
 
+/**
+ * H5Pset_file_locking(fapl, 0, 1) where the library has it: readers take no lock. A read-only open
+ * needs none, and a lock held through a descriptor that a forked child inherited would otherwise
+ * refuse the open.
+ */
+static inline herr_t recast_no_lock_for_reading(hid_t fapl) {
+#if H5_VERS_MAJOR > 1 || (H5_VERS_MAJOR == 1 && (H5_VERS_MINOR > 12 || (H5_VERS_MINOR == 12 && H5_VERS_RELEASE >= 1) || \
+                                                 (H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7)))
+    return H5Pset_file_locking(fapl, 0, 1);
+#else
+    (void)fapl;
+    return 0;
+#endif
+}
+
 /* ---- property list classes ---- */
 
 /** H5P_FILE_ACCESS */

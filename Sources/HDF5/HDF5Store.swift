@@ -55,7 +55,7 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
                 : "not an HDF5 file: no HDF5 signature at the start of the file or at any offset where a user block could end")
         }
         let fapl = try site.createPropertyList(recast_H5P_FILE_ACCESS(), "file access")
-        try site.check("configuring file locking") { recast_lock_unless_unsupported(fapl.id) }
+        try site.check("configuring file locking") { recast_no_lock_for_reading(fapl.id) }
         file = FileHandle(try site.check("opening the file") { H5Fopen(path, recast_H5F_ACC_RDONLY(), fapl.id) }, site: site)
 
         var walker = Walker(site: site)

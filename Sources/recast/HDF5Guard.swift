@@ -60,10 +60,13 @@ enum HDF5Guard {
         }
         let code = (status >> 8) & 0xFF
         if code != 0 {
-            // Pass the child's own message on, and exit the same way.
-            if let text = try? FileSystem.readAll(errPath), !text.isEmpty {
-                Terminal.writeStderr(String(decoding: text, as: UTF8.self))
+            // A clean failure: pass the child's own message on and exit the same way. Anything else (a
+            // sanitizer's report of a crash it caught, say) is a crash too.
+            let text = String(decoding: (try? FileSystem.readAll(errPath)) ?? [], as: UTF8.self)
+            guard text.hasPrefix("recast: error: ") else {
+                throw CheckpointError(file: file, "the HDF5 library failed abnormally reading this file (exit \(code)): the file is corrupt")
             }
+            Terminal.writeStderr(text)
             throw ExitCode(code)
         }
     }
