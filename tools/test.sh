@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up, a warnings-as-errors build, and every test (Swift Testing), including the
-# cross-checks against Python's safetensors and h5py and the NumPy reference, which the tests run.
+# The whole test suite: set-up, a warnings-as-errors build, every test (Swift Testing), including the
+# cross-checks against Python's safetensors and h5py and the NumPy reference, which the tests run;
+# then the same suite again under AddressSanitizer (in its own build folder, .build-asan).
+#
+#   bash tools/test.sh           # both stages (what CI runs)
+#   bash tools/test.sh --quick   # the plain stage only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
+
+echo "== tests" >&2
 swift build --build-tests
 swift test --skip-build
+
+if [ "${1:-}" != "--quick" ]; then
+  echo "== tests under AddressSanitizer" >&2
+  swift build --build-tests --sanitize=address --scratch-path .build-asan
+  # Leak reports are off: the only leaks at exit are XCTest's runner and libhdf5's on corrupt files.
+  ASAN_OPTIONS=detect_leaks=0 swift test --skip-build --sanitize=address --scratch-path .build-asan
+fi
