@@ -5,17 +5,24 @@
 #
 #   bash tools/test.sh           # both stages (what CI runs)
 #   bash tools/test.sh --quick   # the plain stage only
-set -euo pipefail
+set -euo pipefail  # pipefail: a failing `swift test | tee` fails the script
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
 echo "== tests" >&2
 swift build --build-tests
-swift test --skip-build
+swift test --skip-build 2>&1 | tee "$log"
+passed=$(grep -oE "Test run with [0-9]+ tests" "$log" | tail -1 | grep -oE "[0-9]+")
 
 if [ "${1:-}" != "--quick" ]; then
   echo "== tests under AddressSanitizer" >&2
   swift build --build-tests --sanitize=address --scratch-path .build-asan
   # Leak reports are off: the only leaks at exit are XCTest's runner and libhdf5's on corrupt files.
-  ASAN_OPTIONS=detect_leaks=0 swift test --skip-build --sanitize=address --scratch-path .build-asan
+  ASAN_OPTIONS=detect_leaks=0 swift test --skip-build --sanitize=address --scratch-path .build-asan 2>&1 | tee "$log"
+  asan=$(grep -oE "Test run with [0-9]+ tests" "$log" | tail -1 | grep -oE "[0-9]+")
+  echo "asan: $asan passed, 0 failed"
 fi
+echo "$passed passed, 0 failed"
