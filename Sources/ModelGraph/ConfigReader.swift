@@ -31,7 +31,7 @@ public struct ConfigReader {
             problems.append("config key '\(k)' is \(v.serialized()), not an integer")
             return fallback ?? 0
         }
-        guard abs(i) <= ConfigReader.largest else {
+        guard i.magnitude <= UInt(ConfigReader.largest) else {
             problems.append("config key '\(k)' is \(i), which is implausibly large")
             return fallback ?? 0
         }
