@@ -1,0 +1,33 @@
+// swift-tools-version: 5.4
+//
+// Fuzz targets for Recast's readers, built with libFuzzer and AddressSanitizer:
+//
+//     bash tools/fuzz.sh            # build, seed from fixtures/, run every target, print a table
+//
+// Tools version 5.4 on purpose: from 5.5 on, SwiftPM renames an executable's entry point and links
+// it with `--defsym main=<module>_main`, which fails for a target that has no `main` of its own.
+// Here libFuzzer provides `main`, and each target only defines `LLVMFuzzerTestOneInput`
+// (compiled with `-parse-as-library`).
+import PackageDescription
+
+let harness: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
+let support: [Target.Dependency] = ["FuzzSupport", .product(name: "RecastKit", package: "Recast")]
+
+let package = Package(
+    name: "RecastFuzz",
+    dependencies: [
+        .package(name: "Recast", path: ".."),
+    ],
+    targets: [
+        // `H5Fget_obj_count`, so the HDF5 target can check that nothing stays open between inputs.
+        .systemLibrary(name: "CHDF5Probe", pkgConfig: "hdf5"),
+        // `LLVMFuzzerMutate`, libFuzzer's byte mutator, for the custom (structure-aware) mutators.
+        .systemLibrary(name: "CLibFuzzer"),
+        .target(name: "FuzzSupport", dependencies: ["CLibFuzzer", .product(name: "RecastKit", package: "Recast")]),
+        .executableTarget(name: "fuzz-safetensors-header", dependencies: support, swiftSettings: harness),
+        .executableTarget(name: "fuzz-sharded-index", dependencies: support, swiftSettings: harness),
+        .executableTarget(name: "fuzz-hdf5", dependencies: support + ["CHDF5Probe"], swiftSettings: harness),
+        .executableTarget(name: "fuzz-config-graph", dependencies: support, swiftSettings: harness),
+    ],
+    swiftLanguageVersions: [.version("6")]
+)

@@ -1,0 +1,140 @@
+import Checkpoint
+import HDF5
+import ModelGraph
+import RecastCore
+import SafeTensors
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads an input the way its fuzz target in `Fuzz/` does, and answers with an exit status for an exit
+/// test: 0 when the reader ended in a clean thrown error of its own type (or, for HDF5, read what it
+/// could and skipped the rest), 2 when it accepted an input that it must refuse, 3 when it threw an
+/// error of an unexpected type. A crash or a hang ends the child process by a signal instead.
+enum Replay {
+    static let clean: Int32 = 0
+    static let accepted: Int32 = 2
+    static let unexpected: Int32 = 3
+
+    static func input(_ name: String) -> String { repoRoot + "/Tests/FuzzRegressionTests/Inputs/" + name }
+
+    /// Bounds a child: a hang ends with SIGALRM, runaway memory in a failed allocation. Under
+    /// AddressSanitizer (tools/test.sh's second stage) the address-space bound is left out: the
+    /// sanitizer's shadow memory alone reserves terabytes of it.
+    static func limit(seconds: UInt32 = 20, memory: Int = 4 << 30) {
+        alarm(seconds)
+        guard dlsym(nil, "__asan_init") == nil else { return }
+        var bound = rlimit(rlim_cur: rlim_t(memory), rlim_max: rlim_t(memory))
+        #if canImport(Glibc)
+        _ = setrlimit(Int32(RLIMIT_AS.rawValue), &bound)
+        #else
+        _ = setrlimit(RLIMIT_AS, &bound)
+        #endif
+    }
+
+    static func outcome(_ body: () throws -> Void, refusal: (any Error) -> Bool) -> Int32 {
+        do {
+            try body()
+            return accepted
+        } catch {
+            return refusal(error) ? clean : unexpected
+        }
+    }
+
+    /// `fuzz-safetensors-header`: the header parser and validator, from memory.
+    static func safetensorsHeader(_ name: String) -> Int32 {
+        limit()
+        guard let bytes = try? FileSystem.readAll(input(name)) else { return unexpected }
+        return outcome({
+            _ = try bytes.withUnsafeBytes { try SafeTensorsHeader.parse($0, file: name) }
+        }, refusal: { $0 is CheckpointError })
+    }
+
+    /// `fuzz-sharded-index`: the index written beside the Llama fixture's shards (and the other
+    /// safetensors fixtures the target offers), opened, every tensor read.
+    static func shardedIndex(_ name: String) -> Int32 {
+        limit()
+        let dir = TempDir()
+        for (fixtureName, copy) in [("llama/model-00001-of-00002.safetensors", "model-00001-of-00002.safetensors"),
+                                  ("llama/model-00002-of-00002.safetensors", "model-00002-of-00002.safetensors"),
+                                  ("dtypes.safetensors", "dtypes.safetensors"), ("casts.safetensors", "casts.safetensors"),
+                                  ("gpt2/model.safetensors", "model.safetensors")] {
+            guard let bytes = try? FileSystem.readAll(fixture(fixtureName)) else { return unexpected }
+            dir.write(copy, bytes)
+        }
+        guard let index = try? FileSystem.readAll(input(name)) else { return unexpected }
+        let path = dir.write("model.safetensors.index.json", index)
+        return outcome({
+            let store = try ShardedSafeTensors(indexPath: path)
+            try readEveryTensor(store)
+        }, refusal: { $0 is CheckpointError })
+    }
+
+    /// `fuzz-hdf5`: opened, walked and every listed dataset read. HDF5 files may be partly readable,
+    /// so opening with some objects skipped is as clean an outcome as a thrown error. `perturbHeap`
+    /// fills fresh allocations with garbage (not for files that make libhdf5 allocate gigabytes).
+    static func hdf5(_ name: String, perturbHeap: Bool = true) -> Int32 {
+        limit(seconds: 8, memory: 16 << 30)
+        if perturbHeap { perturbFreshAllocations() }
+        do {
+            let store = try HDF5Store(path: input(name))
+            _ = (store.layout, store.metadata.count, store.skipped.count)
+            for info in store.tensors where info.byteCount <= 16 << 20 {
+                do {
+                    try store.withBytes(of: info.name) { raw in _ = raw.reduce(0 as UInt8, &+) }
+                } catch is CheckpointError {
+                } catch is HDF5Error {
+                }
+            }
+            return clean
+        } catch is CheckpointError {
+            return clean
+        } catch is HDF5Error {
+            return clean
+        } catch {
+            return unexpected
+        }
+    }
+
+    /// Has glibc fill fresh allocations with garbage (`mallopt(M_PERTURB, …)`, as `MALLOC_PERTURB_` does), as a
+    /// long-running process's heap would hold: libhdf5 1.10's link iteration frees pointers it never set,
+    /// which the zero-filled heap of a fresh process hides. `mallopt` is not in Swift's Glibc module.
+    static func perturbFreshAllocations() {
+        #if canImport(Glibc)
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        let M_PERTURB: Int32 = -6  // <malloc.h>
+        if let symbol = dlsym(nil, "mallopt") { _ = unsafeBitCast(symbol, to: Mallopt.self)(M_PERTURB, 0x41) }
+        #endif
+    }
+
+    /// `fuzz-config-graph`: a config.json mapped onto the GPT-2, Llama and BERT fixtures. Every input
+    /// here is an invalid config, so each build must throw a `GraphError`.
+    static func configGraph(_ name: String) -> Int32 {
+        limit(seconds: 10)
+        guard let bytes = try? FileSystem.readAll(input(name)), let config = try? JSON.parse(bytes) else { return unexpected }
+        for model in ["gpt2", "llama", "bert"] {
+            guard let store = try? Checkpoint.open(fixture(model)) else { return unexpected }
+            let result = outcome({
+                _ = try ModelGraph.build(config: config, configFile: input(name), store: store)
+            }, refusal: { $0 is GraphError })
+            if result != clean { return result }
+        }
+        return clean
+    }
+
+    static func readEveryTensor(_ store: TensorStore) throws {
+        for info in store.tensors {
+            try store.withBytes(of: info.name) { raw in
+                guard raw.count == info.byteCount else {
+                    throw ReplayError.short(info.name)
+                }
+            }
+        }
+    }
+
+    enum ReplayError: Error { case short(String) }
+}
