@@ -131,15 +131,33 @@ static herr_t recast_link_trampoline(hid_t group, const char *name, const H5L_in
 }
 #endif
 
-/** H5Literate (H5Literate2 from 1.12) over the links of `group` in increasing name order. */
+/**
+ * H5Literate (H5Literate2 from 1.12) over the links of `group` in the group's native order. Increasing
+ * name order makes libhdf5 1.10.8 build a sorted table that crashed on 225 of 226 corrupt files under
+ * fuzzing (native order: none); the caller sorts the names itself.
+ */
 static inline herr_t recast_iterate_links(hid_t group, recast_link_callback callback, void *context) {
     recast_link_visit visit = {callback, context};
     hsize_t index = 0;
 #if H5_VERSION_GE(1, 12, 0)
-    return H5Literate2(group, H5_INDEX_NAME, H5_ITER_INC, &index, recast_link_trampoline, &visit);
+    return H5Literate2(group, H5_INDEX_NAME, H5_ITER_NATIVE, &index, recast_link_trampoline, &visit);
 #else
-    return H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &index, recast_link_trampoline, &visit);
+    return H5Literate(group, H5_INDEX_NAME, H5_ITER_NATIVE, &index, recast_link_trampoline, &visit);
 #endif
+}
+
+/**
+ * 1 when `dataset` is compact but its stored bytes are fewer than `needed`: libhdf5 1.10.8 reads past
+ * such a (corrupt) message instead of failing. 0 otherwise, -1 on error.
+ */
+static inline int recast_compact_storage_is_short(hid_t dataset, hsize_t needed) {
+    hid_t dcpl = H5Dget_create_plist(dataset);
+    if (dcpl < 0) return -1;
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    H5Pclose(dcpl);
+    if (layout < 0) return -1;
+    if (layout != H5D_COMPACT) return 0;
+    return H5Dget_storage_size(dataset) < needed ? 1 : 0;
 }
 
 /** Object kinds, independent of H5O_type_t's numbering. */

@@ -116,6 +116,13 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
             guard points.multipliedReportingOverflow(by: width) == (entry.info.byteCount, false) else {
                 throw site.failure("reading the dataset", "it holds \(points) elements of \(width) bytes, not the \(entry.info.byteCount) bytes listed")
             }
+            let fileWidth = Int(try site.check("reading the file type size") { H5Tget_size(fileType.id) })
+            let short = try site.check("reading the storage layout") {
+                recast_compact_storage_is_short(dataset.id, hsize_t(points * fileWidth))
+            }
+            if short == 1 {
+                throw site.failure("reading the dataset", "its compact storage holds fewer bytes than its \(points) elements need: the file is corrupt")
+            }
             try site.check("reading the dataset") {
                 H5Dread(dataset.id, memory.id, Library.allOfSpace, Library.allOfSpace, Library.defaultList, destination)
             }
@@ -284,6 +291,8 @@ struct Walker {
                 }, pointer)
             }
         }
+        // Name order, as HDF5's increasing order gives it (byte-wise), independent of the file's native order.
+        links.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         return links
     }
 

@@ -12,7 +12,7 @@ import RecastCore
 /// a crash or a hang there becomes a clean error here.
 enum HDF5Guard {
     /// Structure walks that take longer than this are treated as hangs.
-    static let walkTimeout = 120.0
+    static let walkTimeout = 30.0
 
     static func check(_ path: String, readData: Bool) throws {
         guard let file = Checkpoint.hdf5File(for: path) else { return }
