@@ -43,16 +43,18 @@ enum HDF5Guard {
         guard spawned == 0 else { return }  // Cannot isolate: fall back to reading in-process.
         var status: Int32 = 0
         let start = ProgressBar.now()
+        // Reading the data may take as long as the file is large: allow 20 MB/s, far below any disk.
+        let limit = walkTimeout + (readData ? Double(FileSystem.fileSize(file) ?? 0) / 20e6 : 0)
         while true {
-            let r = waitpid(pid, &status, readData ? 0 : WNOHANG)
+            let r = waitpid(pid, &status, WNOHANG)
             if r == pid { break }
             if r < 0 && errno != EINTR { return }
-            if !readData && ProgressBar.now() - start > walkTimeout {
+            if ProgressBar.now() - start > limit {
                 kill(pid, SIGKILL)
                 _ = waitpid(pid, &status, 0)
-                throw CheckpointError(file: file, "the HDF5 library did not finish reading the file's structure within \(Int(walkTimeout)) s: the file is corrupt")
+                throw CheckpointError(file: file, "the HDF5 library did not finish reading the file within \(Int(limit)) s: the file is corrupt")
             }
-            if r == 0 { usleep(2000) }
+            if r == 0 { usleep(readData ? 10_000 : 2000) }
         }
         let signal = status & 0x7F
         if signal != 0 {

@@ -84,3 +84,27 @@ import RecastCore
 func recast(_ arguments: [String], timeout: Double) throws -> ProcessResult {
     try runProcess(recastBinary, arguments, timeout: timeout)
 }
+
+/// Files on which libhdf5 itself crashes or hangs (found by fuzzing, Tests/FuzzRegressionTests/Inputs/hdf5):
+/// the CLI opens HDF5 in a child process first, so each is one clean error, never a crash or a hang.
+@Suite struct HDF5LibraryCrashTests {
+    static let inputs = (try? FileManager.default.contentsOfDirectory(atPath: repoRoot + "/Tests/FuzzRegressionTests/Inputs/hdf5"))?.sorted() ?? []
+
+    @Test func theInputsArePresent() { #expect(Self.inputs.count >= 8) }
+
+    @Test(arguments: inputs)
+    func inspectAndConvertFailCleanly(_ name: String) throws {
+        let path = repoRoot + "/Tests/FuzzRegressionTests/Inputs/hdf5/" + name
+        let dir = TempDir()
+        for args in [["inspect", path], ["convert", path, dir.file("out.safetensors")]] {
+            let r = try recast(args, timeout: 120)
+            #expect(!r.timedOut && !r.signalled, "\(args): \(r.stderr)")
+            #expect(r.status == 0 || r.status == 1, "\(args)")
+            if r.status == 1 {
+                #expect(r.stderr.hasPrefix("recast: error: ") && r.stderr.contains(name), "\(args): \(r.stderr)")
+                #expect(r.stderr.split(separator: "\n").count == 1)
+            }
+        }
+        #expect(dir.entries().isEmpty || dir.entries() == ["out.safetensors"])
+    }
+}
