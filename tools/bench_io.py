@@ -19,11 +19,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+from benchlib import run  # noqa: E402
 
 PY_INSPECT = r"""
 import sys
@@ -81,19 +81,6 @@ for i in range(int(sys.argv[2])):
     tensors[f"layers.{i}.steps"] = np.arange(16, dtype=np.int64)
 save_safetensors(sys.argv[1], tensors, {"format": "pt"})
 """
-
-
-def run(cmd):
-    """Runs a command; returns (seconds, peak RSS in bytes)."""
-    start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    elapsed = time.perf_counter() - start
-    err = p.stderr.read().decode()
-    p.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{err}")
-    return elapsed, usage.ru_maxrss * 1024
 
 
 def best(cmd, repeat, before=None):

@@ -16,9 +16,10 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from benchlib import run  # noqa: E402
 
 GENERATE = r"""
 import json, os, sys
@@ -60,18 +61,6 @@ json.dump({"model_type": "gpt2", "n_embd": E, "n_layer": L, "n_head": 32, "vocab
           open(os.path.join(out, "config.json"), "w"), indent=2)
 print(total)
 """
-
-
-def run(cmd):
-    start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    elapsed = time.perf_counter() - start
-    err = p.stderr.read().decode()
-    p.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{err}")
-    return elapsed, usage.ru_maxrss * 1024
 
 
 def main():

@@ -22,33 +22,26 @@ public struct ConfigReader {
     public static let largest = 1 << 31
 
     public mutating func int(_ keys: String..., default fallback: Int? = nil) -> Int {
-        guard let (k, v) = value(keys) else {
-            if let fallback { return fallback }
-            problems.append("config key '\(keys[0])' is missing")
-            return 0
-        }
-        guard let i = v.intValue ?? v.doubleValue.flatMap({ $0 == $0.rounded() && abs($0) < 1e15 ? Int($0) : nil }) else {
-            problems.append("config key '\(k)' is \(v.serialized()), not an integer")
-            return fallback ?? 0
-        }
-        guard i.magnitude <= UInt(ConfigReader.largest) else {
-            problems.append("config key '\(k)' is \(i), which is implausibly large")
-            return fallback ?? 0
-        }
-        return i
+        integer(keys, fallback, positive: false)
     }
 
     public mutating func positiveInt(_ keys: String..., default fallback: Int? = nil) -> Int {
+        integer(keys, fallback, positive: true)
+    }
+
+    /// An integer key (integral numbers written as `12.0` too), bounded by `largest`.
+    private mutating func integer(_ keys: [String], _ fallback: Int?, positive: Bool) -> Int {
         guard let (k, v) = value(keys) else {
             if let fallback { return fallback }
             problems.append("config key '\(keys[0])' is missing")
             return 0
         }
-        guard let i = v.intValue, i > 0 else {
-            problems.append("config key '\(k)' is \(v.serialized()), not a positive integer")
+        let parsed = v.intValue ?? v.doubleValue.flatMap { $0 == $0.rounded() && abs($0) < 1e15 ? Int($0) : nil }
+        guard let i = parsed, !positive || i > 0 else {
+            problems.append("config key '\(k)' is \(v.serialized()), not \(positive ? "a positive integer" : "an integer")")
             return fallback ?? 0
         }
-        guard i <= ConfigReader.largest else {
+        guard i.magnitude <= UInt(ConfigReader.largest) else {
             problems.append("config key '\(k)' is \(i), which is implausibly large")
             return fallback ?? 0
         }
