@@ -47,13 +47,6 @@ let package = Package(
         ),
 
         .target(name: "TestSupport", dependencies: ["RecastCore"], path: "Tests/TestSupport"),
-        // Timing harness for the benchmark scripts in tools/.
-        .executableTarget(
-            name: "recast-bench",
-            dependencies: ["RecastCore", "ModelGraph", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: strict
-        ),
-
         .testTarget(name: "RecastCoreTests", dependencies: ["RecastCore", "TestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors"]),
         .testTarget(name: "HDF5Tests", dependencies: ["RecastCore", "HDF5", "SafeTensors"]),

@@ -8,7 +8,7 @@ Generates (with NumPy and Python's safetensors) a synthetic GPT-2-shaped model o
 parameters: 12 layers, hidden 768, 12 heads, vocabulary 32000, MLP 3072, learned positions for 16 448
 tokens. Builds Recast in release mode, then:
 
-  forward  tokens per second of a 512-token parallel pass: `recast-bench forward` against
+  forward  tokens per second of a 512-token parallel pass: `recast bench forward` against
            `tools/reference.py --compute float32` (NumPy, same weights and tokens, load time excluded)
   decode   milliseconds per generated token and inference-state bytes at each context length, for the
            original (KV cache) and `recast swap --feature-map t2r` (every layer linear)
@@ -70,9 +70,8 @@ def main():
     a = ap.parse_args()
 
     sh(["swift", "build", "-c", "release", "--product", "recast"])
-    sh(["swift", "build", "-c", "release", "--product", "recast-bench"])
     recast = os.path.join(ROOT, ".build", "release", "recast")
-    bench = os.path.join(ROOT, ".build", "release", "recast-bench")
+    bench = [recast, "bench"]  # the hidden timing subcommand
     model = os.path.join(a.work, "gpt2-100m")
     n_pos = max(int(x) for x in a.lengths.split(",")) + 64
     if not os.path.exists(os.path.join(model, "config.json")) or json.load(open(os.path.join(model, "config.json")))["n_positions"] < n_pos:
@@ -83,7 +82,7 @@ def main():
           + (f", {params / 1e6:.1f}M parameters)" if params else ")"))
 
     if not a.skip_forward:
-        r = sh([bench, "forward", model, "--length", str(a.length), "--repeat", "3"]).stdout.split()
+        r = sh(bench + ["forward", model, "--length", str(a.length), "--repeat", "3"]).stdout.split()
         ours = float(r[r.index("tokens_per_second") + 1])
         peer = []
         for _ in range(3):
@@ -102,7 +101,7 @@ def main():
         sh([recast, "swap", model, t2r, "--feature-map", "t2r", "--seed", "0", "--force"])
         results = {}
         for label, path in [("original (KV cache)", model), ("T2R (RNN state)", t2r)]:
-            out = sh([bench, "decode", path, "--lengths", a.lengths, "--steps", "16"]).stdout
+            out = sh(bench + ["decode", path, "--lengths", a.lengths, "--steps", "16"]).stdout
             results[label] = [(int(l.split()[1]), float(l.split()[3]), int(l.split()[5])) for l in out.strip().splitlines()]
         print()
         print("decoding one token after N tokens of context (batch 1, f32):")

@@ -6,12 +6,13 @@ import ModelGraph
 import RecastCore
 import Runtime
 
-/// Timing harness for the benchmark scripts in tools/ (they generate inputs, run the peers and print ratios).
-@main
+/// Timing harness for the benchmark scripts in tools/ (they generate inputs, run the peers and print
+/// ratios). Hidden from help: `recast bench forward|decode`.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "recast-bench",
-        abstract: "Timing harness used by tools/bench_*.py.",
+        commandName: "bench",
+        abstract: "Timing harness used by tools/bench_model.py.",
+        shouldDisplay: false,
         subcommands: [Forward.self, Decode.self]
     )
 }
@@ -22,7 +23,7 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
-func load(_ path: String) throws -> Transformer {
+func loadTransformer(_ path: String) throws -> Transformer {
     let m = try Model(path: path)
     return try Transformer(graph: try m.graph(), store: m.store)
 }
@@ -35,7 +36,7 @@ struct Forward: ParsableCommand {
     @Option var seed: UInt64 = 0
 
     func run() throws {
-        let t = try load(model)
+        let t = try loadTransformer(model)
         let tokens = syntheticTokens(length: length, seed: seed, vocab: t.graph.vocabSize)
         var best = Double.infinity
         for _ in 0..<max(repetitions, 1) {
@@ -54,7 +55,7 @@ struct Decode: ParsableCommand {
     @Option(help: "Tokens decoded (and timed) at each length.") var steps = 16
 
     func run() throws {
-        let t = try load(model)
+        let t = try loadTransformer(model)
         for part in lengths.split(separator: ",") {
             guard let length = Int(part) else { throw ValidationError("bad length \(part)") }
             let decoder = try t.makeDecoder()
