@@ -18,6 +18,8 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // inflate, for HDF5's deflate filter (Recast reads HDF5 with its own parser; libhdf5 only writes).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // POSIX calls Swift cannot import directly (renameat2).
         .target(name: "CPosix"),
 
@@ -25,7 +27,7 @@ let package = Package(
         .target(name: "RecastCore", dependencies: ["CPosix", "CCrypto"], swiftSettings: strict),
         // Formats.
         .target(name: "SafeTensors", dependencies: ["RecastCore"], swiftSettings: strict),
-        .target(name: "HDF5", dependencies: ["RecastCore", "CHDF5"], swiftSettings: strict),
+        .target(name: "HDF5", dependencies: ["RecastCore", "CHDF5", "CZlib"], swiftSettings: strict),
         // Opening any checkpoint path and writing any format.
         .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5"], swiftSettings: strict),
         // Typed transformer graph over a store.

@@ -19,14 +19,12 @@ let package = Package(
         .package(name: "Recast", path: ".."),
     ],
     targets: [
-        // `H5Fget_obj_count`, so the HDF5 target can check that nothing stays open between inputs.
-        .systemLibrary(name: "CHDF5Probe", pkgConfig: "hdf5"),
         // `LLVMFuzzerMutate`, libFuzzer's byte mutator, for the custom (structure-aware) mutators.
         .systemLibrary(name: "CLibFuzzer"),
         .target(name: "FuzzSupport", dependencies: ["CLibFuzzer", .product(name: "RecastKit", package: "Recast")]),
         .executableTarget(name: "fuzz-safetensors-header", dependencies: support, swiftSettings: harness),
         .executableTarget(name: "fuzz-sharded-index", dependencies: support, swiftSettings: harness),
-        .executableTarget(name: "fuzz-hdf5", dependencies: support + ["CHDF5Probe"], swiftSettings: harness),
+        .executableTarget(name: "fuzz-hdf5", dependencies: support, swiftSettings: harness),
         .executableTarget(name: "fuzz-config-graph", dependencies: support, swiftSettings: harness),
     ],
     swiftLanguageVersions: [.version("6")]

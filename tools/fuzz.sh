@@ -13,7 +13,8 @@
 #                      there by an earlier run is fuzzed further
 #   --stop             stop a target at its first finding (default: libFuzzer's fork mode, which records
 #                      the finding and goes on)
-#   --no-build         use the targets already built in .build-fuzz
+#   --no-build         use the targets already built in .build-fuzz (or $RECAST_FUZZ_BUILD, the build
+#                      folder to use instead, e.g. to build while an earlier campaign runs)
 #   --triage DIR       only replay and group the findings of an earlier run (WORK/findings/<run>)
 #
 # Reproduce a finding:  SWIFT_BACKTRACE=enable=no .build-fuzz/release/fuzz-TARGET FILE
@@ -59,10 +60,11 @@ done
 # --runs alone means no time limit.
 if [ -n "$RUNS" ] && [ "$TIME_SET" = 0 ]; then TIME=0; fi
 
-BIN="$ROOT/.build-fuzz/release"
+BUILD_DIR="${RECAST_FUZZ_BUILD:-.build-fuzz}"
+BIN="$ROOT/$BUILD_DIR/release"
 if [ "$BUILD" = 1 ]; then
-    echo "building the fuzz targets (release, -sanitize=fuzzer,address) into .build-fuzz ..."
-    nice -n 10 swift build -c release --package-path Fuzz --scratch-path .build-fuzz \
+    echo "building the fuzz targets (release, -sanitize=fuzzer,address) into $BUILD_DIR ..."
+    nice -n 10 swift build -c release --package-path Fuzz --scratch-path "$BUILD_DIR" \
         -Xswiftc -sanitize=fuzzer,address 2>&1 | grep -v "Cannot export local symbol '__asan_extra_spill_area'" || true
     for t in "${TARGETS[@]}"; do
         [ -x "$BIN/fuzz-$t" ] || { echo "fuzz.sh: the build did not produce fuzz-$t" >&2; exit 1; }

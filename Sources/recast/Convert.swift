@@ -45,7 +45,6 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try HDF5Guard.check(source, readData: true)
             var options = ConvertOptions()
             options.dtype = DTypeChoice(rawValue: dtype) ?? .keep
             options.maxShardSize = maxShardSize.flatMap(ByteSize.parse)

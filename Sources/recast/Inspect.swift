@@ -20,7 +20,6 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try HDF5Guard.check(path, readData: false)
             let model = try Model(path: path)
             let summary = CheckpointSummary(model.store)
             // A recognised transformer whose checkpoint fails validation still inspects: the tensors are

@@ -74,7 +74,6 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try HDF5Guard.check(model, readData: true)
             let loaded = try Model(path: model)
             let graph = try loaded.graph()
             let tokens = input.resolve(vocab: graph.vocabSize)

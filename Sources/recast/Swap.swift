@@ -85,7 +85,6 @@ struct Swap: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let options = try options()
-            try HDF5Guard.check(source, readData: true)
             let store = try Checkpoint.open(source)
             let bar = ProgressBar.make(total: store.byteCount, label: "swapping")
             let summary = try Rewrite.Swap.write(source: source, destination: destination, options: options, progress: bar)

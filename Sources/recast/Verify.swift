@@ -34,8 +34,6 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try HDF5Guard.check(original, readData: true)
-            try HDF5Guard.check(converted, readData: true)
             let tokens = input.tokens == nil ? nil : input.resolve(vocab: Int.max)
             let report = try Verifier.verify(original: original, converted: converted, tokens: tokens,
                                              length: input.length ?? 0, seed: input.seed)

@@ -75,11 +75,9 @@ enum Replay {
     }
 
     /// `fuzz-hdf5`: opened, walked and every listed dataset read. HDF5 files may be partly readable,
-    /// so opening with some objects skipped is as clean an outcome as a thrown error. `perturbHeap`
-    /// fills fresh allocations with garbage (not for files that make libhdf5 allocate gigabytes).
-    static func hdf5(_ name: String, perturbHeap: Bool = true) -> Int32 {
+    /// so opening with some objects skipped is as clean an outcome as a thrown error.
+    static func hdf5(_ name: String) -> Int32 {
         limit(seconds: 8, memory: 16 << 30)
-        if perturbHeap { perturbFreshAllocations() }
         do {
             let store = try HDF5Store(path: input(name))
             _ = (store.layout, store.metadata.count, store.skipped.count)
@@ -98,17 +96,6 @@ enum Replay {
         } catch {
             return unexpected
         }
-    }
-
-    /// Has glibc fill fresh allocations with garbage (`mallopt(M_PERTURB, …)`, as `MALLOC_PERTURB_` does), as a
-    /// long-running process's heap would hold: libhdf5 1.10's link iteration frees pointers it never set,
-    /// which the zero-filled heap of a fresh process hides. `mallopt` is not in Swift's Glibc module.
-    static func perturbFreshAllocations() {
-        #if canImport(Glibc)
-        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        let M_PERTURB: Int32 = -6  // <malloc.h>
-        if let symbol = dlsym(nil, "mallopt") { _ = unsafeBitCast(symbol, to: Mallopt.self)(M_PERTURB, 0x41) }
-        #endif
     }
 
     /// `fuzz-config-graph`: a config.json mapped onto the GPT-2, Llama and BERT fixtures. Every input

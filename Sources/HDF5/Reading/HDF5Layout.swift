@@ -1,4 +1,3 @@
-import CHDF5
 
 /// The conventions an HDF5 checkpoint follows, decided from its root attributes and groups.
 ///
@@ -23,27 +22,23 @@ public enum HDF5Layout: String, Sendable, CaseIterable {
     case keras3 = "keras3"
     case generic = "generic"
 
-    static func detect(file: FileHandle, rootGroups: Set<String>, tensorNames: [String], site: Site) throws -> HDF5Layout {
-        let root = file.id
-        if rootGroups.contains("model_weights") {
-            var legacy = false
-            for name in ["model_config", "keras_version", "backend"] where try Attributes.exists(root, name, site: site) {
-                legacy = true
-            }
+    static func detect(document: HDF5File, root: [HDF5Attribute], rootGroups: [String: HDF5Object],
+                       tensorNames: [String]) throws -> HDF5Layout {
+        let rootNames = Set(root.map(\.name))
+        if let weights = rootGroups["model_weights"] {
+            var legacy = !rootNames.isDisjoint(with: ["model_config", "keras_version", "backend"])
             if !legacy {
-                let weights = try site.at("/model_weights").openGroup(root, "/model_weights")
-                legacy = try Attributes.readSplitStrings(weights.id, "layer_names", site: site.at("/model_weights")) != nil
+                legacy = try splitStrings(try weights.attributes(), "layer_names", document) != nil
             }
             if legacy { return .kerasLegacy }
         }
 
-        if let layers = try Attributes.readSplitStrings(root, "layer_names", site: site) {
+        if let layers = try splitStrings(root, "layer_names", document) {
             var groupsWithWeightNames = 0
             var hasModelPrefix = false
-            for layer in layers where rootGroups.contains(layer) {
-                let groupSite = site.at("/" + layer)
-                let group = try groupSite.openGroup(root, "/" + layer)
-                guard let weights = try Attributes.readSplitStrings(group.id, "weight_names", site: groupSite) else { continue }
+            for layer in layers {
+                guard let group = rootGroups[layer],
+                      let weights = try splitStrings(try group.attributes(), "weight_names", document) else { continue }
                 groupsWithWeightNames += 1
                 if weights.contains(where: { $0.split(separator: "/").first?.hasPrefix("tf_") == true }) {
                     hasModelPrefix = true
@@ -53,12 +48,27 @@ public enum HDF5Layout: String, Sendable, CaseIterable {
             return .keras2
         }
 
-        if rootGroups.contains("layers") || rootGroups.contains("vars") {
-            if tensorNames.isEmpty ? rootGroups.contains("vars") : tensorNames.allSatisfy(isKeras3Variable) {
+        if rootGroups["layers"] != nil || rootGroups["vars"] != nil {
+            if tensorNames.isEmpty ? rootGroups["vars"] != nil : tensorNames.allSatisfy(isKeras3Variable) {
                 return .keras3
             }
         }
         return .generic
+    }
+
+    /// The value of a Keras attribute that may be split into `name0`, `name1`, … when it outgrew an
+    /// object header. nil when neither form exists; `[]` for a present but empty or non-string one.
+    static func splitStrings(_ attributes: [HDF5Attribute], _ name: String, _ document: HDF5File) throws -> [String]? {
+        var byName: [String: HDF5Attribute] = [:]
+        for attribute in attributes where byName[attribute.name] == nil { byName[attribute.name] = attribute }
+        if let whole = byName[name] { return try whole.strings(in: document) ?? [] }
+        var parts: [String]?
+        var chunk = 0
+        while let part = byName["\(name)\(chunk)"] {
+            parts = (parts ?? []) + (try part.strings(in: document) ?? [])
+            chunk += 1
+        }
+        return parts
     }
 
     /// `…/vars/<index>` or `vars/<index>`.

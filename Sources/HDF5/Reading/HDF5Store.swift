@@ -1,0 +1,148 @@
+import RecastCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The tensors of an HDF5 file: every numeric dataset, named by its path without the leading slash
+/// (`layers/dense/vars/0`).
+///
+/// Recast reads HDF5 with its own parser of the file format (`Format/`), not the HDF5 C library: a
+/// checkpoint is untrusted input, and every structure is bounds-checked, so a damaged or hostile file
+/// ends in an `HDF5Error` naming the file and the object, never in a crash or a hang.
+///
+/// The file is mapped read-only and walked once, in name order, depth first. Only hard links are
+/// followed: an object reachable by several names is listed once, soft links are not listed (their
+/// targets are listed under their own names), and external links, which lead out of the file, are
+/// never followed and appear in `skipped`. Datasets that are not tensors (strings, compound types
+/// other than complex64, variable-length data, references, data needing a filter the reader lacks)
+/// appear in `skipped` with the reason, and the rest of the file still reads.
+///
+/// `withBytes` hands out a view of the mapped file when the dataset is stored contiguously in
+/// little-endian order, and otherwise assembles (decompresses, byte-swaps) the tensor into a buffer
+/// that lives for the call.
+public final class HDF5Store: TensorStore, @unchecked Sendable {
+    // @unchecked: every stored property is immutable after `init`; the parsed file is only read.
+
+    public let path: String
+    public var format: CheckpointFormat { .hdf5 }
+    /// `keras2`, `hf-tensorflow`, `keras-legacy`, `keras3` or `generic`; see `HDF5Layout`.
+    public let layout: String
+    public var files: [String] { [path] }
+    /// Root attributes that are scalar strings (fixed- or variable-length), in name order.
+    public let metadata: Metadata
+    public let tensors: [TensorInfo]
+    public let skipped: [SkippedObject]
+
+    private let mapping: MappedFile
+    private let document: HDF5File
+    private let entries: [String: Entry]
+
+    struct Entry {
+        var info: TensorInfo
+        var layout: TensorLayout
+        var dataset: HDF5Dataset
+    }
+
+    /// Opens `path` read-only, lists its tensors and detects its layout.
+    public init(path: String) throws {
+        self.path = path
+        guard FileSystem.exists(path) else { throw CheckpointError(file: path, "does not exist") }
+        guard FileSystem.isRegularFile(path) else { throw CheckpointError(file: path, "is not a regular file") }
+        let mapping = try MappedFile(path: path)
+        guard mapping.size > 0 else { throw CheckpointError(file: path, "not an HDF5 file: the file is empty") }
+        guard HDF5File.signatureOffset(in: mapping.bytes) != nil else {
+            throw CheckpointError(file: path, "not an HDF5 file: no HDF5 signature at the start of the file or at any offset where a user block could end")
+        }
+        let site = Site(file: path, object: nil)
+        let document = try site.parsing("reading the file's superblock") { try HDF5File(bytes: mapping.bytes) }
+        let root = try site.at("/").parsing("reading the root group") { try document.object(at: document.rootAddress) }
+        self.mapping = mapping
+        self.document = document
+
+        var walker = Walker(document: document, path: path)
+        try site.at("/").parsing("listing the root group") { try walker.walk(root: root) }
+        tensors = walker.entries.map(\.info)
+        skipped = walker.skipped
+        var index: [String: Entry] = [:]
+        for entry in walker.entries { index[entry.info.name] = entry }
+        entries = index
+
+        // Metadata and layout are best effort: an attribute that cannot be read costs that entry, not the file.
+        let attributes = (try? root.attributes()) ?? []
+        var pairs: Metadata = []
+        for attribute in attributes.sorted(by: { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }) {
+            guard attribute.shape == [], let value = (try? attribute.strings(in: document))?.first else { continue }
+            pairs.append((key: attribute.name, value: value))
+        }
+        metadata = pairs
+        let detected = try? HDF5Layout.detect(
+            document: document, root: attributes, rootGroups: walker.rootGroups, tensorNames: walker.entries.map(\.info.name))
+        layout = (detected ?? .generic).rawValue
+    }
+
+    public func info(named name: String) -> TensorInfo? { entries[name]?.info }
+
+    public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let entry = entries[name] else {
+            throw CheckpointError(file: path, object: "tensor '\(name)'", "not in the checkpoint")
+        }
+        let site = Site(file: path, object: "/" + name)
+        let count = entry.info.byteCount
+        let stored = try site.parsing("reading the dataset") { try Self.storedByteCount(entry) }
+        guard stored == count else {
+            throw site.failure("reading the dataset", "it holds \(stored) bytes, not the \(count) bytes listed")
+        }
+        // Contiguous little-endian data is handed out in place, and its pages are given back afterwards.
+        if entry.layout.conversion == .none,
+           let view = try site.parsing("reading the dataset", { try document.contiguousBytes(entry.dataset) }), view.count == count {
+            defer {
+                if let base = view.baseAddress, let start = mapping.bytes.baseAddress {
+                    let offset = base - start
+                    mapping.release(offset..<(offset + view.count))
+                }
+            }
+            return try body(view)
+        }
+        // A damaged header can claim any size, and missing chunks read as fill values, so a claim beyond
+        // the machine's memory would end in the out-of-memory killer rather than in an error.
+        let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) &* Int(sysconf(Int32(_SC_PAGESIZE)))
+        if physical > 0 && count > physical {
+            throw CheckpointError.tensor(entry.info.name, in: path, "needs \(count) bytes, more than this machine's memory (\(physical) bytes); if the shape \(entry.info.shape) is not what the model has, the file is damaged")
+        }
+        // posix_memalign rather than `allocate`, which traps when memory runs out.
+        var memory: UnsafeMutableRawPointer?
+        guard posix_memalign(&memory, 64, max(count, 1)) == 0, let base = memory else {
+            throw CheckpointError.tensor(entry.info.name, in: path, "needs \(count) bytes of memory, which could not be allocated")
+        }
+        defer { free(base) }
+        let buffer = UnsafeMutableRawBufferPointer(start: base, count: count)
+        if count > 0 {
+            try site.parsing("reading the dataset") { try document.read(entry.dataset, into: buffer) }
+            entry.layout.conversion.apply(to: buffer)
+        }
+        return try body(UnsafeRawBufferPointer(buffer))
+    }
+
+    /// The bytes the dataset's elements take as stored: its element count times its datatype's size.
+    private static func storedByteCount(_ entry: Entry) throws -> Int {
+        let elements = elementCount(of: entry.dataset.shape ?? []) ?? -1
+        let (bytes, overflow) = elements.multipliedReportingOverflow(by: entry.dataset.datatype.size)
+        guard elements >= 0, !overflow else { throw FormatError("the dataset's shape \(entry.dataset.shape ?? []) is too large to address") }
+        return bytes
+    }
+}
+
+extension Site {
+    /// Runs a step of the reader, turning a structural problem of the file into an `HDF5Error` that
+    /// names the file, the object and the step.
+    func parsing<R>(_ operation: @autoclosure () -> String, _ body: () throws -> R) throws -> R {
+        do {
+            return try body()
+        } catch let error as FormatError {
+            throw failure(operation(), error.description)
+        }
+    }
+}
