@@ -53,7 +53,7 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
         guard FileSystem.isRegularFile(path) else { throw CheckpointError(file: path, "is not a regular file") }
         let mapping = try MappedFile(path: path)
         guard mapping.size > 0 else { throw CheckpointError(file: path, "not an HDF5 file: the file is empty") }
-        guard HDF5File.signatureOffset(in: mapping.bytes) != nil else {
+        guard Superblock.signaturePosition(in: mapping.bytes) != nil else {
             throw CheckpointError(file: path, "not an HDF5 file: no HDF5 signature at the start of the file or at any offset where a user block could end")
         }
         let site = Site(file: path, object: nil)

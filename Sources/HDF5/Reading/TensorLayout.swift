@@ -109,7 +109,8 @@ struct Classifier {
         case let .opaque(size, _):
             return opaque(size: size, shape: shape)
         case .string: return .skip("holds strings, not numbers")
-        case .variableLength: return .skip("holds variable-length sequences, not a fixed-shape tensor")
+        case let .variableLength(_, isString, _):
+            return .skip(isString ? "holds strings, not numbers" : "holds variable-length sequences, not a fixed-shape tensor")
         case .reference: return .skip("holds object or region references")
         case .array: return .skip("holds an array datatype (each element is itself an array)")
         case .bitfield: return .skip("holds bit fields")

@@ -1,0 +1,95 @@
+// Reading a dataset's elements, in the file's byte order, from contiguous, compact or chunked storage.
+
+extension HDF5Dataset {
+    /// elements × datatype.size, checked; nil dataspace has 0 elements.
+    func byteCount() throws -> Int {
+        let elements = try DataspaceMessage.elementCount(shape.map { $0.map { UInt64($0) } }, at: nil)
+        let (bytes, overflow) = elements.multipliedReportingOverflow(by: UInt64(max(datatype.size, 0)))
+        guard !overflow, let count = Int(exactly: bytes) else {
+            throw FormatError("the dataset's \(elements) elements of \(datatype.size) bytes do not fit in memory")
+        }
+        return count
+    }
+}
+
+extension HDF5File {
+    /// The dataset's elements in the file's byte order, into exactly elements × datatype.size bytes.
+    /// Contiguous storage not allocated (address nil) and missing chunks read as the fill value or zeros.
+    /// Storage smaller than the elements need is an error. Chunked goes through ChunkAssembly.
+    func read(_ dataset: HDF5Dataset, into destination: UnsafeMutableRawBufferPointer) throws {
+        let needed = try dataset.byteCount()
+        guard destination.count == needed else {
+            throw FormatError("the dataset needs a buffer of \(needed) bytes, not \(destination.count)")
+        }
+        if needed == 0 { return }
+        guard !dataset.hasExternalFiles else {
+            throw FormatError("datasets whose data is stored in external files are not supported")
+        }
+        switch dataset.storage {
+        case .contiguous(let address, let size):
+            guard let address else { return fill(destination, with: dataset) }
+            guard size >= UInt64(needed) else {
+                throw FormatError("the dataset's contiguous storage has \(size) bytes but its elements need \(needed)")
+            }
+            let source = try file.view(at: address, count: needed)
+            destination.copyMemory(from: source)
+        case .compact(let bytes):
+            guard bytes.count >= needed else {
+                throw FormatError("the dataset's compact storage has \(bytes.count) bytes but its elements need \(needed)")
+            }
+            bytes.withUnsafeBytes { destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[..<needed])) }
+        case .chunked(let index, let chunkDims):
+            guard let shape = dataset.shape, shape.count == chunkDims.count else {
+                throw FormatError("a chunked dataset's rank differs from its chunks' rank \(chunkDims.count)")
+            }
+            if index.address == nil { return fill(destination, with: dataset) }
+            let dims = shape.map { UInt64($0) }
+            let elementSize = dataset.datatype.size
+            let chunks = try ChunkIndexes.chunks(index, datasetDims: dims, chunkDims: chunkDims, elementSize: elementSize,
+                                                 filtered: !dataset.filters.isEmpty, in: file)
+            try ChunkAssembly.read(chunks: chunks, datasetDims: dims, chunkDims: chunkDims, elementSize: elementSize,
+                                   pipeline: dataset.filters, fill: usableFill(dataset), in: file, into: destination)
+        case .virtual:
+            throw FormatError("virtual datasets are not supported")
+        }
+    }
+
+    /// A zero-copy view when the storage is contiguous, allocated and in bounds; nil otherwise.
+    func contiguousBytes(_ dataset: HDF5Dataset) throws -> UnsafeRawBufferPointer? {
+        guard case .contiguous(let address, let size) = dataset.storage, let address, !dataset.hasExternalFiles else { return nil }
+        let needed = try dataset.byteCount()
+        guard size >= UInt64(needed) else {
+            throw FormatError("the dataset's contiguous storage has \(size) bytes but its elements need \(needed)")
+        }
+        return try file.view(at: address, count: needed)
+    }
+
+    /// The fill value when it is exactly one element.
+    private func usableFill(_ dataset: HDF5Dataset) -> [UInt8]? {
+        guard let fill = dataset.fillValue, fill.count == dataset.datatype.size else { return nil }
+        return fill
+    }
+
+    private func fill(_ destination: UnsafeMutableRawBufferPointer, with dataset: HDF5Dataset) {
+        guard let value = usableFill(dataset), !value.isEmpty, value.contains(where: { $0 != 0 }) else {
+            destination.initializeMemory(as: UInt8.self, repeating: 0)
+            return
+        }
+        var index = 0
+        while index + value.count <= destination.count {
+            for k in 0..<value.count { destination[index + k] = value[k] }
+            index += value.count
+        }
+    }
+}
+
+extension ChunkIndex {
+    /// The index structure's address; nil when no chunk has been written.
+    var address: UInt64? {
+        switch self {
+        case .v1BTree(let a), .singleChunk(let a, _, _), .implicit(let a), .fixedArray(let a, _),
+             .extensibleArray(let a, _, _, _, _, _), .v2BTree(let a, _, _, _):
+            return a
+        }
+    }
+}
