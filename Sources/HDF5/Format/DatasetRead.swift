@@ -46,7 +46,7 @@ extension HDF5File {
             let dims = shape.map { UInt64($0) }
             let elementSize = dataset.datatype.size
             let chunks = try ChunkIndexes.chunks(index, datasetDims: dims, chunkDims: chunkDims, elementSize: elementSize,
-                                                 filtered: !dataset.filters.isEmpty, in: file)
+                                                 filtered: !dataset.filters.isEmpty, maxDims: dataset.maximumShape, in: file)
             try ChunkAssembly.read(chunks: chunks, datasetDims: dims, chunkDims: chunkDims, elementSize: elementSize,
                                    pipeline: dataset.filters, fill: usableFill(dataset), in: file, into: destination)
         case .virtual:

@@ -66,6 +66,10 @@ struct HDF5Dataset: Sendable {
     /// The dataset has an external file list message (its raw data lives in other files): reading it
     /// throws "not supported". Addition to the agreed API.
     var hasExternalFiles: Bool = false
+    /// The dataspace's maximum dimensions (`UInt64.max` when unlimited); nil when the dataspace does not
+    /// give them (the maximum is then the shape). Fixed arrays, extensible arrays and implicit indexes
+    /// number their chunks by the maximum extent.
+    var maximumShape: [UInt64]? = nil
     enum Storage: Sendable {
         case contiguous(address: UInt64?, size: UInt64)
         case compact([UInt8])
@@ -149,7 +153,7 @@ struct HDF5Object {
             }
             let datatype = try decodeType(datatypeMessage)
             var spaceCursor = try ObjectHeader.resolveShared(dataspaceMessage, in: file).cursor(in: file)
-            let dims = try DataspaceMessage.decode(&spaceCursor)
+            let (dims, maximum) = try DataspaceMessage.decodeWithMaximum(&spaceCursor)
             let shape = try dims.map { try $0.map { d -> Int in
                 guard let v = Int(exactly: d) else {
                     throw FormatError("the dataset at address \(address) has a dimension of \(d)", at: dataspaceMessage.position)
@@ -181,7 +185,7 @@ struct HDF5Object {
                 fill = try FillValueMessage.decodeOld(&c)
             }
             self.dataset = HDF5Dataset(datatype: datatype, shape: shape, storage: storage, filters: filters, fillValue: fill,
-                                       layoutVersion: layout.version, hasExternalFiles: hasExternalFiles)
+                                       layoutVersion: layout.version, hasExternalFiles: hasExternalFiles, maximumShape: maximum)
             self.namedDatatype = nil
             self.kind = .dataset
         } else if symbolTable != nil || linkInfo != nil || hasGroupInfo || !links.isEmpty {

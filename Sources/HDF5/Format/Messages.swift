@@ -6,6 +6,12 @@ enum DataspaceMessage {
     static let maximumRank = 32
 
     static func decode(_ cursor: inout Cursor) throws -> [UInt64]? {
+        try decodeWithMaximum(&cursor).dims
+    }
+
+    /// The dimensions and, when the message has them, the maximum dimensions (`UInt64.max` for an
+    /// unlimited one).
+    static func decodeWithMaximum(_ cursor: inout Cursor) throws -> (dims: [UInt64]?, maximum: [UInt64]?) {
         let start = cursor.position
         let version = try cursor.u8()
         let rank = Int(try cursor.u8())
@@ -30,9 +36,18 @@ enum DataspaceMessage {
         }
         var dims: [UInt64] = []
         for _ in 0..<rank { dims.append(try cursor.length()) }
-        if flags & 1 != 0 { try cursor.skip(rank * cursor.file.lengthSize) }  // maximum dimensions
+        var maximum: [UInt64]?
+        if flags & 1 != 0 {
+            let unlimited = cursor.file.lengthSize == 8 ? UInt64.max : (UInt64(1) << UInt64(cursor.file.lengthSize * 8)) - 1
+            var values: [UInt64] = []
+            for _ in 0..<rank {
+                let value = try cursor.length()
+                values.append(value == unlimited ? .max : value)
+            }
+            maximum = values
+        }
         if version == 1, flags & 2 != 0 { try cursor.skip(rank * cursor.file.lengthSize) }  // permutation
-        return isNull ? nil : dims
+        return isNull ? (nil, nil) : (dims, maximum)
     }
 
     /// The number of elements, checked not to overflow.
