@@ -10,6 +10,9 @@ Python's safetensors, then times whole processes (best of --repeat, warm page ca
   bf16        `recast convert --dtype bf16` vs Python (safetensors + NumPy round-to-nearest-even)
               and vs a plain copy of the file (`cp`)
   hdf5        `recast convert SRC DST.h5`  vs  an h5py script writing the same datasets
+  h5 inspect  `recast inspect --json` of that .h5  vs  h5py listing names, dtypes and shapes
+  h5 read     `recast convert X.h5 Y.safetensors` (Recast's own HDF5 parser)  vs  h5py reading every
+              dataset and Python safetensors writing them
 
 and the peak resident memory of each `recast convert` against the largest tensor (from wait4's
 ru_maxrss). Prints a table of seconds and ratios; the README keeps the figures.
@@ -65,6 +68,28 @@ with safe_open(sys.argv[1], framework="numpy") as f, h5py.File(sys.argv[2], "w")
         h.attrs[k] = v
     for k in f.keys():
         h.create_dataset(k, data=f.get_tensor(k))
+"""
+
+PY_H5_INSPECT = r"""
+import sys, h5py
+def show(name, obj):
+    if isinstance(obj, h5py.Dataset):
+        print(name, obj.dtype, obj.shape)
+with h5py.File(sys.argv[1], "r") as h:
+    h.visititems(show)
+"""
+
+PY_H5_READ = r"""
+import sys, h5py, numpy as np
+from safetensors.numpy import save_file
+tensors = {}
+def take(name, obj):
+    if isinstance(obj, h5py.Dataset):
+        tensors[name] = obj[()]
+with h5py.File(sys.argv[1], "r") as h:
+    h.visititems(take)
+    meta = {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in h.attrs.items()}
+save_file(tensors, sys.argv[2], metadata=meta)
 """
 
 
@@ -145,14 +170,28 @@ def main():
     rows.append(("hdf5", "recast convert → .h5", t_rh, "h5py script", t_ph))
     clean()
 
+    # Reading HDF5: one .h5 of the same tensors, read by Recast's own parser and by h5py.
+    h5 = os.path.join(a.work, "model.h5")
+    if not os.path.exists(h5) or os.path.getmtime(h5) < os.path.getmtime(src):
+        subprocess.run([recast, "convert", src, h5, "--force"], check=True, stdout=subprocess.DEVNULL)
+    run(["cat", h5])
+    t_rhi, _ = best([recast, "inspect", h5, "--json"], a.repeat)
+    t_phi, _ = best([sys.executable, "-c", PY_H5_INSPECT, h5], a.repeat)
+    rows.append(("h5 list", "recast inspect --json (.h5)", t_rhi, "h5py listing", t_phi))
+    t_rhr, m_rhr = best([recast, "convert", h5, out + ".safetensors", "--force"], a.repeat, clean)
+    t_phr, m_phr = best([sys.executable, "-c", PY_H5_READ, h5, out + ".py.safetensors"], a.repeat, clean)
+    rows.append(("h5 read", "recast convert .h5 → .safetensors", t_rhr, "h5py + safetensors", t_phr))
+    clean()
+
     print()
-    print(f"{'job':8} {'recast':32} {'s':>7}   {'peer':28} {'s':>7}   recast/peer")
+    print(f"{'job':8} {'recast':34} {'s':>7}   {'peer':28} {'s':>7}   recast/peer")
     for job, ours, t1, peer, t2 in rows:
-        print(f"{job:8} {ours:32} {t1:7.3f}   {peer:28} {t2:7.3f}   {t1 / t2:6.3f}")
+        print(f"{job:8} {ours:34} {t1:7.3f}   {peer:28} {t2:7.3f}   {t1 / t2:6.3f}")
     print()
     print("peak resident memory (largest tensor = %.0f MiB):" % (largest / 2**20))
     for label, m in [("recast convert --dtype bf16", m_rb), ("recast convert → .h5", m_rh),
-                     ("python bf16 peer", m_pb), ("h5py peer", m_ph)]:
+                     ("recast convert .h5 → .safetensors", m_rhr),
+                     ("python bf16 peer", m_pb), ("h5py peer", m_ph), ("h5py read peer", m_phr)]:
         print(f"  {label:30} {m / 2**20:8.0f} MiB   ({(m - largest) / 2**20:+.0f} MiB over the largest tensor)")
 
 
