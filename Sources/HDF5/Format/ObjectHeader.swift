@@ -81,6 +81,26 @@ enum ObjectHeader {
         return Continuation(address: address, length: length)
     }
 
+    /// Adds `message` to the header's list and, when it is a continuation message, returns the chunk it
+    /// leads to, refusing a chunk already visited (a cycle) and more chunks or messages than the caps.
+    private static func record(_ message: RawMessage, in messages: inout [RawMessage], visited: inout Set<UInt64>,
+                               chunks: Int, header address: UInt64, file: FileBytes) throws -> Continuation? {
+        messages.append(message)
+        guard messages.count <= maximumMessages else {
+            throw FormatError("the object header at address \(address) has more than \(maximumMessages) messages", at: message.position)
+        }
+        guard message.type == MessageType.continuation else { return nil }
+        var body = message.cursor(in: file)
+        let next = try continuation(&body, file: file)
+        guard visited.insert(next.address).inserted else {
+            throw FormatError("the object header at address \(address) continues into address \(next.address) twice (a cycle)", at: message.position)
+        }
+        guard chunks < maximumChunks else {
+            throw FormatError("the object header at address \(address) has more than \(maximumChunks) continuation chunks", at: message.position)
+        }
+        return next
+    }
+
     // MARK: version 1
 
     private static func readVersion1(at address: UInt64, start: Int, in file: FileBytes) throws -> [RawMessage] {
@@ -115,19 +135,7 @@ enum ObjectHeader {
                 if body.remaining > 0 { try? body.align(8, from: chunk.position) }
                 if type == MessageType.null { continue }
                 let message = RawMessage(type: type, flags: flags, position: bodyAt, body: view)
-                messages.append(message)
-                guard messages.count <= maximumMessages else {
-                    throw FormatError("the object header at address \(address) has more than \(maximumMessages) messages", at: bodyAt)
-                }
-                if type == MessageType.continuation {
-                    var c = message.cursor(in: file)
-                    let next = try continuation(&c, file: file)
-                    guard visited.insert(next.address).inserted else {
-                        throw FormatError("the object header at address \(address) continues into address \(next.address) twice (a cycle)", at: bodyAt)
-                    }
-                    guard chunks.count < maximumChunks else {
-                        throw FormatError("the object header at address \(address) has more than \(maximumChunks) continuation chunks", at: bodyAt)
-                    }
+                if let next = try record(message, in: &messages, visited: &visited, chunks: chunks.count, header: address, file: file) {
                     let position = try file.position(of: next.address)
                     _ = try file.cursor(at: next.address, count: next.length)
                     chunks.append((position, next.length))
@@ -181,19 +189,7 @@ enum ObjectHeader {
                 let view = try body.bytes(length)
                 if type == MessageType.null { continue }
                 let message = RawMessage(type: type, flags: messageFlags, position: bodyAt, body: view)
-                messages.append(message)
-                guard messages.count <= maximumMessages else {
-                    throw FormatError("the object header at address \(address) has more than \(maximumMessages) messages", at: bodyAt)
-                }
-                if type == MessageType.continuation {
-                    var c = message.cursor(in: file)
-                    let next = try continuation(&c, file: file)
-                    guard visited.insert(next.address).inserted else {
-                        throw FormatError("the object header at address \(address) continues into address \(next.address) twice (a cycle)", at: bodyAt)
-                    }
-                    guard chunks.count < maximumChunks else {
-                        throw FormatError("the object header at address \(address) has more than \(maximumChunks) continuation chunks", at: bodyAt)
-                    }
+                if let next = try record(message, in: &messages, visited: &visited, chunks: chunks.count, header: address, file: file) {
                     guard next.length >= 8 else {
                         throw FormatError("an object header continuation chunk of \(next.length) bytes is too short for its signature and checksum", at: bodyAt)
                     }
