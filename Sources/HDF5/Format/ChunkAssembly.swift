@@ -25,6 +25,11 @@ enum ChunkAssembly {
         guard grid.chunkBytes <= UInt64(UInt32.max) else {
             throw FormatError("chunks of \(grid.chunkBytes) bytes; HDF5 chunks hold less than 4 GiB")
         }
+        // A filtered chunk is decoded whole before its in-bounds part is copied: one far larger than the
+        // dataset would cost memory the tensor does not justify (a damaged layout can claim that).
+        if !pipeline.isEmpty, chunkBytes > max(destination.count.multipliedReportingOverflow(by: 64).partialValue, 1 << 26) {
+            throw FormatError("compressed chunks of \(chunkBytes) bytes for a dataset of \(destination.count) bytes; Recast does not decode chunks that much larger than their dataset")
+        }
         let rank = grid.rank
 
         // Each chunk's position, checked, before any bytes move.
@@ -90,8 +95,15 @@ enum ChunkAssembly {
             } else {
                 let storedSize = try Checked.int(chunk.storedSize, "the stored size of the chunk at address \(chunk.address)")
                 let stored = try file.view(at: chunk.address, count: storedSize)
-                let decoded = try Filters.decode(stored, pipeline: pipeline, mask: chunk.filterMask,
+                let decoded: [UInt8]
+                do {
+                    decoded = try Filters.decode(stored, pipeline: pipeline, mask: chunk.filterMask,
                                                  elementSize: elementSize, expected: chunkBytes)
+                } catch let error as FormatError {
+                    // Say which chunk: its place in the dataset and where its bytes are.
+                    throw FormatError("the chunk at element offsets \(chunk.offsets) (\(storedSize) bytes at address \(chunk.address)): \(error.reason)",
+                                      at: error.offset ?? (try? file.position(of: chunk.address)))
+                }
                 try decoded.withUnsafeBytes { try place($0, at: chunk.offsets) }
             }
         }
@@ -142,7 +154,7 @@ enum ChunkAssembly {
                 let fromByte = from * elementSize
                 let toByte = to * elementSize
                 guard fromByte + runBytes <= bytes.count, toByte + runBytes <= destination.count else {
-                    throw FormatError("a chunk run falls outside its buffers (internal check)")
+                    throw FormatError("a run of the chunk at element offsets \(offsets) falls outside its buffers (internal check)")
                 }
                 target.advanced(by: toByte).copyMemory(from: source.advanced(by: fromByte), byteCount: runBytes)
                 // Advance the odometer over all dimensions but the last.

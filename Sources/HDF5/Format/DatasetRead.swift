@@ -37,7 +37,7 @@ extension HDF5File {
             guard bytes.count >= needed else {
                 throw FormatError("the dataset's compact storage has \(bytes.count) bytes but its elements need \(needed)")
             }
-            bytes.withUnsafeBytes { destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[..<needed])) }
+            destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[..<needed]))
         case .chunked(let index, let chunkDims):
             guard let shape = dataset.shape, shape.count == chunkDims.count else {
                 throw FormatError("a chunked dataset's rank differs from its chunks' rank \(chunkDims.count)")
@@ -67,7 +67,7 @@ extension HDF5File {
     /// The fill value when it is exactly one element.
     private func usableFill(_ dataset: HDF5Dataset) -> [UInt8]? {
         guard let fill = dataset.fillValue, fill.count == dataset.datatype.size else { return nil }
-        return fill
+        return Array(fill)
     }
 
     private func fill(_ destination: UnsafeMutableRawBufferPointer, with dataset: HDF5Dataset) {

@@ -29,6 +29,8 @@ struct FileBytes: @unchecked Sendable {
     var lengthSize: Int = 8
     /// Absolute position of address 0 (the superblock's base address, after any user block).
     var base: Int = 0
+    /// Shared messages already found, for every copy of this value (see `SharedMessages`).
+    let sharedMessages = SharedMessages()
 
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -63,6 +65,29 @@ struct FileBytes: @unchecked Sendable {
 
     /// The all-ones address the format uses for "not allocated".
     var undefinedAddress: UInt64 { offsetSize == 8 ? .max : (UInt64(1) << UInt64(offsetSize * 8)) - 1 }
+}
+
+/// The messages that shared-message references have led to, by object header address and type, so
+/// that a header many objects refer to is parsed once. Locked: a store may be read from several threads.
+final class SharedMessages: @unchecked Sendable {
+    private let lock = RecursiveLock()
+    private var found: [UInt64: [UInt16: RawMessage]] = [:]
+    private var count = 0
+
+    func message(at address: UInt64, type: UInt16) -> RawMessage? {
+        lock.lock()
+        defer { lock.unlock() }
+        return found[address]?[type]
+    }
+
+    /// Keeps `message` (a view into the file, so cheap), up to a bound on the number kept.
+    func remember(_ message: RawMessage, at address: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard count < 1 << 16 else { return }
+        found[address, default: [:]][message.type] = message
+        count += 1
+    }
 }
 
 /// A position in the file with a limit; reads advance it and throw at the limit.

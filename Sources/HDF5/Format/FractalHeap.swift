@@ -47,6 +47,11 @@ struct FractalHeap {
         var verifiedDirectBlocks: [UInt64: UInt64] = [:]
         /// Huge object ID → (address, length), from the huge-object B-tree, read once.
         var hugeObjects: [UInt64: (UInt64, UInt64)]?
+        /// Indirect blocks already read and checked, by address, with the rows and heap offset they were
+        /// read for: every lookup walks from the root, and a root block can hold megabytes of entries.
+        var indirectBlocks: [UInt64: (rows: Int, blockOffset: UInt64, entries: [UInt64?], start: Int)] = [:]
+        /// Entries held in `indirectBlocks`, kept within what the file itself could hold.
+        var cachedEntries = 0
     }
 
     /// FRHP header, checked.
@@ -281,6 +286,18 @@ struct FractalHeap {
 
     /// The child addresses of an indirect block (direct block entries first, then indirect ones).
     private func indirectBlock(at blockAddress: UInt64, rows: Int, blockOffset: UInt64) throws -> ([UInt64?], Int) {
+        if let known = memo.indirectBlocks[blockAddress], known.rows == rows, known.blockOffset == blockOffset {
+            return (known.entries, known.start)
+        }
+        let (entries, start) = try readIndirectBlock(at: blockAddress, rows: rows, blockOffset: blockOffset)
+        if memo.cachedEntries + entries.count <= max(1 << 16, file.count / file.offsetSize) {
+            memo.indirectBlocks[blockAddress] = (rows, blockOffset, entries, start)
+            memo.cachedEntries += entries.count
+        }
+        return (entries, start)
+    }
+
+    private func readIndirectBlock(at blockAddress: UInt64, rows: Int, blockOffset: UInt64) throws -> ([UInt64?], Int) {
         var cursor = try file.cursor(at: blockAddress)
         let start = cursor.position
         try cursor.expect(signature: "FHIB")

@@ -157,8 +157,20 @@ enum SymbolTableGroup {
 /// Dense storage of a new-style object's links (v2 B-tree type 5) and attributes (type 8): each B-tree
 /// record holds a fractal heap ID whose object is an encoded link or attribute message.
 enum DenseStorage {
-    /// The largest heap object accepted as one link or attribute message.
+    /// The largest heap object accepted as one attribute message, and as one link message.
     static let maximumObjectSize = 1 << 26
+    static let maximumLinkSize = 1 << 20
+
+    /// What the heap objects of one storage may add up to: distinct objects cannot hold more than the
+    /// file, so more means that records repeat heap IDs (each object is copied out when decoded).
+    static func budget(for file: FileBytes) -> Int { max(maximumObjectSize, file.count.multipliedReportingOverflow(by: 2).partialValue) }
+
+    static func spend(_ count: Int, from budget: inout Int, _ what: String) throws {
+        budget -= count
+        guard budget >= 0 else {
+            throw FormatError("the \(what) add up to more bytes than the file could hold: their heap IDs repeat")
+        }
+    }
 
     /// Runs `body` with a cursor over `bytes` as if they were part of `file` (same address sizes).
     private static func decode<T>(_ bytes: [UInt8], like file: FileBytes, _ body: (inout Cursor) throws -> T) throws -> T {
@@ -178,11 +190,13 @@ enum DenseStorage {
             throw FormatError("a group's link name index is a version 2 B-tree of type \(tree.type), not 5")
         }
         var links: [HDF5Link] = []
+        var budget = budget(for: file)
         for record in try tree.records() {
             guard record.count > 4 else { throw FormatError("a link name index record of \(record.count) bytes") }
             let idLength = heap.idLength >= 1 && heap.idLength < record.count - 4 ? heap.idLength : record.count - 4
             let id = UnsafeRawBufferPointer(rebasing: record[4..<(4 + idLength)])
-            let object = try heap.object(id, limit: maximumObjectSize)
+            let object = try heap.object(id, limit: maximumLinkSize)
+            try spend(object.count, from: &budget, "links of a dense group")
             links.append(try decode(object, like: file) { try LinkMessage.decode(&$0) })
         }
         return links
@@ -195,6 +209,7 @@ enum DenseStorage {
             throw FormatError("an object's attribute name index is a version 2 B-tree of type \(tree.type), not 8")
         }
         var attributes: [HDF5Attribute] = []
+        var budget = budget(for: file)
         for record in try tree.records() {
             guard record.count >= 9 else { throw FormatError("an attribute name index record of \(record.count) bytes") }
             if record[8] & 0x02 != 0 {
@@ -202,6 +217,7 @@ enum DenseStorage {
             }
             let id = UnsafeRawBufferPointer(rebasing: record[0..<8])
             let object = try heap.object(id, limit: maximumObjectSize)
+            try spend(object.count, from: &budget, "attributes of an object")
             attributes.append(try decode(object, like: file) { try AttributeMessage.decode(&$0, in: file) })
         }
         return attributes

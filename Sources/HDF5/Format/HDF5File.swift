@@ -51,14 +51,17 @@ struct HDF5Link: Sendable {
 }
 
 /// What a dataset's header says: datatype, dataspace, layout, filters and fill value.
-struct HDF5Dataset: Sendable {
+struct HDF5Dataset: @unchecked Sendable {
+    // @unchecked: the views (compact data, fill value) point into the read-only mapping of the file,
+    // which outlives every description; they are views rather than copies so that many objects
+    // cannot multiply one large message in memory.
     var datatype: HDF5Datatype
     /// nil: null dataspace; []: scalar.
     var shape: [Int]?
     var storage: Storage
     var filters: [FilterDescription]
-    /// One element, when defined.
-    var fillValue: [UInt8]?
+    /// One element, when defined (a view into the file).
+    var fillValue: UnsafeRawBufferPointer?
     /// The data layout message's version (1 to 5). Version 5 (libhdf5 2.0, libver 'v200'/'latest') stores the
     /// size of each filtered chunk in the chunk index in a field of "size of lengths" bytes, where version
     /// 4 uses a width computed from the chunk's byte size. Addition to the agreed API, for the storage side.
@@ -70,9 +73,9 @@ struct HDF5Dataset: Sendable {
     /// give them (the maximum is then the shape). Fixed arrays, extensible arrays and implicit indexes
     /// number their chunks by the maximum extent.
     var maximumShape: [UInt64]? = nil
-    enum Storage: Sendable {
+    enum Storage: @unchecked Sendable {
         case contiguous(address: UInt64?, size: UInt64)
-        case compact([UInt8])
+        case compact(UnsafeRawBufferPointer)
         case chunked(index: ChunkIndex, chunkDims: [UInt64])
         case virtual
     }
@@ -110,6 +113,11 @@ struct HDF5Object {
         var hasGroupInfo = false
         var hasExternalFiles = false
         for message in messages {
+            // Only these types may be shared (IV.A.2): a shared layout, say, would let many objects
+            // reuse one large message.
+            if message.isShared, !MessageType.shareable.contains(message.type) {
+                throw FormatError("the object header at address \(address) marks a message of type \(message.type) as shared, which that type cannot be", at: message.position)
+            }
             switch message.type {
             case MessageType.symbolTable:
                 var c = message.cursor(in: file)
@@ -162,6 +170,9 @@ struct HDF5Object {
             } }
             var layoutCursor = try ObjectHeader.resolveShared(layoutMessage, in: file).cursor(in: file)
             let layout = try LayoutMessage.decode(&layoutCursor, rank: dims?.count ?? 0)
+            if let elementSize = layout.chunkElementSize, elementSize != UInt64(datatype.size) {
+                throw FormatError("the chunked layout of the dataset at address \(address) has elements of \(elementSize) bytes, but its datatype's are \(datatype.size)", at: layoutMessage.position)
+            }
             var storage = layout.storage
             if layout.sizeUnknown, case .contiguous(let storageAddress, _) = storage {
                 let elements = try DataspaceMessage.elementCount(dims, at: layoutMessage.position)
@@ -176,7 +187,7 @@ struct HDF5Object {
                 var c = try ObjectHeader.resolveShared(pipelineMessage, in: file).cursor(in: file)
                 filters = try FilterPipelineMessage.decode(&c)
             }
-            var fill: [UInt8]?
+            var fill: UnsafeRawBufferPointer?
             if let fillMessage {
                 var c = try ObjectHeader.resolveShared(fillMessage, in: file).cursor(in: file)
                 fill = try FillValueMessage.decode(&c)

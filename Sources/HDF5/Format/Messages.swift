@@ -99,12 +99,12 @@ struct AttributeInfoMessage {
 
 /// IV.A.2.e/f Fill Value Message (old and new): the fill value bytes when one is defined.
 enum FillValueMessage {
-    static func decodeOld(_ cursor: inout Cursor) throws -> [UInt8]? {
+    static func decodeOld(_ cursor: inout Cursor) throws -> UnsafeRawBufferPointer? {
         let size = Int(try cursor.u32())
-        return size > 0 ? Array(try cursor.bytes(size)) : nil
+        return size > 0 ? try cursor.bytes(size) : nil
     }
 
-    static func decode(_ cursor: inout Cursor) throws -> [UInt8]? {
+    static func decode(_ cursor: inout Cursor) throws -> UnsafeRawBufferPointer? {
         let start = cursor.position
         let version = try cursor.u8()
         switch version {
@@ -115,12 +115,12 @@ enum FillValueMessage {
             if cursor.remaining == 0 { return nil }
             let size = Int(try cursor.u32())
             let value = try cursor.bytes(size)
-            return defined != 0 && size > 0 ? Array(value) : nil
+            return defined != 0 && size > 0 ? value : nil
         case 3:
             let flags = try cursor.u8()
             guard flags & 0x20 != 0 else { return nil }
             let size = Int(try cursor.u32())
-            return size > 0 ? Array(try cursor.bytes(size)) : nil
+            return size > 0 ? try cursor.bytes(size) : nil
         default:
             throw FormatError("fill value message version \(version) is not supported (only 1 to 3)", at: start)
         }
@@ -174,6 +174,8 @@ enum LayoutMessage {
         var storage: HDF5Dataset.Storage
         var sizeUnknown: Bool = false
         var version: UInt8 = 0
+        /// Chunked layouts: the last dimension, the size of one element in bytes.
+        var chunkElementSize: UInt64?
     }
 
     static func decode(_ cursor: inout Cursor, rank: Int) throws -> Decoded {
@@ -202,11 +204,12 @@ enum LayoutMessage {
             switch layoutClass {
             case 0:
                 let size = Int(try cursor.u32())
-                return Decoded(storage: .compact(Array(try cursor.bytes(size))))
+                return Decoded(storage: .compact(try cursor.bytes(size)))
             case 1:
                 return Decoded(storage: .contiguous(address: address, size: 0), sizeUnknown: true)
             case 2:
-                return Decoded(storage: .chunked(index: .v1BTree(address: address), chunkDims: try chunkDims(dims, rank: rank, at: start)))
+                return Decoded(storage: .chunked(index: .v1BTree(address: address), chunkDims: try chunkDims(dims, rank: rank, at: start)),
+                               chunkElementSize: dims.last)
             default:
                 throw FormatError("data layout class \(layoutClass) is not valid", at: start)
             }
@@ -217,7 +220,7 @@ enum LayoutMessage {
             switch layoutClass {
             case 0:
                 let size = Int(try cursor.u16())
-                return Decoded(storage: .compact(Array(try cursor.bytes(size))))
+                return Decoded(storage: .compact(try cursor.bytes(size)))
             case 1:
                 let address = try cursor.address()
                 let size = try cursor.length()
@@ -256,7 +259,8 @@ enum LayoutMessage {
         var dims: [UInt64] = []
         // The last dimension is the element size; there is no separate element size field.
         for _ in 0..<dimensionality { dims.append(UInt64(try cursor.u32())) }
-        return Decoded(storage: .chunked(index: .v1BTree(address: address), chunkDims: try chunkDims(dims, rank: rank, at: start)))
+        return Decoded(storage: .chunked(index: .v1BTree(address: address), chunkDims: try chunkDims(dims, rank: rank, at: start)),
+                               chunkElementSize: dims.last)
     }
 
     private static func chunkedVersion4(_ cursor: inout Cursor, rank: Int, at start: Int) throws -> Decoded {
@@ -302,7 +306,7 @@ enum LayoutMessage {
         default:
             throw FormatError("chunk index type \(indexType) is not valid (0 to 5)", at: start)
         }
-        return Decoded(storage: .chunked(index: index, chunkDims: chunk))
+        return Decoded(storage: .chunked(index: index, chunkDims: chunk), chunkElementSize: dims.last)
     }
 }
 

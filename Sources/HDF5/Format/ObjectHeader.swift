@@ -44,6 +44,9 @@ enum MessageType {
     static let attributeInfo: UInt16 = 0x15
     static let referenceCount: UInt16 = 0x16
 
+    /// The message types IV.A.2 allows to be shared.
+    static let shareable: Set<UInt16> = [dataspace, datatype, fillValueOld, fillValue, filterPipeline, attribute]
+
     /// The message types this reader knows (decodes or deliberately ignores).
     static func isKnown(_ type: UInt16) -> Bool { type <= 0x18 }
 }
@@ -239,9 +242,17 @@ enum ObjectHeader {
         guard let target else {
             throw FormatError("a shared message of type \(type) points to an undefined address", at: at)
         }
-        let others = try messages(at: target, in: file)
-        guard let found = others.first(where: { $0.type == type }) else {
-            throw FormatError("a shared message of type \(type) points to the object header at address \(target), which has no such message", at: at)
+        // Many objects may share one message (a committed datatype): each header is parsed once.
+        let found: RawMessage
+        if let known = file.sharedMessages.message(at: target, type: type) {
+            found = known
+        } else {
+            let others = try messages(at: target, in: file)
+            guard let first = others.first(where: { $0.type == type }) else {
+                throw FormatError("a shared message of type \(type) points to the object header at address \(target), which has no such message", at: at)
+            }
+            file.sharedMessages.remember(first, at: target)
+            found = first
         }
         guard found.isShared else { return found }
         var next = found.cursor(in: file)

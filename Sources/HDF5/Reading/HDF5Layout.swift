@@ -35,16 +35,17 @@ public enum HDF5Layout: String, Sendable, CaseIterable {
 
         if let layers = try splitStrings(root, "layer_names", document) {
             var groupsWithWeightNames = 0
-            var hasModelPrefix = false
+            var looked: Set<String> = []
+            // Each layer group once, however often the list names it.
             for layer in layers {
-                guard let group = rootGroups[layer],
+                guard let group = rootGroups[layer], looked.insert(layer).inserted,
                       let weights = try splitStrings(try group.attributes(), "weight_names", document) else { continue }
                 groupsWithWeightNames += 1
                 if weights.contains(where: { $0.split(separator: "/").first?.hasPrefix("tf_") == true }) {
-                    hasModelPrefix = true
+                    return .huggingFaceTensorFlow
                 }
             }
-            if hasModelPrefix || (groupsWithWeightNames == 0 && !layers.isEmpty) { return .huggingFaceTensorFlow }
+            if groupsWithWeightNames == 0 && !layers.isEmpty { return .huggingFaceTensorFlow }
             return .keras2
         }
 
@@ -65,7 +66,8 @@ public enum HDF5Layout: String, Sendable, CaseIterable {
         var parts: [String]?
         var chunk = 0
         while let part = byName["\(name)\(chunk)"] {
-            parts = (parts ?? []) + (try part.strings(in: document) ?? [])
+            parts = parts ?? []
+            parts?.append(contentsOf: try part.strings(in: document) ?? [])
             chunk += 1
         }
         return parts

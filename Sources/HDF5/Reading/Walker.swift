@@ -12,6 +12,10 @@ struct Walker {
     /// The groups directly under the root (reached by hard links), by name.
     var rootGroups: [String: HDF5Object] = [:]
     private var seen: Set<UInt64> = []
+    /// The link storages (symbol-table B-tree, or dense fractal heap) already listed. Two groups never
+    /// share one in a valid file; a damaged one that makes many groups share a large storage would
+    /// otherwise have it listed again for each.
+    private var listedStorages: Set<[UInt64]> = []
 
     init(document: HDF5File, path: String) {
         self.document = document
@@ -44,6 +48,9 @@ struct Walker {
     /// The links of one group, sorted into work: groups and datasets not seen before; external and
     /// user-defined links recorded as skipped; soft links dropped.
     private mutating func expand(_ name: String, _ group: HDF5Object) throws -> [Work] {
+        if let storage = Walker.linkStorage(of: group), !listedStorages.insert(storage).inserted {
+            throw FormatError("the group's link storage is also another group's: the file is damaged")
+        }
         var links = try group.links()
         // Name order (byte-wise), whatever order the file stores them in.
         links.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
@@ -86,11 +93,24 @@ struct Walker {
         return children
     }
 
+    /// Where a group keeps its links when they are not in its own header.
+    static func linkStorage(of group: HDF5Object) -> [UInt64]? {
+        if let table = group.symbolTable { return [0, table.btree, table.heap] }
+        if let info = group.linkInfo, info.fractalHeap != nil || info.nameIndex != nil {
+            return [1, info.fractalHeap ?? .max, info.nameIndex ?? .max]
+        }
+        return nil
+    }
+
     /// Classifies one dataset; one the reader cannot describe is skipped with the reason.
     private mutating func classify(_ name: String, _ object: HDF5Object) {
         guard let dataset = object.dataset else { return }
         do {
-            let attributes = try object.attributes()
+            // Only small attributes are decoded: `dtype` is one string and `shape` a tensor's rank.
+            let attributes = try object.attributes().filter { attribute in
+                let elements = attribute.shape.flatMap { elementCount(of: $0) } ?? 0
+                return elements <= 64
+            }
             let dtype = try attributes.first { $0.name == OpaqueAttributes.dtype }?.strings(in: document)?.first
             let shape = try attributes.first { $0.name == OpaqueAttributes.shape }?.integers()
             switch Classifier(dtypeAttribute: dtype, shapeAttribute: shape).classify(dataset.datatype, shape: dataset.shape) {
