@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Scale benchmark: a synthetic checkpoint of at least 8 GB in safetensors shards, converted to bf16,
-to HDF5, and swapped to T2R, each timed against a plain copy of the same bytes and watched for peak
-memory (which must stay under the largest tensor plus 256 MB).
+to HDF5 and back from HDF5 (Recast's own HDF5 reader), and swapped to T2R, each timed against a plain
+copy of the same bytes and watched for peak memory (which must stay under the largest tensor plus
+256 MB).
 
     python3 tools/bench_scale.py [--work bench-work/scale] [--layers 10] [--keep]
 
@@ -104,9 +105,11 @@ def main():
     jobs = [
         ("inspect", [recast, "inspect", src, "--json"], None),
         ("convert --dtype bf16 (shards)", [recast, "convert", src, out("bf16"), "--dtype", "bf16"], "bf16"),
-        ("convert → HDF5", [recast, "convert", src, out("model.h5")], "model.h5"),
+        ("convert → HDF5", [recast, "convert", src, out("model.h5")], None),
+        ("convert HDF5 → shards", [recast, "convert", out("model.h5"), out("back")], "back"),
         ("swap --feature-map t2r", [recast, "swap", src, out("t2r"), "--feature-map", "t2r"], "t2r"),
     ]
+    clear("model.h5")
     for label, cmd, name in jobs:
         if name:
             clear(name)
@@ -114,6 +117,7 @@ def main():
         if name:
             clear(name)
         rows.append((label, t, m))
+    clear("model.h5")
     print()
     print(f"{'job':32} {'seconds':>8} {'× copy':>8} {'peak MiB':>9} {'bound MiB':>10}")
     for label, t, m in rows:

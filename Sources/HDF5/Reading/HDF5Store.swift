@@ -98,12 +98,10 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
         // Contiguous little-endian data is handed out in place, and its pages are given back afterwards.
         if entry.layout.conversion == .none,
            let view = try site.parsing("reading the dataset", { try document.contiguousBytes(entry.dataset) }), view.count == count {
-            defer {
-                if let base = view.baseAddress, let start = mapping.bytes.baseAddress {
-                    let offset = base - start
-                    mapping.release(offset..<(offset + view.count))
-                }
-            }
+            guard let base = view.baseAddress, let start = mapping.bytes.baseAddress else { return try body(view) }
+            let range = (base - start)..<(base - start + view.count)
+            mapping.adviseSequential(range)
+            defer { mapping.release(range) }
             return try body(view)
         }
         // A damaged header can claim any size, and missing chunks read as fill values, so a claim beyond
