@@ -60,17 +60,6 @@ public enum Checkpoint {
         return FileSystem.isRegularFile(candidate) ? candidate : nil
     }
 
-    /// The HDF5 file a path opens as (the path itself, or the weights of a model folder), if any.
-    public static func hdf5File(for path: String) -> String? {
-        var file = path
-        if FileSystem.isDirectory(path) {
-            guard let weights = try? weightsPath(in: path) else { return nil }
-            file = weights
-        }
-        guard FileSystem.isRegularFile(file), let head = try? readHead(file, count: 8) else { return nil }
-        return head.starts(with: hdf5Signature) || hasHDF5Signature(file) ? file : nil
-    }
-
     static func readHead(_ path: String, count: Int) throws -> [UInt8] {
         let file = try MappedFile(path: path)
         return Array(file.bytes.prefix(count))
