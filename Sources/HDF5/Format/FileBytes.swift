@@ -31,6 +31,8 @@ struct FileBytes: @unchecked Sendable {
     var base: Int = 0
     /// Shared messages already found, for every copy of this value (see `SharedMessages`).
     let sharedMessages = SharedMessages()
+    /// Which object header each continuation chunk belongs to (see `ContinuationOwners`).
+    let continuationOwners = ContinuationOwners()
 
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -87,6 +89,24 @@ final class SharedMessages: @unchecked Sendable {
         guard count < 1 << 16 else { return }
         found[address, default: [:]][message.type] = message
         count += 1
+    }
+}
+
+/// The object header each continuation chunk was first reached from. In a valid file a chunk belongs
+/// to exactly one header; a damaged one could make many headers share one large chunk. Locked like
+/// `SharedMessages`.
+final class ContinuationOwners: @unchecked Sendable {
+    private let lock = RecursiveLock()
+    private var owners: [UInt64: UInt64] = [:]
+
+    /// Records `header` as the owner of the chunk at `chunk`; returns the other header that already
+    /// owns it, if one does (nil when it is free or already `header`'s).
+    func claim(_ chunk: UInt64, for header: UInt64) -> UInt64? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let owner = owners[chunk], owner != header { return owner }
+        owners[chunk] = header
+        return nil
     }
 }
 

@@ -98,6 +98,11 @@ enum ObjectHeader {
         guard visited.insert(next.address).inserted else {
             throw FormatError("the object header at address \(address) continues into address \(next.address) twice (a cycle)", at: message.position)
         }
+        // A continuation chunk belongs to one header: many headers sharing one large chunk would make
+        // each of them parse it again.
+        if let owner = file.continuationOwners.claim(next.address, for: address) {
+            throw FormatError("the object header at address \(address) continues into the chunk at address \(next.address), which belongs to the object header at address \(owner)", at: message.position)
+        }
         guard chunks < maximumChunks else {
             throw FormatError("the object header at address \(address) has more than \(maximumChunks) continuation chunks", at: message.position)
         }
