@@ -1,7 +1,9 @@
-/// A failure inside the HDF5 library, or a file whose content HDF5 cannot give Recast.
+/// A file Recast's HDF5 reader cannot give tensors from (damaged, truncated, or using a feature it
+/// does not read), or a failure of the HDF5 C library while writing.
 ///
 /// Carries the file, the HDF5 object (an absolute path inside the file such as `/layers/dense/vars/0`),
-/// what Recast was doing, and HDF5's own error stack, so the message says both where and why.
+/// what Recast was doing, the reason, and, for the C library, its error stack, so the message says
+/// both where and why.
 public struct HDF5Error: Error, CustomStringConvertible, Sendable, Equatable {
     public var file: String
     /// The absolute HDF5 path of the object, or nil when the error concerns the file as a whole.
@@ -72,5 +74,18 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable, Equatable {
         // The innermost entry is the most specific; drop its function name.
         if let colon = last.firstRange(of: ": ") { return String(last[colon.upperBound...]) }
         return last
+    }
+}
+
+/// Where something happens: the file and the HDF5 object, for the error it may raise.
+struct Site: Sendable {
+    var file: String
+    var object: String?
+
+    func at(_ object: String) -> Site { Site(file: file, object: object) }
+
+    /// An error of Recast's own about this object (no HDF5 stack).
+    func failure(_ operation: String, _ reason: String) -> HDF5Error {
+        HDF5Error(file: file, object: object, operation: operation, reason: reason)
     }
 }

@@ -62,7 +62,7 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
         self.mapping = mapping
         self.document = document
 
-        var walker = Walker(document: document, path: path)
+        var walker = Walker(document: document)
         try site.at("/").parsing("listing the root group") { try walker.walk(root: root) }
         tensors = walker.entries.map(\.info)
         skipped = walker.skipped

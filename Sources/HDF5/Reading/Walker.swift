@@ -6,7 +6,6 @@ import RecastCore
 /// are recorded as skipped.
 struct Walker {
     let document: HDF5File
-    let path: String
     var entries: [HDF5Store.Entry] = []
     var skipped: [SkippedObject] = []
     /// The groups directly under the root (reached by hard links), by name.
@@ -17,9 +16,8 @@ struct Walker {
     /// otherwise have it listed again for each.
     private var listedStorages: Set<[UInt64]> = []
 
-    init(document: HDF5File, path: String) {
+    init(document: HDF5File) {
         self.document = document
-        self.path = path
     }
 
     private enum Work {

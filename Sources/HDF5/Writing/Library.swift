@@ -52,13 +52,7 @@ enum Library {
     static var allOfSpace: hid_t { recast_H5S_ALL() }
 }
 
-/// Where a call happens: the file and the HDF5 object, for the error it may raise.
-struct Site: Sendable {
-    var file: String
-    var object: String?
-
-    func at(_ object: String) -> Site { Site(file: file, object: object) }
-
+extension Site {
     /// Calls `call` under the library lock and returns its result, or throws an `HDF5Error`
     /// with HDF5's error stack when the result is negative.
     @discardableResult
@@ -70,11 +64,6 @@ struct Site: Sendable {
             }
             return result
         }
-    }
-
-    /// An error of Recast's own about this object (no HDF5 stack).
-    func failure(_ operation: String, _ reason: String) -> HDF5Error {
-        HDF5Error(file: file, object: object, operation: operation, reason: reason)
     }
 }
 
