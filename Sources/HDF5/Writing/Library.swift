@@ -89,13 +89,6 @@ final class FileHandle {
     deinit { if isOpen { Library.locked { _ = H5Fclose(id) } } }
 }
 
-/// An open group; `H5Gclose` in `deinit`.
-final class GroupHandle {
-    let id: hid_t
-    init(_ id: hid_t) { self.id = id }
-    deinit { Library.locked { _ = H5Gclose(id) } }
-}
-
 /// An open dataset; `H5Dclose` in `deinit`.
 final class DatasetHandle {
     let id: hid_t
@@ -143,22 +136,6 @@ final class PropertyListHandle {
 // MARK: checked calls that hand back owners
 
 extension Site {
-    func openGroup(_ location: hid_t, _ name: String) throws -> GroupHandle {
-        GroupHandle(try check("opening the group") { H5Gopen2(location, name, Library.defaultList) })
-    }
-
-    func openDataset(_ location: hid_t, _ name: String) throws -> DatasetHandle {
-        DatasetHandle(try check("opening the dataset") { H5Dopen2(location, name, Library.defaultList) })
-    }
-
-    func datasetType(_ dataset: DatasetHandle) throws -> TypeHandle {
-        TypeHandle(try check("reading the dataset's datatype") { H5Dget_type(dataset.id) })
-    }
-
-    func datasetSpace(_ dataset: DatasetHandle) throws -> SpaceHandle {
-        SpaceHandle(try check("reading the dataset's dataspace") { H5Dget_space(dataset.id) })
-    }
-
     func copyType(_ type: hid_t) throws -> TypeHandle {
         TypeHandle(try check("copying a datatype") { H5Tcopy(type) })
     }
