@@ -4,8 +4,6 @@ import SafeTensors
 
 /// Opens any checkpoint path Recast understands as one `TensorStore`.
 public enum Checkpoint {
-    static let hdf5Signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
-
     /// Opens a `.safetensors` file, a sharded index `.json`, an HDF5 file, or a model directory.
     /// The content decides, not the extension: a file named `.safetensors` that holds HDF5 opens as HDF5.
     public static func open(_ path: String) throws -> TensorStore {
@@ -13,7 +11,7 @@ public enum Checkpoint {
         if FileSystem.isDirectory(path) { return try open(weightsIn: path) }
         guard FileSystem.isRegularFile(path) else { throw CheckpointError(file: path, "is not a regular file") }
         let head = try readHead(path, count: 1024)
-        if head.starts(with: hdf5Signature) || hasHDF5Signature(path) { return try HDF5Store(path: path) }
+        if HDF5Store.hasSignature(path) { return try HDF5Store(path: path) }
         if head.starts(with: Array("version https://git-lfs".utf8)) {
             throw CheckpointError(file: path, "is a Git LFS pointer file, not the weights: fetch the real file with `git lfs pull`")
         }
@@ -63,16 +61,5 @@ public enum Checkpoint {
     static func readHead(_ path: String, count: Int) throws -> [UInt8] {
         let file = try MappedFile(path: path)
         return Array(file.bytes.prefix(count))
-    }
-
-    /// HDF5 also allows a user block: the signature may sit at 512, 1024, 2048, … bytes.
-    static func hasHDF5Signature(_ path: String) -> Bool {
-        guard let file = try? MappedFile(path: path) else { return false }
-        var offset = 512
-        while offset + 8 <= file.size {
-            if let v = file.view(offset..<(offset + 8)), Array(v) == hdf5Signature { return true }
-            offset *= 2
-        }
-        return false
     }
 }

@@ -297,20 +297,27 @@ struct FractalHeap {
         return (entries, start)
     }
 
-    private func readIndirectBlock(at blockAddress: UInt64, rows: Int, blockOffset: UInt64) throws -> ([UInt64?], Int) {
-        var cursor = try file.cursor(at: blockAddress)
+    /// The prefix direct and indirect blocks share (III.G): signature, version 0, the heap's address,
+    /// and the heap offset the block starts at, which must be the one the walk expects.
+    private func checkBlockPrefix(_ cursor: inout Cursor, signature: String, kind: String, at blockAddress: UInt64, blockOffset: UInt64) throws {
         let start = cursor.position
-        try cursor.expect(signature: "FHIB")
+        try cursor.expect(signature: signature)
         let version = try cursor.u8()
-        guard version == 0 else { throw FormatError("fractal heap indirect block version \(version) is not supported (only 0)", at: start) }
+        guard version == 0 else { throw FormatError("fractal heap \(kind) block version \(version) is not supported (only 0)", at: start) }
         let heap = try cursor.uint(file.offsetSize)
         guard heap == address else {
-            throw FormatError("the indirect block at address \(blockAddress) belongs to the heap at \(heap), not \(address)", at: start)
+            throw FormatError("the \(kind) block at address \(blockAddress) belongs to the heap at \(heap), not \(address)", at: start)
         }
         let recordedOffset = try cursor.uint(heapOffsetSize)
         guard recordedOffset == blockOffset else {
-            throw FormatError("the fractal heap indirect block at address \(blockAddress) says it starts at heap offset \(recordedOffset), expected \(blockOffset)", at: start)
+            throw FormatError("the fractal heap \(kind) block at address \(blockAddress) says it starts at heap offset \(recordedOffset), expected \(blockOffset)", at: start)
         }
+    }
+
+    private func readIndirectBlock(at blockAddress: UInt64, rows: Int, blockOffset: UInt64) throws -> ([UInt64?], Int) {
+        var cursor = try file.cursor(at: blockAddress)
+        let start = cursor.position
+        try checkBlockPrefix(&cursor, signature: "FHIB", kind: "indirect", at: blockAddress, blockOffset: blockOffset)
         let width = Int(tableWidth)
         let directCount = try Checked.multiply(min(rows, maxDirectRows), width, "fractal heap direct entries", at: start)
         let indirectCount = try Checked.multiply(max(rows - maxDirectRows, 0), width, "fractal heap indirect entries", at: start)
@@ -329,17 +336,7 @@ struct FractalHeap {
         let block = try file.view(at: blockAddress, count: size)
         let start = try file.position(of: blockAddress)
         var cursor = try file.cursor(at: blockAddress, count: size)
-        try cursor.expect(signature: "FHDB")
-        let version = try cursor.u8()
-        guard version == 0 else { throw FormatError("fractal heap direct block version \(version) is not supported (only 0)", at: start) }
-        let heap = try cursor.uint(file.offsetSize)
-        guard heap == address else {
-            throw FormatError("the direct block at address \(blockAddress) belongs to the heap at \(heap), not \(address)", at: start)
-        }
-        let recordedOffset = try cursor.uint(heapOffsetSize)
-        guard recordedOffset == blockOffset else {
-            throw FormatError("the fractal heap direct block at address \(blockAddress) says it starts at heap offset \(recordedOffset), expected \(blockOffset)", at: start)
-        }
+        try checkBlockPrefix(&cursor, signature: "FHDB", kind: "direct", at: blockAddress, blockOffset: blockOffset)
         if directBlocksChecksummed && memo.verifiedDirectBlocks[blockAddress] == blockSize {
             try cursor.skip(4)
         } else if directBlocksChecksummed {

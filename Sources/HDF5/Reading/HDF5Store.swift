@@ -83,6 +83,13 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
         layout = (detected ?? .generic).rawValue
     }
 
+    /// Whether `path` is an HDF5 file: the signature at its start, or where a user block of 512, 1024,
+    /// 2048, … bytes ends.
+    public static func hasSignature(_ path: String) -> Bool {
+        guard let mapping = try? MappedFile(path: path) else { return false }
+        return Superblock.signaturePosition(in: mapping.bytes) != nil
+    }
+
     public func info(named name: String) -> TensorInfo? { entries[name]?.info }
 
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
@@ -91,7 +98,7 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
         }
         let site = Site(file: path, object: "/" + name)
         let count = entry.info.byteCount
-        let stored = try site.parsing("reading the dataset") { try Self.storedByteCount(entry) }
+        let stored = try site.parsing("reading the dataset") { try entry.dataset.byteCount() }
         guard stored == count else {
             throw site.failure("reading the dataset", "it holds \(stored) bytes, not the \(count) bytes listed")
         }
@@ -122,14 +129,6 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
             entry.layout.conversion.apply(to: buffer)
         }
         return try body(UnsafeRawBufferPointer(buffer))
-    }
-
-    /// The bytes the dataset's elements take as stored: its element count times its datatype's size.
-    private static func storedByteCount(_ entry: Entry) throws -> Int {
-        let elements = elementCount(of: entry.dataset.shape ?? []) ?? -1
-        let (bytes, overflow) = elements.multipliedReportingOverflow(by: entry.dataset.datatype.size)
-        guard elements >= 0, !overflow else { throw FormatError("the dataset's shape \(entry.dataset.shape ?? []) is too large to address") }
-        return bytes
     }
 }
 
