@@ -129,13 +129,16 @@ extension ModelGraph {
             throw GraphError(file: configFile, "model_type '\(type)' is not a family Recast knows (\(known))")
         }
         var reader = ConfigReader(json: config, file: configFile)
-        var builder = GraphBuilder(names: NameTable(store: store), file: store.files.first ?? configFile)
+        var builder = GraphBuilder(names: NameTable(store: store, config: config), file: store.files.first ?? configFile)
         if let la = config["linear_attention"], la["folded"]?.boolValue == true, let layers = la["layers"]?.arrayValue {
             builder.foldedLayers = Set(layers.compactMap(\.intValue))
         }
         var graph = family.build(type, &reader, &builder)
         graph.linearAttention = LinearAttentionConfig.read(config, reader: &reader, layers: graph.layerCount)
         if let la = graph.linearAttention { graph.attachFeatureMaps(la, builder: &builder) }
+        if builder.problems.isEmpty && !reader.problems.isEmpty {
+            throw GraphError(file: configFile, problems: reader.problems)
+        }
         let problems = reader.problems + builder.problems
         if !problems.isEmpty {
             throw GraphError(file: store.files.first ?? configFile, problems: problems.map { $0.contains("config key") ? "\(configFile): \($0)" : $0 })
