@@ -93,6 +93,10 @@ public enum LlamaFamily: ModelFamily {
                 c.add("config key '\(key)' is \(block.serialized()), not an object")
                 continue
             }
+            if let nested = block.objectValue?.first(where: { $0.1.objectValue != nil }) {
+                c.add("config key '\(key)' holds rotary parameters per layer type ('\(nested.0)'): only one set for every layer is implemented")
+                continue
+            }
             var r = ConfigReader(json: block, file: c.file)
             let type = r.string("rope_type", "type", default: "default")
             if type != "default" {
