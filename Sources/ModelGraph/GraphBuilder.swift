@@ -136,6 +136,7 @@ extension ModelGraph {
         var graph = family.build(type, &reader, &builder)
         graph.linearAttention = LinearAttentionConfig.read(config, reader: &reader, layers: graph.layerCount)
         if let la = graph.linearAttention { graph.attachFeatureMaps(la, builder: &builder) }
+        builder.add(unreadLayerTensors(graph, builder: builder))
         if builder.problems.isEmpty && !reader.problems.isEmpty {
             throw GraphError(file: configFile, problems: reader.problems)
         }
@@ -145,6 +146,35 @@ extension ModelGraph {
         }
         graph.ignoredTensors = store.tensors.map(\.name).filter { !builder.used.contains($0) }
         return graph
+    }
+
+    /// Tensors that lie inside a layer (`h.3.`, `encoder.layer.3.`, `model.layers.3.`) but that no part of the
+    /// graph reads. Running without them computes another model than the checkpoint's (an `mlp_bias` or
+    /// `attention_bias` the config leaves out, q/k norms of another model type), so they are refused.
+    static func unreadLayerTensors(_ graph: ModelGraph, builder: GraphBuilder) -> [String] {
+        var canonical: [String: String] = [:]
+        for e in builder.names.entries { canonical[e.storeName] = e.canonicalName }
+        var layerOf: [(prefix: String, index: Int)] = []
+        for b in graph.blocks {
+            let names = [b.attentionNorm.weight.name, b.mlpNorm.weight.name, b.mlp.down.weight.name, b.attention.output.weight.name]
+                .map { canonical[$0] ?? $0 }
+            var common = Substring(names[0])
+            for n in names.dropFirst() {
+                while !n.hasPrefix(common) { common = common.dropLast() }
+            }
+            guard let dot = common.lastIndex(of: ".") else { continue }
+            let prefix = String(common[...dot])
+            if prefix.hasSuffix(".\(b.index).") || prefix == "\(b.index)." { layerOf.append((prefix, b.index)) }
+        }
+        guard !layerOf.isEmpty else { return [] }
+        var unread: [(String, Int)] = []
+        for e in builder.names.entries where !builder.used.contains(e.storeName) {
+            if let l = layerOf.first(where: { e.canonicalName.hasPrefix($0.prefix) }) { unread.append((e.storeName, l.index)) }
+        }
+        guard !unread.isEmpty else { return [] }
+        let shown = unread.prefix(3).map { "'\($0.0)' (layer \($0.1))" }.joined(separator: ", ")
+        let more = unread.count > 3 ? " and \(unread.count - 3) more" : ""
+        return ["tensor \(shown)\(more) inside the layers \(unread.count == 1 ? "is" : "are") read by nothing Recast computes for this config: the config leaves out what \(unread.count == 1 ? "it is" : "they are") for (such as mlp_bias or attention_bias), or the checkpoint is of another model type; refusing rather than computing a different model"]
     }
 
     /// Checks that heads divide the hidden size and key/value heads divide heads.

@@ -2,6 +2,7 @@ import Testing
 import TestSupport
 import RecastCore
 import Checkpoint
+import SafeTensors
 @testable import ModelGraph
 
 /// Builds the graph of a fixture's weights under its config.json edited by `edit`.
@@ -149,5 +150,53 @@ func number(_ text: String) -> JSON { try! JSON.parse(text) }
     @Test func qwen2TiesOnlyWhenTold() throws {
         let e = try #require(try refusal("qwen2") { $0 = .object($0.objectValue!.filter { $0.0 != "tie_word_embeddings" }) })
         #expect(e.description.contains("lm_head.weight' is missing"), "\(e)")
+    }
+}
+
+/// Tensors inside a layer that the config gives no role are refused, not skipped.
+@Suite struct UnreadLayerTensorTests {
+    func store(_ fixtureName: String, adding extra: [String: [Int]]) throws -> (TensorStore, TempDir) {
+        let dir = TempDir()
+        let base = try Checkpoint.open(fixture(fixtureName))
+        var tensors = try base.tensors.map { t in OutputTensor.values(t.name, try base.loadFloat32(t.name), shape: t.shape) }
+        for (name, shape) in extra.sorted(by: { $0.key < $1.key }) {
+            tensors.append(.values(name, [Float](repeating: 0.5, count: shape.reduce(1, *)), shape: shape))
+        }
+        let path = dir.file("model.safetensors")
+        try SafeTensorsWriter.write(tensors, metadata: [], to: path)
+        return (try Checkpoint.open(path), dir)
+    }
+
+    @Test func llamaBiasesWithoutMlpBias() throws {
+        let (s, _dir) = try store("llama", adding: ["model.layers.1.mlp.up_proj.bias": [64]])
+        _ = _dir
+        let config = try JSON.parse(try FileSystem.readAll(fixture("llama/config.json")))
+        do {
+            _ = try ModelGraph.build(config: config, configFile: "config.json", store: s)
+            Issue.record("an unread bias was skipped")
+        } catch let e as GraphError {
+            #expect(e.description.contains("'model.layers.1.mlp.up_proj.bias' (layer 1)") && e.description.contains("mlp_bias"), "\(e)")
+        }
+        // With `mlp_bias` the same tensor is read (the others are still missing).
+        var withBias = config
+        withBias.set("mlp_bias", .bool(true))
+        do {
+            _ = try ModelGraph.build(config: withBias, configFile: "config.json", store: s)
+        } catch let e as GraphError {
+            #expect(!e.description.contains("up_proj.bias' (layer 1)") && e.description.contains("model.layers.0.mlp.up_proj.bias' is missing"), "\(e)")
+        }
+    }
+
+    @Test func qkNormsOfAnotherModelType() throws {
+        let (s, _dir) = try store("qwen2", adding: ["model.layers.0.self_attn.q_norm.weight": [8], "model.layers.0.self_attn.k_norm.weight": [8]])
+        _ = _dir
+        let config = try JSON.parse(try FileSystem.readAll(fixture("qwen2/config.json")))
+        #expect(throws: GraphError.self) { try ModelGraph.build(config: config, configFile: "config.json", store: s) }
+    }
+
+    @Test func tensorsOutsideTheLayersStayAllowed() throws {
+        // The pooler and the MLM head are not part of the encoder Recast runs.
+        #expect(try Model(path: fixture("bert")).graph().ignoredTensors.allSatisfy { $0.hasPrefix("bert.pooler.") })
+        #expect(try Model(path: fixture("bert-mlm")).graph().ignoredTensors.allSatisfy { $0.hasPrefix("cls.") })
     }
 }
