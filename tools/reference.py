@@ -467,6 +467,7 @@ class Model:
         if self.family != "llama":
             self.windows = [None] * self.layers
         self.lin = config.get("linear_attention")
+        self.check_numbers()
         self.linear_layers = set()
         self.fmaps = {}
         if self.lin:
@@ -770,10 +771,26 @@ class Model:
         if self.family != "llama" and limit is not None and len(tokens) > limit:
             raise SystemExit(f"{len(tokens)} tokens exceed the {limit} learned positions")
         if mode == "parallel":
-            return self.forward_parallel(list(tokens))
-        if mode == "recurrent":
-            return self.forward_recurrent(list(tokens))
-        raise SystemExit(f"unknown mode {mode}")
+            hs, logits = self.forward_parallel(list(tokens))
+        elif mode == "recurrent":
+            hs, logits = self.forward_recurrent(list(tokens))
+        else:
+            raise SystemExit(f"unknown mode {mode}")
+        if not np.all(np.isfinite(hs)) or (logits is not None and not np.all(np.isfinite(logits))):
+            raise SystemExit("the outputs hold NaN or infinity")
+        return hs, logits
+
+    def check_numbers(self):
+        """The numbers the computation uses, in the ranges where it means something (as Recast checks them)."""
+        def need(key, ok, what, cfg=None):
+            v = (self.cfg if cfg is None else cfg).get(key)
+            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and ok(v)):
+                raise SystemExit(f"config.json: {key} = {v!r}, expected {what}")
+        for key in ("layer_norm_epsilon", "layer_norm_eps", "rms_norm_eps"):
+            need(key, lambda v: 0 < v < 1, "a finite number > 0 and < 1")
+        need("rope_theta", lambda v: v > 0, "a finite number > 0")
+        if self.lin:
+            need("eps", lambda v: v > 0, "a finite number > 0", self.lin)
 
 
 def fold_t2r(model):

@@ -200,3 +200,27 @@ func number(_ text: String) -> JSON { try! JSON.parse(text) }
         #expect(try Model(path: fixture("bert-mlm")).graph().ignoredTensors.allSatisfy { $0.hasPrefix("cls.") })
     }
 }
+
+extension UnreadLayerTensorTests {
+    /// BertEmbeddings adds token type 0's embedding whenever `type_vocab_size` > 0: without the table the model
+    /// would silently lose a term.
+    @Test func bertTokenTypeTableIsRequired() throws {
+        let dir = TempDir()
+        let base = try Checkpoint.open(fixture("bert"))
+        let tensors = try base.tensors.filter { !$0.name.contains("token_type") }.map { t in
+            OutputTensor.values(t.name, try base.loadFloat32(t.name), shape: t.shape)
+        }
+        let path = dir.file("model.safetensors")
+        try SafeTensorsWriter.write(tensors, metadata: [], to: path)
+        let config = try JSON.parse(try FileSystem.readAll(fixture("bert/config.json")))
+        do {
+            _ = try ModelGraph.build(config: config, configFile: "config.json", store: try Checkpoint.open(path))
+            Issue.record("a missing token-type table was accepted")
+        } catch let e as GraphError {
+            #expect(e.description.contains("bert.embeddings.token_type_embeddings.weight' is missing"), "\(e)")
+        }
+        var none = config
+        none.set("type_vocab_size", .int(0))
+        #expect(try ModelGraph.build(config: none, configFile: "config.json", store: try Checkpoint.open(path)).embeddings.tokenType == nil)
+    }
+}

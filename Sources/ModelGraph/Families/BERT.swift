@@ -42,7 +42,9 @@ public enum BERTFamily: ModelFamily {
             token: b.required("embeddings.word_embeddings.weight", shape: [vocab, hidden]),
             position: b.required("embeddings.position_embeddings.weight", shape: [positions, hidden]),
             positionOffset: offset,
-            tokenType: types > 0 ? b.tensor("embeddings.token_type_embeddings.weight", shape: [types, hidden], optional: true) : nil,
+            // BertEmbeddings always adds token type 0's row when `type_vocab_size` > 0: a missing table is an
+            // error, not a row of zeros.
+            tokenType: types > 0 ? b.required("embeddings.token_type_embeddings.weight", shape: [types, hidden]) : nil,
             norm: ln("embeddings.LayerNorm"))
         var blocks: [Block] = []
         for i in 0..<b.layers(layers, key: "num_hidden_layers") {
