@@ -154,7 +154,7 @@ extension ModelGraph {
     static func unreadLayerTensors(_ graph: ModelGraph, builder: GraphBuilder) -> [String] {
         var canonical: [String: String] = [:]
         for e in builder.names.entries { canonical[e.storeName] = e.canonicalName }
-        var layerOf: [(prefix: String, index: Int)] = []
+        var layerOf: [String: Int] = [:]
         for b in graph.blocks {
             let names = [b.attentionNorm.weight.name, b.mlpNorm.weight.name, b.mlp.down.weight.name, b.attention.output.weight.name]
                 .map { canonical[$0] ?? $0 }
@@ -164,12 +164,19 @@ extension ModelGraph {
             }
             guard let dot = common.lastIndex(of: ".") else { continue }
             let prefix = String(common[...dot])
-            if prefix.hasSuffix(".\(b.index).") || prefix == "\(b.index)." { layerOf.append((prefix, b.index)) }
+            if prefix.hasSuffix(".\(b.index).") || prefix == "\(b.index)." { layerOf[prefix] = b.index }
         }
         guard !layerOf.isEmpty else { return [] }
         var unread: [(String, Int)] = []
         for e in builder.names.entries where !builder.used.contains(e.storeName) {
-            if let l = layerOf.first(where: { e.canonicalName.hasPrefix($0.prefix) }) { unread.append((e.storeName, l.index)) }
+            // Each prefix of the name that ends at a dot, looked up: linear in the name, whatever the layer count.
+            let name = e.canonicalName
+            for i in name.indices where name[i] == "." {
+                if let layer = layerOf[String(name[...i])] {
+                    unread.append((e.storeName, layer))
+                    break
+                }
+            }
         }
         guard !unread.isEmpty else { return [] }
         let shown = unread.prefix(3).map { "'\($0.0)' (layer \($0.1))" }.joined(separator: ", ")
