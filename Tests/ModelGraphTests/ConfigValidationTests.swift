@@ -114,6 +114,29 @@ func number(_ text: String) -> JSON { try! JSON.parse(text) }
         #expect(e.file == "/models/\(name)/config.json", "\(e.file)")
     }
 
+    /// Keys of other architectures (GPT-NeoX, OLMo, Gemma, Granite, …) in a config of a family that has no
+    /// such computation: a mislabelled model, refused by name; their neutral values pass.
+    static let foreign: [(String, String, String)] = [
+        ("llama", "qk_layernorm", "true"), ("qwen2", "use_qk_norm", "true"), ("gpt2", "use_parallel_residual", "true"),
+        ("llama", "parallel_attn", "true"), ("bert", "alibi", "true"), ("mistral", "rotary_pct", "0.25"),
+        ("llama", "clip_qkv", "8.0"), ("llama", "attn_logit_softcapping", "50.0"), ("gpt2", "final_logit_softcapping", "30.0"),
+        ("llama", "attention_multiplier", "0.0078125"), ("llama", "embedding_multiplier", "12.0"),
+        ("llama", "residual_multiplier", "0.22"), ("llama", "logits_scaling", "8.0"),
+    ]
+
+    @Test(arguments: foreign)
+    func foreignKeysAreRefused(_ name: String, _ key: String, _ value: String) throws {
+        let e = try #require(try refusal(name) { $0.set(key, try! JSON.parse(value)) }, "\(name) \(key)=\(value) was accepted")
+        #expect(e.description.contains("config key '\(key)' is \(value):"), "\(e)")
+    }
+
+    @Test func neutralValuesOfForeignKeysPass() throws {
+        _ = try build("llama") {
+            $0.set("qk_layernorm", .bool(false)); $0.set("use_parallel_residual", .bool(false)); $0.set("rotary_pct", try! JSON.parse("1.0"))
+            $0.set("attn_logit_softcapping", .null); $0.set("logits_scaling", .int(1))
+        }
+    }
+
     /// The forms that mean plain rotary embeddings are accepted, and theta is read from where transformers 5
     /// writes it.
     @Test func plainRotaryInEveryForm() throws {
