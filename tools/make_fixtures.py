@@ -43,6 +43,7 @@ LIBVER = ("earliest", "v110")
 # Tiny shared sizes.
 LAYERS, HIDDEN, HEADS, VOCAB, POSITIONS, INTER = 2, 32, 4, 64, 64, 64
 KV_HEADS = 2
+MISTRAL_WINDOW = 4
 HEAD_DIM = HIDDEN // HEADS
 
 # Tokens of the expected-output files (also stored in their metadata "tokens").
@@ -268,7 +269,7 @@ def bert_weights():
     return w
 
 
-def tf_bert_names(pt_name):
+def tf_bert_names(pt_name, scope="tf_bert_model"):
     """PyTorch BertModel name (no prefix) -> (HF TF weight name, transpose?).
 
     Naming follows transformers' modeling_tf_bert:
@@ -297,7 +298,11 @@ def tf_bert_names(pt_name):
     elif last == "weight":
         parts[-1] = "kernel"
         transpose = True
-    return "tf_bert_model/bert/" + "/".join(parts) + ":0", transpose
+    if parts[0] == "cls":
+        # TFBertForMaskedLM's head: TFBertMLMHead(name="mlm___cls") > predictions > transform > dense, LayerNorm,
+        # and the predictions' own bias; the decoder is the word embedding (tied, not stored).
+        return scope + "/mlm___cls/" + "/".join(parts[1:]) + ":0", transpose
+    return scope + "/bert/" + "/".join(parts) + ":0", transpose
 
 
 def write_keras2_weights(group, layers):
@@ -350,6 +355,45 @@ def make_bert(out):
     with h5_file(os.path.join(d, "tf_model.h5")) as f:
         write_keras2_weights(f, [("bert", weights)])
     return w
+
+
+def make_bert_mlm(out, bert_w):
+    """BertForMaskedLM from PyTorch (`bert.` prefix, no pooler, the cls.predictions head) and the same weights
+    as TensorFlow's TFBertForMaskedLM saves them (scope tf_bert_for_masked_lm, Keras layers `bert` and
+    `mlm___cls`): `convert --names pytorch` of the second must give the first, prefix included."""
+    rng = np.random.default_rng(2102)
+    C = HIDDEN
+    head = {
+        "cls.predictions.transform.dense.weight": normal(rng, (C, C)),
+        "cls.predictions.transform.dense.bias": normal(rng, (C,)),
+        "cls.predictions.transform.LayerNorm.weight": norm_weight(rng, C),
+        "cls.predictions.transform.LayerNorm.bias": norm_bias(rng, C),
+        "cls.predictions.bias": normal(rng, (VOCAB,)),
+    }
+    body = {k: v for k, v in bert_w.items() if not k.startswith("pooler.")}
+    cfg = dict(BERT_CONFIG, architectures=["BertForMaskedLM"])
+    d = os.path.join(out, "bert-mlm")
+    os.makedirs(d)
+    write_json(os.path.join(d, "config.json"), cfg)
+    save_safetensors(os.path.join(d, "model.safetensors"), {**{"bert." + k: v for k, v in body.items()}, **head},
+                     {"format": "pt"})
+
+    d = os.path.join(out, "bert-tf-mlm")
+    os.makedirs(d)
+    write_json(os.path.join(d, "config.json"), cfg)
+    order = list(body)
+    order.remove("embeddings.token_type_embeddings.weight")
+    order.insert(order.index("embeddings.position_embeddings.weight"), "embeddings.token_type_embeddings.weight")
+    layers = []
+    for group, names in (("bert", order), ("mlm___cls", list(head))):
+        weights = []
+        for name in names:
+            arr = body[name] if group == "bert" else head[name]
+            tfn, transpose = tf_bert_names(name, "tf_bert_for_masked_lm")
+            weights.append((tfn, np.ascontiguousarray(arr.T) if transpose else arr))
+        layers.append((group, weights))
+    with h5_file(os.path.join(d, "tf_model.h5")) as f:
+        write_keras2_weights(f, layers)
 
 
 # ---------------------------------------------------------------------------
@@ -450,6 +494,39 @@ def make_llama(out):
     index = {"metadata": {"total_size": sum(nbytes(v) for v in stored.values())},
              "weight_map": dict(sorted(weight_map.items()))}
     write_json(os.path.join(d, "model.safetensors.index.json"), index)
+    return w
+
+
+MISTRAL_CONFIG = {
+    "model_type": "mistral",
+    "architectures": ["MistralForCausalLM"],
+    "vocab_size": VOCAB,
+    "hidden_size": HIDDEN,
+    "intermediate_size": INTER,
+    "num_hidden_layers": LAYERS,
+    "num_attention_heads": HEADS,
+    "num_key_value_heads": KV_HEADS,
+    "head_dim": HEAD_DIM,
+    "hidden_act": "silu",
+    "max_position_embeddings": POSITIONS,
+    "rms_norm_eps": 1e-05,
+    "rope_theta": 10000.0,
+    "sliding_window": MISTRAL_WINDOW,
+    "tie_word_embeddings": False,
+    "initializer_range": 0.02,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "torch_dtype": "float32",
+}
+
+
+def make_mistral(out):
+    """Mistral with a sliding window of 4 positions, shorter than the 12 expected-output tokens."""
+    w = llama_weights(7007, qkv_bias=False, tied=False)
+    d = os.path.join(out, "mistral")
+    os.makedirs(d)
+    write_json(os.path.join(d, "config.json"), MISTRAL_CONFIG)
+    save_safetensors(os.path.join(d, "model.safetensors"), cast_all(w, "F32"), {"format": "pt"})
     return w
 
 
@@ -788,6 +865,9 @@ non-uniform), norm weights 1 + N(0, 0.05), norm biases N(0, 0.02).
 | `bert/` | bert (BertModel) | F32, `bert.` prefix, pooler included | post-LN encoder, exact erf gelu, bidirectional, `layer_norm_eps` 1e-12, token type 0 |
 | `bert-tf/` | bert | `tf_model.h5` in HF TensorFlow `save_weights` layout | same values as `bert/`; kernels `[in,out]`; TF names (`word_embeddings/weight:0`, `position_embeddings/embeddings:0`, `token_type_embeddings/embeddings:0`, `LayerNorm/gamma:0`/`beta:0`, `layer_._{i}`); datasets at `/bert/tf_bert_model/bert/...:0` |
 | `llama/` | llama | sharded BF16: `model-0000{1,2}-of-00002.safetensors` + `model.safetensors.index.json` | GQA 4 heads / 2 kv heads, `head_dim` 8, rope_theta 1e4, rms eps 1e-5, untied `lm_head`, SiLU gated MLP; the shard boundary falls inside layer 1; bf16 is RNE from f32 |
+| `bert-mlm/` | bert (BertForMaskedLM) | F32, `bert.` prefix, no pooler, `cls.predictions.{bias, transform.dense, transform.LayerNorm}` | the PyTorch checkpoint of a BERT with a head: the names `convert --names pytorch` must give for `bert-tf-mlm/` (the encoder weights are `bert/`'s) |
+| `bert-tf-mlm/` | bert (TFBertForMaskedLM) | `tf_model.h5`, Keras layers `bert` and `mlm___cls`, scope `tf_bert_for_masked_lm` | Hugging Face's base-prefix rule: a class with a head keeps `bert.` (while `bert-tf/`, a `TFBertModel` with `"architectures": ["BertModel"]`, loses it) |
+| `mistral/` | mistral | single file, F32 | `sliding_window` 4, shorter than the 12 expected-output tokens: a query at position i sees keys i-4 < j <= i |
 | `qwen2/` | qwen2 | single file, F16 | q/k/v biases, tied embeddings (no `lm_head`), rope_theta 1e6, rms eps 1e-6, `use_sliding_window` false |
 | `gpt2-t2r/` | gpt2 + linear attention | F32 | T2R, `shared_qk` false (`h.{i}.attn.feature_map_{q,k}.{weight [4,16,8], bias [4,16]}`), layers [0,1] |
 | `gpt2-t2r-folded/` | gpt2 + linear attention | F32 | the same maps folded into the hidden state: `feature_map_{q,k}.weight [4,16,32]`; matches `gpt2-t2r` up to f32 rounding of the folded weights |
@@ -836,14 +916,16 @@ def main():
 
     gpt2_w = make_gpt2(out)
     bert_w = make_bert(out)
+    make_bert_mlm(out, bert_w)
     llama_w = make_llama(out)
     qwen2_w = make_qwen2(out)
+    make_mistral(out)
     linear = make_linear_variants(out, gpt2_w, bert_w, llama_w, qwen2_w)
     make_keras(out)
     dts = make_dtypes(out)
     make_casts(out)
     make_hdf5_types(out)
-    models = ["gpt2", "gpt2-prefixed", "bert", "bert-tf", "llama", "qwen2"] + linear
+    models = ["gpt2", "gpt2-prefixed", "bert", "bert-tf", "bert-mlm", "bert-tf-mlm", "llama", "qwen2", "mistral"] + linear
     make_expected(out, models)
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write(README.replace("@DTYPES@", ", ".join(f"`{c}`" for c in dts)))

@@ -153,22 +153,55 @@ def tf_name_to_pt(name: str):
     return ".".join(parts), transpose
 
 
-def load_tf_h5(path: str):
+# transformers' PreTrainedModel.base_model_prefix of each model_type's PyTorch classes.
+BASE_MODEL_PREFIX = {"bert": "bert", "roberta": "roberta", "xlm-roberta": "roberta", "camembert": "roberta",
+                     "gpt2": "transformer", "llama": "model", "mistral": "model", "qwen2": "model"}
+
+
+def prefix_to_remove(config, scope):
+    """transformers' load_tf2_state_dict_in_pytorch_model: when no key of the PyTorch model starts with
+    its base_model_prefix, `base_model_prefix + "."` is removed from the converted TF names. Only the base
+    class (BertModel, GPT2Model, ...) has keys without it; a class with a head (BertForMaskedLM,
+    GPT2LMHeadModel) keeps it. The class is the config's architectures[0], else the TF scope's class
+    (tf_bert_model = TFBertModel)."""
+    if not config:
+        return ""
+    arch = (config.get("architectures") or [None])[0]
+    if arch is not None:
+        arch = arch[2:] if arch.startswith("TF") else arch
+        base = arch.endswith("Model") and "For" not in arch and not arch.endswith(("HeadModel", "HeadsModel"))
+    elif scope is not None:
+        base = scope.endswith("_model") and "_for_" not in scope and not scope.endswith(("head_model", "heads_model"))
+    else:
+        base = False
+    p = BASE_MODEL_PREFIX.get(config.get("model_type"))
+    return p + "." if base and p else ""
+
+
+def strip_prefix(weights, prefix):
+    if not prefix:
+        return weights
+    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in weights.items()}
+
+
+def load_tf_h5(path: str, config=None):
     import h5py
 
     out = {}
+    scope = None
     with h5py.File(path, "r") as f:
         layer_names = [x.decode() if isinstance(x, bytes) else str(x) for x in f.attrs["layer_names"]]
         for layer in layer_names:
             g = f[layer]
             for wn in g.attrs["weight_names"]:
                 wn = wn.decode() if isinstance(wn, bytes) else str(wn)
+                scope = scope or wn.split("/")[0]
                 arr = np.asarray(g[wn][()], dtype=np.float64)
                 pt, transpose = tf_name_to_pt(wn)
                 if transpose and arr.ndim == 2:
                     arr = arr.T
                 out[pt] = np.ascontiguousarray(arr)
-    return out
+    return strip_prefix(out, prefix_to_remove(config, scope))
 
 
 def load_plain_h5(path: str):
@@ -184,19 +217,25 @@ def load_plain_h5(path: str):
     return out
 
 
-def tf_dataset_names_to_pt(weights):
+def tf_dataset_names_to_pt(weights, config=None):
     """Tensors stored under Hugging Face TF dataset paths (`bert/tf_bert_model/.../kernel:0`, kept as they
     were by a format conversion) renamed and transposed to PyTorch's names and layouts."""
     if not any(":" in k and "/" in k for k in weights):
         return weights
     out = {}
+    scope = None
     for k, v in weights.items():
         if ":" in k and "/" in k:
+            parts = k.split("/")
+            scope = scope or (parts[1] if len(parts) > 2 else None)
             pt, transpose = tf_name_to_pt(k.split("/", 1)[1])  # drop the Keras layer group
             out[pt] = np.ascontiguousarray(v.T) if transpose and v.ndim == 2 else v
         else:
             out[k] = v
-    return out
+    prefix = prefix_to_remove(config, scope)
+    # only the converted TF names lose the prefix; tensors added under PyTorch names keep theirs
+    return {(k[len(prefix):] if prefix and ":" in orig and k.startswith(prefix) else k): v
+            for orig, (k, v) in zip(weights, out.items())}
 
 
 def load_weights(model_dir: str):
@@ -204,20 +243,24 @@ def load_weights(model_dir: str):
     single = os.path.join(model_dir, "model.safetensors")
     tf = os.path.join(model_dir, "tf_model.h5")
     plain_h5 = os.path.join(model_dir, "model.h5")
+    config = None
+    if os.path.exists(os.path.join(model_dir, "config.json")):
+        with open(os.path.join(model_dir, "config.json")) as f:
+            config = json.load(f)
     if os.path.exists(idx):
         raw, _ = load_sharded_index(idx)
     elif os.path.exists(single):
         raw, _ = load_safetensors(single)
     elif os.path.exists(tf):
-        return load_tf_h5(tf)
+        return load_tf_h5(tf, config)
     elif os.path.exists(plain_h5):
-        return tf_dataset_names_to_pt(load_plain_h5(plain_h5))
+        return tf_dataset_names_to_pt(load_plain_h5(plain_h5), config)
     else:
         files = sorted(p for p in os.listdir(model_dir) if p.endswith(".safetensors"))
         if len(files) != 1:
             raise SystemExit(f"{model_dir}: no model.safetensors, index.json, tf_model.h5 or model.h5")
         raw, _ = load_safetensors(os.path.join(model_dir, files[0]))
-    return tf_dataset_names_to_pt({k: to_float64(r.code, r.shape, r.data) for k, r in raw.items()})
+    return tf_dataset_names_to_pt({k: to_float64(r.code, r.shape, r.data) for k, r in raw.items()}, config)
 
 
 # ---------------------------------------------------------------------------
@@ -344,6 +387,29 @@ def build_feature_map(lin, weights, P, n_heads, d, hidden, layer):
 # Model
 # ---------------------------------------------------------------------------
 
+def sliding_windows(config, model_type, layers):
+    """Per-layer sliding window (None = full causal attention), as transformers' configs define it:
+    MistralConfig: `sliding_window` (default 4096; null = none) on every layer.
+    Qwen2Config: only when `use_sliding_window`; then `layer_types` if given, else "sliding_attention"
+    for layers i >= `max_window_layers` (default 28); `sliding_window` defaults to 4096 there too.
+    LlamaConfig has no sliding window."""
+    if model_type == "mistral":
+        if config.get("layer_types") is not None:
+            raise SystemExit("mistral: layer_types is not supported by the reference")
+        w = config.get("sliding_window", 4096)
+        return [w] * layers
+    if model_type == "qwen2" and config.get("use_sliding_window", False):
+        w = config.get("sliding_window", 4096)
+        if w is None:
+            return [None] * layers
+        types = config.get("layer_types")
+        if types is not None:
+            return [w if t == "sliding_attention" else None for t in types]
+        first = config.get("max_window_layers", 28)
+        return [w if i >= first else None for i in range(layers)]
+    return [None] * layers
+
+
 class Model:
     def __init__(self, model_dir, config=None, weights=None):
         self.dir = model_dir
@@ -386,13 +452,22 @@ class Model:
             self.head_dim = config.get("head_dim") or self.hidden // self.heads
             self.vocab = config["vocab_size"]
             self.causal = True
-            if config.get("rope_scaling"):
-                raise SystemExit("rope_scaling is not supported by the reference")
+            self.theta = float(config.get("rope_theta", 10000.0))
+            for key in ("rope_parameters", "rope_scaling"):
+                rp = config.get(key)
+                if rp:
+                    if rp.get("rope_type", rp.get("type", "default")) != "default":
+                        raise SystemExit(f"{key}: only rope_type 'default' is supported by the reference")
+                    self.theta = float(rp.get("rope_theta", self.theta))
+            self.windows = sliding_windows(config, mt, self.layers)
             if self.heads % self.kv_heads:
                 raise SystemExit("num_attention_heads must be a multiple of num_key_value_heads")
         else:
             raise SystemExit(f"config.json model_type {mt!r} not supported")
+        if self.family != "llama":
+            self.windows = [None] * self.layers
         self.lin = config.get("linear_attention")
+        self.check_numbers()
         self.linear_layers = set()
         self.fmaps = {}
         if self.lin:
@@ -472,7 +547,7 @@ class Model:
 
     def rotary(self, x, positions):
         d = self.head_dim
-        theta = float(self.cfg.get("rope_theta", 10000.0))
+        theta = self.theta
         inv_freq = 1.0 / theta ** (np.arange(0, d, 2, dtype=np.float64) / d)
         freqs = np.asarray(positions, dtype=np.float64)[:, None] * inv_freq[None, :]
         emb = np.concatenate([freqs, freqs], axis=-1)
@@ -524,6 +599,21 @@ class Model:
         if fm is not None:
             return fm("q", q), fm("k", k), v
         return q, k, v
+
+    def causal_mask(self, i, T):
+        """[T, T] boolean: query position a may attend to key position b. Causal: b <= a. With a sliding
+        window W, additionally b > a - W: a - W < b <= a, W keys including the query's own. This is the
+        boundary of transformers, whose Mistral and Qwen2 checkpoints Recast runs:
+        src/transformers/masking_utils.py, sliding_window_overlay: `kv_idx > q_idx - sliding_window`, and
+        on top of it causal_mask_function: `kv_idx <= q_idx`. (The Mistral 7B paper's prose, "positions
+        between i - W and i", does not settle the end point; transformers' mask does.)"""
+        a = np.arange(T)[:, None]
+        b = np.arange(T)[None, :]
+        mask = b <= a
+        W = self.windows[i]
+        if W is not None:
+            mask &= b > a - W
+        return mask
 
     def attn_scale(self, i):
         s = 1.0 / math.sqrt(self.head_dim)
@@ -594,7 +684,7 @@ class Model:
             else:
                 s = np.einsum("htd,hsd->hts", q, k) * self.attn_scale(i)
                 if self.causal:
-                    s = np.where(np.tril(np.ones((T, T), dtype=bool))[None], s, -np.inf)
+                    s = np.where(self.causal_mask(i, T)[None], s, -np.inf)
                 ctx = softmax(s, -1) @ v
             x = self.after_attention(i, x, self.attn_out(i, ctx))
         return self.outputs(x)
@@ -626,6 +716,10 @@ class Model:
                 else:
                     c["k"].append(k[:, 0, :])
                     c["v"].append(v[:, 0, :])
+                    W = self.windows[i]
+                    if W is not None and len(c["k"]) > W:  # the key at t - W has left the window
+                        c["k"].pop(0)
+                        c["v"].pop(0)
                     K = np.stack(c["k"], axis=1)
                     V = np.stack(c["v"], axis=1)
                     s = np.einsum("hd,hsd->hs", q[:, 0, :], K) * self.attn_scale(i)
@@ -677,10 +771,26 @@ class Model:
         if self.family != "llama" and limit is not None and len(tokens) > limit:
             raise SystemExit(f"{len(tokens)} tokens exceed the {limit} learned positions")
         if mode == "parallel":
-            return self.forward_parallel(list(tokens))
-        if mode == "recurrent":
-            return self.forward_recurrent(list(tokens))
-        raise SystemExit(f"unknown mode {mode}")
+            hs, logits = self.forward_parallel(list(tokens))
+        elif mode == "recurrent":
+            hs, logits = self.forward_recurrent(list(tokens))
+        else:
+            raise SystemExit(f"unknown mode {mode}")
+        if not np.all(np.isfinite(hs)) or (logits is not None and not np.all(np.isfinite(logits))):
+            raise SystemExit("the outputs hold NaN or infinity")
+        return hs, logits
+
+    def check_numbers(self):
+        """The numbers the computation uses, in the ranges where it means something (as Recast checks them)."""
+        def need(key, ok, what, cfg=None):
+            v = (self.cfg if cfg is None else cfg).get(key)
+            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and ok(v)):
+                raise SystemExit(f"config.json: {key} = {v!r}, expected {what}")
+        for key in ("layer_norm_epsilon", "layer_norm_eps", "rms_norm_eps"):
+            need(key, lambda v: 0 < v < 1, "a finite number > 0 and < 1")
+        need("rope_theta", lambda v: v > 0, "a finite number > 0")
+        if self.lin:
+            need("eps", lambda v: v > 0, "a finite number > 0", self.lin)
 
 
 def fold_t2r(model):
@@ -807,6 +917,28 @@ def selftest(fixtures):
 
     same("gpt2", "gpt2-prefixed", 0.0, "gpt2 == gpt2-prefixed")
     same("bert", "bert-tf", 0.0, "bert == bert-tf (TF layout, transposed kernels)")
+    same("bert", "bert-mlm", 0.0, "bert == bert-mlm (the same encoder under a head)")
+    same("bert-mlm", "bert-tf-mlm", 0.0, "bert-mlm == bert-tf-mlm (TFBertForMaskedLM keeps the bert. prefix)")
+
+    # the sliding window: it changes the result once the sequence is longer than W, and not before
+    if "mistral" in models:
+        m = models["mistral"]
+        W = m.windows[0]
+        toks = seeded_tokens(3 * W, 7, m.vocab)
+        full = Model(m.dir, dict(m.cfg, sliding_window=None), m.w)
+        hw, _ = m.run(toks)
+        hf, _ = full.run(toks)
+        check("mistral window changes the output past W", maxdiff(hw[W:], hf[W:]) > 1e-3
+              and maxdiff(hw[:W], hf[:W]) == 0.0, f"maxdiff={maxdiff(hw, hf):.3e}")
+        wide = Model(m.dir, dict(m.cfg, sliding_window=len(toks)), m.w)
+        hv, _ = wide.run(toks)
+        check("mistral window >= length == no window", maxdiff(hv, hf) == 0.0)
+        # the boundary: with W = 1 each query sees only its own key, so attention returns v_t exactly
+        one = Model(m.dir, dict(m.cfg, sliding_window=1), m.w)
+        mask = one.causal_mask(0, 5)
+        check("window 1 keeps only the diagonal", np.array_equal(mask, np.eye(5, dtype=bool)))
+        mask = m.causal_mask(0, 7)
+        check("window W keeps keys i-W < j <= i", all(mask[i, j] == (i - W < j <= i) for i in range(7) for j in range(7)))
     for a, b in (("gpt2-t2r", "gpt2-t2r-folded"), ("bert-t2r", "bert-t2r-folded")):
         # the stored folded weights are rounded to f32
         same(a, b, 1e-5, f"{a} == {b} (up to f32 rounding of the folded weights)")

@@ -94,6 +94,12 @@ public struct Attention: Sendable, Hashable {
     public var headDim: Int
     public var rotary: Rotary?
     public var causal: Bool
+    /// The factor applied to q·k before the softmax: 1/√d unless the config says otherwise (GPT-2's
+    /// `scale_attn_weights`, `scale_attn_by_inverse_layer_idx`). Linear attention does not use it.
+    public var scale: Double
+    /// Sliding-window softmax attention (Mistral, Qwen2): a query at position i sees the keys at positions j
+    /// with i − W < j ≤ i, W keys at most. nil: every earlier key (or every key when bidirectional).
+    public var slidingWindow: Int?
     /// The attention module's name in the checkpoint's own naming, e.g. `h.3.attn`.
     public var modulePath: String
     /// Set when this layer was swapped for linear attention.
@@ -170,6 +176,16 @@ public struct ModelGraph: Sendable {
     public var ignoredTensors: [String]
 
     public var layerCount: Int { blocks.count }
+
+    /// Bytes of f32 softmax KV cache for one sequence of `length` tokens over the layers that are not swapped
+    /// for linear attention; a sliding-window layer keeps only its last W positions.
+    public func kvCacheBytes(length: Int) -> Int {
+        let linear = Set(linearAttention?.layers ?? [])
+        return blocks.filter { !linear.contains($0.index) }.reduce(0) { total, b in
+            let kept = min(length, b.attention.slidingWindow ?? length)
+            return total + 2 * kept * b.attention.kvHeads * b.attention.headDim * 4
+        }
+    }
 
     /// Parameters per component: embeddings, attention, mlp, norms, lm_head, feature maps.
     public func parameterCounts() -> [(String, Int)] {

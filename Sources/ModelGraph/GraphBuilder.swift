@@ -129,19 +129,79 @@ extension ModelGraph {
             throw GraphError(file: configFile, "model_type '\(type)' is not a family Recast knows (\(known))")
         }
         var reader = ConfigReader(json: config, file: configFile)
-        var builder = GraphBuilder(names: NameTable(store: store), file: store.files.first ?? configFile)
+        var builder = GraphBuilder(names: NameTable(store: store, config: config), file: store.files.first ?? configFile)
         if let la = config["linear_attention"], la["folded"]?.boolValue == true, let layers = la["layers"]?.arrayValue {
             builder.foldedLayers = Set(layers.compactMap(\.intValue))
         }
+        for f in foreignKeys { reader.refuse(f.key, unless: f.neutral, f.why) }
         var graph = family.build(type, &reader, &builder)
         graph.linearAttention = LinearAttentionConfig.read(config, reader: &reader, layers: graph.layerCount)
         if let la = graph.linearAttention { graph.attachFeatureMaps(la, builder: &builder) }
+        builder.add(unreadLayerTensors(graph, builder: builder))
+        if builder.problems.isEmpty && !reader.problems.isEmpty {
+            throw GraphError(file: configFile, problems: reader.problems)
+        }
         let problems = reader.problems + builder.problems
         if !problems.isEmpty {
             throw GraphError(file: store.files.first ?? configFile, problems: problems.map { $0.contains("config key") ? "\(configFile): \($0)" : $0 })
         }
         graph.ignoredTensors = store.tensors.map(\.name).filter { !builder.used.contains($0) }
         return graph
+    }
+
+    /// Keys of other architectures that, set to anything but their neutral value, ask for a computation none of
+    /// Recast's families has. transformers' classes for gpt2, bert, llama, mistral and qwen2 do not read them,
+    /// so such a config is a mislabelled model (a GPT-NeoX, OLMo, Gemma, Granite, Falcon, …): refused by name.
+    static let foreignKeys: [(key: String, neutral: [JSON], why: String)] = [
+        ("qk_layernorm", [.bool(false)], "normalising q and k is not part of this model type"),
+        ("use_qk_norm", [.bool(false)], "normalising q and k is not part of this model type"),
+        ("use_parallel_residual", [.bool(false)], "parallel attention and MLP residuals are not part of this model type"),
+        ("parallel_attn", [.bool(false)], "parallel attention and MLP residuals are not part of this model type"),
+        ("alibi", [.bool(false)], "ALiBi position biases are not implemented"),
+        ("rotary_pct", [.int(1)], "rotary embeddings over part of each head are not implemented"),
+        ("clip_qkv", [], "clipping q, k and v is not implemented"),
+        ("attn_logit_softcapping", [], "attention logit soft-capping is not implemented"),
+        ("final_logit_softcapping", [], "logit soft-capping is not implemented"),
+        ("attention_multiplier", [], "a custom attention scale is not part of this model type"),
+        ("embedding_multiplier", [.int(1)], "scaled embeddings are not part of this model type"),
+        ("residual_multiplier", [.int(1)], "scaled residuals are not part of this model type"),
+        ("logits_scaling", [.int(1)], "scaled logits are not part of this model type"),
+    ]
+
+    /// Tensors that lie inside a layer (`h.3.`, `encoder.layer.3.`, `model.layers.3.`) but that no part of the
+    /// graph reads. Running without them computes another model than the checkpoint's (an `mlp_bias` or
+    /// `attention_bias` the config leaves out, q/k norms of another model type), so they are refused.
+    static func unreadLayerTensors(_ graph: ModelGraph, builder: GraphBuilder) -> [String] {
+        var canonical: [String: String] = [:]
+        for e in builder.names.entries { canonical[e.storeName] = e.canonicalName }
+        var layerOf: [String: Int] = [:]
+        for b in graph.blocks {
+            let names = [b.attentionNorm.weight.name, b.mlpNorm.weight.name, b.mlp.down.weight.name, b.attention.output.weight.name]
+                .map { canonical[$0] ?? $0 }
+            var common = Substring(names[0])
+            for n in names.dropFirst() {
+                while !n.hasPrefix(common) { common = common.dropLast() }
+            }
+            guard let dot = common.lastIndex(of: ".") else { continue }
+            let prefix = String(common[...dot])
+            if prefix.hasSuffix(".\(b.index).") || prefix == "\(b.index)." { layerOf[prefix] = b.index }
+        }
+        guard !layerOf.isEmpty else { return [] }
+        var unread: [(String, Int)] = []
+        for e in builder.names.entries where !builder.used.contains(e.storeName) {
+            // Each prefix of the name that ends at a dot, looked up: linear in the name, whatever the layer count.
+            let name = e.canonicalName
+            for i in name.indices where name[i] == "." {
+                if let layer = layerOf[String(name[...i])] {
+                    unread.append((e.storeName, layer))
+                    break
+                }
+            }
+        }
+        guard !unread.isEmpty else { return [] }
+        let shown = unread.prefix(3).map { "'\($0.0)' (layer \($0.1))" }.joined(separator: ", ")
+        let more = unread.count > 3 ? " and \(unread.count - 3) more" : ""
+        return ["tensor \(shown)\(more) inside the layers \(unread.count == 1 ? "is" : "are") read by nothing Recast computes for this config: the config leaves out what \(unread.count == 1 ? "it is" : "they are") for (such as mlp_bias or attention_bias), or the checkpoint is of another model type; refusing rather than computing a different model"]
     }
 
     /// Checks that heads divide the hidden size and key/value heads divide heads.

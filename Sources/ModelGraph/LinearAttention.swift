@@ -7,6 +7,8 @@ public enum FeatureMapKind: String, Sendable, CaseIterable {
 
 extension LinearAttentionConfig {
     public static let defaultEps = 1e-6
+    /// The accepted ε of the denominator φ(q)ᵀz + ε: positive, or an all-zero φ(q) row divides by zero, and finite.
+    public static let epsRange = NumberRange.positive
 
     /// Reads the `linear_attention` block of a config; nil when there is none. Problems go to `reader`.
     static func read(_ config: JSON, reader: inout ConfigReader, layers: Int) -> LinearAttentionConfig? {
@@ -31,7 +33,7 @@ extension LinearAttentionConfig {
         } else {
             r.add("config key 'linear_attention.layers' is missing or not a list")
         }
-        let eps = r.double("eps", default: defaultEps)
+        let eps = r.double("eps", default: defaultEps, range: epsRange)
         let shared = r.bool("shared_qk", default: true)
         let folded = r.bool("folded", default: false)
         for p in r.problems { reader.add(p.replacingOccurrences("config key '", "config key 'linear_attention.")) }

@@ -12,14 +12,17 @@ public final class Model {
     public init(path: String) throws {
         self.path = path
         store = try Checkpoint.open(path)
-        configPath = Checkpoint.configPath(for: path)
-        if let configPath {
-            let bytes = try FileSystem.readAll(configPath)
-            do { config = try JSON.parse(bytes) } catch {
-                throw CheckpointError(file: configPath, offset: error.offset, "is not valid JSON: \(error.message)")
-            }
-        } else {
-            config = nil
+        let found = try Model.readConfig(path)
+        configPath = found?.path
+        config = found?.json
+    }
+
+    /// The `config.json` inside a model folder or beside a weights file, parsed; nil when there is none.
+    public static func readConfig(_ path: String) throws -> (path: String, json: JSON)? {
+        guard let configPath = Checkpoint.configPath(for: path) else { return nil }
+        let bytes = try FileSystem.readAll(configPath)
+        do { return (configPath, try JSON.parse(bytes)) } catch {
+            throw CheckpointError(file: configPath, offset: error.offset, "is not valid JSON: \(error.message)")
         }
     }
 

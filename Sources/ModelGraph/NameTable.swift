@@ -17,22 +17,64 @@ public struct NameTable: Sendable {
     private var byCanonical: [String: Int] = [:]
     public var usesTensorFlowNames: Bool
 
-    public init(store: TensorStore) {
+    /// The table of `store`. `config` is the model's `config.json`: its `architectures` names the PyTorch
+    /// class that TensorFlow names are mapped for (see `stripsBasePrefix`).
+    public init(store: TensorStore, config: JSON? = nil) {
         // TensorFlow weight names end in `:0` (`…/kernel:0`), in an HDF5 file or in a safetensors file
         // converted from one with the names kept.
         let tf = store.tensors.contains { NameTable.isTensorFlowName($0.name) }
         usesTensorFlowNames = tf
+        var mapped: [String: (name: String, transpose: Bool)] = [:]
+        if tf {
+            for t in store.tensors { mapped[t.name] = NameTable.pytorchName(hdf5Name: t.name) }
+            let architecture = config?["architectures"]?.arrayValue?.first?.stringValue
+            let scope = store.tensors.lazy.compactMap { NameTable.tensorFlowScope(hdf5Name: $0.name) }.first
+            let firsts = Set(mapped.values.map { $0.name.split(separator: ".", maxSplits: 1).first.map(String.init) ?? "" })
+            if let main = firsts.first, firsts.count == 1, !main.isEmpty,
+               NameTable.stripsBasePrefix(architecture: architecture, scope: scope) {
+                for (k, v) in mapped { mapped[k] = (String(v.name.dropFirst(main.count + 1)), v.transpose) }
+            }
+        }
         for t in store.tensors {
             var canonical = t.name
             var transposed = false
-            if tf, let mapped = NameTable.pytorchName(hdf5Name: t.name) {
-                canonical = mapped.name
-                transposed = mapped.transpose && t.shape.count == 2
+            if let m = mapped[t.name] {
+                canonical = m.name
+                transposed = m.transpose && t.shape.count == 2
             }
             let shape = transposed ? [t.shape[1], t.shape[0]] : t.shape
             if byCanonical[canonical] == nil { byCanonical[canonical] = entries.count }
             entries.append(Entry(storeName: t.name, canonicalName: canonical, shape: shape, transposed: transposed))
         }
+    }
+
+    /// Whether PyTorch names drop the base-model prefix (`bert.`, `transformer.`, `roberta.`, `model.`).
+    ///
+    /// Hugging Face's rule (`load_tf2_state_dict_in_pytorch_model` in `modeling_tf_pytorch_utils.py`): when
+    /// none of the PyTorch model's own keys starts with its `base_model_prefix`, that prefix plus "." is
+    /// removed from every converted TensorFlow name. The keys lack it exactly for the base-model class
+    /// (`BertModel`: `embeddings.…`, `encoder.…`) and have it for every class with a head (`BertForMaskedLM`:
+    /// `bert.encoder.…`, `cls.predictions.…`). TensorFlow's main layer is named by that prefix
+    /// (`tf_bert_model/bert/…`), so the prefix removed is the first component every name shares.
+    ///
+    /// The class is the config's `architectures[0]` (what `save_pretrained` recorded); without one, the
+    /// scope of the TensorFlow weights names the TF class (`tf_bert_model` is `TFBertModel`,
+    /// `tf_bert_for_masked_lm` is `TFBertForMaskedLM`).
+    public static func stripsBasePrefix(architecture: String?, scope: String?) -> Bool {
+        if let a = architecture {
+            let name = a.hasPrefix("TF") ? String(a.dropFirst(2)) : a
+            return name.hasSuffix("Model") && !name.contains("For") && !name.hasSuffix("HeadModel") && !name.hasSuffix("HeadsModel")
+        }
+        guard let s = scope else { return false }
+        return s.hasSuffix("_model") && !s.contains("_for_") && !s.hasSuffix("head_model") && !s.hasSuffix("heads_model")
+    }
+
+    /// The TensorFlow model scope of an HDF5 dataset path from a Hugging Face TF checkpoint
+    /// (`bert/tf_bert_model/bert/…:0` → `tf_bert_model`).
+    public static func tensorFlowScope(hdf5Name: String) -> String? {
+        guard isTensorFlowName(hdf5Name) else { return nil }
+        let parts = hdf5Name.split(separator: "/")
+        return parts.count > 2 ? String(parts[1]) : nil
     }
 
     static func isTensorFlowName(_ name: String) -> Bool {
@@ -103,6 +145,12 @@ extension String {
 import Checkpoint
 
 extension NameTable {
+    /// The table of the checkpoint at `path`, with the `config.json` beside it (when there is one) deciding
+    /// the PyTorch class its TensorFlow names map to.
+    public init(store: TensorStore, modelPath path: String) throws {
+        self.init(store: store, config: try Model.readConfig(path).map(\.json))
+    }
+
     /// The conversion plan that writes every tensor under its PyTorch name and layout: TensorFlow
     /// kernels transposed back to `[out, in]`, other tensors unchanged.
     public var pytorchPlan: [TensorPlan] {

@@ -4,7 +4,9 @@ import ModelGraph
 /// linear layers.
 public final class Decoder {
     let model: Transformer
-    /// Softmax layers: keys and values of every past token, `[t, kvHeads·d]` each.
+    /// Softmax layers: keys and values of every past token, `[t, kvHeads·d]` each. A sliding-window layer keeps
+    /// the last W tokens only, as a ring: position p lives in slot p mod W (softmax attention does not depend
+    /// on the order of its key–value pairs, so the ring needs no reordering).
     var keys: [[Float]]
     var values: [[Float]]
     /// Linear layers: S `[heads, m, d]` and z `[heads, m]`.
@@ -36,16 +38,19 @@ public final class Decoder {
     public func step(_ token: Int) throws -> ForwardOutput {
         try model.check(tokens: Array(repeating: token, count: position + 1))
         var x = model.embed([token], startPosition: position)
+        try model.checkFinite(x, "the embeddings", firstPosition: position)
         for (i, b) in model.blocks.enumerated() {
             var h = x
             b.attentionNorm.apply(&h)
             Kernels.add(&x, attend(layer: i, b.attention, h))
+            try model.checkFinite(x, "layer \(i) (attention)", firstPosition: position)
             var h2 = x
             b.mlpNorm.apply(&h2)
             Kernels.add(&x, model.mlp(b, h2))
+            try model.checkFinite(x, "layer \(i) (MLP)", firstPosition: position)
         }
         position += 1
-        return model.finish(x)
+        return try model.finish(x, firstPosition: position - 1)
     }
 
     func attend(layer: Int, _ a: LoadedAttention, _ h: Matrix) -> Matrix {
@@ -93,10 +98,18 @@ public final class Decoder {
         }
         var q = a.query.apply(h), k = a.key.apply(h)
         if let r = a.rotary { rotate(&q, &k, a, r) }
-        keys[layer].append(contentsOf: k.data)
-        values[layer].append(contentsOf: v.data)
-        let t = position + 1
-        let scale = Float(1 / Double(d).squareRoot())
+        let width = a.kvWidth
+        if let w = a.window, keys[layer].count >= w * width {
+            // The cache is full: this token replaces the one that just left the window, position − W.
+            let slot = (position % w) * width
+            keys[layer].replaceSubrange(slot..<(slot + width), with: k.data)
+            values[layer].replaceSubrange(slot..<(slot + width), with: v.data)
+        } else {
+            keys[layer].append(contentsOf: k.data)
+            values[layer].append(contentsOf: v.data)
+        }
+        let t = keys[layer].count / width
+        let scale = a.scale
         var scores = [Float](repeating: 0, count: t)
         keys[layer].withUnsafeBufferPointer { kp in
             values[layer].withUnsafeBufferPointer { vp in
@@ -187,7 +200,7 @@ extension Decoder {
                 for j in 0..<s[i].count { s[i][j] = next() }
                 for j in 0..<z[i].count { z[i][j] = Float(length) * (1 + abs(next())) }
             } else {
-                let n = length * b.attention.kvWidth
+                let n = min(length, b.attention.window ?? length) * b.attention.kvWidth
                 keys[i] = (0..<n).map { _ in next() }
                 values[i] = (0..<n).map { _ in next() }
             }

@@ -16,6 +16,10 @@ struct LoadedAttention {
     var causal: Bool
     var featureMap: FeatureMap?
     var eps: Float
+    /// The factor on q·k before the softmax (1/√d unless the config says otherwise).
+    var scale: Float
+    /// Sliding window W: query i sees keys i − W < j ≤ i. nil: all earlier keys.
+    var window: Int?
 
     var groups: Int { heads / kvHeads }
     var qWidth: Int { heads * headDim }
@@ -85,7 +89,8 @@ public final class Transformer {
                 query: folded ? Linear.empty : try loader.linear(a.query), key: folded ? Linear.empty : try loader.linear(a.key),
                 value: try loader.linear(a.value),
                 output: try loader.linear(a.output), heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim,
-                rotary: a.rotary, causal: a.causal, featureMap: featureMap, eps: Float(la?.eps ?? LinearAttentionConfig.defaultEps))
+                rotary: a.rotary, causal: a.causal, featureMap: featureMap, eps: Float(la?.eps ?? LinearAttentionConfig.defaultEps),
+                scale: Float(a.scale), window: a.causal ? a.slidingWindow : nil)
             return LoadedBlock(placement: b.placement, attentionNorm: try loader.norm(b.attentionNorm), attention: attention,
                                mlpNorm: try loader.norm(b.mlpNorm), up: try loader.linear(b.mlp.up),
                                gate: try b.mlp.gate.map(loader.linear), down: try loader.linear(b.mlp.down), activation: b.mlp.activation)
@@ -136,10 +141,13 @@ public final class Transformer {
         return b.down.apply(u)
     }
 
-    func finish(_ x: Matrix) -> ForwardOutput {
+    func finish(_ x: Matrix, firstPosition: Int) throws -> ForwardOutput {
         var h = x
         finalNorm?.apply(&h)
-        return ForwardOutput(hiddenStates: h, logits: lmHead?.apply(h))
+        try checkFinite(h, "the final norm", firstPosition: firstPosition)
+        let logits = lmHead?.apply(h)
+        if let logits { try checkFinite(logits, "the LM head (logits)", firstPosition: firstPosition) }
+        return ForwardOutput(hiddenStates: h, logits: logits)
     }
 
     // MARK: parallel
@@ -148,6 +156,7 @@ public final class Transformer {
     public func forward(tokens: [Int], probe: ((Int, Matrix, Matrix) -> Void)? = nil) throws -> ForwardOutput {
         try check(tokens: tokens)
         var x = embed(tokens, startPosition: 0)
+        try checkFinite(x, "the embeddings", firstPosition: 0)
         for (i, b) in blocks.enumerated() {
             switch b.placement {
             case .pre:
@@ -156,20 +165,36 @@ public final class Transformer {
                 let a = attention(b.attention, h)
                 probe?(i, h, a)
                 Kernels.add(&x, a)
+                try checkFinite(x, "layer \(i) (attention)", firstPosition: 0)
                 var h2 = x
                 b.mlpNorm.apply(&h2)
                 Kernels.add(&x, mlp(b, h2))
+                try checkFinite(x, "layer \(i) (MLP)", firstPosition: 0)
             case .post:
                 let a = attention(b.attention, x)
                 probe?(i, x, a)
                 Kernels.add(&x, a)
                 b.attentionNorm.apply(&x)
+                try checkFinite(x, "layer \(i) (attention)", firstPosition: 0)
                 let m = mlp(b, x)
                 Kernels.add(&x, m)
                 b.mlpNorm.apply(&x)
+                try checkFinite(x, "layer \(i) (MLP)", firstPosition: 0)
             }
         }
-        return finish(x)
+        return try finish(x, firstPosition: 0)
+    }
+
+    /// Throws when `m` holds NaN or an infinity, naming where it first appeared: the outputs would be
+    /// meaningless, and a run must not pass them off as results.
+    func checkFinite(_ m: Matrix, _ place: @autoclosure () -> String, firstPosition: Int) throws {
+        let bad: Int? = m.data.withUnsafeBufferPointer { p in
+            for i in 0..<p.count where !p[i].isFinite { return i }
+            return nil
+        }
+        guard let bad else { return }
+        let token = firstPosition + bad / max(m.cols, 1)
+        throw RuntimeError(file: file, "the forward pass produced NaN or infinity, first in the output of \(place()) at token position \(token): the weights or config.json hold values this computation cannot represent")
     }
 
     /// The attention output of one layer for a given input (the normalised hidden states it sees).
@@ -223,7 +248,7 @@ public final class Transformer {
                                                 rows: t, d: d, causal: a.causal, eps: a.eps, out: out, ldo: a.qWidth)
                             } else {
                                 softmaxAttention(q: qh, ldq: a.qWidth, k: kh, v: vh, ldkv: a.kvWidth, rows: t, d: d,
-                                                 causal: a.causal, out: out, ldo: a.qWidth)
+                                                 causal: a.causal, window: a.window, scale: a.scale, out: out, ldo: a.qWidth)
                             }
                         }
                     }
@@ -233,18 +258,21 @@ public final class Transformer {
         return a.output.apply(ctx)
     }
 
+    /// Softmax attention of one head. Causal rows see keys 0...r, or with a sliding window W only the keys
+    /// r − W < j ≤ r (transformers' `sliding_window_overlay`); the weights of unseen keys are zero.
     func softmaxAttention(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldkv: Int,
-                          rows t: Int, d: Int, causal: Bool, out: UnsafeMutablePointer<Float>, ldo: Int) {
+                          rows t: Int, d: Int, causal: Bool, window: Int?, scale: Float, out: UnsafeMutablePointer<Float>, ldo: Int) {
         var scores = [Float](repeating: 0, count: t * t)
         scores.withUnsafeMutableBufferPointer { s in
             let sp = s.baseAddress!
-            BLAS.gemm(m: t, n: t, k: d, a: q, lda: ldq, b: k, ldb: ldkv, transposeB: true, c: sp, ldc: t,
-                      alpha: Float(1 / Double(d).squareRoot()))
+            BLAS.gemm(m: t, n: t, k: d, a: q, lda: ldq, b: k, ldb: ldkv, transposeB: true, c: sp, ldc: t, alpha: scale)
             for r in 0..<t {
                 let row = sp + r * t
-                let n = causal ? r + 1 : t
-                Kernels.softmax(row, n)
-                if causal { for j in n..<t { row[j] = 0 } }
+                let end = causal ? r + 1 : t
+                let start = causal ? max(0, end - (window ?? end)) : 0
+                Kernels.softmax(row + start, end - start)
+                for j in 0..<start { row[j] = 0 }
+                for j in end..<t { row[j] = 0 }
             }
             BLAS.gemm(m: t, n: d, k: t, a: sp, lda: t, b: v, ldb: ldkv, transposeB: false, c: out, ldc: ldo)
         }

@@ -54,7 +54,7 @@ struct Convert: ParsableCommand {
             }
             let store = try Checkpoint.open(source)
             if names == "pytorch" {
-                let table = NameTable(store: store)
+                let table = try NameTable(store: store, modelPath: source)
                 guard table.usesTensorFlowNames else {
                     throw CheckpointError(file: source, "does not use TensorFlow names; --names pytorch has nothing to map")
                 }

@@ -102,18 +102,24 @@ import RecastCore
         #expect(both.status != 0 && both.stderr.contains("either --tokens or --length"))
     }
 
-    @Test func convertNamesPytorchIsBitIdenticalToThePyTorchCheckpoint() throws {
-        let out = dir.file("pt.safetensors")
-        let r = try recast(["convert", fixture("bert-tf"), out, "--names", "pytorch"])
+    /// TFBertModel ("architectures": ["BertModel"]) becomes PyTorch's BertModel, whose names have no `bert.`
+    /// (the `bert` fixture stores the same tensors hub-style, under `bert.`); TFBertForMaskedLM becomes
+    /// BertForMaskedLM, which keeps it (`bert-mlm`). Hugging Face's base-model prefix rule, tensor for tensor.
+    @Test(arguments: [("bert-tf", "bert/model.safetensors", "bert."), ("bert-tf-mlm", "bert-mlm/model.safetensors", "")])
+    func convertNamesPytorchIsBitIdenticalToThePyTorchCheckpoint(_ source: String, _ pytorch: String, _ dropped: String) throws {
+        let out = dir.file("\(source).safetensors")
+        let r = try recast(["convert", fixture(source), out, "--names", "pytorch"])
         #expect(r.status == 0, "\(r.stderr)")
         let ours = try pythonJSON("crosscheck.py", ["dump", out])
-        let reference = try pythonJSON("crosscheck.py", ["dump", fixture("bert/model.safetensors")])
-        func table(_ j: JSON) -> [String: String] {
+        let reference = try pythonJSON("crosscheck.py", ["dump", fixture(pytorch)])
+        func table(_ j: JSON, dropping prefix: String) -> [String: String] {
             Dictionary(uniqueKeysWithValues: j["tensors"]!.arrayValue!.map {
-                ($0["name"]!.stringValue!, $0["dtype"]!.stringValue! + "\($0["shape"]!.serialized())" + $0["sha256"]!.stringValue!)
+                let name = $0["name"]!.stringValue!
+                return (name.hasPrefix(prefix) ? String(name.dropFirst(prefix.count)) : name,
+                        $0["dtype"]!.stringValue! + "\($0["shape"]!.serialized())" + $0["sha256"]!.stringValue!)
             })
         }
-        #expect(table(ours) == table(reference))
+        #expect(table(ours, dropping: "") == table(reference, dropping: dropped))
         let nothing = try recast(["convert", fixture("gpt2"), dir.file("x.safetensors"), "--names", "pytorch"])
         #expect(nothing.status == 1 && nothing.stderr.contains("does not use TensorFlow names"))
     }

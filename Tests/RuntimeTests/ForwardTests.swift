@@ -6,7 +6,7 @@ import ModelGraph
 import SafeTensors
 @testable import Runtime
 
-let modelFixtures = ["gpt2", "gpt2-prefixed", "bert", "bert-tf", "llama", "qwen2", "gpt2-t2r", "gpt2-t2r-folded",
+let modelFixtures = ["gpt2", "gpt2-prefixed", "bert", "bert-tf", "bert-mlm", "bert-tf-mlm", "llama", "qwen2", "mistral", "gpt2-t2r", "gpt2-t2r-folded",
                      "bert-t2r", "bert-t2r-folded", "bert-elu", "llama-hedgehog", "qwen2-performer"]
 
 func load(_ name: String) throws -> Transformer {

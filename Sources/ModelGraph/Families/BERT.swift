@@ -17,11 +17,18 @@ public enum BERTFamily: ModelFamily {
         let inter = c.positiveInt("intermediate_size")
         let vocab = c.positiveInt("vocab_size")
         let positions = c.positiveInt("max_position_embeddings", default: 512)
-        let types = c.int("type_vocab_size", default: 2)
-        let eps = c.double("layer_norm_eps", default: 1e-12)
+        let types = c.int("type_vocab_size", default: 2, in: 0...ConfigReader.largest)
+        let eps = c.double("layer_norm_eps", default: 1e-12, range: .normEpsilon)
         let activation = c.activation("hidden_act", default: "gelu")
         let robertaStyle = ["roberta", "xlm-roberta", "camembert"].contains(modelType)
-        let offset = robertaStyle ? c.int("pad_token_id", default: 1) + 1 : 0
+        // RoBERTa numbers positions from pad_token_id + 1, so the first position must exist in the table.
+        let offset = robertaStyle ? c.int("pad_token_id", default: 1, in: 0...max(positions - 2, 0)) + 1 : 0
+        c.refuse("position_embedding_type", unless: [.string("absolute")],
+                 "only absolute position embeddings are implemented (relative_key and relative_key_query are not)")
+        c.refuse("is_decoder", unless: [.bool(false)], "the causal (decoder) form of BERT is not implemented")
+        c.refuse("add_cross_attention", unless: [.bool(false)],
+                 "cross-attention layers need an encoder's states, which Recast does not run")
+        c.check("initializer_range", range: .unit)
         ModelGraph.checkHeads(hidden: hidden, heads: heads, kvHeads: heads, headDim: nil, into: &b)
         let d = heads > 0 ? hidden / heads : 0
 
@@ -35,7 +42,9 @@ public enum BERTFamily: ModelFamily {
             token: b.required("embeddings.word_embeddings.weight", shape: [vocab, hidden]),
             position: b.required("embeddings.position_embeddings.weight", shape: [positions, hidden]),
             positionOffset: offset,
-            tokenType: types > 0 ? b.tensor("embeddings.token_type_embeddings.weight", shape: [types, hidden], optional: true) : nil,
+            // BertEmbeddings always adds token type 0's row when `type_vocab_size` > 0: a missing table is an
+            // error, not a row of zeros.
+            tokenType: types > 0 ? b.required("embeddings.token_type_embeddings.weight", shape: [types, hidden]) : nil,
             norm: ln("embeddings.LayerNorm"))
         var blocks: [Block] = []
         for i in 0..<b.layers(layers, key: "num_hidden_layers") {
@@ -47,7 +56,7 @@ public enum BERTFamily: ModelFamily {
                 value: b.linear(s + "value.weight", bias: s + "value.bias", in: hidden, out: hidden),
                 output: b.linear(l + "attention.output.dense.weight", bias: l + "attention.output.dense.bias", in: hidden, out: hidden),
                 heads: heads, kvHeads: heads, headDim: d, rotary: nil, causal: false,
-                modulePath: b.prefix + l + "attention.self", featureMap: nil)
+                scale: 1 / Double(max(d, 1)).squareRoot(), slidingWindow: nil, modulePath: b.prefix + l + "attention.self", featureMap: nil)
             let mlp = MLP(up: b.linear(l + "intermediate.dense.weight", bias: l + "intermediate.dense.bias", in: hidden, out: inter),
                           gate: nil,
                           down: b.linear(l + "output.dense.weight", bias: l + "output.dense.bias", in: inter, out: hidden),

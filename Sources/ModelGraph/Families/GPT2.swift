@@ -15,9 +15,18 @@ public enum GPT2Family: ModelFamily {
         let vocab = c.positiveInt("vocab_size")
         let positions = c.positiveInt("n_positions", "max_position_embeddings", default: 1024)
         let inner = c.positiveInt("n_inner", default: 4 * e)
-        let eps = c.double("layer_norm_epsilon", default: 1e-5)
+        let eps = c.double("layer_norm_epsilon", default: 1e-5, range: .normEpsilon)
         let activation = c.activation("activation_function", default: "gelu_new")
         let tied = c.bool("tie_word_embeddings", default: true)
+        // GPT2Attention: weights scaled by 1/√d only when `scale_attn_weights` (default true), and further by
+        // 1/(layer_idx + 1) when `scale_attn_by_inverse_layer_idx`. `reorder_and_upcast_attn` only computes the
+        // same product in f32 with the scale applied first: Recast computes in f32 throughout.
+        let scaleWeights = c.bool("scale_attn_weights", default: true)
+        let byInverseLayer = c.bool("scale_attn_by_inverse_layer_idx", default: false)
+        _ = c.bool("reorder_and_upcast_attn", default: false)
+        c.refuse("add_cross_attention", unless: [.bool(false)],
+                 "cross-attention layers need an encoder's states, which Recast does not run")
+        c.check("initializer_range", range: .unit)
         ModelGraph.checkHeads(hidden: e, heads: heads, kvHeads: heads, headDim: nil, into: &b)
         let d = heads > 0 ? e / heads : 0
 
@@ -38,7 +47,8 @@ public enum GPT2Family: ModelFamily {
                 query: part(0), key: part(1), value: part(2),
                 output: b.linear(h + "attn.c_proj.weight", bias: h + "attn.c_proj.bias", in: e, out: e, layout: .inOut),
                 heads: heads, kvHeads: heads, headDim: d, rotary: nil, causal: true,
-                modulePath: b.prefix + h + "attn", featureMap: nil)
+                scale: (scaleWeights ? 1 / Double(max(d, 1)).squareRoot() : 1) / (byInverseLayer ? Double(i + 1) : 1),
+                slidingWindow: nil, modulePath: b.prefix + h + "attn", featureMap: nil)
             b.ignore(h + "attn.bias")
             b.ignore(h + "attn.masked_bias")
             let mlp = MLP(up: b.linear(h + "mlp.c_fc.weight", bias: h + "mlp.c_fc.bias", in: e, out: inner, layout: .inOut),

@@ -1,6 +1,7 @@
 /// Llama-family decoders (Llama, Mistral, Qwen2): RMSNorm pre-norm blocks, grouped-query attention,
 /// rotary embeddings (`rope_theta`, Hugging Face `rotate_half` convention), SiLU-gated MLP, tied or
-/// untied LM head. Qwen2 adds q/k/v biases; Llama adds them when `attention_bias` is true.
+/// untied LM head. Qwen2 adds q/k/v biases; Llama adds them when `attention_bias` is true, and MLP biases
+/// when `mlp_bias` is. Mistral and Qwen2 attend through a sliding window when their config asks for one.
 ///
 /// Names: `model.embed_tokens.weight`, `model.layers.{i}.input_layernorm.weight`,
 /// `model.layers.{i}.self_attn.{q,k,v,o}_proj`, `model.layers.{i}.post_attention_layernorm.weight`,
@@ -16,17 +17,25 @@ public enum LlamaFamily: ModelFamily {
         let layers = c.positiveInt("num_hidden_layers")
         let inter = c.positiveInt("intermediate_size")
         let vocab = c.positiveInt("vocab_size")
-        let positions = c.positiveInt("max_position_embeddings", default: 2048)
-        let eps = c.double("rms_norm_eps", default: 1e-6)
-        let theta = c.double("rope_theta", default: 10000)
+        // transformers' defaults: LlamaConfig 2048, MistralConfig 4096 × 32, Qwen2Config 32768.
+        let positions = c.positiveInt("max_position_embeddings", default: ["mistral": 4096 * 32, "qwen2": 32768][modelType] ?? 2048)
+        let eps = c.double("rms_norm_eps", default: 1e-6, range: .normEpsilon)
+        let theta = rotaryBase(&c)
         let activation = c.activation("hidden_act", default: "silu")
-        let tied = c.bool("tie_word_embeddings", default: modelType == "qwen2" ? true : false)
+        // transformers' Llama, Mistral and Qwen2 configs all default `tie_word_embeddings` to false.
+        let tied = c.bool("tie_word_embeddings", default: false)
         let explicitHeadDim = c.json["head_dim"].flatMap { $0.isNull ? nil : $0 } != nil ? c.positiveInt("head_dim") : nil
-        let qkvBias = modelType == "qwen2" || c.bool("attention_bias", default: false)
-        let oBias = modelType != "qwen2" && c.bool("attention_bias", default: false)
-        if let scaling = c.json["rope_scaling"], !scaling.isNull {
-            c.add("rope_scaling \(scaling.serialized()) is not supported yet: only plain rotary embeddings are")
-        }
+        // Which biases exist is fixed per class: Qwen2Attention has q/k/v biases and none on o_proj,
+        // MistralAttention and MistralMLP none, LlamaAttention follows `attention_bias` and LlamaMLP `mlp_bias`.
+        let attentionBias = modelType == "llama" && c.bool("attention_bias", default: false)
+        let qkvBias = modelType == "qwen2" || attentionBias
+        let oBias = attentionBias
+        let mlpBias = modelType == "llama" && c.bool("mlp_bias", default: false)
+        // LlamaAttention with `pretraining_tp` > 1 (transformers 4.31–4.44) splits each projection into slices
+        // and sums them: the same product, so any positive value is computed as 1 is.
+        if c.json["pretraining_tp"].map({ !$0.isNull }) == true { _ = c.positiveInt("pretraining_tp") }
+        c.check("initializer_range", range: .unit)
+        let windows = slidingWindows(modelType: modelType, layers: layers, &c)
         ModelGraph.checkHeads(hidden: hidden, heads: heads, kvHeads: kvHeads, headDim: explicitHeadDim, into: &b)
         let d = explicitHeadDim ?? (heads > 0 ? hidden / heads : 0)
 
@@ -44,11 +53,12 @@ public enum LlamaFamily: ModelFamily {
                 value: b.linear(a + "v_proj.weight", bias: qkvBias ? a + "v_proj.bias" : nil, in: hidden, out: kvHeads * d),
                 output: b.linear(a + "o_proj.weight", bias: oBias ? a + "o_proj.bias" : nil, in: heads * d, out: hidden),
                 heads: heads, kvHeads: kvHeads, headDim: d, rotary: Rotary(theta: theta, dimensions: d), causal: true,
-                modulePath: b.prefix + l + "self_attn", featureMap: nil)
+                scale: 1 / Double(max(d, 1)).squareRoot(), slidingWindow: i < windows.count ? windows[i] : nil, modulePath: b.prefix + l + "self_attn", featureMap: nil)
             b.ignore(a + "rotary_emb.inv_freq")
-            let mlp = MLP(up: b.linear(l + "mlp.up_proj.weight", bias: nil, in: hidden, out: inter),
-                          gate: b.linear(l + "mlp.gate_proj.weight", bias: nil, in: hidden, out: inter),
-                          down: b.linear(l + "mlp.down_proj.weight", bias: nil, in: inter, out: hidden),
+            func mlpBiasName(_ n: String) -> String? { mlpBias ? l + "mlp.\(n).bias" : nil }
+            let mlp = MLP(up: b.linear(l + "mlp.up_proj.weight", bias: mlpBiasName("up_proj"), in: hidden, out: inter),
+                          gate: b.linear(l + "mlp.gate_proj.weight", bias: mlpBiasName("gate_proj"), in: hidden, out: inter),
+                          down: b.linear(l + "mlp.down_proj.weight", bias: mlpBiasName("down_proj"), in: inter, out: hidden),
                           activation: activation)
             blocks.append(Block(index: i, placement: .pre,
                                 attentionNorm: b.norm(.rmsNorm, weight: l + "input_layernorm.weight", bias: nil, size: hidden, eps: eps),
@@ -66,5 +76,82 @@ public enum LlamaFamily: ModelFamily {
             blocks: blocks, finalNorm: finalNorm,
             lmHead: Projection(weight: head ?? token, bias: nil, layout: .outIn, inFeatures: hidden, outFeatures: vocab),
             tiedEmbeddings: head == nil, prefix: b.prefix, linearAttention: nil, ignoredTensors: [])
+    }
+
+    /// The rotary base, from `rope_theta` or from the `rope_parameters` / `rope_scaling` object (transformers 5
+    /// writes `{"rope_type": "default", "rope_theta": …}` there). Only plain rotary embeddings are implemented:
+    /// any other `rope_type` (linear, dynamic, yarn, llama3, longrope, …) and a `partial_rotary_factor` other
+    /// than 1 are refused by name.
+    static func rotaryBase(_ c: inout ConfigReader) -> Double {
+        var theta = c.double("rope_theta", default: 10000, range: .positive)
+        if let v = c.json["partial_rotary_factor"], !v.isNull, v.doubleValue != 1 {
+            c.add("config key 'partial_rotary_factor' is \(v.serialized()): rotary embeddings over part of each head are not implemented for this family")
+        }
+        for key in ["rope_parameters", "rope_scaling"] {
+            guard let block = c.json[key], !block.isNull else { continue }
+            guard block.objectValue != nil else {
+                c.add("config key '\(key)' is \(block.serialized()), not an object")
+                continue
+            }
+            if let nested = block.objectValue?.first(where: { $0.1.objectValue != nil }) {
+                c.add("config key '\(key)' holds rotary parameters per layer type ('\(nested.0)'): only one set for every layer is implemented")
+                continue
+            }
+            var r = ConfigReader(json: block, file: c.file)
+            let type = r.string("rope_type", "type", default: "default")
+            if type != "default" {
+                c.add("config key '\(key)' has rope_type '\(type)': only plain rotary embeddings (rope_type 'default') are implemented")
+            }
+            if let v = block["partial_rotary_factor"], !v.isNull, v.doubleValue != 1 {
+                c.add("config key '\(key).partial_rotary_factor' is \(v.serialized()): rotary embeddings over part of each head are not implemented for this family")
+            }
+            if block["rope_theta"].map({ !$0.isNull }) == true {
+                theta = r.double("rope_theta", default: theta, range: .positive)
+            }
+            for p in r.problems { c.add(p.replacingOccurrences("config key '", "config key '\(key).")) }
+        }
+        return theta
+    }
+
+    /// The sliding window of each layer, nil for full attention, as transformers decides it:
+    /// - Mistral: `sliding_window` (null: none) on every layer;
+    /// - Qwen2: none unless `use_sliding_window`; then `layer_types` when given, else layers from
+    ///   `max_window_layers` on (`Qwen2Config.__post_init__`: "sliding_attention" if i >= max_window_layers);
+    /// - Llama: LlamaModel has no sliding window and does not read the key.
+    static func slidingWindows(modelType: String, layers: Int, _ c: inout ConfigReader) -> [Int?] {
+        let count = min(max(layers, 0), ConfigReader.largest)
+        // Absent means transformers' default of 4096 (MistralConfig, Qwen2Config); null means no window.
+        func window() -> Int? {
+            guard let v = c.json["sliding_window"] else { return 4096 }
+            return v.isNull ? nil : c.positiveInt("sliding_window")
+        }
+        switch modelType {
+        case "mistral":
+            c.refuse("layer_types", "per-layer attention types are not part of Mistral's definition")
+            let w = window()
+            return Array(repeating: w, count: count)
+        case "qwen2":
+            guard c.bool("use_sliding_window", default: false) else { return Array(repeating: nil, count: count) }
+            guard let w = window() else { return Array(repeating: nil, count: count) }
+            if let types = c.json["layer_types"], !types.isNull {
+                guard let list = types.arrayValue, list.count == count else {
+                    c.add("config key 'layer_types' is not a list of \(count) attention types")
+                    return Array(repeating: nil, count: count)
+                }
+                return list.map { t -> Int? in
+                    switch t.stringValue {
+                    case "sliding_attention": return w
+                    case "full_attention": return nil
+                    default:
+                        c.add("config key 'layer_types' holds \(t.serialized()), not 'full_attention' or 'sliding_attention'")
+                        return nil
+                    }
+                }
+            }
+            let from = c.int("max_window_layers", default: 28, in: 0...ConfigReader.largest)
+            return (0..<count).map { $0 >= from ? w : nil }
+        default:
+            return Array(repeating: nil, count: count)
+        }
     }
 }
