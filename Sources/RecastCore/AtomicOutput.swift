@@ -28,6 +28,8 @@ public final class AtomicOutput {
     private var lockFD: Int32
     private let token: Int
     private var finished = false
+    /// `renameat2(…, RENAME_NOREPLACE)`; tests replace it to take the fallback paths.
+    var renameWithoutReplacing: (String, String) -> Int32 = { recast_rename_noreplace($0, $1) }
 
     static let marker = ".recast-tmp-"
 
@@ -94,7 +96,7 @@ public final class AtomicOutput {
     /// Renames the temporary to the destination, refusing to replace anything.
     private func publishWithoutReplacing() throws {
         let appeared = CheckpointError(file: destination, "appeared while Recast was writing it (another process?) and was left as it is; pass --force to replace it")
-        if recast_rename_noreplace(temporaryPath, destination) == 0 { return }
+        if renameWithoutReplacing(temporaryPath, destination) == 0 { return }
         let e = errno
         if e == EEXIST { throw appeared }
         guard e == EINVAL || e == ENOSYS else {

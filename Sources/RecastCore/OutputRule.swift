@@ -42,8 +42,7 @@ public struct OutputRule: Sendable {
         self.holders = holders
     }
 
-    /// Throws if `destination` is an input, holds one, or lies inside an input folder. A destination whose
-    /// folder does not exist passes: publishing it fails later with its own message.
+    /// Throws if `destination` is an input, holds one, or lies inside an input folder.
     public func check(destination: String) throws {
         let (dir, _) = FileSystem.split(destination)
         let never = "choose another destination (--force never replaces what a command reads)"
@@ -75,9 +74,16 @@ public struct OutputRule: Sendable {
     }
 
     /// The identities of a folder and of every folder above it, up to the root, following the folder's
-    /// real location (symlinks and `..` resolved).
+    /// real location (symlinks and `..` resolved). A folder that does not exist starts from the nearest
+    /// one above it that does.
     static func folders(from dir: String) -> [Identity] {
-        guard var path = realPath(dir) else { return [] }
+        var start = dir
+        var resolved = realPath(start)
+        for _ in 0..<4096 where resolved == nil && start != "/" && start != "." {
+            start = FileSystem.split(start).dir
+            resolved = realPath(start)
+        }
+        guard var path = resolved else { return [] }
         var out: [Identity] = []
         while true {
             if let id = identity(path, following: true) { out.append(id) }
