@@ -88,9 +88,10 @@ public final class AtomicOutput {
             return leftover
         }
         for path in leftover { FileSystem.removeTree(path) }
-        // The rename itself reaches the disk with the folder that holds the name.
-        try syncPath(FileSystem.split(destination).dir, directory: true)
         release()
+        // The rename itself reaches the disk with the folder that holds the name.
+        let dir = FileSystem.split(destination).dir
+        try syncPath(dir, directory: true, failure: "was written, but the folder '\(dir)' that holds it cannot be flushed to disk")
     }
 
     /// Renames the temporary to the destination, refusing to replace anything.
@@ -204,13 +205,13 @@ public final class AtomicOutput {
         }
     }
 
-    private func syncPath(_ path: String, directory: Bool) throws {
+    private func syncPath(_ path: String, directory: Bool, failure: String = "cannot be flushed to disk") throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0))
-        guard fd >= 0 else { throw CheckpointError(file: destination, "cannot open \(path) to flush it to disk: \(errnoText())") }
+        guard fd >= 0 else { throw CheckpointError(file: destination, "\(failure): cannot open \(path): \(errnoText())") }
         defer { close(fd) }
         // EINVAL: this kind of file cannot be synchronised; there is nothing to wait for.
         guard fsync(fd) == 0 || errno == EINVAL else {
-            throw CheckpointError(file: destination, "cannot flush the output to disk: \(errnoText())")
+            throw CheckpointError(file: destination, "\(failure): \(errnoText())")
         }
     }
 

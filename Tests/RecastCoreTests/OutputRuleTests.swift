@@ -143,6 +143,15 @@ import TestSupport
         #expect(t.entries() == ["d", "f"])
     }
 
+    /// A name near the 255-byte limit still gets a temporary beside it (its name is shortened).
+    @Test func aLongDestinationNameStillGetsATemporary() throws {
+        let dst = t.file(String(repeating: "a", count: 240) + ".safetensors")
+        let out = try AtomicOutput(destination: dst, directory: false, force: false, reads: [])
+        try out.write { try FileSystem.writeAll(out.temporaryPath, Array("new".utf8)) }
+        #expect(try FileSystem.readAll(dst) == Array("new".utf8))
+        #expect(t.entries() == [FileSystem.split(dst).base])
+    }
+
     /// The lock, not the PID, decides: a temporary whose lock this process holds through another output
     /// survives a second output's clean-up; a free one does not.
     @Test func staleTemporariesAreThoseNobodyLocks() throws {
