@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,15 +23,17 @@ int recast_rename_noreplace(const char *from, const char *to) {
 }
 
 static const int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP};
-static int signal_pipe[2] = {-1, -1};
+// The handler hands the signal to the clean-up thread through a semaphore: sem_post is
+// async-signal-safe, and a semaphore costs no file descriptor (a process under `ulimit -n 8` needs them all).
+static sem_t signal_posted;
+static volatile sig_atomic_t signal_received = 0;
+static int signals_started = 0;
 static void (*signal_cleanup)(int) = 0;
 
-/// Async-signal-safe: one write(2) of the signal number; errno is preserved for the interrupted code.
 static void forward_signal(int signo) {
     int saved = errno;
-    unsigned char b = (unsigned char)signo;
-    ssize_t n = write(signal_pipe[1], &b, 1);
-    (void)n;  // A full pipe means a signal is already queued: nothing to add.
+    if (signal_received == 0) signal_received = signo;
+    sem_post(&signal_posted);
     errno = saved;
 }
 
@@ -46,27 +49,19 @@ static void *signal_thread(void *unused) {
     // This thread is the one the kernel can deliver the signals to (every thread created after
     // recast_signals_start blocks them); a signal that was pending arrives here now.
     pthread_sigmask(SIG_UNBLOCK, &set, 0);
-    unsigned char b = 0;
-    for (;;) {
-        ssize_t n = read(signal_pipe[0], &b, 1);
-        if (n == 1) break;
-        if (n < 0 && errno == EINTR) continue;
-        return 0;  // The pipe is gone: nothing more to do (the process keeps the default behaviour it has now).
+    while (sem_wait(&signal_posted) != 0) {
+        if (errno != EINTR) return 0;  // Cannot wait: the signals keep the handler, which only posts.
     }
-    // Further signals during the clean-up only queue a byte in the pipe; the process ends here either way.
-    if (signal_cleanup) signal_cleanup((int)b);
-    _exit(128 + (int)b);
+    int signo = signal_received;
+    // Further signals during the clean-up only post again; the process ends here either way.
+    if (signal_cleanup) signal_cleanup(signo);
+    _exit(128 + signo);
 }
 
 int recast_signals_start(void (*cleanup)(int)) {
-    if (signal_pipe[0] >= 0) return 0;
-    if (pipe(signal_pipe) != 0) return -1;
-    for (int i = 0; i < 2; i++) {
-        if (fcntl(signal_pipe[i], F_SETFD, FD_CLOEXEC) != 0) return -1;
-    }
-    // The handler must never block on a full pipe.
-    int flags = fcntl(signal_pipe[1], F_GETFL);
-    if (flags < 0 || fcntl(signal_pipe[1], F_SETFL, flags | O_NONBLOCK) != 0) return -1;
+    if (signals_started) return 0;
+    if (sem_init(&signal_posted, 0, 0) != 0) return -1;
+    signals_started = 1;
     signal_cleanup = cleanup;
 
     sigset_t set;
