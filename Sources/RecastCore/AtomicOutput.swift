@@ -326,9 +326,7 @@ public enum FileSystem {
 
     /// Identifies a file by device and inode, so two spellings of one path compare equal.
     public static func identity(_ path: String) -> (UInt64, UInt64)? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return (UInt64(st.st_dev), UInt64(st.st_ino))
+        OutputRule.identity(path, following: true).map { ($0.device, $0.inode) }
     }
 
     public static func split(_ path: String) -> (dir: String, base: String) {
