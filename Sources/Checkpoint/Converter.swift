@@ -81,11 +81,12 @@ public enum Converter {
     public static func convert(_ store: TensorStore, source path: String, destination: String, options: ConvertOptions,
                                progress: ProgressSink? = nil) throws -> ConvertSummary {
         let kind = try OutputKind(destination: destination)
-        try refuseOverlap(source: store.files, destination: destination)
+        // Claims the destination (or fails: it exists, or it is, holds or lies inside the source) first.
+        let output = try AtomicOutput(destination: destination, directory: kind == .directory, force: options.force,
+                                      reads: Checkpoint.inputs(of: path, store: store))
         if let s = store as? SafeTensorsFile { s.releaseAfterRead = true }
         if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }
         let tensors = try outputTensors(store, options: options)
-        let output = try AtomicOutput(destination: destination, directory: kind == .directory, force: options.force)
         var files: [String] = []
         try output.write {
             switch kind {
@@ -106,20 +107,6 @@ public enum Converter {
         }
         return ConvertSummary(destination: destination, files: files, tensorCount: tensors.count,
                               bytesWritten: tensors.reduce(0) { $0 + $1.info.byteCount })
-    }
-
-    /// Refuses a destination that is, or contains, one of the source files: SRC is never modified.
-    static func refuseOverlap(source files: [String], destination: String) throws {
-        guard FileSystem.exists(destination) else { return }
-        let destID = FileSystem.identity(destination)
-        for f in files {
-            if let id = FileSystem.identity(f), let destID, id == destID {
-                throw CheckpointError(file: destination, "is the source file itself; choose another destination (the source is never modified)")
-            }
-            if FileSystem.isDirectory(destination), let sourceDirID = FileSystem.identity(FileSystem.split(f).dir), sourceDirID == destID! {
-                throw CheckpointError(file: destination, "is the folder that holds the source; choose another destination (the source is never modified)")
-            }
-        }
     }
 
     /// Builds the output tensors: renames, transposes and casts applied lazily as each is written.

@@ -44,9 +44,11 @@ extension Swap {
         let store = model.store
         let plan = try Swap.plan(graph: graph, options: options, file: source)
         let fresh = try newTensors(graph: graph, store: store, plan: plan)
-        try refuseOverlap(source: store.files + [configPath], destination: destination)
-        // Claims the destination (or fails because it exists) before the slow part.
-        let output = try AtomicOutput(destination: destination, directory: true, force: options.force)
+        // Claims the destination before the slow part, or fails: it exists, or it is, holds or lies inside
+        // something the swap reads (the model, its config, the companion files copied below).
+        let companionDir = FileSystem.split(configPath).dir
+        let reads = Checkpoint.inputs(of: source, store: store) + [configPath] + companionFiles.map { FileSystem.join(companionDir, $0) }
+        let output = try AtomicOutput(destination: destination, directory: true, force: options.force, reads: reads)
         let dir = output.temporaryPath
 
         var files: [String] = []
@@ -165,29 +167,6 @@ extension Swap {
         let found = graph.blocks.filter { $0.attention.featureMap != nil }.map(\.index)
         guard graph.linearAttention != nil, found == plan.layers else {
             throw SwapError(file: destination, "the swapped model's graph finds linear attention in layers \(found), not \(plan.layers), so nothing was written")
-        }
-    }
-
-    /// Refuses a destination that is a source file, the folder holding one, or a folder above it:
-    /// replacing it (with --force) would destroy the source.
-    static func refuseOverlap(source files: [String], destination: String) throws {
-        guard FileSystem.exists(destination), let target = FileSystem.identity(destination) else { return }
-        for f in files {
-            if let id = FileSystem.identity(f), id == target {
-                throw SwapError(file: destination, "is a source file; choose another destination (the source is never modified)")
-            }
-            var dir = FileSystem.split(f).dir
-            var previous = FileSystem.identity(dir)
-            for _ in 0..<256 {
-                guard let id = previous else { break }
-                if id == target {
-                    throw SwapError(file: destination, "holds the source model; choose another destination (the source is never modified)")
-                }
-                dir = FileSystem.join(dir, "..")
-                let parent = FileSystem.identity(dir)
-                if let parent, parent == id { break }  // reached "/"
-                previous = parent
-            }
         }
     }
 }

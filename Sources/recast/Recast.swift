@@ -19,6 +19,9 @@ struct Recast: ParsableCommand {
     )
 
     static func main() {
+        // First, before any thread starts: SIGINT, SIGTERM and SIGHUP remove the temporaries being written
+        // and end the process with status 128 + the signal's number.
+        Temporaries.removeOnSignals()
         // A file-size limit (ulimit -f) should fail a write with a message, not kill the process.
         signal(SIGXFSZ, SIG_IGN)
         main(nil)

@@ -77,7 +77,8 @@ struct Run: ParsableCommand {
             let loaded = try Model(path: model)
             let graph = try loaded.graph()
             let tokens = input.resolve(vocab: graph.vocabSize)
-            let output = try AtomicOutput(destination: out, directory: false, force: force)
+            let output = try AtomicOutput(destination: out, directory: false, force: force,
+                                          reads: Checkpoint.inputs(of: model, store: loaded.store))
             let transformer = try Transformer(graph: graph, store: loaded.store)
             let result = try transformer.run(tokens: tokens, mode: ForwardMode(rawValue: mode) ?? .parallel)
             var tensors = [OutputTensor.values("hidden_states", result.hiddenStates.data, shape: [tokens.count, graph.hiddenSize])]
@@ -85,8 +86,7 @@ struct Run: ParsableCommand {
                 tensors.append(.values("logits", logits.data, shape: [tokens.count, graph.vocabSize]))
             }
             let meta: Metadata = [("model", model), ("mode", mode), ("tokens", tokens.map(String.init).joined(separator: ","))]
-            try SafeTensorsWriter.write(tensors, metadata: meta, to: output.temporaryPath)
-            try output.commit()
+            try output.write { try SafeTensorsWriter.write(tensors, metadata: meta, to: output.temporaryPath) }
             print("wrote \(out): hidden_states [\(tokens.count), \(graph.hiddenSize)]" + (result.logits == nil ? "" : ", logits [\(tokens.count), \(graph.vocabSize)]") + " (\(mode))")
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import RecastCore
 import Verify
 
@@ -28,6 +29,9 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "Also draw the per-layer errors and state memory against sequence length as an SVG file.")
     var plot: String?
 
+    @Flag(help: "Replace the --plot file if it exists.")
+    var force = false
+
     func validate() throws {
         if let plot, !plot.lowercased().hasSuffix(".svg") { throw ValidationError("--plot must name an .svg file") }
     }
@@ -35,12 +39,15 @@ struct VerifyCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let tokens = input.tokens == nil ? nil : input.resolve(vocab: Int.max)
+            // The plot is claimed before the (slow) comparison: it follows the rule of every output.
+            let output = try plot.map {
+                try AtomicOutput(destination: $0, directory: false, force: force,
+                                 reads: try Checkpoint.inputs(of: original) + Checkpoint.inputs(of: converted))
+            }
             let report = try Verifier.verify(original: original, converted: converted, tokens: tokens,
                                              length: input.length ?? 0, seed: input.seed)
-            if let plot {
-                let output = try AtomicOutput(destination: plot, directory: false, force: true)
-                try FileSystem.writeAll(output.temporaryPath, Array(ReportPlot.svg(report).utf8))
-                try output.commit()
+            if let output {
+                try output.write { try FileSystem.writeAll(output.temporaryPath, Array(ReportPlot.svg(report).utf8)) }
             }
             print(json ? report.json.serialized(pretty: true) : report.text)
         }

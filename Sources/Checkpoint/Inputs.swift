@@ -1,0 +1,17 @@
+import RecastCore
+
+extension Checkpoint {
+    /// Every file and folder a command reads when it opens `path`: the path itself (a model folder or a
+    /// weights file), the store's files (weights, index, shards) and the `config.json` that describes it.
+    /// An output must stay clear of all of them (`OutputRule`).
+    public static func inputs(of path: String, store: TensorStore) -> [String] {
+        var all = [path] + store.files
+        if let config = configPath(for: path) { all.append(config) }
+        return all
+    }
+
+    /// The same, opening the checkpoint to find its files.
+    public static func inputs(of path: String) throws -> [String] {
+        try inputs(of: path, store: open(path))
+    }
+}
