@@ -7,19 +7,24 @@ public final class Model {
     public let store: TensorStore
     public let configPath: String?
     public let config: JSON?
+    /// The SHA-256 (hex) of `config.json` as it was read: provenance hashes the bytes that were parsed,
+    /// without reading the file a second time.
+    public let configSHA256: String?
 
     /// Opens the weights and reads `config.json` (inside a model folder or beside the weights file).
     public init(path: String) throws {
         self.path = path
         store = try Checkpoint.open(path)
-        configPath = Checkpoint.configPath(for: path)
+        configPath = try Checkpoint.configPath(for: path)
         if let configPath {
             let bytes = try FileSystem.readAll(configPath)
+            configSHA256 = bytes.withUnsafeBytes { SHA256.hex($0) }
             do { config = try JSON.parse(bytes) } catch {
                 throw CheckpointError(file: configPath, offset: error.offset, "is not valid JSON: \(error.message)")
             }
         } else {
             config = nil
+            configSHA256 = nil
         }
     }
 
