@@ -13,8 +13,10 @@ public enum Checkpoint {
     public static func open(_ path: String) throws -> TensorStore {
         guard FileSystem.exists(path) else { throw CheckpointError(file: path, "does not exist") }
         if FileSystem.isDirectory(path) { return try open(weightsIn: path) }
-        let head = try InputFile.readHead(path, count: 1024)
-        if HDF5Store.hasSignature(path) { return try HDF5Store(path: path) }
+        // Mapped once, and the mapping handed to the store that reads it.
+        let mapping = try MappedFile(path: path)
+        let head = try mapping.reading { Array(mapping.bytes.prefix(1024)) }
+        if HDF5Store.hasSignature(in: mapping) { return try HDF5Store(mapping: mapping) }
         if head.starts(with: Array("version https://git-lfs".utf8)) {
             throw CheckpointError(file: path, "is a Git LFS pointer file, not the weights: fetch the real file with `git lfs pull`")
         }
@@ -26,7 +28,7 @@ public enum Checkpoint {
         if path.hasSuffix(".h5") || path.hasSuffix(".hdf5") || path.hasSuffix(".keras") {
             throw CheckpointError(file: path, "has an HDF5 extension but no HDF5 signature: the file is truncated or not HDF5")
         }
-        return try SafeTensorsFile(path: path)
+        return try SafeTensorsFile(mapping: mapping)
     }
 
     /// The weights file a model directory holds, in order of preference, checked by `ModelFolder`'s rule.

@@ -100,13 +100,4 @@ public enum InputFile {
         }
         return out
     }
-
-    /// The first `count` bytes of the file (fewer when it is shorter).
-    public static func readHead(_ path: String, count: Int) throws -> [UInt8] {
-        let (fd, _) = try open(path)
-        defer { close(fd) }
-        var out = [UInt8](repeating: 0, count: count)
-        let got = try out.withUnsafeMutableBytes { try read(fd, path: path, offset: 0, into: $0) }
-        return Array(out.prefix(got))
-    }
 }

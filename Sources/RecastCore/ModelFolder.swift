@@ -72,7 +72,8 @@ public struct ModelFolder: Sendable {
         }
         if ModelFolder.isInside(target, realPath) { return }
         if let blobs, ModelFolder.isInside(target, blobs) { return }
-        let shown = ModelFolder.linkText(file).map { "'\($0)' (\(target))" } ?? "'\(target)'"
+        let text = ModelFolder.linkText(file)
+        let shown = text.map { $0 == target ? "'\(target)'" : "'\($0)' (\(target))" } ?? "'\(target)'"
         throw CheckpointError(file: file, "is a symbolic link to \(shown), outside the model folder \(realPath)\(blobs == nil ? "" : " and its Hugging Face cache's blobs/"); Recast does not follow links that leave the model folder")
     }
 

@@ -9,9 +9,14 @@ public final class SafeTensorsFile: TensorStore {
     /// Drop pages from the resident set after each read: set by streaming jobs such as convert.
     public var releaseAfterRead = false
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(mapping: try MappedFile(path: path))
+    }
+
+    /// Reads a file already mapped (see `Checkpoint.open`, which maps each file once).
+    public init(mapping: MappedFile) throws {
+        let path = mapping.path
         self.path = path
-        let mapping = try MappedFile(path: path)
         self.mapping = mapping
         header = try mapping.reading { try SafeTensorsHeader.parse(mapping.bytes, file: path) }
         var index: [String: Int] = [:]

@@ -49,11 +49,15 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
     /// Opens `path` read-only, lists its tensors and detects its layout.
     public convenience init(path: String) throws {
         guard FileSystem.exists(path) else { throw CheckpointError(file: path, "does not exist") }
+        try self.init(mapping: try MappedFile(path: path))
+    }
+
+    /// Reads a file already mapped (see `Checkpoint.open`, which maps each file once).
+    public convenience init(mapping: MappedFile) throws {
         // The parser reads the mapping in place: a file cut or rewritten meanwhile is reported as such
         // (see `MappedFile.reading`), not as whatever the zeros it then read look like.
-        let mapping = try MappedFile(path: path)
         do {
-            try self.init(path: path, mapping: mapping)
+            try self.init(path: mapping.path, mapping: mapping)
         } catch {
             try mapping.checkUnchanged()
             throw error
@@ -98,7 +102,12 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
     /// 2048, … bytes ends.
     public static func hasSignature(_ path: String) -> Bool {
         guard let mapping = try? MappedFile(path: path) else { return false }
-        return Superblock.signaturePosition(in: mapping.bytes) != nil
+        return hasSignature(in: mapping)
+    }
+
+    /// Whether a mapped file is an HDF5 file (see `hasSignature(_:)`); false when it changed meanwhile.
+    public static func hasSignature(in mapping: MappedFile) -> Bool {
+        (try? mapping.reading { Superblock.signaturePosition(in: mapping.bytes) != nil }) ?? false
     }
 
     public func info(named name: String) -> TensorInfo? { entries[name]?.info }
