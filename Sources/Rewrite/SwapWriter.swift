@@ -36,7 +36,15 @@ extension Swap {
     public static func write(source: String, destination: String, options: SwapOptions,
                              progress: ProgressSink? = nil) throws -> SwapSummary {
         try options.validate()
-        let model = try Model(path: source)
+        return try write(model: try Model(path: source), destination: destination, options: options, progress: progress)
+    }
+
+    /// Swaps a model already opened (its files are read through this one opening: the copy, the hashes
+    /// and the config all use the same mappings and bytes).
+    public static func write(model: Model, destination: String, options: SwapOptions,
+                             progress: ProgressSink? = nil) throws -> SwapSummary {
+        try options.validate()
+        let source = model.path
         let graph = try model.graph()
         guard var config = model.config, let configPath = model.configPath else {
             throw SwapError(file: source, "has no config.json beside it")
