@@ -60,6 +60,14 @@ import TestSupport
         }
     }
 
+    @Test func runningOutOfDescriptorsSaysSoAndGivesTheLimit() {
+        var limit = rlimit()
+        #expect(getrlimit(InputFile.RLIMIT_NOFILE_VALUE, &limit) == 0)
+        let text = InputFile.openFailure(EMFILE)
+        #expect(text.contains("limit of open files (\(limit.rlim_cur))"), "\(text)")
+        #expect(text.contains("ulimit -n"))
+    }
+
     @Test func modelFolderFollowsLinksOnlyInsideTheFolderOrItsCacheBlobs() throws {
         let tmp = TempDir()
         let fm = FileManager.default
