@@ -39,8 +39,10 @@ public final class Background<Value>: @unchecked Sendable {
         return try job.result!.get()
     }
 
+    /// Work never collected (the caller failed first) is not waited for: the thread is detached and
+    /// keeps what it uses alive until it ends, so an error is reported at once.
     deinit {
-        if !collected, let thread { pthread_join(thread, nil) }
+        if !collected, let thread { pthread_detach(thread) }
     }
 }
 

@@ -108,5 +108,9 @@ import TestSupport
         struct Failure: Error {}
         let failing = Background { () throws -> Int in throw Failure() }
         #expect(throws: Failure.self) { try failing.value() }
+        // Work dropped uncollected is not waited for.
+        let start = Date()
+        do { _ = Background { usleep(2_000_000); return 1 } }
+        #expect(Date().timeIntervalSince(start) < 1.5)
     }
 }
