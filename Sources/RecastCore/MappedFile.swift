@@ -108,8 +108,19 @@ public final class MappedFile: @unchecked Sendable {
         return result
     }
 
-    /// Tells the kernel a range will be read front to back soon.
-    public func adviseSequential(_ range: Range<Int>) { advise(range, MADV_SEQUENTIAL) }
+    /// Tells the kernel a range will be read front to back soon, and maps its pages in one call
+    /// (`MADV_POPULATE_READ`, Linux 5.14; ignored where unknown). Without it, a `write` straight from a
+    /// view takes one page fault per page inside the kernel's copy: populating first halved the system
+    /// time of `convert` from `.h5` to safetensors (335 MB: 0.28 s → 0.14 s). The pages are the range's
+    /// own, given back by `release`, so memory stays bounded by the range. On a file cut meanwhile it
+    /// fails without a signal, and the read that follows meets the guard.
+    public func adviseSequential(_ range: Range<Int>) {
+        advise(range, MADV_SEQUENTIAL)
+        #if os(Linux)
+        advise(range, MADV_POPULATE_READ)
+        #endif
+    }
+
 
     /// Drops the pages of a range from this process's resident set once it has been consumed,
     /// so streaming a large file keeps memory bounded by the piece in flight.
