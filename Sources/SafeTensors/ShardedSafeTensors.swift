@@ -7,13 +7,13 @@ public final class ShardedSafeTensors: TensorStore {
     public let metadata: Metadata
     public let tensors: [TensorInfo]
     private let owner: [String: (shard: Int, info: TensorInfo)]
-    /// The index as it was read, so that its hash is of the bytes this store used.
-    private let indexBytes: [UInt8]
+    /// The SHA-256 of the index as it was read, so that provenance names the bytes this store used.
+    private let indexSHA256: String
 
     public init(indexPath: String) throws {
         self.indexPath = indexPath
         let bytes = try FileSystem.readAll(indexPath)
-        indexBytes = bytes
+        indexSHA256 = bytes.withUnsafeBytes { SHA256.hex($0) }
         let json: JSON
         do { json = try JSON.parse(bytes) } catch {
             throw CheckpointError(file: indexPath, offset: error.offset, "is not a valid JSON index: \(error.message)")
@@ -88,7 +88,7 @@ public final class ShardedSafeTensors: TensorStore {
 
     /// The SHA-256 of the index as read, or of a shard's mapping, without opening either again.
     public func sha256(of file: String) throws -> String {
-        if file == indexPath { return indexBytes.withUnsafeBytes { SHA256.hex($0) } }
+        if file == indexPath { return indexSHA256 }
         if let shard = shards.first(where: { $0.path == file }) { return try shard.sha256(of: file) }
         return try SHA256.hex(file: file)
     }
