@@ -6,12 +6,17 @@ import SafeTensors
 public enum Checkpoint {
     /// Opens a `.safetensors` file, a sharded index `.json`, an HDF5 file, or a model directory.
     /// The content decides, not the extension: a file named `.safetensors` that holds HDF5 opens as HDF5.
+    ///
+    /// `path` itself is the user's choice and may be a link; the files found from it (the weights of a
+    /// folder, the shards of an index) follow `ModelFolder`'s rule for links. Only regular files are
+    /// opened, without blocking (see `InputFile`).
     public static func open(_ path: String) throws -> TensorStore {
         guard FileSystem.exists(path) else { throw CheckpointError(file: path, "does not exist") }
         if FileSystem.isDirectory(path) { return try open(weightsIn: path) }
-        guard FileSystem.isRegularFile(path) else { throw CheckpointError(file: path, "is not a regular file") }
-        let head = try readHead(path, count: 1024)
-        if HDF5Store.hasSignature(path) { return try HDF5Store(path: path) }
+        // Mapped once, and the mapping handed to the store that reads it.
+        let mapping = try MappedFile(path: path)
+        let head = try mapping.reading { Array(mapping.bytes.prefix(1024)) }
+        if HDF5Store.hasSignature(in: mapping) { return try HDF5Store(mapping: mapping) }
         if head.starts(with: Array("version https://git-lfs".utf8)) {
             throw CheckpointError(file: path, "is a Git LFS pointer file, not the weights: fetch the real file with `git lfs pull`")
         }
@@ -23,11 +28,17 @@ public enum Checkpoint {
         if path.hasSuffix(".h5") || path.hasSuffix(".hdf5") || path.hasSuffix(".keras") {
             throw CheckpointError(file: path, "has an HDF5 extension but no HDF5 signature: the file is truncated or not HDF5")
         }
-        return try SafeTensorsFile(path: path)
+        return try SafeTensorsFile(mapping: mapping)
     }
 
-    /// The weights file a model directory holds, in order of preference.
+    /// The weights file a model directory holds, in order of preference, checked by `ModelFolder`'s rule.
     public static func weightsPath(in dir: String) throws -> String {
+        let path = try candidateWeightsPath(in: dir)
+        try ModelFolder(dir).check(path)
+        return path
+    }
+
+    static func candidateWeightsPath(in dir: String) throws -> String {
         let names = FileSystem.list(dir)
         for preferred in [SafeTensorsWriter.indexName, "model.safetensors"] where names.contains(preferred) {
             return FileSystem.join(dir, preferred)
@@ -51,15 +62,14 @@ public enum Checkpoint {
         try open(weightsPath(in: dir))
     }
 
-    /// The `config.json` that describes a checkpoint: inside a model directory, or beside a weights file.
-    public static func configPath(for path: String) -> String? {
-        let dir = FileSystem.isDirectory(path) ? path : FileSystem.split(path).dir
-        let candidate = FileSystem.join(dir, "config.json")
-        return FileSystem.isRegularFile(candidate) ? candidate : nil
-    }
-
-    static func readHead(_ path: String, count: Int) throws -> [UInt8] {
-        let file = try MappedFile(path: path)
-        return Array(file.bytes.prefix(count))
+    /// The `config.json` that describes a checkpoint: inside a model directory, or beside a weights file;
+    /// nil when there is none. Checked by `ModelFolder`'s rule for links; a `config.json` that is not a
+    /// regular file is returned too, so that reading it gives the reason instead of silently ignoring it.
+    public static func configPath(for path: String) throws -> String? {
+        let folder = FileSystem.isDirectory(path) ? try ModelFolder(path) : try ModelFolder.holding(path)
+        let candidate = FileSystem.join(folder.path, "config.json")
+        guard FileSystem.exists(candidate) else { return nil }
+        try folder.check(candidate)
+        return candidate
     }
 }

@@ -99,7 +99,7 @@ public enum Converter {
             case .directory:
                 let names = try SafeTensorsWriter.writeSharded(tensors, metadata: store.metadata, directory: output.temporaryPath,
                                                                maxShardSize: options.maxShardSize ?? defaultShardSize, progress: progress)
-                if let config = Checkpoint.configPath(for: path) {
+                if let config = try Checkpoint.configPath(for: path) {
                     try FileSystem.writeAll(FileSystem.join(output.temporaryPath, "config.json"), try FileSystem.readAll(config))
                 }
                 files = names.map { FileSystem.join(destination, $0) }

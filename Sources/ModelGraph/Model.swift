@@ -7,6 +7,9 @@ public final class Model {
     public let store: TensorStore
     public let configPath: String?
     public let config: JSON?
+    /// The SHA-256 (hex) of `config.json` as it was read: provenance hashes the bytes that were parsed,
+    /// without reading the file a second time.
+    public let configSHA256: String?
 
     /// Opens the weights and reads `config.json` (inside a model folder or beside the weights file).
     public init(path: String) throws {
@@ -15,13 +18,16 @@ public final class Model {
         let found = try Model.readConfig(path)
         configPath = found?.path
         config = found?.json
+        configSHA256 = found?.sha256
     }
 
-    /// The `config.json` inside a model folder or beside a weights file, parsed; nil when there is none.
-    public static func readConfig(_ path: String) throws -> (path: String, json: JSON)? {
-        guard let configPath = Checkpoint.configPath(for: path) else { return nil }
+    /// The `config.json` inside a model folder or beside a weights file, parsed, with the SHA-256 of the
+    /// bytes that were parsed; nil when there is none.
+    public static func readConfig(_ path: String) throws -> (path: String, json: JSON, sha256: String)? {
+        guard let configPath = try Checkpoint.configPath(for: path) else { return nil }
         let bytes = try FileSystem.readAll(configPath)
-        do { return (configPath, try JSON.parse(bytes)) } catch {
+        let sha = bytes.withUnsafeBytes { SHA256.hex($0) }
+        do { return (configPath, try JSON.parse(bytes), sha) } catch {
             throw CheckpointError(file: configPath, offset: error.offset, "is not valid JSON: \(error.message)")
         }
     }

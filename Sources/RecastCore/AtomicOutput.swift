@@ -364,10 +364,8 @@ public enum FileSystem {
         }
     }
 
-    public static func readAll(_ path: String) throws -> [UInt8] {
-        let file = try MappedFile(path: path)
-        return Array(file.bytes)
-    }
+    /// The whole file (see `InputFile.readAll`: regular files only, never blocks, no mapping).
+    public static func readAll(_ path: String) throws -> [UInt8] { try InputFile.readAll(path) }
 
     public static func writeAll(_ path: String, _ bytes: [UInt8]) throws {
         let out = try OutputFile(path: path)

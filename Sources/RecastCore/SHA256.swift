@@ -35,17 +35,25 @@ public final class SHA256 {
 
     /// Hashes a file through a memory mapping, a piece at a time, dropping each piece once hashed.
     public static func hex(file path: String) throws -> String {
-        let m = try MappedFile(path: path)
+        try hex(mapping: try MappedFile(path: path))
+    }
+
+    /// Hashes a whole mapped file, a piece at a time, dropping each piece once hashed. Throws when the
+    /// file changes meanwhile (checked after every piece, so a cut file stops the hash early).
+    public static func hex(mapping m: MappedFile) throws -> String {
         let s = SHA256()
         var offset = 0
         let step = 1 << 24
         while offset < m.size {
             let end = min(offset + step, m.size)
-            m.adviseSequential(offset..<end)
-            s.update(m.view(offset..<end)!)
-            m.release(offset..<end)
+            try m.reading {
+                m.adviseSequential(offset..<end)
+                s.update(m.view(offset..<end)!)
+                m.release(offset..<end)
+            }
             offset = end
         }
+        try m.checkUnchanged()
         return hexString(s.finalize())
     }
 

@@ -28,10 +28,16 @@ public protocol TensorStore: AnyObject {
     var skipped: [SkippedObject] { get }
     func info(named name: String) -> TensorInfo?
     func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
+    /// The lowercase hex SHA-256 of one of `files`. Stores hash the bytes they already hold (their
+    /// mapping, the index they parsed) rather than opening the file again: one descriptor per file, and
+    /// the hash is of what was read. Throws when the file changed meanwhile.
+    func sha256(of file: String) throws -> String
 }
 
 extension TensorStore {
     public var skipped: [SkippedObject] { [] }
+
+    public func sha256(of file: String) throws -> String { try SHA256.hex(file: file) }
 
     public var parameterCount: Int { tensors.reduce(0) { $0 + $1.elementCount } }
     public var byteCount: Int { tensors.reduce(0) { $0 + $1.byteCount } }

@@ -36,7 +36,15 @@ extension Swap {
     public static func write(source: String, destination: String, options: SwapOptions,
                              progress: ProgressSink? = nil) throws -> SwapSummary {
         try options.validate()
-        let model = try Model(path: source)
+        return try write(model: try Model(path: source), destination: destination, options: options, progress: progress)
+    }
+
+    /// Swaps a model already opened (its files are read through this one opening: the copy, the hashes
+    /// and the config all use the same mappings and bytes).
+    public static func write(model: Model, destination: String, options: SwapOptions,
+                             progress: ProgressSink? = nil) throws -> SwapSummary {
+        try options.validate()
+        let source = model.path
         let graph = try model.graph()
         guard var config = model.config, let configPath = model.configPath else {
             throw SwapError(file: source, "has no config.json beside it")
@@ -55,9 +63,12 @@ extension Swap {
         var copied: [String] = []
         var shards: [Shard] = []
         // The provenance hashes read every source byte once more: do it on the other core while writing.
-        let hashing = Background { [files = store.files] in
-            try files.map { SourceFile(name: FileSystem.split($0).base, sha256: try SHA256.hex(file: $0)) }
-                + [SourceFile(name: "config.json", sha256: try SHA256.hex(file: configPath))]
+        // The store hashes its own mappings and the model the config bytes it parsed, so no source file
+        // is opened a second time (a model of any number of shards needs no descriptor per shard).
+        let configHash = model.configSHA256 ?? ""
+        let hashing = Background { [files = store.files, store = UncheckedStore(store)] in
+            try files.map { SourceFile(name: FileSystem.split($0).base, sha256: try store.value.sha256(of: $0)) }
+                + [SourceFile(name: "config.json", sha256: configHash)]
         }
         try output.write {
 
@@ -91,10 +102,12 @@ extension Swap {
             try FileSystem.writeAll(FileSystem.join(dir, "config.json"), Array((config.serialized(pretty: true) + "\n").utf8))
             files.insert("config.json", at: 0)
 
-            let sourceDir = FileSystem.split(configPath).dir
+            // Companion files follow the rule for links (see `ModelFolder`); one that exists but is not a
+            // regular file is refused by `readAll` rather than skipped without a word.
+            let sourceFolder = try ModelFolder.holding(configPath)
             for name in companionFiles {
-                let path = FileSystem.join(sourceDir, name)
-                guard FileSystem.isRegularFile(path) else { continue }
+                let path = try sourceFolder.file(name)
+                guard FileSystem.exists(path) else { continue }
                 try FileSystem.writeAll(FileSystem.join(dir, name), try FileSystem.readAll(path))
                 copied.append(name)
             }
@@ -106,6 +119,13 @@ extension Swap {
         return SwapSummary(destination: output.destination, files: files, copiedFiles: copied, plan: plan, layerCount: graph.layerCount,
                            newTensors: fresh.map(\.info), newParameterCount: fresh.reduce(0) { $0 + $1.info.elementCount },
                            copiedTensorCount: all.count - fresh.count, bytesWritten: all.reduce(0) { $0 + $1.info.byteCount })
+    }
+
+    /// A store handed to the hashing thread. Stores are read-only once open and their mappings may be
+    /// read from several threads; `TensorStore` is not `Sendable` because it is a protocol of classes.
+    struct UncheckedStore: @unchecked Sendable {
+        let value: TensorStore
+        init(_ value: TensorStore) { self.value = value }
     }
 
     /// One output file's tensors and metadata.

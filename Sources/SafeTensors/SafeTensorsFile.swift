@@ -9,10 +9,16 @@ public final class SafeTensorsFile: TensorStore {
     /// Drop pages from the resident set after each read: set by streaming jobs such as convert.
     public var releaseAfterRead = false
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(mapping: try MappedFile(path: path))
+    }
+
+    /// Reads a file already mapped (see `Checkpoint.open`, which maps each file once).
+    public init(mapping: MappedFile) throws {
+        let path = mapping.path
         self.path = path
-        mapping = try MappedFile(path: path)
-        header = try SafeTensorsHeader.parse(mapping.bytes, file: path)
+        self.mapping = mapping
+        header = try mapping.reading { try SafeTensorsHeader.parse(mapping.bytes, file: path) }
         var index: [String: Int] = [:]
         for (i, e) in header.entries.enumerated() { index[e.info.name] = i }
         self.index = index
@@ -39,11 +45,18 @@ public final class SafeTensorsFile: TensorStore {
         guard let range = fileRange(of: name), let view = mapping.view(range) else {
             throw CheckpointError.tensor(name, in: path, "not in this file")
         }
+        // `reading`: a file cut or rewritten while the tensor is read is an error, not zeros or SIGBUS.
         if releaseAfterRead {
             mapping.adviseSequential(range)
             defer { mapping.release(range) }
-            return try body(view)
+            return try mapping.reading { try body(view) }
         }
-        return try body(view)
+        return try mapping.reading { try body(view) }
+    }
+
+    /// The SHA-256 of the mapped file, without opening it again.
+    public func sha256(of file: String) throws -> String {
+        guard file == path else { return try SHA256.hex(file: file) }
+        return try SHA256.hex(mapping: mapping)
     }
 }

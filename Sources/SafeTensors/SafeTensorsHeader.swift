@@ -32,12 +32,18 @@ public struct SafeTensorsHeader: Sendable {
             throw CheckpointError(file: file, "is \(size) bytes long; a safetensors file starts with an 8-byte header length")
         }
         let declared = bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self).littleEndian
+        // The first 8 bytes are the header length only in a safetensors file. Of any other file (a key, a
+        // password store) they are its contents, so the number is shown only when the header that
+        // follows starts like one ('{'): a refused file's bytes never reach the message.
+        let looksLikeSafetensors = size > 8 && bytes[8] == UInt8(ascii: "{")
         guard declared <= UInt64(maxHeaderLength) else {
-            throw CheckpointError(file: file, offset: 0, "header length \(declared) is over the limit of \(maxHeaderLength) bytes: the file is corrupt or not safetensors")
+            let shown = looksLikeSafetensors ? "header length \(declared)" : "the header length in the first 8 bytes"
+            throw CheckpointError(file: file, offset: 0, "\(shown) is over the limit of \(maxHeaderLength) bytes: the file is corrupt or not safetensors")
         }
         let n = Int(declared)
         guard 8 + n <= size else {
-            throw CheckpointError(file: file, offset: 0, "header length \(n) runs past the end of the file (\(size) bytes): the file is truncated or not safetensors")
+            let shown = looksLikeSafetensors ? "header length \(n)" : "the header length in the first 8 bytes"
+            throw CheckpointError(file: file, offset: 0, "\(shown) runs past the end of the file (\(size) bytes): the file is truncated or not safetensors")
         }
         let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + n)])
         guard String(validating: headerBytes, as: UTF8.self) != nil else {

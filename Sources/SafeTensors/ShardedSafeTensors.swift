@@ -7,10 +7,13 @@ public final class ShardedSafeTensors: TensorStore {
     public let metadata: Metadata
     public let tensors: [TensorInfo]
     private let owner: [String: (shard: Int, info: TensorInfo)]
+    /// The SHA-256 of the index as it was read, so that provenance names the bytes this store used.
+    private let indexSHA256: String
 
     public init(indexPath: String) throws {
         self.indexPath = indexPath
         let bytes = try FileSystem.readAll(indexPath)
+        indexSHA256 = bytes.withUnsafeBytes { SHA256.hex($0) }
         let json: JSON
         do { json = try JSON.parse(bytes) } catch {
             throw CheckpointError(file: indexPath, offset: error.offset, "is not a valid JSON index: \(error.message)")
@@ -32,7 +35,8 @@ public final class ShardedSafeTensors: TensorStore {
             }
         }
         self.metadata = metadata
-        let dir = FileSystem.split(indexPath).dir
+        // Shards are found beside the index, and follow the rule for links (see `ModelFolder`).
+        let folder = try ModelFolder.holding(indexPath)
         var shardIndex: [String: Int] = [:]
         var shards: [SafeTensorsFile] = []
         var owner: [String: (Int, TensorInfo)] = [:]
@@ -48,7 +52,7 @@ public final class ShardedSafeTensors: TensorStore {
             if let known = shardIndex[file] {
                 i = known
             } else {
-                let path = FileSystem.join(dir, file)
+                let path = try folder.file(file)
                 guard FileSystem.exists(path) else {
                     throw CheckpointError(file: indexPath, object: "tensor '\(name)'", "weight_map names shard '\(file)', which does not exist")
                 }
@@ -81,6 +85,13 @@ public final class ShardedSafeTensors: TensorStore {
     }
 
     public func info(named name: String) -> TensorInfo? { owner[name]?.info }
+
+    /// The SHA-256 of the index as read, or of a shard's mapping, without opening either again.
+    public func sha256(of file: String) throws -> String {
+        if file == indexPath { return indexSHA256 }
+        if let shard = shards.first(where: { $0.path == file }) { return try shard.sha256(of: file) }
+        return try SHA256.hex(file: file)
+    }
 
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let o = owner[name] else { throw CheckpointError.tensor(name, in: indexPath, "not in this checkpoint") }

@@ -85,9 +85,9 @@ struct Swap: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let options = try options()
-            let store = try Checkpoint.open(source)
-            let bar = ProgressBar.make(total: store.byteCount, label: "swapping")
-            let summary = try Rewrite.Swap.write(source: source, destination: destination, options: options, progress: bar)
+            let model = try Model(path: source)
+            let bar = ProgressBar.make(total: model.store.byteCount, label: "swapping")
+            let summary = try Rewrite.Swap.write(model: model, destination: destination, options: options, progress: bar)
             bar?.finish()
             let plan = summary.plan
             var how = "\(plan.featureMap.rawValue), feature dim \(plan.featureDim)"

@@ -161,6 +161,6 @@ import HDF5
     @Test func modelDirectoriesPreferTheIndex() throws {
         #expect(try Checkpoint.weightsPath(in: fixture("llama")).hasSuffix("model.safetensors.index.json"))
         #expect(try Checkpoint.weightsPath(in: fixture("bert-tf")).hasSuffix("tf_model.h5"))
-        #expect(Checkpoint.configPath(for: fixture("gpt2/model.safetensors"))?.hasSuffix("gpt2/config.json") == true)
+        #expect(try Checkpoint.configPath(for: fixture("gpt2/model.safetensors"))?.hasSuffix("gpt2/config.json") == true)
     }
 }

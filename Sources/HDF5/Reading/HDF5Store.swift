@@ -47,11 +47,26 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
     }
 
     /// Opens `path` read-only, lists its tensors and detects its layout.
-    public init(path: String) throws {
-        self.path = path
+    public convenience init(path: String) throws {
         guard FileSystem.exists(path) else { throw CheckpointError(file: path, "does not exist") }
-        guard FileSystem.isRegularFile(path) else { throw CheckpointError(file: path, "is not a regular file") }
-        let mapping = try MappedFile(path: path)
+        try self.init(mapping: try MappedFile(path: path))
+    }
+
+    /// Reads a file already mapped (see `Checkpoint.open`, which maps each file once).
+    public convenience init(mapping: MappedFile) throws {
+        // The parser reads the mapping in place: a file cut or rewritten meanwhile is reported as such
+        // (see `MappedFile.reading`), not as whatever the zeros it then read look like.
+        do {
+            try self.init(path: mapping.path, mapping: mapping)
+        } catch {
+            try mapping.checkUnchanged()
+            throw error
+        }
+        try mapping.checkUnchanged()
+    }
+
+    private init(path: String, mapping: MappedFile) throws {
+        self.path = path
         guard mapping.size > 0 else { throw CheckpointError(file: path, "not an HDF5 file: the file is empty") }
         guard Superblock.signaturePosition(in: mapping.bytes) != nil else {
             throw CheckpointError(file: path, "not an HDF5 file: no HDF5 signature at the start of the file or at any offset where a user block could end")
@@ -87,12 +102,28 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
     /// 2048, … bytes ends.
     public static func hasSignature(_ path: String) -> Bool {
         guard let mapping = try? MappedFile(path: path) else { return false }
-        return Superblock.signaturePosition(in: mapping.bytes) != nil
+        return hasSignature(in: mapping)
+    }
+
+    /// Whether a mapped file is an HDF5 file (see `hasSignature(_:)`); false when it changed meanwhile.
+    public static func hasSignature(in mapping: MappedFile) -> Bool {
+        (try? mapping.reading { Superblock.signaturePosition(in: mapping.bytes) != nil }) ?? false
     }
 
     public func info(named name: String) -> TensorInfo? { entries[name]?.info }
 
+    /// The SHA-256 of the mapped file, without opening it again.
+    public func sha256(of file: String) throws -> String {
+        guard file == path else { return try SHA256.hex(file: file) }
+        return try SHA256.hex(mapping: mapping)
+    }
+
+    /// Reads a tensor inside `MappedFile.reading`: a file cut or rewritten meanwhile is an error.
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try mapping.reading { try tensorBytes(of: name, body) }
+    }
+
+    private func tensorBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let entry = entries[name] else {
             throw CheckpointError(file: path, object: "tensor '\(name)'", "not in the checkpoint")
         }
