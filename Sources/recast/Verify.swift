@@ -42,7 +42,11 @@ struct VerifyCommand: ParsableCommand {
                 try FileSystem.writeAll(output.temporaryPath, Array(ReportPlot.svg(report).utf8))
                 try output.commit()
             }
-            print(json ? report.json.serialized(pretty: true) : report.text)
+            if json {
+                print(report.json.serialized(pretty: true))
+            } else {
+                Terminal.output(report.lines)
+            }
         }
     }
 }
