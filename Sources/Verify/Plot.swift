@@ -99,17 +99,24 @@ struct AxisTicks {
         let largest = largest.isFinite && largest > 0 ? largest : 1
         let raw = largest / Double(max(intervals, 1))
         var e = Int(Glibc.log10(raw).rounded(.down))
-        var magnitude = Glibc.pow(10, Double(e))
-        var step = magnitude
-        for m in [1.0, 2.0, 2.5, 5.0, 10.0] where m * magnitude >= raw * (1 - 1e-12) {
-            step = m * magnitude
+        var mantissa = 10.0
+        for m in [1.0, 2.0, 2.5, 5.0] where AxisTicks.value(m, e) >= raw * (1 - 1e-12) {
+            mantissa = m
             break
         }
-        if step >= 10 * magnitude * (1 - 1e-12) { e += 1; magnitude *= 10 }
-        let count = max(1, Int((largest / step * (1 - 1e-12)).rounded(.up)))
-        self.step = step
+        if mantissa == 10 { mantissa = 1; e += 1 }
+        // k × mantissa is exact, and one multiplication or division by a power of ten rounds once, so a
+        // tick is the double nearest its decimal value (3e-05, not 2.9999999999999997e-05).
+        var count = max(1, Int((largest / AxisTicks.value(mantissa, e) * (1 - 1e-12)).rounded(.up)))
+        if AxisTicks.value(Double(count) * mantissa, e) < largest { count += 1 }
+        self.step = AxisTicks.value(mantissa, e)
         self.exponent = e
-        self.values = (0...count).map { Double($0) * step }
+        self.values = (0...count).map { AxisTicks.value(Double($0) * mantissa, e) }
+    }
+
+    /// m × 10^e, rounded once.
+    static func value(_ m: Double, _ e: Int) -> Double {
+        e >= 0 ? m * Glibc.pow(10, Double(e)) : m / Glibc.pow(10, Double(-e))
     }
 
     /// `0.25`, `2`, `1.5e-05`: fixed notation for steps from 10^-3 to below 10^5, scientific beyond,

@@ -26,7 +26,8 @@ enum Invocation {
             // A check the command makes once it runs: still the command line's fault.
             Terminal.error(error.message, details: ["See '\(commandPath(type(of: command))) --help' for more information."])
             exit(ExitCode.validationFailure.rawValue)
-        } catch let error as CleanExit {
+        } catch where isParserOutcome(error) {
+            // `--help` parses into the parser's own help command, whose run throws its request.
             exit(reportingParserError: error)
         } catch {
             Terminal.error(error)
@@ -47,6 +48,12 @@ enum Invocation {
         let (headline, details) = usageMessage(text)
         if !headline.isEmpty { Terminal.error(headline, details: details) }
         exit(code.rawValue)
+    }
+
+    /// An error of the argument parser's own (help and version requests, parse errors), which it
+    /// formats; any other error comes from Recast and is reported by `Terminal.error`.
+    static func isParserOutcome(_ error: Error) -> Bool {
+        error is CleanExit || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
     }
 
     static func exit(_ status: Int32) -> Never {

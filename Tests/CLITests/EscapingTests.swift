@@ -10,14 +10,14 @@ import RecastCore
     let dir = TempDir()
 
     /// Hostile strings: a forged line, a carriage return and screen clear, an OSC title change, a bidi
-    /// override, an 8-bit CSI (C1), DEL and NUL, bidi isolates, and a backslash that must stay unambiguous.
+    /// override, an 8-bit CSI (C1), DEL and BEL (a NUL is refused by the reader), bidi isolates, and a backslash that must stay unambiguous.
     static let hostile = [
         "forged\nrecast: error: fake",
         "clear\r\u{1b}[2J",
         "title\u{1b}]0;pwned\u{7}",
         "bidi\u{202E}exe.txt",
         "csi\u{9b}31m",
-        "del\u{7f}nul\u{0}",
+        "del\u{7f}bel\u{7}",
         "iso\u{2066}x\u{2069}",
         "back\\slash",
     ]
