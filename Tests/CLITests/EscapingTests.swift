@@ -93,7 +93,9 @@ import RecastCore
         let header = try #require(all.first { $0.hasPrefix("tensor") })
         let column = try #require(header.range(of: "dtype")).lowerBound.utf16Offset(in: header)
         for row in all.filter({ $0.hasPrefix("h.") }) {
-            #expect(Array(Array(row.utf16)[column..<(column + 3)]) == Array("F32".utf16), "misaligned: \(row)")
+            let units = Array(row.utf16)
+            let dtype = units.count >= column + 3 ? Array(units[column..<(column + 3)]) : []
+            #expect(dtype == Array("F32".utf16), "misaligned: \(row)")
         }
     }
 
