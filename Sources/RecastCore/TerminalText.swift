@@ -8,7 +8,7 @@ extension String {
     /// U+202A–U+202E, U+2066–U+2069). A backslash becomes `\\`, so the escaped text reads back unambiguously.
     /// Text that needs nothing is returned as it is, without copying.
     public var escapedForTerminal: String {
-        guard utf8.contains(where: TerminalText.mayNeedEscaping) else { return self }
+        guard TerminalText.mayNeedEscaping(self) else { return self }
         var out = ""
         out.reserveCapacity(utf8.count + 16)
         for u in unicodeScalars {
@@ -45,6 +45,15 @@ public enum TerminalText {
     /// Lead bytes: 0xC2 for C1, 0xD8 for U+061C, 0xE2 for U+2000–U+2FFF.
     static func mayNeedEscaping(_ b: UInt8) -> Bool {
         b < 0x20 || b == 0x7F || b == 0x5C || b == 0xC2 || b == 0xD8 || b == 0xE2
+    }
+
+    /// Whether any byte of the text may need escaping: one tight pass over contiguous UTF-8.
+    static func mayNeedEscaping(_ s: String) -> Bool {
+        let found = s.utf8.withContiguousStorageIfAvailable { buf -> Bool in
+            for b in buf where mayNeedEscaping(b) { return true }
+            return false
+        }
+        return found ?? s.utf8.contains(where: mayNeedEscaping)
     }
 
     /// Lines of human-readable output, each escaped on its own and joined with line breaks: the one way

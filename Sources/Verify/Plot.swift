@@ -71,8 +71,24 @@ public enum ReportPlot {
             e += 1
         }
         s += "<text x=\"\(n(x + 10))\" y=\"\(n(y + 14))\" fill=\"#c0392b\">original KV cache</text>\n"
-        s += "<text x=\"\(n(x + 10))\" y=\"\(n(y + 30))\" fill=\"#3b6fb6\">converted (\(r.featureMap))</text>\n"
+        s += "<text x=\"\(n(x + 10))\" y=\"\(n(y + 30))\" fill=\"#3b6fb6\">converted (\(xml(r.featureMap)))</text>\n"
         return s
+    }
+
+    /// Text for an SVG element: the five XML specials as entities, and characters XML 1.0 cannot hold dropped.
+    static func xml(_ s: String) -> String {
+        var out = ""
+        for u in s.unicodeScalars {
+            switch u {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            default: if u.value >= 0x20 || u == "\t" || u == "\n" { out.unicodeScalars.append(u) }
+            }
+        }
+        return out
     }
 
     static func pow10(_ e: Int) -> Double { var v = 1.0; for _ in 0..<max(e, 0) { v *= 10 }; return v }

@@ -45,7 +45,7 @@ enum Invocation {
             if !text.isEmpty { print(text) }
             exit(code.rawValue)
         }
-        let (headline, details) = usageMessage(text)
+        let (headline, details) = usageMessage(text, message: Recast.message(for: error))
         if !headline.isEmpty { Terminal.error(headline, details: details) }
         exit(code.rawValue)
     }
@@ -60,14 +60,23 @@ enum Invocation {
         Glibc.exit(status)
     }
 
-    /// Splits the parser's message (`Error: …`, `Help: …`, `Usage: …`, `  See '…' for more information.`)
-    /// into the error itself and the lines that follow it, without the parser's `Error: ` prefix.
-    static func usageMessage(_ text: String) -> (headline: String, details: [String]) {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: true).map(trimmed).filter { !$0.isEmpty }
-        guard !lines.isEmpty else { return ("", []) }
-        var headline = lines.removeFirst()
-        if headline.hasPrefix("Error: ") { headline.removeFirst("Error: ".count) }
-        return (headline, lines)
+    /// Splits the parser's text (`Error: MESSAGE`, `Help: …`, `Usage: …`, `  See '…' for more
+    /// information.`) into the message and the lines that follow it. The message is taken whole, so a line
+    /// break inside it (an argument's value quoted back) stays part of it, escaped, and cannot pose as a
+    /// line of its own.
+    static func usageMessage(_ text: String, message: String) -> (headline: String, details: [String]) {
+        var rest = Substring(text)
+        var headline = message
+        if !message.isEmpty, let r = rest.firstRange(of: message) {
+            rest = rest[r.upperBound...]
+        } else {
+            let first = rest.prefix { $0 != "\n" }
+            headline = String(first)
+            if headline.hasPrefix("Error: ") { headline.removeFirst("Error: ".count) }
+            rest = rest.dropFirst(first.count)
+        }
+        let details = rest.split(separator: "\n", omittingEmptySubsequences: true).map(trimmed).filter { !$0.isEmpty }
+        return (headline, details)
     }
 
     static func trimmed(_ s: Substring) -> String {

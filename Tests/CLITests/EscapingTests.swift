@@ -143,6 +143,19 @@ import RecastCore
         #expect(FileSystem.exists(dst))
     }
 
+    /// The command line is quoted back in usage errors: an argument holding a line break stays within
+    /// the escaped first line, and an unknown option cannot forge a line either.
+    @Test func usageErrorsQuotingArgumentsAreEscaped() throws {
+        let dtype = try recast(["convert", fixture("gpt2"), dir.file("o.safetensors"), "--dtype", "f1\nrecast: error: fake\u{1b}[2J"])
+        #expect(dtype.status == 64, "\(dtype.stderr)")
+        expectClean(dtype, "--dtype")
+        #expect(dtype.stderr.hasPrefix("recast: error: --dtype must be one of keep, f32, f16, bf16 (got 'f1\\nrecast: error: fake\\u{1b}[2J')\n"), "\(dtype.stderr)")
+        let option = try recast(["inspect", fixture("gpt2"), "--x\u{1b}]0;pwned\u{7}\nrecast: error: fake"])
+        #expect(option.status == 64, "\(option.stderr)")
+        expectClean(option, "unknown option")
+        #expect(option.stderr.split(separator: "\n").dropFirst().allSatisfy { $0.hasPrefix("  ") }, "\(option.stderr)")
+    }
+
     /// A model folder whose name and config strings are hostile: run, swap and verify, failing and succeeding.
     @Test func modelCommandsEscapePathsAndConfigStrings() throws {
         let model = dir.file("model\u{1b}]0;pwned\u{7}\n")
