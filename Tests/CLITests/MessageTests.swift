@@ -109,6 +109,16 @@ import RecastCore
         #expect(!FileSystem.exists(dir.file("s")) && !FileSystem.exists(out))
     }
 
+    /// The hidden timing harness crashed on a negative length ("Range requires lowerBound <= upperBound").
+    @Test func benchRefusesNonPositiveNumbers() throws {
+        for args in [["bench", "decode", fixture("gpt2"), "--lengths", "-3"], ["bench", "decode", fixture("gpt2"), "--steps", "0"],
+                     ["bench", "forward", fixture("gpt2"), "--length", "-1"], ["bench", "forward", fixture("gpt2"), "--repeat", "0"]] {
+            let r = try recast(args)
+            #expect(!r.signalled, "\(args) crashed")
+            expectFormat(r, status: 64, "\(args)")
+        }
+    }
+
     /// A negative number where an argument is expected, and anything after `--`, is left alone.
     @Test func negativeArgumentsAreNotJoined() throws {
         let r = try recast(["inspect", "--", "-1"])
