@@ -78,7 +78,7 @@ public struct VerifyReport: Sendable {
         out.append("")
         let largest = layers.filter(\.linear).map(\.relativeError).filter(\.isFinite).max() ?? 0
         out.append("attention output, linear vs softmax on the same input (relative error"
-            + (largest > 0 ? "; bars to scale, \(ReportBar.width) cells = \(format(largest)))" : ")") + ":")
+            + (largest > 0 ? "; full bar = \(format(largest)))" : ")") + ":")
         for l in layers {
             let bar = ReportBar.draw(l.relativeError, largest: largest)
             out.append("  layer \(pad(String(l.layer), 3))  " + (l.linear ? "\(pad(format(l.relativeError), 10))  \(bar)" : "   softmax kept"))
