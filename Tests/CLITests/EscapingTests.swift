@@ -120,6 +120,27 @@ import RecastCore
         #expect(check.status == 0 && check.stdout == "\(Self.hostile.count)\n", "\(check.stderr)")
     }
 
+    /// HDF5 object names, written by h5py: a dataset shown as a tensor, and a string dataset listed
+    /// among the objects that are not tensors.
+    @Test func hdf5ObjectNamesAreEscaped() throws {
+        let file = dir.file("hostile.h5")
+        let made = try python(["-c", """
+            import sys, h5py, numpy as np
+            with h5py.File(sys.argv[1], "w") as f:
+                g = f.create_group("layer\\x1b[2J\\nrecast: error: fake")
+                g.create_dataset("kernel\\x1b]0;pwned\\x07", data=np.ones((2, 3), dtype="f4"))
+                g.create_dataset("note\\u202e", data="text")
+            """, file])
+        try #require(made.status == 0, "h5py: \(made.stderr)")
+        for args in [["inspect", file], ["inspect", file, "--all"]] {
+            let r = try recast(args)
+            #expect(r.status == 0, "\(r.stderr)")
+            expectClean(r, "\(args)")
+            #expect(r.stdout.contains("layer\\u{1b}[2J\\nrecast: error: fake/kernel\\u{1b}]0;pwned\\u{7}"), "\(r.stdout)")
+            #expect(r.stdout.contains("note\\u{202e}"), "\(r.stdout)")
+        }
+    }
+
     /// An error naming a hostile tensor, in inspect and convert.
     @Test func errorsNamingTensorsAreEscaped() throws {
         let file = hostileFile("bad.safetensors", badOffsets: true)
