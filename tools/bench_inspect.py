@@ -5,10 +5,12 @@ timed against Python's safetensors listing the names of the same file in the sam
     python3 tools/bench_inspect.py [--work bench-work/inspect] [--tensors 100000] [--name-length 800] [--keep]
 
 The names repeat over layers (`…{prefix}.layers.{i}.{part}`), so `inspect` folds them into groups; each
-tensor holds one F32 value, so the file is almost all header. Release build; best of 3 whole processes.
+tensor holds one F32 value, so the file is almost all header. Release build; best of 3 whole processes,
+with the CPU time (user + system) of that run beside the wall-clock time.
 """
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -46,7 +48,15 @@ with safe_open(sys.argv[1], "np") as f:
 
 
 def best(cmd, repeat=3):
-    return min(run(cmd)[0] for _ in range(repeat))
+    """Best wall-clock seconds of `repeat` whole processes, and the CPU seconds (user + system) of that
+    run: on a shared machine the CPU time is the steadier figure."""
+    results = []
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall, _ = run(cmd)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        results.append((wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)))
+    return min(results)
 
 
 def main():
@@ -72,10 +82,10 @@ def main():
         ("recast inspect --all", best([recast, "inspect", path, "--all"])),
         ("recast inspect --json", best([recast, "inspect", path, "--json"])),
     ]
-    print("| job | recast | Python safetensors listing names | recast / peer |")
-    print("|---|---|---|---|")
-    for job, t in rows:
-        print(f"| {job} | {t:.2f} s | {peer:.2f} s | {t / peer:.2f} |")
+    print("| job | recast | Python safetensors listing names | recast / peer | recast CPU | peer CPU |")
+    print("|---|---|---|---|---|---|")
+    for job, (t, cpu) in rows:
+        print(f"| {job} | {t:.2f} s | {peer[0]:.2f} s | {t / peer[0]:.2f} | {cpu:.2f} s | {peer[1]:.2f} s |")
     if not args.keep:
         shutil.rmtree(args.work)
 
