@@ -40,8 +40,15 @@ public struct CheckpointSummary {
 }
 
 /// Tensors that differ only in their layer numbers, shown as one row: `h.{0-11}.attn.c_attn.weight ×12`.
+///
+/// Grouping reads each name's UTF-8 bytes once and keys groups by hash, so it takes time linear in the
+/// total length of the names (a 90 MB header of long names included).
 public struct TensorGroup {
-    public var pattern: String
+    /// The first member's name, as stored.
+    public var name: String
+    /// The name before and after the layer number; the whole name in `prefix` when it has none.
+    public var prefix: String
+    public var suffix: String
     public var dtype: DType
     public var shape: [Int]
     public var count: Int
@@ -49,62 +56,71 @@ public struct TensorGroup {
     public var parameterCount: Int
     public var byteCount: Int
 
-    /// The pattern with the layer numbers written as a range, e.g. `h.{0-11}.mlp.c_fc.weight`.
+    /// The name with the layer numbers written as a range, e.g. `h.{0-11}.mlp.c_fc.weight`.
     public var displayName: String {
-        guard count > 1, let lo = indices.min(), let hi = indices.max() else {
-            return pattern.replacingPlaceholder(with: indices.first.map(String.init) ?? "")
-        }
+        guard count > 1, let lo = indices.min(), let hi = indices.max() else { return name }
         let contiguous = hi - lo + 1 == Set(indices).count
-        return pattern.replacingPlaceholder(with: contiguous ? "{\(lo)-\(hi)}" : "{\(indices.count) layers}")
+        return prefix + (contiguous ? "{\(lo)-\(hi)}" : "{\(indices.count) layers}") + suffix
+    }
+
+    struct Key: Hashable {
+        var prefix: Substring
+        var suffix: Substring
+        var dtype: DType
+        var shape: [Int]
     }
 
     /// Groups tensors whose names differ only in their first numeric component and that share dtype and shape.
     public static func group(_ tensors: [TensorInfo]) -> [TensorGroup] {
         var groups: [TensorGroup] = []
-        var index: [String: Int] = [:]
+        var index: [Key: Int] = [:]
         for t in tensors {
-            let (pattern, number) = layerPattern(t.name)
-            let key = "\(pattern)|\(t.dtype.rawValue)|\(t.shape)"
-            if let number, let g = index[key] {
+            guard let (prefix, number, suffix) = layerNumber(t.name) else {
+                groups.append(TensorGroup(name: t.name, prefix: t.name, suffix: "", dtype: t.dtype, shape: t.shape, count: 1, indices: [],
+                                          parameterCount: t.elementCount, byteCount: t.byteCount))
+                continue
+            }
+            let key = Key(prefix: prefix, suffix: suffix, dtype: t.dtype, shape: t.shape)
+            if let g = index[key] {
                 groups[g].count += 1
                 groups[g].indices.append(number)
                 groups[g].parameterCount += t.elementCount
                 groups[g].byteCount += t.byteCount
             } else {
-                if number != nil { index[key] = groups.count }
-                groups.append(TensorGroup(pattern: number == nil ? t.name : pattern, dtype: t.dtype, shape: t.shape, count: 1,
-                                          indices: number.map { [$0] } ?? [], parameterCount: t.elementCount, byteCount: t.byteCount))
+                index[key] = groups.count
+                groups.append(TensorGroup(name: t.name, prefix: String(prefix), suffix: String(suffix), dtype: t.dtype, shape: t.shape, count: 1,
+                                          indices: [number], parameterCount: t.elementCount, byteCount: t.byteCount))
             }
         }
         return groups
     }
 
-    /// Replaces the first all-digit path component (`h.3.`, `layer_._3/`, `layers/3/`) with a placeholder.
-    static func layerPattern(_ name: String) -> (String, Int?) {
-        let chars = Array(name)
-        var i = 0
-        while i < chars.count {
-            if chars[i].isASCII && chars[i].isNumber {
-                var j = i
-                while j < chars.count, chars[j].isASCII, chars[j].isNumber { j += 1 }
-                let before = i == 0 || ".-/_".contains(chars[i - 1])
-                let after = j == chars.count || "./:".contains(chars[j])
-                if before && after, let n = Int(String(chars[i..<j])) {
-                    return (String(chars[..<i]) + "\u{0}" + String(chars[j...]), n)
-                }
-                i = j
-            } else {
-                i += 1
+    /// Splits a name at its first all-digit path component (`h.3.`, `layer_._3/`, `layers/3/`): the text
+    /// before it, its value, and the text after it; nil when there is none. One pass over the UTF-8 bytes.
+    static func layerNumber(_ name: String) -> (Substring, Int, Substring)? {
+        let bytes = name.utf8
+        func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+        var i = bytes.startIndex
+        while i != bytes.endIndex {
+            guard isDigit(bytes[i]) else {
+                i = bytes.index(after: i)
+                continue
             }
+            var j = i, value = 0, overflow = false
+            while j != bytes.endIndex, isDigit(bytes[j]) {
+                let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                let (a, o2) = m.addingReportingOverflow(Int(bytes[j] - 0x30))
+                value = a
+                overflow = overflow || o1 || o2
+                j = bytes.index(after: j)
+            }
+            let before = i == bytes.startIndex || [UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "/"), UInt8(ascii: "_")].contains(bytes[bytes.index(before: i)])
+            let after = j == bytes.endIndex || [UInt8(ascii: "."), UInt8(ascii: "/"), UInt8(ascii: ":")].contains(bytes[j])
+            if before && after && !overflow {
+                return (name[..<i], value, name[j...])
+            }
+            i = j
         }
-        return (name, nil)
-    }
-}
-
-extension String {
-    func replacingPlaceholder(with s: String) -> String {
-        var out = ""
-        for c in self { if c == "\u{0}" { out += s } else { out.append(c) } }
-        return out
+        return nil
     }
 }

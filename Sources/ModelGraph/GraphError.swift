@@ -1,3 +1,5 @@
+import RecastCore
+
 /// Why a checkpoint could not be mapped onto a transformer graph. Lists every problem found, not only the first.
 public struct GraphError: Error, CustomStringConvertible, Sendable {
     public var file: String
@@ -14,4 +16,10 @@ public struct GraphError: Error, CustomStringConvertible, Sendable {
         if problems.count == 1 { return "\(file): \(problems[0])" }
         return "\(file): \(problems.count) problems:\n" + problems.map { "  - " + $0 }.joined(separator: "\n")
     }
+}
+
+extension GraphError: DetailedError {
+    /// `FILE: N problems:` above one line per problem, or the one problem.
+    public var headline: String { problems.count == 1 ? description : "\(file): \(problems.count) problems:" }
+    public var details: [String] { problems.count == 1 ? [] : problems.map { "- " + $0 } }
 }

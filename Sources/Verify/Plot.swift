@@ -21,11 +21,13 @@ public enum ReportPlot {
     static func errorPanel(_ r: VerifyReport, x: Double, y: Double, w: Double, h: Double) -> String {
         var s = "<text x=\"\(n(x))\" y=\"\(n(y - 16))\" font-size=\"14\">Attention output error per layer (linear vs softmax)</text>\n"
         s += axes(x: x, y: y, w: w, h: h)
-        let top = max(r.layers.map(\.relativeError).max() ?? 0, 1e-12) * 1.1
+        let largest = r.layers.map(\.relativeError).filter(\.isFinite).max() ?? 0
+        let ticks = AxisTicks(upTo: largest)
+        let top = ticks.top
         let count = max(r.layers.count, 1)
         let slot = w / Double(count)
         for (i, l) in r.layers.enumerated() {
-            let bh = l.relativeError / top * h
+            let bh = l.relativeError.isFinite ? min(max(l.relativeError, 0), top) / top * h : 0
             let bx = x + Double(i) * slot + slot * 0.15
             let colour = l.linear ? "#3b6fb6" : "#bbbbbb"
             s += "<rect x=\"\(n(bx))\" y=\"\(n(y + h - bh))\" width=\"\(n(slot * 0.7))\" height=\"\(n(bh))\" fill=\"\(colour)\"><title>layer \(l.layer): \(format(l.relativeError))</title></rect>\n"
@@ -37,9 +39,8 @@ public enum ReportPlot {
             }
         }
         s += "<text x=\"\(n(x + w / 2))\" y=\"\(n(y + h + 32))\" text-anchor=\"middle\">layer</text>\n"
-        for k in 0...4 {
-            let v = top * Double(k) / 4
-            s += "<text x=\"\(n(x - 6))\" y=\"\(n(y + h - h * Double(k) / 4 + 4))\" text-anchor=\"end\">\(format(v))</text>\n"
+        for v in ticks.values {
+            s += "<text x=\"\(n(x - 6))\" y=\"\(n(y + h - h * v / top + 4))\" text-anchor=\"end\">\(ticks.label(v))</text>\n"
         }
         return s
     }
@@ -70,8 +71,24 @@ public enum ReportPlot {
             e += 1
         }
         s += "<text x=\"\(n(x + 10))\" y=\"\(n(y + 14))\" fill=\"#c0392b\">original KV cache</text>\n"
-        s += "<text x=\"\(n(x + 10))\" y=\"\(n(y + 30))\" fill=\"#3b6fb6\">converted (\(r.featureMap))</text>\n"
+        s += "<text x=\"\(n(x + 10))\" y=\"\(n(y + 30))\" fill=\"#3b6fb6\">converted (\(xml(r.featureMap)))</text>\n"
         return s
+    }
+
+    /// Text for an SVG element: the five XML specials as entities, and characters XML 1.0 cannot hold dropped.
+    static func xml(_ s: String) -> String {
+        var out = ""
+        for u in s.unicodeScalars {
+            switch u {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            default: if u.value >= 0x20 || u == "\t" || u == "\n" { out.unicodeScalars.append(u) }
+            }
+        }
+        return out
     }
 
     static func pow10(_ e: Int) -> Double { var v = 1.0; for _ in 0..<max(e, 0) { v *= 10 }; return v }
@@ -81,6 +98,62 @@ public enum ReportPlot {
     static func axes(x: Double, y: Double, w: Double, h: Double) -> String {
         "<line x1=\"\(n(x))\" y1=\"\(n(y + h))\" x2=\"\(n(x + w))\" y2=\"\(n(y + h))\" stroke=\"black\"/>\n" +
             "<line x1=\"\(n(x))\" y1=\"\(n(y))\" x2=\"\(n(x))\" y2=\"\(n(y + h))\" stroke=\"black\"/>\n"
+    }
+}
+
+/// Ticks for a linear axis from 0: a round step (1, 2, 2.5 or 5 × 10^k) giving at most `intervals`
+/// intervals up to the first tick at or above the largest value, labelled without trailing digits
+/// (0, 0.25, 0.5, 0.75, 1 rather than 0.2716, 0.5432).
+struct AxisTicks {
+    var step: Double
+    var values: [Double]
+    var top: Double { values.last ?? 1 }
+    /// The power of ten of the step: labels use as many decimals as it needs.
+    var exponent: Int
+
+    init(upTo largest: Double, intervals: Int = 4) {
+        let largest = largest.isFinite && largest > 0 ? largest : 1
+        let raw = largest / Double(max(intervals, 1))
+        var e = Int(Glibc.log10(raw).rounded(.down))
+        var mantissa = 10.0
+        for m in [1.0, 2.0, 2.5, 5.0] where AxisTicks.value(m, e) >= raw * (1 - 1e-12) {
+            mantissa = m
+            break
+        }
+        if mantissa == 10 { mantissa = 1; e += 1 }
+        // k × mantissa is exact, and one multiplication or division by a power of ten rounds once, so a
+        // tick is the double nearest its decimal value (3e-05, not 2.9999999999999997e-05).
+        var count = max(1, Int((largest / AxisTicks.value(mantissa, e) * (1 - 1e-12)).rounded(.up)))
+        if AxisTicks.value(Double(count) * mantissa, e) < largest { count += 1 }
+        self.step = AxisTicks.value(mantissa, e)
+        self.exponent = e
+        self.values = (0...count).map { AxisTicks.value(Double($0) * mantissa, e) }
+    }
+
+    /// m × 10^e, rounded once.
+    static func value(_ m: Double, _ e: Int) -> Double {
+        e >= 0 ? m * Glibc.pow(10, Double(e)) : m / Glibc.pow(10, Double(-e))
+    }
+
+    /// `0.25`, `2`, `1.5e-05`: fixed notation for steps from 10^-3 to below 10^5, scientific beyond,
+    /// with only the decimals the step needs.
+    func label(_ v: Double) -> String {
+        if v == 0 { return "0" }
+        let extra = (step / Glibc.pow(10, Double(exponent)) - 2.5).magnitude < 1e-9 ? 1 : 0
+        if exponent >= -3 && exponent < 5 {
+            return AxisTicks.trimmed(formatFixed(v, digits: max(0, -exponent + extra)))
+        }
+        let mantissa = AxisTicks.trimmed(formatFixed(v / Glibc.pow(10, Double(exponent)), digits: extra))
+        return mantissa + "e" + (exponent < 0 ? "-" : "+") + (abs(exponent) < 10 ? "0" : "") + String(abs(exponent))
+    }
+
+    /// Drops trailing zeros after a decimal point, and the point itself when nothing follows it.
+    static func trimmed(_ s: String) -> String {
+        guard s.contains(".") else { return s }
+        var t = Substring(s)
+        while t.last == "0" { t = t.dropLast() }
+        if t.last == "." { t = t.dropLast() }
+        return String(t)
     }
 }
 

@@ -69,16 +69,18 @@ public struct VerifyReport: Sendable {
         ])
     }
 
-    /// The report as a person reads it.
-    public var text: String {
+    /// The report as a person reads it, one string per line (the CLI escapes each line for the terminal).
+    public var lines: [String] {
         var out: [String] = []
         out.append("original:  \(original)")
         out.append("converted: \(converted) (\(featureMap) feature map, \(layers.filter(\.linear).count) of \(layers.count) layers linear)")
         out.append("tokens:    \(tokens)")
         out.append("")
-        out.append("attention output, linear vs softmax on the same input (relative error):")
+        let largest = layers.filter(\.linear).map(\.relativeError).filter(\.isFinite).max() ?? 0
+        out.append("attention output, linear vs softmax on the same input (relative error"
+            + (largest > 0 ? "; full bar = \(format(largest)))" : ")") + ":")
         for l in layers {
-            let bar = String(repeating: "▇", count: min(40, Int((l.relativeError * 40).rounded(.up))))
+            let bar = ReportBar.draw(l.relativeError, largest: largest)
             out.append("  layer \(pad(String(l.layer), 3))  " + (l.linear ? "\(pad(format(l.relativeError), 10))  \(bar)" : "   softmax kept"))
         }
         out.append("")
@@ -93,10 +95,29 @@ public struct VerifyReport: Sendable {
         out.append("inference state per sequence at \(state.length) tokens:")
         out.append("  original KV cache   \(ByteSize.format(state.kvCacheBytes))")
         out.append("  converted           \(ByteSize.format(state.convertedBytes))" + (layers.allSatisfy(\.linear) ? " (constant in the length)" : ""))
-        return out.joined(separator: "\n")
+        return out
     }
 
+    /// The report as text for a terminal: the lines, each escaped.
+    public var text: String { TerminalText.lines(lines) }
+
     func pad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
+}
+
+/// Horizontal bars drawn to scale: the largest value fills `width` cells, and eighth-cell blocks keep
+/// values a fraction of a cell apart distinguishable (0.98 and 0.99 of the largest differ by a third of a
+/// cell), where a bar of whole cells on a fixed 0–1 scale made every value from about 0.98 up look full.
+enum ReportBar {
+    static let width = 40
+    static let eighths = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"]
+
+    /// The bar of `value` when `largest` fills the width; at least one eighth for any value above zero,
+    /// nothing for zero, a negative or a non-finite value.
+    static func draw(_ value: Double, largest: Double) -> String {
+        guard value > 0, value.isFinite, largest > 0, largest.isFinite else { return "" }
+        let n = max(1, Int((min(value / largest, 1) * Double(width * 8)).rounded()))
+        return String(repeating: "█", count: n / 8) + eighths[n % 8]
+    }
 }
 
 /// Short scientific or fixed notation for report numbers.

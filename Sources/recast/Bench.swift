@@ -35,6 +35,11 @@ struct Forward: ParsableCommand {
     @Option(name: .customLong("repeat")) var repetitions = 3
     @Option var seed: UInt64 = 0
 
+    func validate() throws {
+        guard length > 0 else { throw ValidationError("--length must be positive (got \(length))") }
+        guard repetitions > 0 else { throw ValidationError("--repeat must be positive (got \(repetitions))") }
+    }
+
     func run() throws {
         let t = try loadTransformer(model)
         let tokens = syntheticTokens(length: length, seed: seed, vocab: t.graph.vocabSize)
@@ -54,10 +59,17 @@ struct Decode: ParsableCommand {
     @Option(help: "Context lengths, comma-separated.") var lengths = "256,1024,4096,16384"
     @Option(help: "Tokens decoded (and timed) at each length.") var steps = 16
 
+    func validate() throws {
+        guard steps > 0 else { throw ValidationError("--steps must be positive (got \(steps))") }
+        for part in lengths.split(separator: ",", omittingEmptySubsequences: false) where (Int(part) ?? 0) <= 0 {
+            throw ValidationError("--lengths holds '\(part)', which is not a positive length")
+        }
+    }
+
     func run() throws {
         let t = try loadTransformer(model)
         for part in lengths.split(separator: ",") {
-            guard let length = Int(part) else { throw ValidationError("bad length \(part)") }
+            guard let length = Int(part), length > 0 else { throw ValidationError("bad length \(part)") }
             let decoder = try t.makeDecoder()
             decoder.simulateHistory(length: length)
             let tokens = syntheticTokens(length: steps, seed: UInt64(length), vocab: t.graph.vocabSize)

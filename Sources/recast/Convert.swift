@@ -63,7 +63,7 @@ struct Convert: ParsableCommand {
             let bar = ProgressBar.make(total: store.byteCount, label: "converting")
             let summary = try Converter.convert(store, source: source, destination: destination, options: options, progress: bar)
             bar?.finish()
-            print("wrote \(summary.destination): \(summary.tensorCount) tensors, \(ByteSize.format(summary.bytesWritten))")
+            Terminal.output("wrote \(summary.destination): \(summary.tensorCount) tensors, \(ByteSize.format(summary.bytesWritten))")
         }
     }
 }

@@ -27,7 +27,7 @@ struct Inspect: ParsableCommand {
             var graph: ModelGraph?
             if model.isRecognisedTransformer {
                 do { graph = try model.graph() } catch {
-                    Terminal.writeStderr("recast: warning: not mapped onto a transformer graph: \(error)\n")
+                    Terminal.warning("not mapped onto a transformer graph: ", error)
                 }
             }
             if json {
@@ -35,14 +35,16 @@ struct Inspect: ParsableCommand {
                 object.set("architecture", graph?.json ?? .null)
                 print(object.serialized(pretty: true))
             } else {
-                print(InspectText.render(summary, graph: graph, all: all))
+                Terminal.output(InspectText.lines(summary, graph: graph, all: all))
             }
         }
     }
 }
 
+/// The text form of `inspect`, one string per line; names from the file are escaped when the lines are
+/// printed (`Terminal.output`), and table columns are measured in escaped text so they stay aligned.
 enum InspectText {
-    static func render(_ s: CheckpointSummary, graph: ModelGraph?, all: Bool) -> String {
+    static func lines(_ s: CheckpointSummary, graph: ModelGraph?, all: Bool) -> [String] {
         var lines: [String] = []
         lines.append("format:     \(s.format.rawValue) (\(s.layout))")
         lines.append(s.files.count == 1 ? "file:       \(s.files[0])" : "files:      \(s.files.count): " + s.files.joined(separator: ", "))
@@ -73,8 +75,10 @@ enum InspectText {
             for t in s.tensors {
                 rows.append([t.name, t.dtype.rawValue, shapeText(t.shape), grouped(t.elementCount), ByteSize.format(t.byteCount)])
             }
-        } else {
-            for g in TensorGroup.group(s.tensors) {
+        }
+        let groups = all ? [] : TensorGroup.group(s.tensors)
+        if !all {
+            for g in groups {
                 let name = g.count > 1 ? "\(g.displayName)  ×\(g.count)" : g.displayName
                 rows.append([name, g.dtype.rawValue, shapeText(g.shape), grouped(g.parameterCount), ByteSize.format(g.byteCount)])
             }
@@ -87,10 +91,10 @@ enum InspectText {
             lines.append("not tensors (\(s.skipped.count)):")
             for k in s.skipped { lines.append("  \(k.name): \(k.reason)") }
         }
-        if !all && TensorGroup.group(s.tensors).count < s.tensors.count {
+        if !all && groups.count < s.tensors.count {
             lines.append("(repeated layers summarised; --all lists every tensor)")
         }
-        return lines.joined(separator: "\n")
+        return lines
     }
 
     static func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ", ") + "]" }
@@ -106,14 +110,15 @@ enum InspectText {
         return String(out.reversed())
     }
 
-    /// Left-aligned text columns, right-aligned numbers.
+    /// Left-aligned text columns, right-aligned numbers, measured as they will be shown (escaped).
     static func table(_ rows: [[String]]) -> [String] {
         guard let first = rows.first else { return [] }
+        let shown = rows.map { $0.map { $0.escapedForTerminal.count } }
         var widths = [Int](repeating: 0, count: first.count)
-        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
-        return rows.map { r in
+        for r in shown { for (i, w) in r.enumerated() { widths[i] = max(widths[i], w) } }
+        return zip(rows, shown).map { r, w in
             r.enumerated().map { i, c in
-                let pad = String(repeating: " ", count: widths[i] - c.count)
+                let pad = String(repeating: " ", count: widths[i] - w[i])
                 return i >= 3 ? pad + c : c + pad
             }.joined(separator: "  ").trimmingTrailingSpaces()
         }

@@ -24,11 +24,12 @@ struct Recast: ParsableCommand {
         Temporaries.removeOnSignals()
         // A file-size limit (ulimit -f) should fail a write with a message, not kill the process.
         signal(SIGXFSZ, SIG_IGN)
-        main(nil)
+        Invocation.run(Array(CommandLine.arguments.dropFirst()))
     }
 }
 
-/// Runs a command body, turning library errors into one line on stderr and a non-zero exit.
+/// Runs a command body, turning library errors into `recast: error: …` on stderr (escaped, with any
+/// detail lines indented: `Terminal.error`) and exit status 1. Usage errors pass through to `Invocation`.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
@@ -37,7 +38,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let error as ValidationError {
         throw error
     } catch {
-        Terminal.error("\(error)")
+        Terminal.error(error)
         throw ExitCode(1)
     }
 }

@@ -87,7 +87,7 @@ struct Run: ParsableCommand {
             }
             let meta: Metadata = [("model", model), ("mode", mode), ("tokens", tokens.map(String.init).joined(separator: ","))]
             try output.write { try SafeTensorsWriter.write(tensors, metadata: meta, to: output.temporaryPath) }
-            print("wrote \(out): hidden_states [\(tokens.count), \(graph.hiddenSize)]" + (result.logits == nil ? "" : ", logits [\(tokens.count), \(graph.vocabSize)]") + " (\(mode))")
+            Terminal.output("wrote \(out): hidden_states [\(tokens.count), \(graph.hiddenSize)]" + (result.logits == nil ? "" : ", logits [\(tokens.count), \(graph.vocabSize)]") + " (\(mode))")
         }
     }
 }

@@ -95,9 +95,9 @@ struct Swap: ParsableCommand {
                 how += plan.folded ? ", folded" : plan.sharedQK ? ", shared q/k" : ", separate q/k"
             }
             if [.t2r, .performer].contains(plan.featureMap) { how += ", seed \(plan.seed)" }
-            print("swapped layer\(plan.layers.count == 1 ? "" : "s") \(LayerSelection.text(plan.layers)) (\(plan.layers.count) of \(summary.layerCount)) to linear attention: \(how)")
-            print("new parameters: \(InspectText.grouped(summary.newParameterCount)) in \(summary.newTensors.count) tensors; \(summary.copiedTensorCount) tensors copied unchanged")
-            print("wrote \(summary.destination): \(summary.files.joined(separator: ", ")) (\(ByteSize.format(summary.bytesWritten)) of weights)")
+            Terminal.output("swapped layer\(plan.layers.count == 1 ? "" : "s") \(LayerSelection.text(plan.layers)) (\(plan.layers.count) of \(summary.layerCount)) to linear attention: \(how)")
+            Terminal.output("new parameters: \(InspectText.grouped(summary.newParameterCount)) in \(summary.newTensors.count) tensors; \(summary.copiedTensorCount) tensors copied unchanged")
+            Terminal.output("wrote \(summary.destination): \(summary.files.joined(separator: ", ")) (\(ByteSize.format(summary.bytesWritten)) of weights)")
         }
     }
 }

@@ -3,9 +3,52 @@ import Glibc
 #endif
 import RecastCore
 
+/// Where human-readable output reaches the terminal. Every line passes through `escapedForTerminal`, so
+/// a name read from a file (a tensor, a metadata key, a shard, a config string, an HDF5 object, a path)
+/// cannot forge lines or send the terminal control sequences. Each string given is one line: a line
+/// break inside it came from a file and is shown as `\n`.
 enum Terminal {
-    static func error(_ message: String) {
-        writeStderr("recast: error: \(message)\n")
+    /// `recast: error: MESSAGE` on stderr, and each detail on an indented line below it.
+    static func error(_ message: String, details: [String] = []) {
+        writeStderr(compose("recast: error: ", message, details))
+    }
+
+    /// An error as the user sees it: the headline and details of a `DetailedError`, else its description.
+    static func error(_ error: Error) {
+        if let e = error as? DetailedError {
+            self.error(e.headline, details: e.details)
+        } else {
+            self.error(String(describing: error))
+        }
+    }
+
+    /// `recast: warning: MESSAGE` on stderr, and any detail on indented lines below it.
+    static func warning(_ message: String, details: [String] = []) {
+        writeStderr(compose("recast: warning: ", message, details))
+    }
+
+    /// An error as a warning (a problem that does not stop the command).
+    static func warning(_ prefix: String, _ error: Error) {
+        if let e = error as? DetailedError {
+            warning(prefix + e.headline, details: e.details)
+        } else {
+            warning(prefix + String(describing: error))
+        }
+    }
+
+    /// The prefix, the escaped message, and each escaped detail on a line indented by two spaces.
+    static func compose(_ prefix: String, _ message: String, _ details: [String]) -> String {
+        prefix + message.escapedForTerminal + "\n" + details.map { "  " + $0.escapedForTerminal + "\n" }.joined()
+    }
+
+    /// Lines of human-readable output on stdout, each escaped.
+    static func output(_ lines: [String]) {
+        print(TerminalText.lines(lines))
+    }
+
+    /// One line of human-readable output on stdout, escaped.
+    static func output(_ line: String) {
+        print(line.escapedForTerminal)
     }
 
     static func writeStderr(_ s: String) {

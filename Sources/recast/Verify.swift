@@ -49,7 +49,11 @@ struct VerifyCommand: ParsableCommand {
             if let output {
                 try output.write { try FileSystem.writeAll(output.temporaryPath, Array(ReportPlot.svg(report).utf8)) }
             }
-            print(json ? report.json.serialized(pretty: true) : report.text)
+            if json {
+                print(report.json.serialized(pretty: true))
+            } else {
+                Terminal.output(report.lines)
+            }
         }
     }
 }
