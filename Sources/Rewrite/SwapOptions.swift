@@ -136,7 +136,7 @@ public struct SwapOptions: Sendable {
         if let k = featureDim, k <= 0 {
             throw SwapError("--feature-dim must be a positive number of features (got \(k))")
         }
-        guard eps > 0, eps.isFinite else {
+        guard LinearAttentionConfig.epsRange.contains(eps) else {
             throw SwapError("--eps must be a positive number (got \(eps)); it keeps the linear-attention denominator away from zero")
         }
         if separateQK {

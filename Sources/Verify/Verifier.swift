@@ -70,9 +70,9 @@ public enum Verifier {
     /// Bytes of inference state for one sequence: a KV cache of f32 keys and values per softmax layer,
     /// (S, z) per head of each linear layer.
     public static func state(_ original: ModelGraph, _ converted: ModelGraph, length: Int) -> StatePoint {
-        func kv(_ g: ModelGraph, _ layers: Int) -> Int { 2 * length * g.kvHeads * g.headDim * 4 * layers }
+        // The graph counts its softmax layers' KV caches, each bounded by its sliding window where it has one.
         let linear = Set(converted.linearAttention?.layers ?? [])
-        var bytes = kv(converted, converted.layerCount - linear.count)
+        var bytes = converted.kvCacheBytes(length: length)
         if let la = converted.linearAttention {
             let d = converted.headDim
             let m: Int
@@ -83,7 +83,7 @@ public enum Verifier {
             }
             bytes += linear.count * converted.heads * (m * d + m) * 4
         }
-        return StatePoint(length: length, kvCacheBytes: kv(original, original.layerCount), convertedBytes: bytes)
+        return StatePoint(length: length, kvCacheBytes: original.kvCacheBytes(length: length), convertedBytes: bytes)
     }
 
     static func relativeError(_ a: [Float], _ b: [Float]) -> Double {

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 import RecastCore
 import SafeTensors
+import ModelGraph
 @testable import Verify
 
 @Suite struct VerifyTests {
@@ -34,6 +35,16 @@ import SafeTensors
         #expect(r.layers.map(\.linear) == [false, true])
         #expect(r.layers.allSatisfy { $0.relativeError < 1e-6 })
         #expect(r.hiddenRelativeError == 0 && r.top1Agreement == 1 && r.meanKL! < 1e-9)
+    }
+
+    /// A sliding-window model keeps only the last W keys and values per layer: the state report counts
+    /// the window, not the whole sequence (fixtures/mistral: W = 4, 2 layers, 2 KV heads of 8).
+    @Test func slidingWindowStateIsTheWindow() throws {
+        let g = try Model(path: fixture("mistral")).graph()
+        let perPosition = 2 * 2 * 8 * 4 * 2  // keys and values, KV heads, head size, f32, layers
+        let short = Verifier.state(g, g, length: 3), long = Verifier.state(g, g, length: 20)
+        #expect(short.kvCacheBytes == 3 * perPosition && short.convertedBytes == 3 * perPosition)
+        #expect(long.kvCacheBytes == 4 * perPosition && long.convertedBytes == 4 * perPosition)
     }
 
     @Test func stateMemory() throws {
