@@ -14,10 +14,7 @@ public final class Model {
         store = try Checkpoint.open(path)
         configPath = Checkpoint.configPath(for: path)
         if let configPath {
-            let bytes = try FileSystem.readAll(configPath)
-            do { config = try JSON.parse(bytes) } catch {
-                throw CheckpointError(file: configPath, offset: error.offset, "is not valid JSON: \(error.message)")
-            }
+            config = try JSONFileLimit.read(configPath, limit: JSONFileLimit.config, what: "a config.json").root.json
         } else {
             config = nil
         }

@@ -46,22 +46,22 @@ public struct SafeTensorsHeader: Sendable {
         guard n > 0, headerBytes[0] == UInt8(ascii: "{") else {
             throw CheckpointError(file: file, offset: 8, "header does not start with '{': the file is corrupt or not safetensors")
         }
-        let json: JSON
+        let json: JSONView
         do {
-            json = try JSON.parse(headerBytes)
+            json = try JSONDocument.parse(headerBytes).root
         } catch {
             if error.message.hasPrefix("duplicate key") {
                 throw CheckpointError(file: file, offset: 8 + error.offset, "header lists a name twice (\(error.message)); each tensor name must be unique")
             }
             throw CheckpointError(file: file, offset: 8 + error.offset, "header is not valid JSON: \(error.message)")
         }
-        guard let pairs = json.objectValue else {
+        guard json.kind == .object else {
             throw CheckpointError(file: file, offset: 8, "header is not a JSON object")
         }
         var metadata: Metadata = []
         var entries: [SafeTensorsEntry] = []
-        entries.reserveCapacity(pairs.count)
-        for (name, value) in pairs {
+        try json.forEachMember { key, value in
+            let name = key.stringValue ?? ""
             if name == "__metadata__" {
                 guard let meta = value.objectValue else {
                     throw CheckpointError(file: file, "__metadata__ is not a JSON object of strings")
@@ -72,7 +72,7 @@ public struct SafeTensorsHeader: Sendable {
                     }
                     metadata.append((k, s))
                 }
-                continue
+                return
             }
             entries.append(try entry(name, value, file: file))
         }
@@ -85,7 +85,7 @@ public struct SafeTensorsHeader: Sendable {
         return bytes.count >= prefix.count && zip(bytes, prefix).allSatisfy { $0 == $1 }
     }
 
-    static func entry(_ name: String, _ value: JSON, file: String) throws -> SafeTensorsEntry {
+    static func entry(_ name: String, _ value: JSONView, file: String) throws -> SafeTensorsEntry {
         func bad(_ why: String) -> CheckpointError { .tensor(name, in: file, why) }
         if name.isEmpty { throw CheckpointError(file: file, "header has a tensor with an empty name") }
         if name.utf8.contains(0) { throw bad("name contains a NUL byte") }
