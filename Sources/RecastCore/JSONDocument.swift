@@ -1,4 +1,4 @@
-/// A parsed JSON text in compact form: the source bytes plus one 16-byte node per value (and per object
+/// A parsed JSON text in compact form: the source bytes plus one 12-byte node per value (and per object
 /// key), in document order. Strings are decoded and numbers converted only when asked, so a 99 MB
 /// safetensors header costs a few bytes of memory per input byte, where a tree of `JSON` values costs
 /// about 28.
@@ -11,16 +11,22 @@ public final class JSONDocument: Sendable {
     let nodes: [Node]
 
     struct Node: Sendable {
-        /// Byte range of the value in `text`: for strings without the quotes, for containers from the
-        /// opening to past the closing bracket.
+        /// Where the value starts in `text` (for strings, after the opening quote).
         var start: UInt32
-        var end: UInt32
-        /// Index of the node after this value and everything inside it.
-        var next: UInt32
+        /// Scalars: where the value ends in `text` (for strings, at the closing quote). Containers: the
+        /// index of the node after the container and everything inside it.
+        var extent: UInt32
         var kind: JSONKind
         /// A string holding backslash escapes, which must be decoded when read.
         var escaped: Bool
+
+        var isContainer: Bool { kind == .array || kind == .object }
+        /// Byte range of a scalar in `text`.
+        var end: Int { Int(extent) }
     }
+
+    /// The index after node `i` and everything inside it.
+    func next(_ i: Int) -> Int { nodes[i].isContainer ? Int(nodes[i].extent) : i + 1 }
 
     /// Largest text the compact form can address.
     public static let maxLength = Int(UInt32.max) - 1
@@ -43,13 +49,26 @@ public final class JSONDocument: Sendable {
         return JSONDocument(text: Array(bytes), nodes: p.nodes)
     }
 
+    /// Parses UTF-8 JSON held in an array, which the document shares rather than copies.
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 128) throws(JSONError) -> JSONDocument {
-        do {
-            return try bytes.withUnsafeBytes { raw in try JSONDocument.parse(raw, maxDepth: maxDepth) }
-        } catch let e as JSONError {
-            throw e
-        } catch {
-            throw JSONError(offset: 0, message: "\(error)")
+        guard bytes.count <= maxLength else {
+            throw JSONError(offset: 0, message: "JSON text of \(bytes.count) bytes is over the limit of \(maxLength)")
+        }
+        let result: Result<[JSONDocument.Node], JSONError> = bytes.withUnsafeBytes { raw in
+            var p = CompactParser(bytes: raw, maxDepth: maxDepth)
+            do throws(JSONError) {
+                p.skipSpace()
+                try p.value(depth: 0)
+                p.skipSpace()
+                if p.i != raw.count { throw JSONError(offset: p.i, message: "unexpected text after the JSON value") }
+                return .success(p.nodes)
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case let .success(nodes): return JSONDocument(text: bytes, nodes: nodes)
+        case let .failure(error): throw error
         }
     }
 
@@ -83,7 +102,7 @@ public struct JSONView: Sendable {
     public var numberText: String? {
         guard kind == .number else { return nil }
         let n = node
-        return document.text.withUnsafeBufferPointer { String(decoding: $0[Int(n.start)..<Int(n.end)], as: UTF8.self) }
+        return document.text.withUnsafeBufferPointer { String(decoding: $0[Int(n.start)..<n.end], as: UTF8.self) }
     }
 
     /// The number as an exact `Int`; nil for fractions, exponents or values outside `Int`.
@@ -95,7 +114,7 @@ public struct JSONView: Sendable {
             let negative = t[i] == UInt8(ascii: "-")
             if negative { i += 1 }
             var v = 0
-            while i < Int(n.end) {
+            while i < n.end {
                 let b = t[i]
                 guard b >= 0x30 && b <= 0x39 else { return nil }
                 let (m, o1) = v.multipliedReportingOverflow(by: 10)
@@ -114,7 +133,7 @@ public struct JSONView: Sendable {
         guard kind == .string else { return nil }
         let n = node
         return document.text.withUnsafeBufferPointer { t in
-            let raw = UnsafeBufferPointer(rebasing: t[Int(n.start)..<Int(n.end)])
+            let raw = UnsafeBufferPointer(rebasing: t[Int(n.start)..<n.end])
             if !n.escaped { return String(decoding: raw, as: UTF8.self) }
             return String(decoding: JSONEscapes.decode(raw), as: UTF8.self)
         }
@@ -128,7 +147,7 @@ public struct JSONView: Sendable {
         var s = s
         return s.withUTF8 { u in
             document.text.withUnsafeBufferPointer { t in
-                u.count == Int(n.end - n.start) && memcmpEqual(u, UnsafeBufferPointer(rebasing: t[Int(n.start)..<Int(n.end)]))
+                u.count == n.end - Int(n.start) && memcmpEqual(u, UnsafeBufferPointer(rebasing: t[Int(n.start)..<n.end]))
             }
         }
     }
@@ -145,11 +164,11 @@ public struct JSONView: Sendable {
     /// Node indices directly inside a container (keys and values alternate in objects).
     var children: [Int] {
         var out: [Int] = []
-        let n = node
+        let end = document.next(index)
         var i = index + 1
-        while i < Int(n.next) {
+        while i < end {
             out.append(i)
-            i = Int(document.nodes[i].next)
+            i = document.next(i)
         }
         return out
     }
@@ -170,12 +189,12 @@ public struct JSONView: Sendable {
     /// Calls `body` with each member's key (a string view) and value, in order; nothing for non-objects.
     public func forEachMember(_ body: (JSONView, JSONView) throws -> Void) rethrows {
         guard kind == .object else { return }
-        let end = Int(node.next)
+        let end = document.next(index)
         var i = index + 1
         while i < end {
             let value = i + 1
             try body(JSONView(document: document, index: i), JSONView(document: document, index: value))
-            i = Int(document.nodes[value].next)
+            i = document.next(value)
         }
     }
 
@@ -273,7 +292,7 @@ struct CompactParser {
     }
 
     mutating func add(_ kind: JSONKind, _ start: Int, _ end: Int, escaped: Bool = false) {
-        nodes.append(JSONDocument.Node(start: UInt32(start), end: UInt32(end), next: UInt32(nodes.count + 1), kind: kind, escaped: escaped))
+        nodes.append(JSONDocument.Node(start: UInt32(start), extent: UInt32(end), kind: kind, escaped: escaped))
     }
 
     mutating func value(depth: Int) throws(JSONError) {
@@ -282,7 +301,7 @@ struct CompactParser {
         switch bytes[i] {
         case UInt8(ascii: "{"):
             let me = nodes.count
-            add(.object, i, i)
+            add(.object, i, 0)
             i += 1
             skipSpace()
             if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
@@ -312,7 +331,7 @@ struct CompactParser {
             }
         case UInt8(ascii: "["):
             let me = nodes.count
-            add(.array, i, i)
+            add(.array, i, 0)
             i += 1
             skipSpace()
             if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
@@ -343,14 +362,16 @@ struct CompactParser {
             try number()
             add(.number, s, i)
         default:
+            if bytes[i] >= 0x80 && utf8SequenceLength(at: i) == nil { throw fail("text is not valid UTF-8") }
             throw fail("unexpected character")
         }
     }
 
     mutating func close(_ container: Int) {
-        nodes[container].end = UInt32(i)
-        nodes[container].next = UInt32(nodes.count)
+        nodes[container].extent = UInt32(nodes.count)
     }
+
+    func next(_ k: Int) -> Int { nodes[k].isContainer ? Int(nodes[k].extent) : k + 1 }
 
     mutating func literal(_ word: StaticString) throws(JSONError) {
         let w = UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
@@ -459,15 +480,15 @@ struct CompactParser {
     /// The decoded bytes of key node `k`.
     func keyBytes(_ k: Int) -> [UInt8] {
         let n = nodes[k]
-        let raw = UnsafeRawBufferPointer(rebasing: bytes[Int(n.start)..<Int(n.end)]).bindMemory(to: UInt8.self)
+        let raw = UnsafeRawBufferPointer(rebasing: bytes[Int(n.start)..<n.end]).bindMemory(to: UInt8.self)
         return n.escaped ? JSONEscapes.decode(raw) : Array(raw)
     }
 
     func sameKey(_ a: Int, _ b: Int) -> Bool {
         let x = nodes[a], y = nodes[b]
         if !x.escaped && !y.escaped {
-            guard x.end - x.start == y.end - y.start else { return false }
-            return bytes[Int(x.start)..<Int(x.end)].elementsEqual(bytes[Int(y.start)..<Int(y.end)])
+            guard x.end - Int(x.start) == y.end - Int(y.start) else { return false }
+            return bytes[Int(x.start)..<x.end].elementsEqual(bytes[Int(y.start)..<y.end])
         }
         return keyBytes(a) == keyBytes(b)
     }
@@ -476,10 +497,10 @@ struct CompactParser {
     func checkDuplicateKeys(object: Int) throws(JSONError) {
         var keys: [Int] = []
         var k = object + 1
-        let end = Int(nodes[object].next)
+        let end = next(object)
         while k < end {
             keys.append(k)
-            k = Int(nodes[k + 1].next)
+            k = next(k + 1)
         }
         func duplicate(_ key: Int) -> JSONError {
             let name = String(decoding: keyBytes(key), as: UTF8.self)
@@ -499,7 +520,7 @@ struct CompactParser {
             if n.escaped {
                 for b in keyBytes(key) { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
             } else {
-                for b in bytes[Int(n.start)..<Int(n.end)] { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+                for b in bytes[Int(n.start)..<n.end] { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
             }
             hashed.append((h, Int32(pos)))
         }

@@ -40,9 +40,6 @@ public struct SafeTensorsHeader: Sendable {
             throw CheckpointError(file: file, offset: 0, "header length \(n) runs past the end of the file (\(size) bytes): the file is truncated or not safetensors")
         }
         let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + n)])
-        guard String(validating: headerBytes, as: UTF8.self) != nil else {
-            throw CheckpointError(file: file, offset: 8, "header is not valid UTF-8")
-        }
         guard n > 0, headerBytes[0] == UInt8(ascii: "{") else {
             throw CheckpointError(file: file, offset: 8, "header does not start with '{': the file is corrupt or not safetensors")
         }
@@ -50,6 +47,10 @@ public struct SafeTensorsHeader: Sendable {
         do {
             json = try JSONDocument.parse(headerBytes).root
         } catch {
+            // The parser checks UTF-8 as it goes (every byte outside a string must be ASCII).
+            if error.message.hasSuffix("not valid UTF-8") {
+                throw CheckpointError(file: file, offset: 8 + error.offset, "header is not valid UTF-8")
+            }
             if error.message.hasPrefix("duplicate key") {
                 throw CheckpointError(file: file, offset: 8 + error.offset, "header lists a name twice (\(error.message)); each tensor name must be unique")
             }
