@@ -86,8 +86,9 @@ public struct MemoryLimit: Sendable, CustomStringConvertible {
     }
 
     /// Every memory cgroup the process is in, and each of their ancestors: a limit on a parent binds too.
-    static func cgroups() -> [MemoryLimit] {
-        guard let membership = readSmallFile("/proc/self/cgroup"), let mounts = readSmallFile("/proc/self/mountinfo") else { return [] }
+    /// The file names are parameters for tests, which describe a made-up hierarchy.
+    static func cgroups(membershipFile: String = "/proc/self/cgroup", mountinfoFile: String = "/proc/self/mountinfo") -> [MemoryLimit] {
+        guard let membership = readSmallFile(membershipFile), let mounts = readSmallFile(mountinfoFile) else { return [] }
         var out: [MemoryLimit] = []
         for line in membership.split(separator: "\n") {
             // "hierarchy-id:controllers:path"; the path may itself hold ':'.

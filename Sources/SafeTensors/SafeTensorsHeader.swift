@@ -155,20 +155,33 @@ public struct SafeTensorsHeader: Sendable {
     /// Serialises a header for tensors laid out contiguously in the given order, padded with spaces
     /// so that the data starts 8-byte aligned.
     public static func encode(_ infos: [TensorInfo], metadata: Metadata) -> [UInt8] {
-        var pairs: [(String, JSON)] = []
+        // Written straight to text (the same bytes as serialising a `JSON` tree), since a tree of a
+        // million entries would cost tens of bytes per header byte.
+        var text = "{"
+        var first = metadata.isEmpty
         if !metadata.isEmpty {
-            pairs.append(("__metadata__", .object(metadata.map { ($0.key, JSON.string($0.value)) })))
+            text += "\"__metadata__\":{"
+            for (k, (key, value)) in metadata.enumerated() {
+                if k > 0 { text += "," }
+                JSON.quote(key, into: &text)
+                text += ":"
+                JSON.quote(value, into: &text)
+            }
+            text += "}"
         }
         var offset = 0
         for info in infos {
-            pairs.append((info.name, .object([
-                ("dtype", .string(info.dtype.rawValue)),
-                ("shape", .array(info.shape.map { JSON.int($0) })),
-                ("data_offsets", .array([.int(offset), .int(offset + info.byteCount)])),
-            ])))
+            if !first { text += "," }
+            first = false
+            JSON.quote(info.name, into: &text)
+            text += ":{\"dtype\":"
+            JSON.quote(info.dtype.rawValue, into: &text)
+            text += ",\"shape\":[" + info.shape.map { String($0) }.joined(separator: ",") + "],\"data_offsets\":["
+            text += "\(offset),\(offset + info.byteCount)]}"
             offset += info.byteCount
         }
-        var header = Array(JSON.object(pairs).serialized().utf8)
+        text += "}"
+        var header = Array(text.utf8)
         while (8 + header.count) % 8 != 0 { header.append(0x20) }
         var out = [UInt8]()
         out.reserveCapacity(8 + header.count)

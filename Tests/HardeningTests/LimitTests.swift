@@ -181,7 +181,7 @@ import RecastCore
             i += 1
         }
         header += "}"
-        FileManager.default.createFile(atPath: path, contents: Data(safetensorsBytes(header: header, data: [UInt8](repeating: 0, count: 4 * i))))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(safetensorsBytes(header: header, data: [UInt8](repeating: 0, count: 4 * i))))
         let r = try limited(900_000, ["inspect", path], timeout: 300)
         #expect(r.status == 0 && !r.signalled, "status \(r.status): \(r.stderr.prefix(400))")
         #expect(r.stdout.contains("\(i)"), "the tensor count appears in the summary")

@@ -46,7 +46,7 @@ import Testing
         }
     }
 
-    @Test func rejectsWhatTheTreeParserRejected() {
+    @Test func rejectsWhatTheTreeParserRejected() throws {
         let bad = ["{", "{\"a\":1,}", "[1 2]", "{\"a\":1,\"a\":2}", "\"\\x\"", "01", "{\"a\":1} x", "\"\u{1}\"", "[\"\\ud800\"]",
                    "[\"\\udc00\"]", "[1.]", "[-]", "[1e]", "tru", "[\"\\u12\"]", "{1:2}", "[\"a\" : 1]"]
         for text in bad {
