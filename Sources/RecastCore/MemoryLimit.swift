@@ -208,6 +208,14 @@ public struct MemoryNeed: Sendable {
         bytes = MemoryNeed.sum(bytes, n)
     }
 
+    /// Adds every part of `other`.
+    public mutating func add(_ other: MemoryNeed) {
+        for (what, n) in other.parts {
+            parts.append((what, n))
+            bytes = MemoryNeed.sum(bytes, n)
+        }
+    }
+
     /// The product of non-negative factors, `Int.max` when it overflows.
     public static func product(_ factors: [Int]) -> Int {
         var p = 1

@@ -62,6 +62,27 @@ public enum RunLimits {
         return need
     }
 
+    /// The whole run, checked before the tokens are built and the weights loaded: the token ids, the
+    /// weights of every model, and the largest pass. Library callers that skip it are still checked
+    /// at each entry point (loading, each pass).
+    public static func checkRun(tokens count: Int, models: [(graph: ModelGraph, store: TensorStore)], modes: [ForwardMode],
+                                file: String) throws(RuntimeError) {
+        var need = MemoryNeed()
+        need.add("token ids", [count], bytesEach: 8)
+        var largestPass = MemoryNeed()
+        for (graph, store) in models {
+            need.add(weightsNeed(graph: graph, store: store))
+            for mode in modes {
+                let pass = passNeed(graph: graph, tokens: count, mode: mode)
+                if pass.bytes > largestPass.bytes { largestPass = pass }
+            }
+        }
+        need.add(largestPass)
+        let what = modes.count == 1 ? "a \(modes[0].rawValue) pass over \(count) tokens"
+            : modes.map(\.rawValue).joined(separator: " and ") + " passes over \(count) tokens"
+        try check(need, for: what, file: file)
+    }
+
     /// Throws when `need` does not fit under the memory limit that applies now.
     public static func check(_ need: MemoryNeed, for what: String, file: String) throws(RuntimeError) {
         if let message = need.refusal(for: what) {

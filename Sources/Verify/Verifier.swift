@@ -26,6 +26,8 @@ public enum Verifier {
         // Both models' positions bound the sequence; checked before the tokens are built.
         try RunLimits.checkLength(given?.count ?? length, graph: og, file: om.configPath ?? original)
         try RunLimits.checkLength(given?.count ?? length, graph: cg, file: cm.configPath ?? converted)
+        try RunLimits.checkRun(tokens: given?.count ?? length, models: [(og, om.store), (cg, cm.store)], modes: [.parallel, .recurrent],
+                               file: om.store.files.first ?? original)
         let tokens = given ?? syntheticTokens(length: length, seed: seed, vocab: og.vocabSize)
         let orig = try Transformer(graph: og, store: om.store)
         let conv = try Transformer(graph: cg, store: cm.store)

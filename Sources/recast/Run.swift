@@ -100,6 +100,8 @@ struct Run: ParsableCommand {
             let loaded = try Model(path: model)
             let graph = try loaded.graph()
             try RunLimits.checkLength(input.count, graph: graph, file: loaded.configPath ?? model)
+            try RunLimits.checkRun(tokens: input.count, models: [(graph, loaded.store)], modes: [ForwardMode(rawValue: mode) ?? .parallel],
+                                   file: loaded.store.files.first ?? model)
             let tokens = input.resolve(vocab: graph.vocabSize)
             let output = try AtomicOutput(destination: out, directory: false, force: force)
             let transformer = try Transformer(graph: graph, store: loaded.store)
