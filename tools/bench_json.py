@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""JSON memory benchmark: peak memory of `recast inspect` per byte of safetensors header.
+"""JSON memory benchmark: peak memory of `recast inspect` and `recast convert` per byte of safetensors header.
 
-    python3 tools/bench_json.py [--header-mb 99] [--recast PATH] [--work bench-work]
+    python3 tools/bench_json.py [--header-mb 99] [--short-names] [--recast PATH] [--work bench-work]
 
 Writes a safetensors file whose header is about --header-mb MB (one f32 scalar per tensor, names of
-about 75 characters, so roughly 790,000 tensors; or names such as t123 with --short-names), then runs `/usr/bin/time -v recast inspect FILE`
-and prints the header size, the peak resident memory, memory per header byte, and the time. Builds
-Recast in release mode unless --recast names a binary (pass an older build to compare).
+about 75 characters, so roughly 790,000 tensors; or names such as t123 with --short-names, 1.4
+million tensors), then runs `/usr/bin/time -v recast inspect FILE` and `recast convert FILE COPY`
+and prints, for each, the header size, the peak resident memory, memory per header byte, and the
+time. Builds Recast in release mode unless --recast names a binary (pass an older build to compare).
 """
 import argparse
 import json
@@ -40,10 +41,10 @@ def write_header_file(path, header_mb, short):
     return len(header), i
 
 
-def measure(recast, path):
-    r = subprocess.run(["/usr/bin/time", "-v", recast, "inspect", path], capture_output=True, text=True)
+def measure(recast, args):
+    r = subprocess.run(["/usr/bin/time", "-v", recast] + args, capture_output=True, text=True)
     if r.returncode != 0:
-        sys.exit(f"recast inspect failed ({r.returncode}): {r.stderr[-2000:]}")
+        sys.exit(f"recast {args[0]} failed ({r.returncode}): {r.stderr[-2000:]}")
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", r.stderr).group(1)
     parts = [float(p) for p in wall.split(":")]
@@ -65,10 +66,13 @@ def main():
     os.makedirs(args.work, exist_ok=True)
     path = os.path.join(args.work, f"header-{args.header_mb:g}mb.safetensors")
     header_bytes, tensors = write_header_file(path, args.header_mb, args.short_names)
-    rss, seconds = measure(recast, path)
-    print(json.dumps({"short_names": args.short_names, "header_bytes": header_bytes, "tensors": tensors, "peak_rss_bytes": rss,
-                      "bytes_per_header_byte": round(rss / header_bytes, 2), "seconds": round(seconds, 2),
-                      "recast": recast}))
+    out = path + ".out.safetensors"
+    for job, job_args in [("inspect", ["inspect", path]), ("convert", ["convert", path, out])]:
+        rss, seconds = measure(recast, job_args)
+        print(json.dumps({"job": job, "short_names": args.short_names, "header_bytes": header_bytes, "tensors": tensors,
+                          "peak_rss_bytes": rss, "bytes_per_header_byte": round(rss / header_bytes, 2),
+                          "seconds": round(seconds, 2), "recast": recast}))
+    os.remove(out)
     os.remove(path)
 
 
