@@ -38,6 +38,18 @@ public final class JSONDocument: Sendable {
 
     /// Parses UTF-8 JSON. Duplicate object keys are an error (they are ambiguous for every reader).
     public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 128) throws(JSONError) -> JSONDocument {
+        JSONDocument(text: Array(bytes), nodes: try nodes(of: bytes, maxDepth: maxDepth))
+    }
+
+    /// Parses UTF-8 JSON held in an array, which the document shares rather than copies.
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = 128) throws(JSONError) -> JSONDocument {
+        let result: Result<[Node], JSONError> = bytes.withUnsafeBytes { raw in
+            do throws(JSONError) { return .success(try nodes(of: raw, maxDepth: maxDepth)) } catch { return .failure(error) }
+        }
+        return JSONDocument(text: bytes, nodes: try result.get())
+    }
+
+    static func nodes(of bytes: UnsafeRawBufferPointer, maxDepth: Int) throws(JSONError) -> [Node] {
         guard bytes.count <= maxLength else {
             throw JSONError(offset: 0, message: "JSON text of \(bytes.count) bytes is over the limit of \(maxLength)")
         }
@@ -46,30 +58,7 @@ public final class JSONDocument: Sendable {
         try p.value(depth: 0)
         p.skipSpace()
         if p.i != bytes.count { throw JSONError(offset: p.i, message: "unexpected text after the JSON value") }
-        return JSONDocument(text: Array(bytes), nodes: p.nodes)
-    }
-
-    /// Parses UTF-8 JSON held in an array, which the document shares rather than copies.
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = 128) throws(JSONError) -> JSONDocument {
-        guard bytes.count <= maxLength else {
-            throw JSONError(offset: 0, message: "JSON text of \(bytes.count) bytes is over the limit of \(maxLength)")
-        }
-        let result: Result<[JSONDocument.Node], JSONError> = bytes.withUnsafeBytes { raw in
-            var p = CompactParser(bytes: raw, maxDepth: maxDepth)
-            do throws(JSONError) {
-                p.skipSpace()
-                try p.value(depth: 0)
-                p.skipSpace()
-                if p.i != raw.count { throw JSONError(offset: p.i, message: "unexpected text after the JSON value") }
-                return .success(p.nodes)
-            } catch {
-                return .failure(error)
-            }
-        }
-        switch result {
-        case let .success(nodes): return JSONDocument(text: bytes, nodes: nodes)
-        case let .failure(error): throw error
-        }
+        return p.nodes
     }
 
     /// The top-level value.
