@@ -14,14 +14,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
-        // C edges: module maps and shim headers only.
+        // C edges: module maps and shim headers (and the small C shims of CPosix and CBLAS).
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // inflate, for HDF5's deflate filter (Recast reads HDF5 with its own parser; libhdf5 only writes).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // POSIX calls Swift cannot import directly (renameat2).
         .target(name: "CPosix"),
+        // BLAS, loaded with dlopen on first use rather than linked: OpenBLAS's constructor would run at
+        // every start, and hangs under a small address-space limit. Needs libopenblas0 at run time.
+        .target(name: "CBLAS", linkerSettings: [.linkedLibrary("dl")]),
 
         // Format-agnostic core: dtypes, tensor descriptors, the store protocol, casts, JSON.
         .target(name: "RecastCore", dependencies: ["CPosix", "CCrypto"], swiftSettings: strict),

@@ -113,6 +113,11 @@ public enum Converter {
     public static func outputTensors(_ store: TensorStore, options: ConvertOptions) throws -> [OutputTensor] {
         let file = store.files.first ?? "checkpoint"
         let plan = options.plan ?? store.tensors.map { TensorPlan(source: $0.name, name: $0.name) }
+        // A transposed tensor is built whole in memory (besides whatever its store reads it into).
+        let transposed = plan.filter(\.transpose).compactMap { store.info(named: $0.source)?.byteCount }.max() ?? 0
+        if let message = MemoryLimit.current().refusal(needing: transposed, for: "transposing its largest 2-D tensor") {
+            throw CheckpointError(file: file, message)
+        }
         return try plan.map { p in
             guard let src = store.info(named: p.source) else {
                 throw CheckpointError.tensor(p.source, in: file, "not in the checkpoint")

@@ -21,15 +21,12 @@ public final class Model {
         configSHA256 = found?.sha256
     }
 
-    /// The `config.json` inside a model folder or beside a weights file, parsed, with the SHA-256 of the
-    /// bytes that were parsed; nil when there is none.
+    /// The `config.json` inside a model folder or beside a weights file, parsed (within the size cap of
+    /// a config), with the SHA-256 of the bytes that were parsed; nil when there is none.
     public static func readConfig(_ path: String) throws -> (path: String, json: JSON, sha256: String)? {
         guard let configPath = try Checkpoint.configPath(for: path) else { return nil }
-        let bytes = try FileSystem.readAll(configPath)
-        let sha = bytes.withUnsafeBytes { SHA256.hex($0) }
-        do { return (configPath, try JSON.parse(bytes), sha) } catch {
-            throw CheckpointError(file: configPath, offset: error.offset, "is not valid JSON: \(error.message)")
-        }
+        let document = try JSONFileLimit.read(configPath, limit: JSONFileLimit.config, what: "a config.json")
+        return (configPath, document.root.json, document.sha256)
     }
 
     /// The graph, validated; throws a `GraphError` listing every problem.

@@ -64,194 +64,45 @@ public struct JSONError: Error, Sendable, CustomStringConvertible {
 }
 
 extension JSON {
-    /// Parses UTF-8 JSON. Duplicate object keys are an error (they are ambiguous for every reader).
+    /// Parses UTF-8 JSON into a tree. Duplicate object keys are an error (they are ambiguous for every
+    /// reader). Large texts should be read through `JSONDocument`, which keeps them compact; this builds
+    /// the tree from one.
     public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 128) throws(JSONError) -> JSON {
-        var p = JSONParser(bytes: bytes, maxDepth: maxDepth)
-        p.skipSpace()
-        let v = try p.value(depth: 0)
-        p.skipSpace()
-        if p.i != bytes.count { throw JSONError(offset: p.i, message: "unexpected text after the JSON value") }
-        return v
+        try JSONDocument.parse(bytes, maxDepth: maxDepth).root.json
     }
 
-    public static func parse(_ bytes: [UInt8]) throws(JSONError) -> JSON {
-        do {
-            return try bytes.withUnsafeBytes { raw in try JSON.parse(raw) }
-        } catch let e as JSONError {
-            throw e
-        } catch {
-            throw JSONError(offset: 0, message: "\(error)")
-        }
-    }
+    public static func parse(_ bytes: [UInt8]) throws(JSONError) -> JSON { try JSONDocument.parse(bytes).root.json }
 
     public static func parse(_ text: String) throws(JSONError) -> JSON { try parse(Array(text.utf8)) }
 }
 
-struct JSONParser {
-    let bytes: UnsafeRawBufferPointer
-    let maxDepth: Int
-    var i = 0
+/// Caps on JSON files that have no reason to be large, so that a hostile or broken one is refused with
+/// a message instead of exhausting memory.
+public enum JSONFileLimit {
+    /// config.json, generation_config.json, tokenizer_config.json. The largest real configs (with
+    /// tens of thousands of labels) are about 1 MB.
+    public static let config = 4 << 20
+    /// A sharded checkpoint's index (`*.index.json`): about 100 bytes per tensor, so this holds
+    /// 300,000 tensors, three times the largest published models.
+    public static let index = 32 << 20
+    /// tokenizer.json: vocabularies of 250,000 tokens with their merges reach about 20 MB.
+    public static let tokenizer = 64 << 20
 
-    init(bytes: UnsafeRawBufferPointer, maxDepth: Int) {
-        self.bytes = bytes
-        self.maxDepth = maxDepth
-    }
-
-    func fail(_ m: String) -> JSONError { JSONError(offset: i, message: m) }
-
-    mutating func skipSpace() {
-        while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
-    }
-
-    mutating func value(depth: Int) throws(JSONError) -> JSON {
-        guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth) levels") }
-        guard i < bytes.count else { throw fail("unexpected end of JSON") }
-        switch bytes[i] {
-        case UInt8(ascii: "{"):
-            i += 1
-            var pairs: [(String, JSON)] = []
-            var seen = Set<String>()
-            skipSpace()
-            if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(pairs) }
-            while true {
-                skipSpace()
-                guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-                let keyOffset = i
-                let key = try string()
-                if !seen.insert(key).inserted { throw JSONError(offset: keyOffset, message: "duplicate key '\(key)'") }
-                skipSpace()
-                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-                i += 1
-                skipSpace()
-                let v = try value(depth: depth + 1)
-                pairs.append((key, v))
-                skipSpace()
-                guard i < bytes.count else { throw fail("unexpected end of JSON inside an object") }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(pairs) }
-                throw fail("expected ',' or '}'")
-            }
-        case UInt8(ascii: "["):
-            i += 1
-            var items: [JSON] = []
-            skipSpace()
-            if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
-            while true {
-                skipSpace()
-                items.append(try value(depth: depth + 1))
-                skipSpace()
-                guard i < bytes.count else { throw fail("unexpected end of JSON inside an array") }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
-                throw fail("expected ',' or ']'")
-            }
-        case UInt8(ascii: "\""):
-            return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return .number(try number())
-        default:
-            throw fail("unexpected character")
+    /// Reads and parses a JSON file of at most `limit` bytes; `what` names it in the refusal
+    /// ("a config", "an index").
+    public static func read(_ path: String, limit: Int, what: String) throws -> JSONDocument {
+        if let size = FileSystem.fileSize(path), size > limit {
+            throw CheckpointError(file: path, "is \(ByteSize.format(size)) (\(size) bytes), over the limit of \(ByteSize.format(limit)) (\(limit) bytes) for \(what): it is not a real \(what) or it is damaged")
         }
-    }
-
-    mutating func literal(_ word: String) throws(JSONError) {
-        for c in word.utf8 {
-            guard i < bytes.count, bytes[i] == c else { throw fail("invalid literal") }
-            i += 1
+        let bytes = try FileSystem.readAll(path)
+        guard bytes.count <= limit else {
+            throw CheckpointError(file: path, "is \(ByteSize.format(bytes.count)) (\(bytes.count) bytes), over the limit of \(ByteSize.format(limit)) (\(limit) bytes) for \(what): it is not a real \(what) or it is damaged")
         }
-    }
-
-    mutating func number() throws(JSONError) -> String {
-        let start = i
-        func digit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
-        if bytes[i] == UInt8(ascii: "-") { i += 1 }
-        guard i < bytes.count, digit(bytes[i]) else { throw fail("invalid number") }
-        if bytes[i] == 0x30 { i += 1 } else { while i < bytes.count, digit(bytes[i]) { i += 1 } }
-        if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
-            i += 1
-            guard i < bytes.count, digit(bytes[i]) else { throw fail("invalid number") }
-            while i < bytes.count, digit(bytes[i]) { i += 1 }
+        do {
+            return try JSONDocument.parse(bytes)
+        } catch {
+            throw CheckpointError(file: path, offset: error.offset, "is not valid JSON: \(error.message)")
         }
-        if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
-            i += 1
-            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
-            guard i < bytes.count, digit(bytes[i]) else { throw fail("invalid number") }
-            while i < bytes.count, digit(bytes[i]) { i += 1 }
-        }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
-    }
-
-    mutating func hex4() throws(JSONError) -> UInt32 {
-        guard i + 4 <= bytes.count else { throw fail("truncated \\u escape") }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let b = bytes[i]
-            let d: UInt32
-            switch b {
-            case 0x30...0x39: d = UInt32(b - 0x30)
-            case 0x41...0x46: d = UInt32(b - 0x41 + 10)
-            case 0x61...0x66: d = UInt32(b - 0x61 + 10)
-            default: throw fail("invalid \\u escape")
-            }
-            v = v << 4 | d
-            i += 1
-        }
-        return v
-    }
-
-    mutating func string() throws(JSONError) -> String {
-        i += 1  // opening quote
-        var out: [UInt8] = []
-        var start = i
-        while true {
-            guard i < bytes.count else { throw fail("unterminated string") }
-            let b = bytes[i]
-            if b == UInt8(ascii: "\"") { break }
-            if b < 0x20 { throw fail("control character in string") }
-            if b == UInt8(ascii: "\\") {
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<i]))
-                i += 1
-                guard i < bytes.count else { throw fail("unterminated escape") }
-                let e = bytes[i]
-                i += 1
-                switch e {
-                case UInt8(ascii: "\""): out.append(0x22)
-                case UInt8(ascii: "\\"): out.append(0x5C)
-                case UInt8(ascii: "/"): out.append(0x2F)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "u"):
-                    var scalar = try hex4()
-                    if (0xD800..<0xDC00).contains(scalar) {
-                        guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
-                            throw fail("unpaired surrogate in \\u escape")
-                        }
-                        i += 2
-                        let low = try hex4()
-                        guard (0xDC00..<0xE000).contains(low) else { throw fail("unpaired surrogate in \\u escape") }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    } else if (0xDC00..<0xE000).contains(scalar) {
-                        throw fail("unpaired surrogate in \\u escape")
-                    }
-                    guard let u = Unicode.Scalar(scalar) else { throw fail("invalid \\u escape") }
-                    out.append(contentsOf: Array(String(Character(u)).utf8))
-                default: throw fail("invalid escape")
-                }
-                start = i
-                continue
-            }
-            i += 1
-        }
-        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<i]))
-        i += 1
-        guard let s = String(validating: out, as: UTF8.self) else { throw fail("string is not valid UTF-8") }
-        return s
     }
 }
 

@@ -76,6 +76,7 @@ public enum Swap {
     }
 
     public static func newTensors(graph: ModelGraph, store: TensorStore, plan: SwapPlan) throws -> [OutputTensor] {
+        try plan.checkMemory(graph: graph, file: store.files.first)
         var out: [OutputTensor] = []
         for layer in plan.layers {
             for t in try layerTensors(graph: graph, store: store, plan: plan, layer: layer) {

@@ -170,3 +170,24 @@ extension String {
         return String(s)
     }
 }
+
+extension SwapPlan {
+    /// Memory the largest feature-map tensor takes while it is drawn and written: its values as doubles,
+    /// their copy rounded through the stored dtype, and the encoded bytes (at most 8 a value). Hedgehog
+    /// also keeps one head's map beside the stacked heads.
+    public func memoryNeed(graph: ModelGraph) -> MemoryNeed {
+        var need = MemoryNeed()
+        guard featureMap != .elu else { return need }
+        let largest = layers.map { graph.blocks[$0].attention }.map { MemoryNeed.product([$0.heads, featureDim, $0.headDim]) }.max() ?? 0
+        need.add("feature-map values", [largest, 3], bytesEach: 8)
+        return need
+    }
+
+    /// Throws when the feature-map tensors of this plan cannot be drawn under the memory limit that applies now.
+    public func checkMemory(graph: ModelGraph, file: String?) throws(SwapError) {
+        if let message = memoryNeed(graph: graph).refusal(for: "feature dim \(featureDim)") {
+            throw SwapError(file: file, message)
+        }
+    }
+}
+

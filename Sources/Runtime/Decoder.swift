@@ -36,7 +36,8 @@ public final class Decoder {
 
     /// Feeds one token; returns its hidden state (after the final norm) and logits.
     public func step(_ token: Int) throws -> ForwardOutput {
-        try model.check(tokens: Array(repeating: token, count: position + 1))
+        try model.check(token: token, at: position)
+        try RunLimits.checkLength(position + 1, graph: model.graph, file: model.file)
         var x = model.embed([token], startPosition: position)
         try model.checkFinite(x, "the embeddings", firstPosition: position)
         for (i, b) in model.blocks.enumerated() {
@@ -153,7 +154,7 @@ extension Transformer {
 
     /// Runs the sequence one token at a time and stacks the results.
     public func forwardRecurrent(tokens: [Int]) throws -> ForwardOutput {
-        try check(tokens: tokens)
+        try check(tokens: tokens, mode: .recurrent)
         let decoder = try makeDecoder()
         var hidden: [Float] = [], logits: [Float] = []
         for t in tokens {

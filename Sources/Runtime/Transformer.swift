@@ -71,6 +71,8 @@ public final class Transformer {
     public init(graph: ModelGraph, store: TensorStore) throws {
         self.graph = graph
         file = store.files.first ?? "model"
+        try RunLimits.check(RunLimits.weightsNeed(graph: graph, store: store), for: "the weights", file: file)
+        try BLAS.load(file: file)
         let loader = WeightLoader(store: store)
         tokenEmbedding = try loader.values(graph.embeddings.token)
         positionEmbedding = try graph.embeddings.position.map(loader.values)
@@ -102,13 +104,18 @@ public final class Transformer {
 
     // MARK: checks
 
-    func check(tokens: [Int]) throws {
-        guard !tokens.isEmpty else { throw RuntimeError(file: file, "no tokens to run") }
-        for (i, t) in tokens.enumerated() where t < 0 || t >= graph.vocabSize {
-            throw RuntimeError(file: file, "token \(t) at position \(i) is outside the vocabulary of \(graph.vocabSize)")
-        }
-        if positionEmbedding != nil, let maxPos = graph.maxPositions, tokens.count + graph.embeddings.positionOffset > maxPos {
-            throw RuntimeError(file: file, "\(tokens.count) tokens exceed the model's \(maxPos) learned positions")
+    /// Refuses tokens outside the vocabulary, a sequence longer than the model's positions, and a pass
+    /// whose memory would not fit; before anything is allocated.
+    func check(tokens: [Int], mode: ForwardMode) throws {
+        try RunLimits.checkLength(tokens.count, graph: graph, file: file)
+        for (i, t) in tokens.enumerated() { try check(token: t, at: i) }
+        try RunLimits.check(RunLimits.passNeed(graph: graph, tokens: tokens.count, mode: mode),
+                            for: "a \(mode.rawValue) pass over \(tokens.count) tokens", file: file)
+    }
+
+    func check(token t: Int, at position: Int) throws {
+        guard t >= 0, t < graph.vocabSize else {
+            throw RuntimeError(file: file, "token \(t) at position \(position) is outside the vocabulary of \(graph.vocabSize)")
         }
     }
 
@@ -154,7 +161,7 @@ public final class Transformer {
 
     /// Runs the whole sequence at once. `probe` sees each layer's attention input and output.
     public func forward(tokens: [Int], probe: ((Int, Matrix, Matrix) -> Void)? = nil) throws -> ForwardOutput {
-        try check(tokens: tokens)
+        try check(tokens: tokens, mode: .parallel)
         var x = embed(tokens, startPosition: 0)
         try checkFinite(x, "the embeddings", firstPosition: 0)
         for (i, b) in blocks.enumerated() {

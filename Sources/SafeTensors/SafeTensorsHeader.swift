@@ -46,28 +46,29 @@ public struct SafeTensorsHeader: Sendable {
             throw CheckpointError(file: file, offset: 0, "\(shown) runs past the end of the file (\(size) bytes): the file is truncated or not safetensors")
         }
         let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + n)])
-        guard String(validating: headerBytes, as: UTF8.self) != nil else {
-            throw CheckpointError(file: file, offset: 8, "header is not valid UTF-8")
-        }
         guard n > 0, headerBytes[0] == UInt8(ascii: "{") else {
             throw CheckpointError(file: file, offset: 8, "header does not start with '{': the file is corrupt or not safetensors")
         }
-        let json: JSON
+        let json: JSONView
         do {
-            json = try JSON.parse(headerBytes)
+            json = try JSONDocument.parse(headerBytes).root
         } catch {
+            // The parser checks UTF-8 as it goes (every byte outside a string must be ASCII).
+            if error.message.hasSuffix("not valid UTF-8") {
+                throw CheckpointError(file: file, offset: 8 + error.offset, "header is not valid UTF-8")
+            }
             if error.message.hasPrefix("duplicate key") {
                 throw CheckpointError(file: file, offset: 8 + error.offset, "header lists a name twice (\(error.message)); each tensor name must be unique")
             }
             throw CheckpointError(file: file, offset: 8 + error.offset, "header is not valid JSON: \(error.message)")
         }
-        guard let pairs = json.objectValue else {
+        guard json.kind == .object else {
             throw CheckpointError(file: file, offset: 8, "header is not a JSON object")
         }
         var metadata: Metadata = []
         var entries: [SafeTensorsEntry] = []
-        entries.reserveCapacity(pairs.count)
-        for (name, value) in pairs {
+        try json.forEachMember { key, value in
+            let name = key.stringValue ?? ""
             if name == "__metadata__" {
                 guard let meta = value.objectValue else {
                     throw CheckpointError(file: file, "__metadata__ is not a JSON object of strings")
@@ -78,7 +79,7 @@ public struct SafeTensorsHeader: Sendable {
                     }
                     metadata.append((k, s))
                 }
-                continue
+                return
             }
             entries.append(try entry(name, value, file: file))
         }
@@ -91,7 +92,7 @@ public struct SafeTensorsHeader: Sendable {
         return bytes.count >= prefix.count && zip(bytes, prefix).allSatisfy { $0 == $1 }
     }
 
-    static func entry(_ name: String, _ value: JSON, file: String) throws -> SafeTensorsEntry {
+    static func entry(_ name: String, _ value: JSONView, file: String) throws -> SafeTensorsEntry {
         func bad(_ why: String) -> CheckpointError { .tensor(name, in: file, why) }
         if name.isEmpty { throw CheckpointError(file: file, "header has a tensor with an empty name") }
         if name.utf8.contains(0) { throw bad("name contains a NUL byte") }
@@ -160,20 +161,33 @@ public struct SafeTensorsHeader: Sendable {
     /// Serialises a header for tensors laid out contiguously in the given order, padded with spaces
     /// so that the data starts 8-byte aligned.
     public static func encode(_ infos: [TensorInfo], metadata: Metadata) -> [UInt8] {
-        var pairs: [(String, JSON)] = []
+        // Written straight to text (the same bytes as serialising a `JSON` tree), since a tree of a
+        // million entries would cost tens of bytes per header byte.
+        var text = "{"
+        var first = metadata.isEmpty
         if !metadata.isEmpty {
-            pairs.append(("__metadata__", .object(metadata.map { ($0.key, JSON.string($0.value)) })))
+            text += "\"__metadata__\":{"
+            for (k, (key, value)) in metadata.enumerated() {
+                if k > 0 { text += "," }
+                JSON.quote(key, into: &text)
+                text += ":"
+                JSON.quote(value, into: &text)
+            }
+            text += "}"
         }
         var offset = 0
         for info in infos {
-            pairs.append((info.name, .object([
-                ("dtype", .string(info.dtype.rawValue)),
-                ("shape", .array(info.shape.map { JSON.int($0) })),
-                ("data_offsets", .array([.int(offset), .int(offset + info.byteCount)])),
-            ])))
+            if !first { text += "," }
+            first = false
+            JSON.quote(info.name, into: &text)
+            text += ":{\"dtype\":"
+            JSON.quote(info.dtype.rawValue, into: &text)
+            text += ",\"shape\":[" + info.shape.map { String($0) }.joined(separator: ",") + "],\"data_offsets\":["
+            text += "\(offset),\(offset + info.byteCount)]}"
             offset += info.byteCount
         }
-        var header = Array(JSON.object(pairs).serialized().utf8)
+        text += "}"
+        var header = Array(text.utf8)
         while (8 + header.count) % 8 != 0 { header.append(0x20) }
         var out = [UInt8]()
         out.reserveCapacity(8 + header.count)

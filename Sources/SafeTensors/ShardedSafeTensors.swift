@@ -12,13 +12,10 @@ public final class ShardedSafeTensors: TensorStore {
 
     public init(indexPath: String) throws {
         self.indexPath = indexPath
-        let bytes = try FileSystem.readAll(indexPath)
-        indexSHA256 = bytes.withUnsafeBytes { SHA256.hex($0) }
-        let json: JSON
-        do { json = try JSON.parse(bytes) } catch {
-            throw CheckpointError(file: indexPath, offset: error.offset, "is not a valid JSON index: \(error.message)")
-        }
-        guard json.objectValue != nil else { throw CheckpointError(file: indexPath, "is not a JSON object") }
+        let document = try JSONFileLimit.read(indexPath, limit: JSONFileLimit.index, what: "a safetensors index")
+        indexSHA256 = document.sha256
+        let json = document.root
+        guard json.kind == .object else { throw CheckpointError(file: indexPath, "is not a JSON object") }
         guard let mapField = json["weight_map"] else {
             throw CheckpointError(file: indexPath, "has no 'weight_map': not a safetensors index")
         }
@@ -27,11 +24,7 @@ public final class ShardedSafeTensors: TensorStore {
         if let meta = json["metadata"] {
             guard let pairs = meta.objectValue else { throw CheckpointError(file: indexPath, "'metadata' is not an object") }
             for (k, v) in pairs {
-                switch v {
-                case let .string(s): metadata.append((k, s))
-                case let .number(n): metadata.append((k, n))
-                default: metadata.append((k, v.serialized()))
-                }
+                metadata.append((k, v.stringValue ?? v.numberText ?? v.serialized()))
             }
         }
         self.metadata = metadata

@@ -23,6 +23,11 @@ public enum Verifier {
         guard og.family == cg.family, og.layerCount == cg.layerCount, og.hiddenSize == cg.hiddenSize, og.vocabSize == cg.vocabSize else {
             throw VerifyError("\(converted): is not a conversion of \(original) (\(cg.family.rawValue), \(cg.layerCount) layers, hidden \(cg.hiddenSize) against \(og.family.rawValue), \(og.layerCount) layers, hidden \(og.hiddenSize))")
         }
+        // Both models' positions bound the sequence; checked before the tokens are built.
+        try RunLimits.checkLength(given?.count ?? length, graph: og, file: om.configPath ?? original)
+        try RunLimits.checkLength(given?.count ?? length, graph: cg, file: cm.configPath ?? converted)
+        try RunLimits.checkRun(tokens: given?.count ?? length, models: [(og, om.store), (cg, cm.store)], modes: [.parallel, .recurrent],
+                               file: om.store.files.first ?? original)
         let tokens = given ?? syntheticTokens(length: length, seed: seed, vocab: og.vocabSize)
         let orig = try Transformer(graph: og, store: om.store)
         let conv = try Transformer(graph: cg, store: cm.store)

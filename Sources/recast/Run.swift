@@ -10,7 +10,7 @@ struct TokenOptions: ParsableArguments {
     @Option(help: "Comma-separated token ids, e.g. 1,2,3.")
     var tokens: String?
 
-    @Option(help: "Run N synthetic tokens instead (the same formula as tools/reference.py).")
+    @Option(help: "Run N synthetic tokens instead (the same formula as tools/reference.py).", transform: parseCount)
     var length: Int?
 
     @Option(help: "Seed for --length.")
@@ -27,10 +27,33 @@ struct TokenOptions: ParsableArguments {
         }
     }
 
+    /// How many tokens were asked for, known before any is built.
+    var count: Int {
+        if let tokens { return tokens.split(separator: ",", omittingEmptySubsequences: false).count }
+        return length ?? 0
+    }
+
     func resolve(vocab: Int) -> [Int] {
         if let tokens { return tokens.split(separator: ",").compactMap { Int($0.trimmingSpaces()) } }
         return syntheticTokens(length: length ?? 0, seed: seed, vocab: vocab)
     }
+}
+
+/// A count from the command line: digits, or an exact power-of-ten form such as `1e9`, so that a large
+/// value reaches the checks that explain it (positions, memory) instead of a parse error.
+func parseCount(_ text: String) throws -> Int {
+    if let n = Int(text) { return n }
+    let parts = text.lowercased().split(separator: "e", omittingEmptySubsequences: false)
+    if parts.count == 2, let mantissa = Int(parts[0]), let exponent = Int(parts[1]), exponent >= 0 {
+        var n = mantissa
+        for _ in 0..<min(exponent, 40) {
+            let (m, o) = n.multipliedReportingOverflow(by: 10)
+            if o { throw ValidationError("'\(text)' is larger than \(Int.max)") }
+            n = m
+        }
+        return n
+    }
+    throw ValidationError("'\(text)' is not a whole number")
 }
 
 extension Substring {
@@ -76,6 +99,9 @@ struct Run: ParsableCommand {
         try reportingErrors {
             let loaded = try Model(path: model)
             let graph = try loaded.graph()
+            try RunLimits.checkLength(input.count, graph: graph, file: loaded.configPath ?? model)
+            try RunLimits.checkRun(tokens: input.count, models: [(graph, loaded.store)], modes: [ForwardMode(rawValue: mode) ?? .parallel],
+                                   file: loaded.store.files.first ?? model)
             let tokens = input.resolve(vocab: graph.vocabSize)
             let output = try AtomicOutput(destination: out, directory: false, force: force,
                                           reads: Checkpoint.inputs(of: model, store: loaded.store))

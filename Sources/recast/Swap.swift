@@ -30,7 +30,8 @@ struct Swap: ParsableCommand {
     @Option(help: "The feature map: t2r, performer, elu or hedgehog.")
     var featureMap: String
 
-    @Option(help: "Features per head: k for t2r (default 32) and hedgehog (default d), m for performer (default 256).")
+    @Option(help: "Features per head: k for t2r (default 32) and hedgehog (default d), m for performer (default 256).",
+            transform: parseCount)
     var featureDim: Int?
 
     @Option(help: "Layers to swap: all, indices such as 0,2,5, ranges such as 0-5, or a mix such as 0-2,5.")

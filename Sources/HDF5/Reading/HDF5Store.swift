@@ -143,10 +143,10 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
             return try body(view)
         }
         // A damaged header can claim any size, and missing chunks read as fill values, so a claim beyond
-        // the machine's memory would end in the out-of-memory killer rather than in an error.
-        let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) &* Int(sysconf(Int32(_SC_PAGESIZE)))
-        if physical > 0 && count > physical {
-            throw CheckpointError.tensor(entry.info.name, in: path, "needs \(count) bytes, more than this machine's memory (\(physical) bytes); if the shape \(entry.info.shape) is not what the model has, the file is damaged")
+        // the memory this process may use (address-space limit, cgroup, machine) would end in the
+        // out-of-memory killer rather than in an error.
+        if let message = MemoryLimit.current().refusal(needing: count, for: "its data (\(count) bytes)") {
+            throw CheckpointError.tensor(entry.info.name, in: path, message + "; if the shape \(entry.info.shape) is not what the model has, the file is damaged")
         }
         // posix_memalign rather than `allocate`, which traps when memory runs out.
         var memory: UnsafeMutableRawPointer?

@@ -1,0 +1,33 @@
+#ifndef RECAST_BLAS_H
+#define RECAST_BLAS_H
+
+/// The C edge to BLAS. OpenBLAS is not linked into Recast: its library constructor starts threads and
+/// maps buffers at process start, and under a small address-space limit (ulimit -v) it hangs there,
+/// before main. It is loaded with dlopen on the first call of `recast_blas_load` instead, so commands
+/// that do no arithmetic never start it.
+
+/// Loads the BLAS library and resolves its functions, once. Returns 0, or -1 when it could not be
+/// loaded; `recast_blas_error` then says why.
+int recast_blas_load(void);
+
+/// 1 once `recast_blas_load` has succeeded, else 0. Never loads.
+int recast_blas_loaded(void);
+
+/// Why loading failed (a static string owned by the shim), or an empty string.
+const char *recast_blas_error(void);
+
+/// The library that was loaded (as passed to dlopen), or an empty string.
+const char *recast_blas_library(void);
+
+/// cblas_sgemm in row-major order; `trans_a` and `trans_b` are 0 or 1. Requires a successful load.
+void recast_blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                       const float *b, int ldb, float beta, float *c, int ldc);
+
+/// cblas_sgemv in row-major order with unit strides. Requires a successful load.
+void recast_blas_sgemv(int trans, int m, int n, float alpha, const float *a, int lda, const float *x, float beta,
+                       float *y);
+
+/// openblas_get_num_threads, or 1 when the library has no such function. Requires a successful load.
+int recast_blas_threads(void);
+
+#endif
