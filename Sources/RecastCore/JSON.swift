@@ -167,7 +167,9 @@ extension JSON {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if u.value < 0x20 {
+                // Controls, DEL, C1 and bidi overrides as \u escapes: the same text to a JSON parser, and
+                // nothing a terminal acts on when the JSON is shown raw (`TerminalText.isUnsafe`).
+                if TerminalText.isUnsafe(u) {
                     let h = String(u.value, radix: 16)
                     out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
                 } else {

@@ -105,6 +105,9 @@ import RecastCore
         let file = hostileFile("hostile.safetensors")
         let r = try recast(["inspect", file, "--json"])
         #expect(r.status == 0, "\(r.stderr)")
+        // JSON shown raw on a terminal is safe too: every such scalar is a \u escape (the line feeds are
+        // the pretty printer's own).
+        #expect(!r.stdout.unicodeScalars.contains { $0 != "\n" && TerminalText.isUnsafe($0) })
         let out = dir.write("inspect.json", r.stdout)
         let check = try python(["-c", """
             import json, sys
