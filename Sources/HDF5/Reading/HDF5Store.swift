@@ -81,6 +81,10 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
         let detected = try? HDF5Layout.detect(
             document: document, root: attributes, rootGroups: walker.rootGroups, tensorNames: walker.entries.map(\.info.name))
         layout = (detected ?? .generic).rawValue
+        // Best effort stops at the work budget: a file that exhausted it is refused as a whole.
+        if document.file.budget.exhausted {
+            try site.parsing("reading the root group's attributes") { try document.file.budget.charge(0, "the root group's attributes") }
+        }
     }
 
     /// Whether `path` is an HDF5 file: the signature at its start, or where a user block of 512, 1024,
