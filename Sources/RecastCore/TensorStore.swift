@@ -28,10 +28,19 @@ public protocol TensorStore: AnyObject {
     var skipped: [SkippedObject] { get }
     func info(named name: String) -> TensorInfo?
     func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
+    /// Hands the same bytes to `consume` in consecutive pieces, each a whole number of elements for
+    /// byte-aligned dtypes, that add up to the tensor's byte count: a store whose tensor need not exist
+    /// whole in memory (an HDF5 dataset that is mostly fill value) streams it. The default hands over
+    /// one piece from `withBytes`.
+    func streamBytes(of name: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws
 }
 
 extension TensorStore {
     public var skipped: [SkippedObject] { [] }
+
+    public func streamBytes(of name: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try withBytes(of: name) { try consume($0) }
+    }
 
     public var parameterCount: Int { tensors.reduce(0) { $0 + $1.elementCount } }
     public var byteCount: Int { tensors.reduce(0) { $0 + $1.byteCount } }

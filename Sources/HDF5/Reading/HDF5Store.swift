@@ -136,6 +136,46 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
     }
 }
 
+extension HDF5Store {
+    /// The size of the pieces `streamBytes` hands out (rounded down to whole elements).
+    static let pieceBytes = 8 << 20
+
+    /// Hands the tensor's bytes to `consume` in consecutive pieces of whole elements, without holding the
+    /// whole tensor when it is not stored whole: unwritten storage and chunks are streamed as the fill
+    /// value, chunked data slab by slab. Contiguous little-endian data goes through `withBytes` (a view
+    /// of the file).
+    public func streamBytes(of name: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let entry = entries[name] else {
+            throw CheckpointError(file: path, object: "tensor '\(name)'", "not in the checkpoint")
+        }
+        let site = Site(file: path, object: "/" + name)
+        let count = entry.info.byteCount
+        let stored = try site.parsing("reading the dataset") { try entry.dataset.byteCount() }
+        guard stored == count else {
+            throw site.failure("reading the dataset", "it holds \(stored) bytes, not the \(count) bytes listed")
+        }
+        if entry.layout.conversion == .none, case .contiguous(.some, _) = entry.dataset.storage {
+            return try withBytes(of: name) { try consume($0) }
+        }
+        let conversion = entry.layout.conversion
+        var scratch: UnsafeMutableRawBufferPointer?
+        defer { scratch?.deallocate() }
+        try site.parsing("reading the dataset") {
+            try document.stream(entry.dataset, pieceBytes: Self.pieceBytes) { piece in
+                guard conversion != .none else { return try consume(piece) }
+                if scratch == nil || scratch!.count < piece.count {
+                    scratch?.deallocate()
+                    scratch = .allocate(byteCount: max(piece.count, 1), alignment: 64)
+                }
+                let buffer = UnsafeMutableRawBufferPointer(rebasing: scratch![0..<piece.count])
+                buffer.copyMemory(from: piece)
+                conversion.apply(to: buffer)
+                try consume(UnsafeRawBufferPointer(buffer))
+            }
+        }
+    }
+}
+
 extension Site {
     /// Runs a step of the reader, turning a structural problem of the file into an `HDF5Error` that
     /// names the file, the object and the step.
