@@ -214,6 +214,8 @@ final class ReadState: @unchecked Sendable {
     let datatypes = MemoTable<Int, HDF5Datatype>()
     /// Position of an attribute message → the attribute (its value a view into the file).
     let attributes = MemoTable<Int, HDF5Attribute>()
+    /// Object header address → the object's attributes (compact, then dense).
+    let objectAttributes = MemoTable<UInt64, [HDF5Attribute]>()
     /// Dense attribute storage (fractal heap, name index) → its attributes.
     let denseAttributes = MemoTable<[UInt64], [HDF5Attribute]>()
     /// Link storage (symbol table B-tree and heap, or fractal heap and name index) → its links.

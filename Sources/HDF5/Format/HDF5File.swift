@@ -253,6 +253,10 @@ struct HDF5Object {
     /// (decoded only when asked for, by `HDF5Attribute.strings` or `integers`). Each attribute message
     /// and each dense storage is parsed once per file; a dense storage belongs to one object.
     func attributes() throws -> [HDF5Attribute] {
+        try file.state.objectAttributes.value(address) { try listAttributes() }
+    }
+
+    private func listAttributes() throws -> [HDF5Attribute] {
         var result: [HDF5Attribute] = []
         for message in attributeMessages {
             var c = try ObjectHeader.resolveShared(message, in: file).cursor(in: file)
