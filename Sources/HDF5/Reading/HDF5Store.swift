@@ -145,6 +145,12 @@ extension HDF5Store {
     /// value, chunked data slab by slab. Contiguous little-endian data goes through `withBytes` (a view
     /// of the file).
     public func streamBytes(of name: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try streamBytes(of: name, pieceBytes: Self.pieceBytes, consume)
+    }
+
+    /// The same with pieces of at most `pieceBytes` bytes (at least one element): for tests and fuzzing,
+    /// which make the slabs small.
+    public func streamBytes(of name: String, pieceBytes: Int, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard let entry = entries[name] else {
             throw CheckpointError(file: path, object: "tensor '\(name)'", "not in the checkpoint")
         }
@@ -161,7 +167,7 @@ extension HDF5Store {
         var scratch: UnsafeMutableRawBufferPointer?
         defer { scratch?.deallocate() }
         try site.parsing("reading the dataset") {
-            try document.stream(entry.dataset, pieceBytes: Self.pieceBytes) { piece in
+            try document.stream(entry.dataset, pieceBytes: pieceBytes) { piece in
                 guard conversion != .none else { return try consume(piece) }
                 if scratch == nil || scratch!.count < piece.count {
                     scratch?.deallocate()
