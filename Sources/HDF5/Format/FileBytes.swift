@@ -179,6 +179,14 @@ final class MemoTable<Key: Hashable, Value>: @unchecked Sendable {
         defer { lock.unlock() }
         return values.count
     }
+
+    func removeAll() {
+        lock.lock()
+        let old = values
+        values = [:]
+        lock.unlock()
+        _ = old  // released outside the lock
+    }
 }
 
 /// Which structure owns each block that belongs to exactly one structure in a valid file (an object
@@ -226,6 +234,20 @@ final class ReadState: @unchecked Sendable {
     let globalHeaps = MemoTable<UInt64, [UInt16: (position: Int, size: Int)]>()
 
     init(fileSize: Int) { budget = WorkBudget(fileSize: fileSize) }
+
+    /// Empties the tables. Some of their values (heaps) hold the file's `FileBytes`, and so this state:
+    /// the owner of a file's reading (`HDF5File`) calls this when it goes, or the cycle would leak.
+    func clear() {
+        headers.removeAll()
+        datatypes.removeAll()
+        attributes.removeAll()
+        objectAttributes.removeAll()
+        denseAttributes.removeAll()
+        links.removeAll()
+        fractalHeaps.removeAll()
+        localHeaps.removeAll()
+        globalHeaps.removeAll()
+    }
 }
 
 /// An object header's messages, and the first of each type (for shared-message references).

@@ -22,6 +22,8 @@ final class HDF5File {
         self.rootAddress = superblock.rootAddress
     }
 
+    deinit { file.state.clear() }
+
     /// The object whose header is at `address`, parsed (messages decoded). Cached.
     func object(at address: UInt64) throws -> HDF5Object {
         if let cached = objects[address] { return cached }
