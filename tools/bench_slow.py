@@ -2,6 +2,7 @@
 """The jobs that once took time growing faster than their input, timed at three sizes against a peer.
 
     python3 tools/bench_slow.py [--scale 1.0] [--work bench-slow] [--no-build] [--jobs meta,tensors,fill]
+                                [--before PATH]
 
 Builds Recast in release mode (unless --no-build), writes the inputs with Python's safetensors, then
 times whole processes, each once:
@@ -15,7 +16,8 @@ times whole processes, each once:
 
 For each job it prints seconds, the seconds per item, the growth from one size to the next (2.00 is
 linear when N doubles), and the peer at the largest size. Peak memory of each Recast process is
-printed too. Not run by the tests: the figures depend on the machine.
+printed too. --before PATH times another `recast` binary (an older build) on the same inputs in the
+same run. Not run by the tests: the figures depend on the machine.
 """
 import argparse
 import os
@@ -73,6 +75,7 @@ def main():
     ap.add_argument("--work", default=os.path.join(ROOT, "bench-slow"))
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--jobs", default="meta,tensors,fill")
+    ap.add_argument("--before", help="another recast binary to time on the same inputs")
     args = ap.parse_args()
     jobs = args.jobs.split(",")
     recast = os.path.join(ROOT, ".build", "release", "recast")
@@ -84,6 +87,12 @@ def main():
         return [max(1, int(round(n * args.scale))) for n in base]
 
     rows = []
+    header = ("job", "N", "recast s", "per item", "growth", "peak", "peer")
+    print("  ".join(header), flush=True)
+
+    def add(row):
+        rows.append(row)
+        print("  ".join(str(c) for c in row if c != ""), flush=True)
 
     def series(job, counts, make, peer, unit):
         times = []
@@ -95,21 +104,26 @@ def main():
             seconds, peak = run([recast, "convert", src, dst, "--force"])
             times.append(seconds)
             growth = f"{seconds / times[-2]:.2f}" if len(times) > 1 else ""
-            rows.append((job, f"{n:,}", f"{seconds:.2f}", f"{seconds / n * 1e6:.2f} µs/{unit}", growth,
+            add((job, f"{n:,}", f"{seconds:.2f}", f"{seconds / n * 1e6:.2f} µs/{unit}", growth,
                          f"{peak / 2**20:.0f} MiB", ""))
             if n == counts[-1]:
                 if peer == "cp":
                     copy = dst + ".copy"
                     peer_seconds, _ = run(["cp", dst, copy])
                     os.remove(copy)
-                    rows.append((job, f"{n:,}", "", "", "", "", f"cp of the output: {peer_seconds:.2f} s"))
+                    add((job, f"{n:,}", "", "", "", "", f"cp of the output: {peer_seconds:.2f} s"))
                 else:
                     out = dst + ".h5py.h5"
                     peer_seconds, peer_peak = run([sys.executable, "-c", peer, src, out])
                     os.remove(out)
-                    rows.append((job, f"{n:,}", "", "", "", "",
+                    add((job, f"{n:,}", "", "", "", "",
                                  f"h5py: {peer_seconds:.2f} s, {peer_peak / 2**20:.0f} MiB; recast / h5py {seconds / peer_seconds:.2f}"))
             os.remove(dst)
+            if args.before and job != "fill":
+                before_seconds, before_peak = run([args.before, "convert", src, dst, "--force"])
+                os.remove(dst)
+                add((job + " (before)", f"{n:,}", f"{before_seconds:.2f}", f"{before_seconds / n * 1e6:.2f} µs/{unit}",
+                             "", f"{before_peak / 2**20:.0f} MiB", f"after / before {seconds / before_seconds:.2f}"))
 
     if "meta" in jobs:
         series("meta", sizes([250_000, 500_000, 1_000_000]), MAKE_META, PEER_META, "key")
@@ -118,7 +132,7 @@ def main():
     if "fill" in jobs:
         series("fill", sizes([250_000_000, 500_000_000, 750_000_000]), MAKE_FILL, "cp", "value")
 
-    header = ("job", "N", "recast s", "per item", "growth", "peak", "peer")
+    print()
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     for r in [header] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
