@@ -140,7 +140,8 @@ extension HDF5Store {
     /// The size of the pieces `streamBytes` hands out (rounded down to whole elements).
     static let pieceBytes = 8 << 20
 
-    /// Hands the tensor's bytes to `consume` in consecutive pieces of whole elements, without holding the
+    /// Hands the tensor's bytes to `consume` in consecutive non-empty pieces of whole elements (none for an
+    /// empty tensor), without holding the
     /// whole tensor when it is not stored whole: unwritten storage and chunks are streamed as the fill
     /// value, chunked data slab by slab. Contiguous little-endian data goes through `withBytes` (a view
     /// of the file).
@@ -160,6 +161,8 @@ extension HDF5Store {
         guard stored == count else {
             throw site.failure("reading the dataset", "it holds \(stored) bytes, not the \(count) bytes listed")
         }
+        // Nothing to hand out: no piece at all (every piece holds at least one element).
+        if count == 0 { return }
         if entry.layout.conversion == .none, case .contiguous(.some, _) = entry.dataset.storage {
             return try withBytes(of: name) { try consume($0) }
         }
