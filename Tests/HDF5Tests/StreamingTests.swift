@@ -20,9 +20,16 @@ struct StreamingTests {
                 f.create_dataset('chunked', shape=(0, 4), maxshape=(None, 4), chunks=(2, 4), dtype='<f4')
                 f.create_dataset('unallocated', shape=(0,), dtype='<f8')
                 f['full'] = np.arange(6, dtype='<f4')
+                f['allocated'] = np.zeros(123457, '<f4')
+            # 'allocated' keeps its storage but its dataspace says 0 elements, as in the fuzzed file.
+            data = bytearray(open(sys.argv[1], 'rb').read())
+            mark = (123457).to_bytes(8, 'little')
+            assert data.count(mark) >= 1
+            data = data.replace(mark, bytes(8))
+            open(sys.argv[1], 'wb').write(data)
             """, [path])
         let store = try HDF5Store(path: path)
-        #expect(store.tensors.count == 5)
+        #expect(store.tensors.count == 6)
         for info in store.tensors {
             var pieces: [Int] = []
             try store.streamBytes(of: info.name, pieceBytes: 8) { pieces.append($0.count) }
