@@ -82,6 +82,13 @@ import Darwin
         }
     }
 
+    /// The same, found again in that run through an opaque dataset with a `dtype` attribute.
+    @Test func emptyOpaqueDatasetIsStreamedAsNoPiece() async {
+        await #expect(processExitsWith: .success) {
+            exit(Replay.hdf5("hdf5/empty-opaque-dataset-streamed-as-an-empty-piece.h5"))
+        }
+    }
+
     /// `H5Literate` in increasing name order over a damaged dense group: `H5G__dense_build_table` fails
     /// half way and `H5G__link_release_table` frees the names of entries it never filled (a free of
     /// uninitialised heap memory; it faulted once the heap held garbage).
