@@ -138,6 +138,13 @@ public enum Converter {
                 throw CheckpointError.tensor(p.name, in: file, "its size overflows")
             }
             return OutputTensor(info: info) { consume in
+                // Streamed piece by piece where the store can (whole elements, so each piece casts alone).
+                if !p.transpose, src.dtype.bitWidth % 8 == 0 {
+                    let width = src.dtype.bitWidth / 8
+                    return try store.streamBytes(of: p.source) { piece in
+                        try castChunks(piece, from: src.dtype, to: outDType, count: piece.count / width, consume)
+                    }
+                }
                 try store.withBytes(of: p.source) { raw in
                     if p.transpose {
                         let t = transpose2D(raw, rows: src.shape[0], cols: src.shape[1], elementSize: src.dtype.bitWidth / 8)

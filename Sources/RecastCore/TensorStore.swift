@@ -32,12 +32,21 @@ public protocol TensorStore: AnyObject {
     /// mapping, the index they parsed) rather than opening the file again: one descriptor per file, and
     /// the hash is of what was read. Throws when the file changed meanwhile.
     func sha256(of file: String) throws -> String
+    /// Hands the same bytes to `consume` in consecutive pieces, each a whole number of elements for
+    /// byte-aligned dtypes, that add up to the tensor's byte count: a store whose tensor need not exist
+    /// whole in memory (an HDF5 dataset that is mostly fill value) streams it. The default hands over
+    /// one piece from `withBytes`.
+    func streamBytes(of name: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws
 }
 
 extension TensorStore {
     public var skipped: [SkippedObject] { [] }
 
     public func sha256(of file: String) throws -> String { try SHA256.hex(file: file) }
+
+    public func streamBytes(of name: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try withBytes(of: name) { try consume($0) }
+    }
 
     public var parameterCount: Int { tensors.reduce(0) { $0 + $1.elementCount } }
     public var byteCount: Int { tensors.reduce(0) { $0 + $1.byteCount } }

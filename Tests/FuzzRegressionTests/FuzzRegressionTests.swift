@@ -73,6 +73,22 @@ import Darwin
 /// (the faults were inside the C library). Recast's own reader (`Sources/HDF5/Format`) must end each
 /// of them in a clean error or a partial listing.
 @Suite struct HDF5ReaderRegressions {
+    /// fuzz-hdf5 (issue 9's run): a dataset of 0 elements that keeps allocated contiguous storage was
+    /// streamed as one empty piece. Fixed with `HDF5Store.streamBytes` handing out no piece for an
+    /// empty tensor.
+    @Test func emptyDatasetIsStreamedAsNoPiece() async {
+        await #expect(processExitsWith: .success) {
+            exit(Replay.hdf5("hdf5/empty-dataset-streamed-as-an-empty-piece.h5"))
+        }
+    }
+
+    /// The same, found again in that run through an opaque dataset with a `dtype` attribute.
+    @Test func emptyOpaqueDatasetIsStreamedAsNoPiece() async {
+        await #expect(processExitsWith: .success) {
+            exit(Replay.hdf5("hdf5/empty-opaque-dataset-streamed-as-an-empty-piece.h5"))
+        }
+    }
+
     /// `H5Literate` in increasing name order over a damaged dense group: `H5G__dense_build_table` fails
     /// half way and `H5G__link_release_table` frees the names of entries it never filled (a free of
     /// uninitialised heap memory; it faulted once the heap held garbage).

@@ -107,6 +107,16 @@ print(json.dumps(report))
             #expect(info.shape == expected.shape, "\(name)")
             let digest = try store.withBytes(of: name) { SHA256.hex($0) }
             #expect(digest == expected.sha256, "\(name): bytes differ from h5py's")
+            // Streamed in pieces (slabs of one element, of a few rows, of everything): the same bytes.
+            for piece in [1, 100, 4096, 1 << 30] {
+                var streamed: [UInt8] = []
+                try store.streamBytes(of: name, pieceBytes: piece) { part in
+                    // Contiguous little-endian data comes whole, as a view of the file; the rest in pieces.
+                    #expect(part.count > 0, "\(name): an empty piece")
+                    streamed += part
+                }
+                #expect(streamed.withUnsafeBytes { SHA256.hex($0) } == expected.sha256, "\(name) streamed in pieces of \(piece) bytes")
+            }
         }
         // Every scalar string attribute is metadata, in name order, the large one too.
         let metadata = Dictionary(store.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })

@@ -26,4 +26,32 @@ func read(_ path: String) {
     for (key, value) in store.metadata { Fuzz.sink(UInt8(truncatingIfNeeded: key.utf8.count &+ value.utf8.count)) }
     for object in store.skipped { Fuzz.sink(UInt8(truncatingIfNeeded: object.reason.utf8.count)) }
     Fuzz.readEveryTensor(store, allowed: allowed)
+    streamEveryTensor(store)
+}
+
+/// Streams every small tensor in small pieces (many slabs) and checks that the pieces add up to what
+/// `withBytes` hands out: the same bytes, or an error from both.
+func streamEveryTensor(_ store: HDF5Store) {
+    for info in store.tensors where info.byteCount <= 1 << 20 {
+        var whole: [UInt8]?
+        var streamed: [UInt8]? = []
+        do {
+            whole = try store.withBytes(of: info.name) { Array($0) }
+        } catch {
+            Fuzz.invariant(allowed(error), "withBytes('\(info.name)') threw an unexpected \(type(of: error)): \(error)")
+        }
+        do {
+            try store.streamBytes(of: info.name, pieceBytes: max(info.byteCount / 7, 1)) { piece in
+                Fuzz.invariant(piece.count > 0, "streamBytes('\(info.name)') handed out an empty piece")
+                streamed?.append(contentsOf: piece)
+            }
+        } catch {
+            Fuzz.invariant(allowed(error), "streamBytes('\(info.name)') threw an unexpected \(type(of: error)): \(error)")
+            streamed = nil
+        }
+        Fuzz.invariant((whole == nil) == (streamed == nil), "withBytes and streamBytes disagree on whether '\(info.name)' can be read")
+        if let whole, let streamed {
+            Fuzz.invariant(whole == streamed, "streamBytes('\(info.name)') handed out other bytes than withBytes")
+        }
+    }
 }

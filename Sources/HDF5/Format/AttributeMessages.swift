@@ -1,17 +1,33 @@
 // Attribute values: strings (fixed-length, and variable-length through the global heap, III.E) and
 // integers of any width and byte order.
 
-struct HDF5Attribute: Sendable {
+struct HDF5Attribute: @unchecked Sendable {
+    // @unchecked: `raw` views the read-only mapping of the file, which outlives every attribute. A view
+    // rather than a copy: many objects may refer to one large shared attribute, and only the values
+    // asked for are decoded (each decoding charged to the file's work budget).
     var name: String
     var datatype: HDF5Datatype
     /// nil: null dataspace; []: scalar.
     var shape: [Int]?
-    /// The stored value bytes.
-    var raw: [UInt8]
+    /// The stored value bytes (a view into the file).
+    var raw: UnsafeRawBufferPointer
+
+    /// The number of elements (0 for a null dataspace).
+    var elementCount: Int {
+        guard let shape else { return 0 }
+        var count = 1
+        for d in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            if overflow { return .max }
+            count = product
+        }
+        return count
+    }
 
     /// Strings (fixed: NUL/space padding removed; variable: through the global heap); nil if not a string type.
     func strings(in file: HDF5File) throws -> [String]? {
-        try raw.withUnsafeBytes { try StringValues.decode($0, datatype: datatype, in: file) }
+        try file.file.budget.chargeItem(raw.count, "the value of attribute '\(name)'")
+        return try StringValues.decode(raw, datatype: datatype, in: file)
     }
 
     /// Integers of any width and byte order as Int; nil if not an integer type.
@@ -19,6 +35,9 @@ struct HDF5Attribute: Sendable {
         guard case .fixedPoint(let size, let bigEndian, let signed, _, _) = datatype else { return nil }
         guard (1...8).contains(size) else {
             throw FormatError("attribute '\(name)' has \(size)-byte integers; only 1 to 8 bytes are supported")
+        }
+        guard raw.count <= 1 << 20 else {
+            throw FormatError("attribute '\(name)' holds \(raw.count / size) integers; at most \(1 << 20 / size) are read")
         }
         var values: [Int] = []
         var index = 0
@@ -73,6 +92,7 @@ enum StringValues {
             while index + elementSize <= raw.count {
                 let element = UnsafeRawBufferPointer(rebasing: raw[index..<(index + elementSize)])
                 let bytes = try GlobalHeap.element(element, in: file)
+                try file.file.budget.chargeItem(bytes.count, "a variable-length string")
                 strings.append(String(decoding: bytes, as: UTF8.self))
                 index += elementSize
             }
@@ -115,7 +135,10 @@ enum GlobalHeap {
 
     /// The objects of the collection at `address`, indexed once per file.
     static func collectionIndex(at address: UInt64, in file: HDF5File) throws -> [UInt16: (position: Int, size: Int)] {
-        if let known = file.globalHeapCollections[address] { return known }
+        try file.file.state.globalHeaps.value(address) { try readCollection(at: address, in: file) }
+    }
+
+    private static func readCollection(at address: UInt64, in file: HDF5File) throws -> [UInt16: (position: Int, size: Int)] {
         let bytes = file.file
         var header = try bytes.cursor(at: address)
         let start = header.position
@@ -127,6 +150,7 @@ enum GlobalHeap {
         guard size >= header.position - start else {
             throw FormatError("a global heap collection of \(size) bytes is smaller than its header", at: start)
         }
+        try bytes.budget.charge(size, "the global heap collection at address \(address)")
         var cursor = Cursor(file: bytes, position: header.position, end: start + size)
         var objects: [UInt16: (position: Int, size: Int)] = [:]
         while cursor.remaining >= 8 + bytes.lengthSize, objects.count < maximumObjects {
@@ -137,9 +161,9 @@ enum GlobalHeap {
             let position = cursor.position
             try cursor.skip(objectSize)
             objects[index] = (position, objectSize)
+            try bytes.budget.charge(WorkBudget.perItem, "the global heap collection at address \(address)")
             if cursor.remaining > 0 { try? cursor.align(8, from: start) }
         }
-        if file.globalHeapCollections.count < 10_000 { file.globalHeapCollections[address] = objects }
         return objects
     }
 }

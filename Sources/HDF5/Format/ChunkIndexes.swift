@@ -161,6 +161,7 @@ enum ChunkIndexes {
         for index in 0..<total {
             let scaled = ChunkGrid.scaled(index, counts: counts, order: order)
             guard let offsets = try grid.offsets(scaled: scaled) else { continue }
+            try file.budget.chargeItem(0, "the implicit chunk index at address \(address)")
             records.append(ChunkRecord(offsets: offsets, address: address + index * grid.chunkBytes,
                                        storedSize: grid.chunkBytes, filterMask: 0))
         }
@@ -195,6 +196,7 @@ enum ChunkIndexes {
             for k in 0..<grid.rank { scaled.append(try record.littleEndian(at: head + 8 * k, size: 8)) }
             guard chunkAddress != file.undefinedAddress else { continue }
             guard let offsets = try grid.offsets(scaled: scaled) else { continue }
+            try file.budget.chargeItem(0, "the chunk B-tree at address \(address)")
             records.append(ChunkRecord(offsets: offsets, address: chunkAddress, storedSize: stored, filterMask: mask))
         }
         return records

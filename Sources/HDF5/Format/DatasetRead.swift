@@ -71,14 +71,64 @@ extension HDF5File {
     }
 
     private func fill(_ destination: UnsafeMutableRawBufferPointer, with dataset: HDF5Dataset) {
-        guard let value = usableFill(dataset), !value.isEmpty, value.contains(where: { $0 != 0 }) else {
-            destination.initializeMemory(as: UInt8.self, repeating: 0)
-            return
+        Fill.pattern(destination, with: usableFill(dataset))
+    }
+
+    /// The dataset's elements in the file's byte order, handed to `consume` in consecutive pieces of at
+    /// most `pieceBytes` bytes (at least one element; each a whole number of elements) that add up to
+    /// elements × datatype.size. Storage that was never allocated and chunks never written are
+    /// streamed as the fill value from one small buffer, never materialised: a tiny file may declare a
+    /// dataset of gigabytes. Chunked data is assembled slab by slab (see `ChunkAssembly.stream`).
+    func stream(_ dataset: HDF5Dataset, pieceBytes: Int, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let needed = try dataset.byteCount()
+        if needed == 0 { return }
+        guard !dataset.hasExternalFiles else {
+            throw FormatError("datasets whose data is stored in external files are not supported")
         }
-        var index = 0
-        while index + value.count <= destination.count {
-            for k in 0..<value.count { destination[index + k] = value[k] }
-            index += value.count
+        let elementSize = max(dataset.datatype.size, 1)
+        let piece = max(pieceBytes / elementSize, 1) * elementSize
+        func streamFill() throws {
+            let size = min(piece, needed)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+            defer { buffer.deallocate() }
+            Fill.pattern(buffer, with: usableFill(dataset))
+            var left = needed
+            while left > 0 {
+                let count = min(size, left)
+                try consume(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                left -= count
+            }
+        }
+        switch dataset.storage {
+        case .contiguous(let address, let size):
+            guard let address else { return try streamFill() }
+            guard size >= UInt64(needed) else {
+                throw FormatError("the dataset's contiguous storage has \(size) bytes but its elements need \(needed)")
+            }
+            let source = try file.view(at: address, count: needed)
+            var start = 0
+            while start < needed {
+                let end = min(start + piece, needed)
+                try consume(UnsafeRawBufferPointer(rebasing: source[start..<end]))
+                start = end
+            }
+        case .compact(let bytes):
+            guard bytes.count >= needed else {
+                throw FormatError("the dataset's compact storage has \(bytes.count) bytes but its elements need \(needed)")
+            }
+            try consume(UnsafeRawBufferPointer(rebasing: bytes[..<needed]))
+        case .chunked(let index, let chunkDims):
+            guard let shape = dataset.shape, shape.count == chunkDims.count else {
+                throw FormatError("a chunked dataset's rank differs from its chunks' rank \(chunkDims.count)")
+            }
+            if index.address == nil { return try streamFill() }
+            let dims = shape.map { UInt64($0) }
+            let chunks = try ChunkIndexes.chunks(index, datasetDims: dims, chunkDims: chunkDims, elementSize: dataset.datatype.size,
+                                                 filtered: !dataset.filters.isEmpty, maxDims: dataset.maximumShape, in: file)
+            try ChunkAssembly.stream(chunks: chunks, datasetDims: dims, chunkDims: chunkDims, elementSize: dataset.datatype.size,
+                                     pipeline: dataset.filters, fill: usableFill(dataset), in: file, slabBytes: piece, consume)
+        case .virtual:
+            throw FormatError("virtual datasets are not supported")
         }
     }
 }

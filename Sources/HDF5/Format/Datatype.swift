@@ -54,6 +54,16 @@ enum DatatypeDecoder {
     static let maximumDepth = 16
     static let maximumRank = 32
 
+    /// The datatype of a datatype message (a whole message of `file`, such as a shared or committed
+    /// one many objects refer to), decoded once per file.
+    static func decode(message: RawMessage, in file: FileBytes) throws -> HDF5Datatype {
+        try file.state.datatypes.value(message.position) {
+            try file.budget.chargeItem(message.body.count, "the datatype message at byte \(message.position)")
+            var c = message.cursor(in: file)
+            return try decode(&c)
+        }
+    }
+
     /// Decodes one datatype message from `cursor` (advancing past it).
     static func decode(_ cursor: inout Cursor, depth: Int = 0) throws -> HDF5Datatype {
         let start = cursor.position

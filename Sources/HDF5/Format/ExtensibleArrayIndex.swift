@@ -44,6 +44,7 @@ enum ExtensibleArrayIndex {
         mutating func add(_ index: UInt64, _ entry: (UInt64, UInt64, UInt32)?) throws {
             guard index < limit, let (address, stored, mask) = entry else { return }
             guard let offsets = try grid.offsets(scaled: ChunkGrid.scaled(index, counts: counts, order: order)) else { return }
+            try file.budget.chargeItem(0, "the extensible array at address \(headerAddress)")
             records.append(ChunkRecord(offsets: offsets, address: address, storedSize: stored, filterMask: mask))
         }
 

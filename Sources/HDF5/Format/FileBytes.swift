@@ -10,6 +10,9 @@ struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Absolute byte offset in the file where the problem was found, when known.
     var offset: Int?
     var reason: String
+    /// The file's work budget ran out (`WorkBudget`): the whole read stops, rather than skipping the
+    /// object at hand and going on.
+    var exhausted = false
 
     init(_ reason: String, at offset: Int? = nil) {
         self.reason = reason
@@ -29,12 +32,27 @@ struct FileBytes: @unchecked Sendable {
     var lengthSize: Int = 8
     /// Absolute position of address 0 (the superblock's base address, after any user block).
     var base: Int = 0
-    /// Shared messages already found, for every copy of this value (see `SharedMessages`).
-    let sharedMessages = SharedMessages()
-    /// Which object header each continuation chunk belongs to (see `ContinuationOwners`).
-    let continuationOwners = ContinuationOwners()
+    /// The work budget, the owners of blocks and the tables of parsed structures, shared by every copy
+    /// of this value.
+    let state: ReadState
 
-    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+        state = ReadState(fileSize: bytes.count)
+    }
+
+    var budget: WorkBudget { state.budget }
+
+    /// The absolute position of `view`, which must lie inside the file (a record or heap object read
+    /// from it), so that it can be parsed with a `Cursor` of this file.
+    func position(ofView view: UnsafeRawBufferPointer) throws -> Int {
+        guard view.count > 0 else { return 0 }
+        guard let base = bytes.baseAddress, let start = view.baseAddress, start >= base,
+              start - base <= bytes.count - view.count else {
+            throw FormatError("a block of \(view.count) bytes that does not lie in the file (internal check)")
+        }
+        return start - base
+    }
 
     var count: Int { bytes.count }
 
@@ -69,44 +87,179 @@ struct FileBytes: @unchecked Sendable {
     var undefinedAddress: UInt64 { offsetSize == 8 ? .max : (UInt64(1) << UInt64(offsetSize * 8)) - 1 }
 }
 
-/// The messages that shared-message references have led to, by object header address and type, so
-/// that a header many objects refer to is parsed once. Locked: a store may be read from several threads.
-final class SharedMessages: @unchecked Sendable {
-    private let lock = RecursiveLock()
-    private var found: [UInt64: [UInt16: RawMessage]] = [:]
-    private var count = 0
+/// What reading one file has cost so far, and what it may cost: every structure the reader parses
+/// and every item it produces (a link, an attribute, a chunk record, a string) is charged here, so
+/// the whole read of a file's metadata costs at most `limit` units (bytes and items), a bound
+/// proportional to the file's size whatever the file does. Shared structures are parsed once
+/// (`ReadState`'s tables), so a real file spends a small multiple of its metadata's size; a file
+/// that makes many objects share or repeat structures runs out, with an error, instead of costing
+/// minutes or gigabytes. Locked: a store may be read from several threads.
+final class WorkBudget: @unchecked Sendable {
+    /// Units each byte of the file buys.
+    static let perByte = 16
+    /// Units every file gets on top, so that small files are never short.
+    static let constant = 16 << 20
+    /// Units charged for each item produced, on top of its bytes.
+    static let perItem = 16
 
-    func message(at address: UInt64, type: UInt16) -> RawMessage? {
-        lock.lock()
-        defer { lock.unlock() }
-        return found[address]?[type]
+    let fileSize: Int
+    let limit: Int
+    private let lock = RecursiveLock()
+    private var spentUnits = 0
+    private var exhaustedBy: String?
+
+    init(fileSize: Int) {
+        self.fileSize = fileSize
+        let (scaled, overflow) = max(fileSize, 0).multipliedReportingOverflow(by: Self.perByte)
+        limit = overflow ? Int.max / 2 : scaled + Self.constant
     }
 
-    /// Keeps `message` (a view into the file, so cheap), up to a bound on the number kept.
-    func remember(_ message: RawMessage, at address: UInt64) {
+    var spent: Int {
         lock.lock()
         defer { lock.unlock() }
-        guard count < 1 << 16 else { return }
-        found[address, default: [:]][message.type] = message
-        count += 1
+        return spentUnits
+    }
+
+    /// Whether a charge has failed; every later charge fails too.
+    var exhausted: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return exhaustedBy != nil
+    }
+
+    /// Charges `units` for reading `what`; throws once the total passes the limit.
+    func charge(_ units: Int, _ what: @autoclosure () -> String) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        let (total, overflow) = spentUnits.addingReportingOverflow(max(units, 0))
+        spentUnits = overflow ? Int.max : total
+        if exhaustedBy == nil, overflow || spentUnits > limit { exhaustedBy = what() }
+        if let cause = exhaustedBy { throw Self.error(cause, limit: limit, fileSize: fileSize) }
+    }
+
+    /// Charges one item of `bytes` bytes.
+    func chargeItem(_ bytes: Int, _ what: @autoclosure () -> String) throws {
+        try charge(Self.perItem &+ max(bytes, 0), what())
+    }
+
+    static func error(_ cause: String, limit: Int, fileSize: Int) -> FormatError {
+        var error = FormatError("reading \(cause) would take the work spent on the file's structures past \(limit) units (\(perByte) per byte of its \(fileSize) bytes, plus \(constant)): its objects share or repeat structures far more than a real file's do, so it is damaged or built to exhaust the reader")
+        error.exhausted = true
+        return error
     }
 }
 
-/// The object header each continuation chunk was first reached from. In a valid file a chunk belongs
-/// to exactly one header; a damaged one could make many headers share one large chunk. Locked like
-/// `SharedMessages`.
-final class ContinuationOwners: @unchecked Sendable {
+/// A table of what has been parsed, by address (or position), shared by every copy of a file's
+/// `FileBytes`: each shared structure is parsed once however many objects refer to it. Failures are
+/// kept too, so a damaged structure many objects refer to is not parsed again for each. Locked.
+final class MemoTable<Key: Hashable, Value>: @unchecked Sendable {
     private let lock = RecursiveLock()
-    private var owners: [UInt64: UInt64] = [:]
+    private var values: [Key: Result<Value, FormatError>] = [:]
 
-    /// Records `header` as the owner of the chunk at `chunk`; returns the other header that already
-    /// owns it, if one does (nil when it is free or already `header`'s).
-    func claim(_ chunk: UInt64, for header: UInt64) -> UInt64? {
+    /// The value for `key`, made by `make` the first time (outside the lock: making may consult other tables).
+    func value(_ key: Key, orMake make: () throws -> Value) throws -> Value {
+        lock.lock()
+        let known = values[key]
+        lock.unlock()
+        if let known { return try known.get() }
+        let result: Result<Value, FormatError>
+        do {
+            result = .success(try make())
+        } catch let error as FormatError {
+            result = .failure(error)
+        }
+        lock.lock()
+        values[key] = result
+        lock.unlock()
+        return try result.get()
+    }
+
+    var count: Int {
         lock.lock()
         defer { lock.unlock() }
-        if let owner = owners[chunk], owner != header { return owner }
-        owners[chunk] = header
+        return values.count
+    }
+
+    func removeAll() {
+        lock.lock()
+        let old = values
+        values = [:]
+        lock.unlock()
+        _ = old  // released outside the lock
+    }
+}
+
+/// Which structure owns each block that belongs to exactly one structure in a valid file (an object
+/// header's continuation chunks, a B-tree's nodes, a group's symbol table nodes). A hostile file could
+/// make many structures share one large block, so that each of them parses it again; claiming the
+/// block for its first owner refuses that. Locked.
+final class Owners: @unchecked Sendable {
+    enum Kind: UInt8 { case continuation, v1Node, symbolNode, v2Node, linkStorage, attributeStorage }
+    private struct Key: Hashable { var kind: Kind; var address: UInt64 }
+    private let lock = RecursiveLock()
+    private var owners: [Key: UInt64] = [:]
+
+    /// Records `owner` as the owner of the block at `block`; returns the other owner it already has,
+    /// if it has one (nil when it is free or already `owner`'s).
+    func claim(_ kind: Kind, _ block: UInt64, for owner: UInt64) -> UInt64? {
+        lock.lock()
+        defer { lock.unlock() }
+        let key = Key(kind: kind, address: block)
+        if let known = owners[key], known != owner { return known }
+        owners[key] = owner
         return nil
+    }
+}
+
+/// Everything one reading of a file shares: the work budget, the owners of blocks, and the tables of
+/// parsed structures (object headers, datatypes, heaps, link and attribute storages).
+final class ReadState: @unchecked Sendable {
+    let budget: WorkBudget
+    let owners = Owners()
+    /// Object header address → its messages.
+    let headers = MemoTable<UInt64, HeaderMessages>()
+    /// Position of a datatype message → the datatype.
+    let datatypes = MemoTable<Int, HDF5Datatype>()
+    /// Position of an attribute message → the attribute (its value a view into the file).
+    let attributes = MemoTable<Int, HDF5Attribute>()
+    /// Object header address → the object's attributes (compact, then dense).
+    let objectAttributes = MemoTable<UInt64, [HDF5Attribute]>()
+    /// Dense attribute storage (fractal heap, name index) → its attributes.
+    let denseAttributes = MemoTable<[UInt64], [HDF5Attribute]>()
+    /// Link storage (symbol table B-tree and heap, or fractal heap and name index) → its links.
+    let links = MemoTable<[UInt64], [HDF5Link]>()
+    let fractalHeaps = MemoTable<UInt64, FractalHeap>()
+    let localHeaps = MemoTable<UInt64, LocalHeap>()
+    /// Global heap collection address → object index → (absolute position, size).
+    let globalHeaps = MemoTable<UInt64, [UInt16: (position: Int, size: Int)]>()
+
+    init(fileSize: Int) { budget = WorkBudget(fileSize: fileSize) }
+
+    /// Empties the tables. Some of their values (heaps) hold the file's `FileBytes`, and so this state:
+    /// the owner of a file's reading (`HDF5File`) calls this when it goes, or the cycle would leak.
+    func clear() {
+        headers.removeAll()
+        datatypes.removeAll()
+        attributes.removeAll()
+        objectAttributes.removeAll()
+        denseAttributes.removeAll()
+        links.removeAll()
+        fractalHeaps.removeAll()
+        localHeaps.removeAll()
+        globalHeaps.removeAll()
+    }
+}
+
+/// An object header's messages, and the first of each type (for shared-message references).
+struct HeaderMessages {
+    var messages: [RawMessage]
+    var firstOfType: [UInt16: RawMessage]
+
+    init(_ messages: [RawMessage]) {
+        self.messages = messages
+        var first: [UInt16: RawMessage] = [:]
+        for message in messages where first[message.type] == nil { first[message.type] = message }
+        firstOfType = first
     }
 }
 
@@ -261,6 +414,7 @@ enum Lookup3 {
         guard start >= 0, count >= 0, count <= file.count - start, file.count - start - count >= 4 else {
             throw FormatError("\(what) runs past the end of the file", at: start)
         }
+        try file.budget.charge(count, what)
         let stored = UInt32(file.bytes[start + count]) | UInt32(file.bytes[start + count + 1]) << 8
             | UInt32(file.bytes[start + count + 2]) << 16 | UInt32(file.bytes[start + count + 3]) << 24
         let computed = hash(UnsafeRawBufferPointer(rebasing: file.bytes[start..<(start + count)]))

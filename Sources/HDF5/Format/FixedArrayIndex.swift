@@ -48,6 +48,7 @@ enum FixedArrayIndex {
         func add(_ index: UInt64, _ entry: (UInt64, UInt64, UInt32)?) throws {
             guard let (chunkAddress, stored, mask) = entry else { return }
             guard let offsets = try grid.offsets(scaled: ChunkGrid.scaled(index, counts: counts, order: order)) else { return }
+            try file.budget.chargeItem(0, "the fixed array at address \(address)")
             records.append(ChunkRecord(offsets: offsets, address: chunkAddress, storedSize: stored, filterMask: mask))
         }
 

@@ -54,6 +54,11 @@ struct FractalHeap {
         var cachedEntries = 0
     }
 
+    /// The heap whose header is at `address`, read once per file (with what its lookups learn).
+    static func at(_ address: UInt64, in file: FileBytes) throws -> FractalHeap {
+        try file.state.fractalHeaps.value(address) { try FractalHeap(at: address, in: file) }
+    }
+
     /// FRHP header, checked.
     init(at address: UInt64, in file: FileBytes) throws {
         self.file = file
@@ -126,8 +131,9 @@ struct FractalHeap {
 
     /// The object a heap ID names: managed (in a direct block, through the indirect blocks),
     /// tiny (inside the ID) or huge (through the heap's huge-object v2 B-tree, types 1-4; filtered
-    /// huge objects may throw "not supported"). `limit` bounds the size accepted.
-    func object(_ id: UnsafeRawBufferPointer, limit: Int) throws -> [UInt8] {
+    /// huge objects may throw "not supported"). `limit` bounds the size accepted. The object is a view
+    /// into the file (`id` must be one too, as B-tree records are).
+    func object(_ id: UnsafeRawBufferPointer, limit: Int) throws -> UnsafeRawBufferPointer {
         guard limit >= 0 else { throw FormatError("a negative size limit for a heap object") }
         guard id.count == idLength else {
             throw FormatError("a heap ID of \(id.count) bytes for the fractal heap at address \(address), whose IDs have \(idLength)")
@@ -144,7 +150,7 @@ struct FractalHeap {
 
     // MARK: tiny objects: the bytes are inside the ID.
 
-    private func tinyObject(_ id: UnsafeRawBufferPointer, limit: Int) throws -> [UInt8] {
+    private func tinyObject(_ id: UnsafeRawBufferPointer, limit: Int) throws -> UnsafeRawBufferPointer {
         let extended = idLength - 1 > 16
         let length: Int
         let start: Int
@@ -160,12 +166,12 @@ struct FractalHeap {
             throw FormatError("a tiny heap object of \(length) bytes does not fit in its \(id.count)-byte heap ID")
         }
         guard length <= limit else { throw FormatError("a heap object of \(length) bytes is larger than the \(limit) accepted") }
-        return Array(id[start..<(start + length)])
+        return UnsafeRawBufferPointer(rebasing: id[start..<(start + length)])
     }
 
     // MARK: huge objects: stored on their own, found through the ID or the heap's B-tree.
 
-    private func hugeObject(_ id: UnsafeRawBufferPointer, limit: Int) throws -> [UInt8] {
+    private func hugeObject(_ id: UnsafeRawBufferPointer, limit: Int) throws -> UnsafeRawBufferPointer {
         let objectAddress: UInt64
         let objectLength: UInt64
         if hugeIDsDirect {
@@ -209,7 +215,7 @@ struct FractalHeap {
         guard objectLength <= UInt64(limit) else {
             throw FormatError("a huge heap object of \(objectLength) bytes is larger than the \(limit) accepted")
         }
-        return Array(try file.view(at: objectAddress, count: Int(objectLength)))
+        return try file.view(at: objectAddress, count: Int(objectLength))
     }
 
     // MARK: managed objects: inside direct blocks of the doubling table.
@@ -227,7 +233,7 @@ struct FractalHeap {
         return try Checked.multiply(try rowBlockSize(row), tableWidth, "a fractal heap row offset")
     }
 
-    private func managedObject(_ id: UnsafeRawBufferPointer, limit: Int) throws -> [UInt8] {
+    private func managedObject(_ id: UnsafeRawBufferPointer, limit: Int) throws -> UnsafeRawBufferPointer {
         guard filterInfoLength == 0 else {
             throw FormatError("objects in the filtered fractal heap at address \(address) are not supported")
         }
@@ -331,7 +337,7 @@ struct FractalHeap {
         return (entries, start)
     }
 
-    private func objectInDirectBlock(at blockAddress: UInt64, blockOffset: UInt64, blockSize: UInt64, offset: UInt64, length: Int) throws -> [UInt8] {
+    private func objectInDirectBlock(at blockAddress: UInt64, blockOffset: UInt64, blockSize: UInt64, offset: UInt64, length: Int) throws -> UnsafeRawBufferPointer {
         let size = try Checked.int(blockSize, "a fractal heap direct block size")
         let block = try file.view(at: blockAddress, count: size)
         let start = try file.position(of: blockAddress)
@@ -341,6 +347,7 @@ struct FractalHeap {
             try cursor.skip(4)
         } else if directBlocksChecksummed {
             // The checksum covers the whole block with the checksum field itself zeroed.
+            try file.budget.charge(size, "the fractal heap direct block at address \(blockAddress)")
             let field = cursor.position - start
             let stored = try block.littleEndian(at: field, size: 4)
             var copy = Array(block)
@@ -359,6 +366,6 @@ struct FractalHeap {
             throw FormatError("a heap object of \(length) bytes at heap offset \(offset) does not lie inside the \(blockSize)-byte direct block at address \(blockAddress)", at: start)
         }
         let from = Int(within)
-        return Array(block[from..<(from + length)])
+        return UnsafeRawBufferPointer(rebasing: block[from..<(from + length)])
     }
 }

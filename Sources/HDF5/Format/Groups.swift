@@ -9,14 +9,16 @@ enum V1BTree {
 
     /// Calls `visit` for every leaf entry, in order, with a cursor at the entry's left key and the
     /// child address (a symbol table node for type 0, a chunk for type 1).
+    /// Every node belongs to the tree whose root is `address`: a node another tree reached first (a
+    /// copy of a tree's root sharing the original's nodes) is refused.
     static func walk(at address: UInt64, nodeType: UInt8, keySize: Int, in file: FileBytes,
                      visit: (inout Cursor, UInt64) throws -> Void) throws {
         var visited: Set<UInt64> = []
-        try walkNode(at: address, nodeType: nodeType, keySize: keySize, expectedLevel: nil, depth: 0,
+        try walkNode(at: address, root: address, nodeType: nodeType, keySize: keySize, expectedLevel: nil, depth: 0,
                      visited: &visited, in: file, visit: visit)
     }
 
-    private static func walkNode(at address: UInt64, nodeType: UInt8, keySize: Int, expectedLevel: UInt8?,
+    private static func walkNode(at address: UInt64, root: UInt64, nodeType: UInt8, keySize: Int, expectedLevel: UInt8?,
                                  depth: Int, visited: inout Set<UInt64>, in file: FileBytes,
                                  visit: (inout Cursor, UInt64) throws -> Void) throws {
         var cursor = try file.cursor(at: address)
@@ -26,6 +28,9 @@ enum V1BTree {
         }
         guard visited.insert(address).inserted else {
             throw FormatError("the version 1 B-tree node at address \(address) is reached twice (a cycle)", at: start)
+        }
+        if let owner = file.state.owners.claim(.v1Node, address, for: root) {
+            throw FormatError("the version 1 B-tree node at address \(address) belongs to the B-tree rooted at address \(owner), not to the one rooted at \(root)", at: start)
         }
         try cursor.expect(signature: "TREE")
         let type = try cursor.u8()
@@ -42,6 +47,8 @@ enum V1BTree {
         guard entries * entrySize + keySize <= cursor.remaining else {
             throw FormatError("the version 1 B-tree node at address \(address) has \(entries) entries, more than fit in the file", at: start)
         }
+        try file.budget.charge(cursor.position - start + entries * (entrySize + WorkBudget.perItem) + keySize,
+                               "the version 1 B-tree node at address \(address)")
         for _ in 0..<entries {
             var key = try cursor.sub(keySize)
             let childAt = cursor.position
@@ -51,7 +58,7 @@ enum V1BTree {
             if level == 0 {
                 try visit(&key, child)
             } else {
-                try walkNode(at: child, nodeType: nodeType, keySize: keySize, expectedLevel: level - 1,
+                try walkNode(at: child, root: root, nodeType: nodeType, keySize: keySize, expectedLevel: level - 1,
                              depth: depth + 1, visited: &visited, in: file, visit: visit)
             }
         }
@@ -99,39 +106,53 @@ struct LocalHeap {
         self.dataSize = size
     }
 
+    /// The local heap at `address`, read once per file.
+    static func at(_ address: UInt64, in file: FileBytes) throws -> LocalHeap {
+        try file.state.localHeaps.value(address) {
+            try file.budget.chargeItem(32, "the local heap at address \(address)")
+            return try LocalHeap(at: address, in: file)
+        }
+    }
+
     /// The NUL-terminated string at `offset` in the data segment.
     func string(at offset: UInt64) throws -> String {
         guard offset < UInt64(dataSize) else {
             throw FormatError("a name at offset \(offset) lies outside the local heap's \(dataSize)-byte data segment")
         }
         var cursor = try file.cursor(at: dataAddress + offset, count: dataSize - Int(offset))
-        return try cursor.cString(limit: min(dataSize, 1 << 16))
+        let text = try cursor.cString(limit: min(dataSize, 1 << 16))
+        try file.budget.charge(text.utf8.count + 1, "a name in the local heap at address \(dataAddress)")
+        return text
     }
 }
 
 /// Old-style groups: symbol table message → B-tree (type 0) → symbol table nodes (`SNOD`, III.B).
 enum SymbolTableGroup {
     static func links(_ table: SymbolTableMessage, in file: FileBytes) throws -> [HDF5Link] {
-        let heap = try LocalHeap(at: table.heap, in: file)
+        let heap = try LocalHeap.at(table.heap, in: file)
         var links: [HDF5Link] = []
         var nodes: Set<UInt64> = []
         try V1BTree.walk(at: table.btree, nodeType: 0, keySize: file.lengthSize, in: file) { _, node in
             guard nodes.insert(node).inserted else {
                 throw FormatError("the group's B-tree names the symbol table node at address \(node) twice")
             }
-            try readNode(at: node, heap: heap, in: file, into: &links)
+            try readNode(at: node, tree: table.btree, heap: heap, in: file, into: &links)
         }
         return links
     }
 
-    private static func readNode(at address: UInt64, heap: LocalHeap, in file: FileBytes, into links: inout [HDF5Link]) throws {
+    private static func readNode(at address: UInt64, tree: UInt64, heap: LocalHeap, in file: FileBytes, into links: inout [HDF5Link]) throws {
         var cursor = try file.cursor(at: address)
         let start = cursor.position
+        if let owner = file.state.owners.claim(.symbolNode, address, for: tree) {
+            throw FormatError("the symbol table node at address \(address) belongs to the group whose B-tree is at address \(owner), not to the one at \(tree)", at: start)
+        }
         try cursor.expect(signature: "SNOD")
         let version = try cursor.u8()
         guard version == 1 else { throw FormatError("symbol table node version \(version) is not supported (only 1)", at: start) }
         try cursor.skip(1)
         let count = Int(try cursor.u16())
+        try file.budget.charge(8 + count * (file.offsetSize * 2 + 24 + WorkBudget.perItem), "the symbol table node at address \(address)")
         for _ in 0..<count {
             // III.C Symbol Table Entry.
             let entryAt = cursor.position
@@ -155,71 +176,58 @@ enum SymbolTableGroup {
 }
 
 /// Dense storage of a new-style object's links (v2 B-tree type 5) and attributes (type 8): each B-tree
-/// record holds a fractal heap ID whose object is an encoded link or attribute message.
+/// record holds a fractal heap ID whose object is an encoded link or attribute message. The heap
+/// objects are parsed where they lie in the file, without copies.
 enum DenseStorage {
     /// The largest heap object accepted as one attribute message, and as one link message.
     static let maximumObjectSize = 1 << 26
     static let maximumLinkSize = 1 << 20
 
-    /// What the heap objects of one storage may add up to: distinct objects cannot hold more than the
-    /// file, so more means that records repeat heap IDs (each object is copied out when decoded).
-    static func budget(for file: FileBytes) -> Int { max(maximumObjectSize, file.count.multipliedReportingOverflow(by: 2).partialValue) }
-
-    static func spend(_ count: Int, from budget: inout Int, _ what: String) throws {
-        budget -= count
-        guard budget >= 0 else {
-            throw FormatError("the \(what) add up to more bytes than the file could hold: their heap IDs repeat")
-        }
-    }
-
-    /// Runs `body` with a cursor over `bytes` as if they were part of `file` (same address sizes).
-    private static func decode<T>(_ bytes: [UInt8], like file: FileBytes, _ body: (inout Cursor) throws -> T) throws -> T {
-        try bytes.withUnsafeBytes { raw in
-            var copy = FileBytes(raw)
-            copy.offsetSize = file.offsetSize
-            copy.lengthSize = file.lengthSize
-            var cursor = Cursor(file: copy, position: 0, end: raw.count)
-            return try body(&cursor)
-        }
+    /// A cursor over a heap object (a view into the file).
+    private static func cursor(over object: UnsafeRawBufferPointer, in file: FileBytes) throws -> Cursor {
+        let position = try file.position(ofView: object)
+        return Cursor(file: file, position: position, end: position + object.count)
     }
 
     static func links(heap heapAddress: UInt64, index: UInt64, in file: FileBytes) throws -> [HDF5Link] {
-        let heap = try FractalHeap(at: heapAddress, in: file)
+        let heap = try FractalHeap.at(heapAddress, in: file)
         let tree = try V2BTree(at: index, in: file)
         guard tree.type == 5 else {
             throw FormatError("a group's link name index is a version 2 B-tree of type \(tree.type), not 5")
         }
         var links: [HDF5Link] = []
-        var budget = budget(for: file)
         for record in try tree.records() {
             guard record.count > 4 else { throw FormatError("a link name index record of \(record.count) bytes") }
             let idLength = heap.idLength >= 1 && heap.idLength < record.count - 4 ? heap.idLength : record.count - 4
             let id = UnsafeRawBufferPointer(rebasing: record[4..<(4 + idLength)])
             let object = try heap.object(id, limit: maximumLinkSize)
-            try spend(object.count, from: &budget, "links of a dense group")
-            links.append(try decode(object, like: file) { try LinkMessage.decode(&$0) })
+            try file.budget.chargeItem(object.count, "the links of the dense group whose name index is at address \(index)")
+            var c = try cursor(over: object, in: file)
+            links.append(try LinkMessage.decode(&c))
         }
         return links
     }
 
+    /// The attributes of a dense storage, parsed once per file (their values stay views into the file).
     static func attributes(heap heapAddress: UInt64, index: UInt64, in file: FileBytes) throws -> [HDF5Attribute] {
-        let heap = try FractalHeap(at: heapAddress, in: file)
-        let tree = try V2BTree(at: index, in: file)
-        guard tree.type == 8 else {
-            throw FormatError("an object's attribute name index is a version 2 B-tree of type \(tree.type), not 8")
-        }
-        var attributes: [HDF5Attribute] = []
-        var budget = budget(for: file)
-        for record in try tree.records() {
-            guard record.count >= 9 else { throw FormatError("an attribute name index record of \(record.count) bytes") }
-            if record[8] & 0x02 != 0 {
-                throw FormatError("an attribute stored in the shared object header message table; shared message tables are not supported")
+        try file.state.denseAttributes.value([heapAddress, index]) {
+            let heap = try FractalHeap.at(heapAddress, in: file)
+            let tree = try V2BTree(at: index, in: file)
+            guard tree.type == 8 else {
+                throw FormatError("an object's attribute name index is a version 2 B-tree of type \(tree.type), not 8")
             }
-            let id = UnsafeRawBufferPointer(rebasing: record[0..<8])
-            let object = try heap.object(id, limit: maximumObjectSize)
-            try spend(object.count, from: &budget, "attributes of an object")
-            attributes.append(try decode(object, like: file) { try AttributeMessage.decode(&$0, in: file) })
+            var attributes: [HDF5Attribute] = []
+            for record in try tree.records() {
+                guard record.count >= 9 else { throw FormatError("an attribute name index record of \(record.count) bytes") }
+                if record[8] & 0x02 != 0 {
+                    throw FormatError("an attribute stored in the shared object header message table; shared message tables are not supported")
+                }
+                let id = UnsafeRawBufferPointer(rebasing: record[0..<8])
+                let object = try heap.object(id, limit: maximumObjectSize)
+                var c = try cursor(over: object, in: file)
+                attributes.append(try AttributeMessage.decode(&c, in: file))
+            }
+            return attributes
         }
-        return attributes
     }
 }

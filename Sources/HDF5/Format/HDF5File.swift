@@ -7,9 +7,8 @@ final class HDF5File {
     let file: FileBytes
     let rootAddress: UInt64
     let superblock: Superblock
+    /// Objects already parsed, by header address (every one: the work budget bounds how many).
     private var objects: [UInt64: HDF5Object] = [:]
-    /// Global heap collections already indexed: collection address → object index → (position, size).
-    var globalHeapCollections: [UInt64: [UInt16: (position: Int, size: Int)]] = [:]
 
     /// Parses the superblock. `bytes` is the whole file (a read-only mapping the caller keeps alive).
     init(bytes: UnsafeRawBufferPointer) throws {
@@ -23,6 +22,8 @@ final class HDF5File {
         self.rootAddress = superblock.rootAddress
     }
 
+    deinit { file.state.clear() }
+
     /// The object whose header is at `address`, parsed (messages decoded). Cached.
     func object(at address: UInt64) throws -> HDF5Object {
         if let cached = objects[address] { return cached }
@@ -33,7 +34,7 @@ final class HDF5File {
             object.symbolTable = SymbolTableMessage(btree: cached.btree, heap: cached.heap)
             object.kind = .group
         }
-        if objects.count < 100_000 { objects[address] = object }
+        objects[address] = object
         return object
     }
 }
@@ -151,8 +152,7 @@ struct HDF5Object {
         self.attributeMessages = attributes
 
         func decodeType(_ message: RawMessage) throws -> HDF5Datatype {
-            var c = try ObjectHeader.resolveShared(message, in: file).cursor(in: file)
-            return try DatatypeDecoder.decode(&c)
+            try DatatypeDecoder.decode(message: try ObjectHeader.resolveShared(message, in: file), in: file)
         }
 
         if let layoutMessage {
@@ -214,28 +214,51 @@ struct HDF5Object {
         }
     }
 
-    /// The links of a group, in the order stored (the caller sorts); [] for non-groups.
+    /// Where the group keeps its links when they are not in its own header: a symbol table (B-tree and
+    /// local heap) or dense storage (fractal heap and name index).
+    var linkStorage: [UInt64]? {
+        if let symbolTable { return [0, symbolTable.btree, symbolTable.heap] }
+        if let linkInfo, linkInfo.fractalHeap != nil || linkInfo.nameIndex != nil {
+            return [1, linkInfo.fractalHeap ?? .max, linkInfo.nameIndex ?? .max]
+        }
+        return nil
+    }
+
+    /// The links of a group, in the order stored (the caller sorts); [] for non-groups. A link storage
+    /// belongs to one group: another group's (a copy of its header pointing at the same storage) is
+    /// refused, and each storage is listed once per file.
     func links() throws -> [HDF5Link] {
         guard kind == .group else { return [] }
         var result: [HDF5Link] = []
-        if let symbolTable {
-            result += try SymbolTableGroup.links(symbolTable, in: file)
+        if let storage = linkStorage {
+            if let owner = file.state.owners.claim(.linkStorage, storage[1], for: address) {
+                throw FormatError("the group at address \(address) lists its links in the storage at address \(storage[1]), which belongs to the object at address \(owner)")
+            }
+            result = try file.state.links.value(storage) {
+                if let symbolTable { return try SymbolTableGroup.links(symbolTable, in: file) }
+                guard let linkInfo, let heapAddress = linkInfo.fractalHeap else { return [] }
+                guard let indexAddress = linkInfo.nameIndex else {
+                    throw FormatError("the group at address \(address) has a fractal heap of links but no name index")
+                }
+                return try DenseStorage.links(heap: heapAddress, index: indexAddress, in: file)
+            }
         }
         for message in linkMessages {
+            try file.budget.chargeItem(message.body.count, "a link of the group at address \(address)")
             var c = message.cursor(in: file)
             result.append(try LinkMessage.decode(&c))
-        }
-        if let linkInfo, let heapAddress = linkInfo.fractalHeap {
-            guard let indexAddress = linkInfo.nameIndex else {
-                throw FormatError("the group at address \(address) has a fractal heap of links but no name index")
-            }
-            result += try DenseStorage.links(heap: heapAddress, index: indexAddress, in: file)
         }
         return result
     }
 
-    /// All attributes, compact then dense.
+    /// All attributes, compact then dense: names, types and shapes decoded, values views into the file
+    /// (decoded only when asked for, by `HDF5Attribute.strings` or `integers`). Each attribute message
+    /// and each dense storage is parsed once per file; a dense storage belongs to one object.
     func attributes() throws -> [HDF5Attribute] {
+        try file.state.objectAttributes.value(address) { try listAttributes() }
+    }
+
+    private func listAttributes() throws -> [HDF5Attribute] {
         var result: [HDF5Attribute] = []
         for message in attributeMessages {
             var c = try ObjectHeader.resolveShared(message, in: file).cursor(in: file)
@@ -245,8 +268,17 @@ struct HDF5Object {
             guard let indexAddress = attributeInfo.nameIndex else {
                 throw FormatError("the object at address \(address) has a fractal heap of attributes but no name index")
             }
+            if let owner = file.state.owners.claim(.attributeStorage, heapAddress, for: address) {
+                throw FormatError("the object at address \(address) keeps its attributes in the storage at address \(heapAddress), which belongs to the object at address \(owner)")
+            }
             result += try DenseStorage.attributes(heap: heapAddress, index: indexAddress, in: file)
         }
+        try file.budget.charge(result.count, "the attributes of the object at address \(address)")
         return result
+    }
+
+    /// The first attribute called `name`, nil when there is none.
+    func attribute(named name: String) throws -> HDF5Attribute? {
+        try attributes().first { $0.name == name }
     }
 }

@@ -352,8 +352,20 @@ enum FilterPipelineMessage {
 
 /// IV.A.2.m Attribute Message, versions 1 to 3.
 enum AttributeMessage {
-    /// `file` is the file (for shared datatypes); `cursor` may read a copy, such as a fractal heap object.
+    /// The attribute whose message `cursor` is at (a cursor of `file`), parsed once per file: its
+    /// name, datatype and shape are decoded, its value stays a view into the file until asked for.
     static func decode(_ cursor: inout Cursor, in file: FileBytes) throws -> HDF5Attribute {
+        let message = cursor
+        return try file.state.attributes.value(message.position) {
+            var c = message
+            let attribute = try parse(&c, in: file)
+            try file.budget.chargeItem(c.position - message.position - attribute.raw.count,
+                                       "the attribute '\(attribute.name)' at byte \(message.position)")
+            return attribute
+        }
+    }
+
+    private static func parse(_ cursor: inout Cursor, in file: FileBytes) throws -> HDF5Attribute {
         let start = cursor.position
         let version = try cursor.u8()
         guard (1...3).contains(version) else {
@@ -370,8 +382,7 @@ enum AttributeMessage {
         var typeField = try cursor.sub(padded(datatypeSize))
         let datatype: HDF5Datatype
         if flags & 0x01 != 0 {
-            var resolved = try ObjectHeader.resolveSharedReference(&typeField, type: MessageType.datatype, in: file).cursor(in: file)
-            datatype = try DatatypeDecoder.decode(&resolved)
+            datatype = try DatatypeDecoder.decode(message: try ObjectHeader.resolveSharedReference(&typeField, type: MessageType.datatype, in: file), in: file)
         } else {
             datatype = try DatatypeDecoder.decode(&typeField)
         }
@@ -388,7 +399,7 @@ enum AttributeMessage {
         guard !overflow, bytes <= UInt64(cursor.remaining) else {
             throw FormatError("attribute '\(name)' needs \(elements) elements of \(datatype.size) bytes but its message has \(cursor.remaining) bytes left", at: start)
         }
-        let raw = Array(try cursor.bytes(Int(bytes)))
+        let raw = try cursor.bytes(Int(bytes))
         let shape = try dims.map { try $0.map { d -> Int in
             guard let v = Int(exactly: d) else { throw FormatError("attribute '\(name)' has a dimension of \(d)", at: start) }
             return v

@@ -57,8 +57,24 @@ enum ObjectHeader {
     static let maximumMessages = 1 << 20
 
     /// Every message of the object header at `address`, chunk 0 first, then the continuation chunks in
-    /// the order the continuation messages name them. Null messages are dropped.
+    /// the order the continuation messages name them. Null messages are dropped. Parsed once per file
+    /// (many objects may refer to one header through shared messages).
     static func messages(at address: UInt64, in file: FileBytes) throws -> [RawMessage] {
+        try header(at: address, in: file).messages
+    }
+
+    /// The object header at `address`, parsed once per file.
+    static func header(at address: UInt64, in file: FileBytes) throws -> HeaderMessages {
+        try file.state.headers.value(address) {
+            let messages = try parse(at: address, in: file)
+            // Version 1 chunks are not checksummed (`Lookup3.verify` charges version 2's): charge them here.
+            let bytes = messages.reduce(0) { $0 &+ 8 &+ $1.body.count }
+            try file.budget.chargeItem(bytes, "the object header at address \(address)")
+            return HeaderMessages(messages)
+        }
+    }
+
+    private static func parse(at address: UInt64, in file: FileBytes) throws -> [RawMessage] {
         let start = try file.position(of: address)
         var probe = try file.cursor(at: address)
         let first = try probe.u8()
@@ -100,7 +116,7 @@ enum ObjectHeader {
         }
         // A continuation chunk belongs to one header: many headers sharing one large chunk would make
         // each of them parse it again.
-        if let owner = file.continuationOwners.claim(next.address, for: address) {
+        if let owner = file.state.owners.claim(.continuation, next.address, for: address) {
             throw FormatError("the object header at address \(address) continues into the chunk at address \(next.address), which belongs to the object header at address \(owner)", at: message.position)
         }
         guard chunks < maximumChunks else {
@@ -248,16 +264,8 @@ enum ObjectHeader {
             throw FormatError("a shared message of type \(type) points to an undefined address", at: at)
         }
         // Many objects may share one message (a committed datatype): each header is parsed once.
-        let found: RawMessage
-        if let known = file.sharedMessages.message(at: target, type: type) {
-            found = known
-        } else {
-            let others = try messages(at: target, in: file)
-            guard let first = others.first(where: { $0.type == type }) else {
-                throw FormatError("a shared message of type \(type) points to the object header at address \(target), which has no such message", at: at)
-            }
-            file.sharedMessages.remember(first, at: target)
-            found = first
+        guard let found = try header(at: target, in: file).firstOfType[type] else {
+            throw FormatError("a shared message of type \(type) points to the object header at address \(target), which has no such message", at: at)
         }
         guard found.isShared else { return found }
         var next = found.cursor(in: file)

@@ -114,6 +114,10 @@ struct V2BTree {
             }
             guard budget > 0 else { throw FormatError("the version-2 B-tree at address \(tree.address) has more nodes than the file can hold") }
             budget -= 1
+            // A node belongs to one tree: copies of a tree's header sharing its nodes are refused.
+            if let owner = tree.file.state.owners.claim(.v2Node, address, for: tree.address) {
+                throw FormatError("the version-2 B-tree node at address \(address) belongs to the B-tree at address \(owner), not to the one at \(tree.address)")
+            }
             guard depth >= 0, depth < tree.maxRecords.count, count <= tree.maxRecords[depth] else {
                 throw FormatError("a node of the version-2 B-tree at address \(tree.address) claims \(count) records, more than a node holds")
             }

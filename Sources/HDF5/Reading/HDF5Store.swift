@@ -96,6 +96,10 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
         let detected = try? HDF5Layout.detect(
             document: document, root: attributes, rootGroups: walker.rootGroups, tensorNames: walker.entries.map(\.info.name))
         layout = (detected ?? .generic).rawValue
+        // Best effort stops at the work budget: a file that exhausted it is refused as a whole.
+        if document.file.budget.exhausted {
+            try site.parsing("reading the root group's attributes") { try document.file.budget.charge(0, "the root group's attributes") }
+        }
     }
 
     /// Whether `path` is an HDF5 file: the signature at its start, or where a user block of 512, 1024,
@@ -160,6 +164,57 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
             entry.layout.conversion.apply(to: buffer)
         }
         return try body(UnsafeRawBufferPointer(buffer))
+    }
+}
+
+extension HDF5Store {
+    /// The size of the pieces `streamBytes` hands out (rounded down to whole elements).
+    static let pieceBytes = 8 << 20
+
+    /// Hands the tensor's bytes to `consume` in consecutive non-empty pieces of whole elements (none for an
+    /// empty tensor), without holding the
+    /// whole tensor when it is not stored whole: unwritten storage and chunks are streamed as the fill
+    /// value, chunked data slab by slab. Contiguous little-endian data goes through `withBytes` (a view
+    /// of the file).
+    public func streamBytes(of name: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try streamBytes(of: name, pieceBytes: Self.pieceBytes, consume)
+    }
+
+    /// The same with pieces of at most `pieceBytes` bytes (at least one element): for tests and fuzzing,
+    /// which make the slabs small.
+    public func streamBytes(of name: String, pieceBytes: Int, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let entry = entries[name] else {
+            throw CheckpointError(file: path, object: "tensor '\(name)'", "not in the checkpoint")
+        }
+        let site = Site(file: path, object: "/" + name)
+        let count = entry.info.byteCount
+        let stored = try site.parsing("reading the dataset") { try entry.dataset.byteCount() }
+        guard stored == count else {
+            throw site.failure("reading the dataset", "it holds \(stored) bytes, not the \(count) bytes listed")
+        }
+        // Nothing to hand out: no piece at all (every piece holds at least one element).
+        if count == 0 { return }
+        if entry.layout.conversion == .none, case .contiguous(.some, _) = entry.dataset.storage {
+            return try withBytes(of: name) { try consume($0) }
+        }
+        let conversion = entry.layout.conversion
+        var scratch: UnsafeMutableRawBufferPointer?
+        defer { scratch?.deallocate() }
+        // Inside `MappedFile.reading`, as `withBytes`: a file cut or rewritten meanwhile is an error, and
+        // the pieces already handed out are discarded with the output they went to.
+        try mapping.reading { try site.parsing("reading the dataset") {
+            try document.stream(entry.dataset, pieceBytes: pieceBytes) { piece in
+                guard conversion != .none else { return try consume(piece) }
+                if scratch == nil || scratch!.count < piece.count {
+                    scratch?.deallocate()
+                    scratch = .allocate(byteCount: max(piece.count, 1), alignment: 64)
+                }
+                let buffer = UnsafeMutableRawBufferPointer(rebasing: scratch![0..<piece.count])
+                buffer.copyMemory(from: piece)
+                conversion.apply(to: buffer)
+                try consume(UnsafeRawBufferPointer(buffer))
+            }
+        } }
     }
 }
 

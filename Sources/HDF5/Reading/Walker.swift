@@ -11,10 +11,6 @@ struct Walker {
     /// The groups directly under the root (reached by hard links), by name.
     var rootGroups: [String: HDF5Object] = [:]
     private var seen: Set<UInt64> = []
-    /// The link storages (symbol-table B-tree, or dense fractal heap) already listed. Two groups never
-    /// share one in a valid file; a damaged one that makes many groups share a large storage would
-    /// otherwise have it listed again for each.
-    private var listedStorages: Set<[UInt64]> = []
 
     init(document: HDF5File) {
         self.document = document
@@ -32,11 +28,11 @@ struct Walker {
         while let work = stack.popLast() {
             switch work {
             case let .dataset(name, object):
-                classify(name, object)
+                try classify(name, object)
             case let .group(name, object):
                 do {
                     stack.append(contentsOf: try expand(name, object).reversed())
-                } catch let error as FormatError where !name.isEmpty {
+                } catch let error as FormatError where !name.isEmpty && !error.exhausted {
                     skipped.append(SkippedObject(name: name, reason: "is a group that cannot be read: " + error.description))
                 }
             }
@@ -46,9 +42,6 @@ struct Walker {
     /// The links of one group, sorted into work: groups and datasets not seen before; external and
     /// user-defined links recorded as skipped; soft links dropped.
     private mutating func expand(_ name: String, _ group: HDF5Object) throws -> [Work] {
-        if let storage = Walker.linkStorage(of: group), !listedStorages.insert(storage).inserted {
-            throw FormatError("the group's link storage is also another group's: the file is damaged")
-        }
         var links = try group.links()
         // Name order (byte-wise), whatever order the file stores them in.
         links.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
@@ -67,7 +60,7 @@ struct Walker {
                 let object: HDF5Object
                 do {
                     object = try document.object(at: address)
-                } catch let error as FormatError {
+                } catch let error as FormatError where !error.exhausted {
                     skipped.append(SkippedObject(name: child, reason: "cannot be read: " + error.description))
                     continue
                 }
@@ -91,26 +84,19 @@ struct Walker {
         return children
     }
 
-    /// Where a group keeps its links when they are not in its own header.
-    static func linkStorage(of group: HDF5Object) -> [UInt64]? {
-        if let table = group.symbolTable { return [0, table.btree, table.heap] }
-        if let info = group.linkInfo, info.fractalHeap != nil || info.nameIndex != nil {
-            return [1, info.fractalHeap ?? .max, info.nameIndex ?? .max]
-        }
-        return nil
-    }
-
-    /// Classifies one dataset; one the reader cannot describe is skipped with the reason.
-    private mutating func classify(_ name: String, _ object: HDF5Object) {
+    /// Classifies one dataset; one the reader cannot describe is skipped with the reason. Only the two
+    /// attributes Recast's own opaque datasets carry are decoded, and only when small: `dtype` is one
+    /// string and `shape` a tensor's rank.
+    private mutating func classify(_ name: String, _ object: HDF5Object) throws {
         guard let dataset = object.dataset else { return }
         do {
-            // Only small attributes are decoded: `dtype` is one string and `shape` a tensor's rank.
-            let attributes = try object.attributes().filter { attribute in
-                let elements = attribute.shape.flatMap { elementCount(of: $0) } ?? 0
-                return elements <= 64
+            func small(_ wanted: String) throws -> HDF5Attribute? {
+                guard let attribute = try object.attribute(named: wanted), attribute.elementCount <= 64,
+                      attribute.raw.count <= 1 << 16 else { return nil }
+                return attribute
             }
-            let dtype = try attributes.first { $0.name == OpaqueAttributes.dtype }?.strings(in: document)?.first
-            let shape = try attributes.first { $0.name == OpaqueAttributes.shape }?.integers()
+            let dtype = try small(OpaqueAttributes.dtype)?.strings(in: document)?.first
+            let shape = try small(OpaqueAttributes.shape)?.integers()
             switch Classifier(dtypeAttribute: dtype, shapeAttribute: shape).classify(dataset.datatype, shape: dataset.shape) {
             case let .skip(reason):
                 skipped.append(SkippedObject(name: name, reason: reason))
@@ -125,6 +111,8 @@ struct Walker {
                 }
                 entries.append(HDF5Store.Entry(info: info, layout: layout, dataset: dataset))
             }
+        } catch let error as FormatError where error.exhausted {
+            throw error
         } catch {
             skipped.append(SkippedObject(name: name, reason: "cannot be read: \(error)"))
         }
