@@ -300,6 +300,28 @@ import RecastCore
         }
     }
 
+    /// Chunked, compressed datasets are streamed slab by slab (`HDF5Store.streamBytes`), not viewed in
+    /// place: the same clean error when the file is cut meanwhile.
+    @Test func convertFromChunkedHDF5ReportsASourceCutWhileRead() throws {
+        let tmp = TempDir()
+        let h5 = tmp.file("chunked.h5"), out = tmp.file("out.safetensors")
+        let master = Self.work.file("chunked.h5")
+        if !FileSystem.exists(master) {
+            let r = try python(["-c", """
+                import sys, h5py, numpy as np
+                rng = np.random.default_rng(0)
+                with h5py.File(sys.argv[1], "w") as f:
+                    for i in range(6):
+                        f.create_dataset(f"w{i}", data=rng.standard_normal((2048, 4096), dtype=np.float32),
+                                         chunks=(64, 4096), compression="gzip", compression_opts=1)
+                """, master])
+            try #require(r.status == 0, "h5py: \(r.stderr)")
+        }
+        try expectCleanChange(["convert", h5, out], source: h5,
+                              fresh: { FileSystem.removeTree(h5); try FileManager.default.copyItem(atPath: master, toPath: h5) },
+                              output: out, scratch: tmp.path, when: temporaryAppears(in: tmp.path))
+    }
+
     @Test func swapReportsASourceCutWhileRead() throws {
         let tmp = TempDir()
         let model = tmp.file("model"), out = tmp.file("out")
