@@ -9,19 +9,6 @@
 #include <sys/syscall.h>
 #include "cposix_output.h"
 
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE (1 << 0)
-#endif
-
-int recast_rename_noreplace(const char *from, const char *to) {
-#ifdef SYS_renameat2
-    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
-#else
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
 static const int cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP};
 // The handler hands the signal to the clean-up thread through a semaphore: sem_post is
 // async-signal-safe, and a semaphore costs no file descriptor (a process under `ulimit -n 8` needs them all).

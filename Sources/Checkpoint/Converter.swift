@@ -100,7 +100,8 @@ public enum Converter {
                 let names = try SafeTensorsWriter.writeSharded(tensors, metadata: store.metadata, directory: output.temporaryPath,
                                                                maxShardSize: options.maxShardSize ?? defaultShardSize, progress: progress)
                 if let config = try Checkpoint.configPath(for: path) {
-                    try FileSystem.writeAll(FileSystem.join(output.temporaryPath, "config.json"), try FileSystem.readAll(config))
+                    try InputFile.copy(config, to: FileSystem.join(output.temporaryPath, "config.json"),
+                                       limit: JSONFileLimit.config, what: "a config.json")
                 }
                 files = names.map { FileSystem.join(destination, $0) }
             }
@@ -113,9 +114,11 @@ public enum Converter {
     public static func outputTensors(_ store: TensorStore, options: ConvertOptions) throws -> [OutputTensor] {
         let file = store.files.first ?? "checkpoint"
         let plan = options.plan ?? store.tensors.map { TensorPlan(source: $0.name, name: $0.name) }
-        // A transposed tensor is built whole in memory (besides whatever its store reads it into).
-        let transposed = plan.filter(\.transpose).compactMap { store.info(named: $0.source)?.byteCount }.max() ?? 0
-        if let message = MemoryLimit.current().refusal(needing: transposed, for: "transposing its largest 2-D tensor") {
+        // A transposed tensor is built whole in memory, besides the copy its store may read it into (an
+        // HDF5 dataset that is chunked or byte-swapped): two copies at once.
+        let largest = plan.filter(\.transpose).compactMap { store.info(named: $0.source)?.byteCount }.max() ?? 0
+        let transposed = MemoryNeed.product([largest, 2])
+        if let message = MemoryLimit.current().refusal(needing: transposed, for: "transposing its largest 2-D tensor (it and its transposed copy)") {
             throw CheckpointError(file: file, message)
         }
         return try plan.map { p in

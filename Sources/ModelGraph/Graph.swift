@@ -181,9 +181,10 @@ public struct ModelGraph: Sendable {
     /// for linear attention; a sliding-window layer keeps only its last W positions.
     public func kvCacheBytes(length: Int) -> Int {
         let linear = Set(linearAttention?.layers ?? [])
+        // Saturating: lengths and sizes come from the command line and config.json.
         return blocks.filter { !linear.contains($0.index) }.reduce(0) { total, b in
             let kept = min(length, b.attention.slidingWindow ?? length)
-            return total + 2 * kept * b.attention.kvHeads * b.attention.headDim * 4
+            return MemoryNeed.sum(total, MemoryNeed.product([2, kept, b.attention.kvHeads, b.attention.headDim, 4]))
         }
     }
 

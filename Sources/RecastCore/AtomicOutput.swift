@@ -221,7 +221,7 @@ public final class AtomicOutput {
         var p = path
         while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
         let base = FileSystem.split(p).base
-        if base == "." || base == "..", let real = OutputRule.realPath(p) { return real }
+        if base == "." || base == "..", let real = FileSystem.realPath(p) { return real }
         return p
     }
 
@@ -307,6 +307,14 @@ public enum FileSystem {
     public static func exists(_ path: String) -> Bool {
         var st = stat()
         return lstat(path, &st) == 0
+    }
+
+    /// The canonical absolute path (`realpath(3)`: every symlink and `..` resolved), or nil when it
+    /// cannot be resolved (it does not exist).
+    public static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
     }
 
     public static func isDirectory(_ path: String) -> Bool {

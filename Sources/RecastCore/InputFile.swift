@@ -100,4 +100,31 @@ public enum InputFile {
         }
         return out
     }
+
+    /// Copies a file to `destination` in pieces of `pieceBytes` with `pread`, so memory stays bounded
+    /// whatever the file's size. A file larger than `limit` is refused (naming `what`), and one whose size
+    /// changes while it is read is an error.
+    public static func copy(_ path: String, to destination: String, limit: Int = .max, what: String = "a file",
+                            pieceBytes: Int = 8 << 20) throws {
+        let (fd, st) = try open(path)
+        defer { close(fd) }
+        let size = Int(st.st_size)
+        guard size <= limit else {
+            throw CheckpointError(file: path, "is \(ByteSize.format(size)) (\(size) bytes), over the limit of \(ByteSize.format(limit)) (\(limit) bytes) for \(what): it is not a real \(what) or it is damaged")
+        }
+        let out = try OutputFile(path: destination)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, min(size, pieceBytes)), alignment: 16)
+        defer { buffer.deallocate() }
+        var offset = 0
+        while offset < size {
+            let piece = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(buffer.count, size - offset)])
+            let got = try read(fd, path: path, offset: offset, into: piece)
+            guard got == piece.count else { throw MappedFile.changed(path) }
+            try out.write(UnsafeRawBufferPointer(piece))
+            offset += got
+        }
+        var after = stat()
+        guard fstat(fd, &after) == 0, after.st_size == st.st_size else { throw MappedFile.changed(path) }
+        try out.close()
+    }
 }

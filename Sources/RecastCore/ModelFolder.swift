@@ -28,7 +28,7 @@ public struct ModelFolder: Sendable {
 
     public init(_ path: String) throws {
         self.path = path
-        guard let real = ModelFolder.resolve(path) else {
+        guard let real = FileSystem.realPath(path) else {
             throw CheckpointError(file: path, "cannot resolve the folder's location: \(errnoText())")
         }
         realPath = real
@@ -36,18 +36,11 @@ public struct ModelFolder: Sendable {
         let (snapshots, _) = FileSystem.split(real)
         let (repository, snapshotsName) = FileSystem.split(snapshots)
         if snapshotsName == "snapshots", FileSystem.split(repository).base.hasPrefix("models--"),
-           let blobs = ModelFolder.resolve(FileSystem.join(repository, "blobs")) {
+           let blobs = FileSystem.realPath(FileSystem.join(repository, "blobs")) {
             self.blobs = blobs
         } else {
             self.blobs = nil
         }
-    }
-
-    /// `realpath(3)`, or nil when the path cannot be resolved.
-    static func resolve(_ path: String) -> String? {
-        guard let p = realpath(path, nil) else { return nil }
-        defer { free(p) }
-        return String(cString: p)
     }
 
     static func isInside(_ path: String, _ folder: String) -> Bool {
@@ -67,7 +60,7 @@ public struct ModelFolder: Sendable {
     public func check(_ file: String) throws {
         var st = stat()
         guard lstat(file, &st) == 0 else { return }
-        guard let target = ModelFolder.resolve(file) else {
+        guard let target = FileSystem.realPath(file) else {
             throw CheckpointError(file: file, "is a symbolic link to '\(ModelFolder.linkText(file) ?? "?")', which does not exist")
         }
         if ModelFolder.isInside(target, realPath) { return }

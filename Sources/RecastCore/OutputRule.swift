@@ -33,7 +33,7 @@ public struct OutputRule: Sendable {
             // The folders above the path as spelled (a symlink lives there) and above what it resolves to
             // (the data lives there, e.g. a Hugging Face cache's blobs/ folder).
             var starts = [FileSystem.split(path).dir]
-            if let real = OutputRule.realPath(path) { starts.append(FileSystem.split(real).dir) }
+            if let real = FileSystem.realPath(path) { starts.append(FileSystem.split(real).dir) }
             for start in starts {
                 for folder in OutputRule.folders(from: start) where holders[folder] == nil { holders[folder] = path }
             }
@@ -78,10 +78,10 @@ public struct OutputRule: Sendable {
     /// one above it that does.
     static func folders(from dir: String) -> [Identity] {
         var start = dir
-        var resolved = realPath(start)
+        var resolved = FileSystem.realPath(start)
         for _ in 0..<4096 where resolved == nil && start != "/" && start != "." {
             start = FileSystem.split(start).dir
-            resolved = realPath(start)
+            resolved = FileSystem.realPath(start)
         }
         guard var path = resolved else { return [] }
         var out: [Identity] = []
@@ -91,12 +91,5 @@ public struct OutputRule: Sendable {
             path = FileSystem.split(path).dir
         }
         return out
-    }
-
-    /// The canonical absolute path (every symlink and `..` resolved), or nil if it does not exist.
-    static func realPath(_ path: String) -> String? {
-        guard let p = realpath(path, nil) else { return nil }
-        defer { free(p) }
-        return String(cString: p)
     }
 }

@@ -108,7 +108,10 @@ extension Swap {
             for name in companionFiles {
                 let path = try sourceFolder.file(name)
                 guard FileSystem.exists(path) else { continue }
-                try FileSystem.writeAll(FileSystem.join(dir, name), try FileSystem.readAll(path))
+                // Streamed in pieces: a companion file of any size costs a bounded buffer. JSON companions
+                // (tokenizer.json and the configs) keep the cap of a tokenizer.
+                try InputFile.copy(path, to: FileSystem.join(dir, name),
+                                   limit: name.hasSuffix(".json") ? JSONFileLimit.tokenizer : .max, what: name)
                 copied.append(name)
             }
             files += copied

@@ -54,7 +54,8 @@ public enum RunLimits {
             if softmaxLayers > 0 { need.add("attention scores", [t, t]) }
             if linearLayers > 0 { need.add("feature maps", [t, m, 2]) }
         case .recurrent:
-            need.add("KV cache", [2, t, kv, softmaxLayers])
+            // The graph's own count: a sliding-window layer keeps only its window.
+            need.add("KV cache", [graph.kvCacheBytes(length: t)], bytesEach: 1)
             need.add("attention scores", [t])
             // Stacking the per-token outputs may double an array while it grows.
             need.add("stacked outputs", [t, MemoryNeed.sum(e, graph.lmHead == nil ? 0 : graph.vocabSize)])

@@ -23,9 +23,14 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
-func loadTransformer(_ path: String) throws -> Transformer {
+/// Loads a model after checking that `tokens` tokens in `mode` fit the memory the process may use (and,
+/// for `checkLength`, the model's positions), as `run` does: a huge length is refused, not a trap.
+func loadTransformer(_ path: String, tokens: Int, mode: ForwardMode, checkLength: Bool) throws -> Transformer {
     let m = try Model(path: path)
-    return try Transformer(graph: try m.graph(), store: m.store)
+    let graph = try m.graph()
+    if checkLength { try RunLimits.checkLength(tokens, graph: graph, file: m.configPath ?? path) }
+    try RunLimits.checkRun(tokens: tokens, models: [(graph, m.store)], modes: [mode], file: m.configPath ?? path)
+    return try Transformer(graph: graph, store: m.store)
 }
 
 struct Forward: ParsableCommand {
@@ -41,7 +46,7 @@ struct Forward: ParsableCommand {
     }
 
     func run() throws {
-        let t = try loadTransformer(model)
+        let t = try loadTransformer(model, tokens: length, mode: .parallel, checkLength: true)
         let tokens = syntheticTokens(length: length, seed: seed, vocab: t.graph.vocabSize)
         var best = Double.infinity
         for _ in 0..<max(repetitions, 1) {
@@ -67,7 +72,10 @@ struct Decode: ParsableCommand {
     }
 
     func run() throws {
-        let t = try loadTransformer(model)
+        // Decoding past the model's positions is what this benchmark measures (a synthetic history), so
+        // only the memory of the longest history is checked.
+        let longest = lengths.split(separator: ",").compactMap { Int($0) }.max() ?? 0
+        let t = try loadTransformer(model, tokens: MemoryNeed.sum(longest, steps), mode: .recurrent, checkLength: false)
         for part in lengths.split(separator: ",") {
             guard let length = Int(part), length > 0 else { throw ValidationError("bad length \(part)") }
             let decoder = try t.makeDecoder()

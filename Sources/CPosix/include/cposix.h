@@ -5,4 +5,9 @@
 /// (EINVAL or ENOSYS where the file system or kernel does not support it).
 int recast_exchange_paths(const char *a, const char *b);
 
+/// Renames `from` to `to` only if `to` does not exist (Linux renameat2 with RENAME_NOREPLACE), atomically,
+/// for files and folders. Returns 0, or -1 with errno set: EEXIST when `to` exists; EINVAL or ENOSYS when
+/// the file system or kernel cannot rename without replacing (the caller falls back, see AtomicOutput).
+int recast_rename_noreplace(const char *from, const char *to);
+
 #endif

@@ -1,11 +1,6 @@
 #ifndef RECAST_CPOSIX_OUTPUT_H
 #define RECAST_CPOSIX_OUTPUT_H
 
-/// Renames `from` to `to` only if `to` does not exist (Linux renameat2 with RENAME_NOREPLACE), atomically,
-/// for files and folders. Returns 0, or -1 with errno set: EEXIST when `to` exists; EINVAL or ENOSYS when
-/// the file system or kernel cannot rename without replacing (the caller falls back, see AtomicOutput).
-int recast_rename_noreplace(const char *from, const char *to);
-
 /// Starts the thread that turns SIGINT, SIGTERM and SIGHUP into a clean exit. Blocks the three signals in
 /// the calling thread (so threads created afterwards inherit the block), starts a thread that unblocks them
 /// and waits, and installs a handler that only records the signal and posts a semaphore (it may run in that
