@@ -376,7 +376,9 @@ import RecastCore
     }
 
     /// A thread stack larger than the address space allowed: no thread can start, so hashing runs inline.
-    @Test func swapFinishesWhenNoThreadCanStart() throws {
+    @Test(.disabled(if: recastBinary.contains(".build-asan"),
+                    "needs `ulimit -v`, which cannot apply under AddressSanitizer (it reserves terabytes of address space); the plain stage runs it"))
+    func swapFinishesWhenNoThreadCanStart() throws {
         let tmp = TempDir()
         let model = try copyOf("gpt2", in: tmp)
         let out = tmp.file("out")

@@ -125,3 +125,20 @@ func withoutWindows(_ t: Transformer, at path: String) throws -> Transformer {
         #expect(try Model(path: fixture("qwen2")).graph().blocks.allSatisfy { $0.attention.slidingWindow == nil })
     }
 }
+
+/// The memory check before a recurrent run counts a sliding-window layer's cache as its window, as the
+/// decoder keeps it (fixtures/mistral: W = 4, 2 layers, 2 KV heads of 8), and saturates instead of
+/// overflowing at absurd lengths.
+@Suite struct SlidingWindowMemoryTests {
+    @Test func recurrentNeedCountsTheWindow() throws {
+        let g = try Model(path: fixture("mistral")).graph()
+        let need = RunLimits.passNeed(graph: g, tokens: 10_000, mode: .recurrent)
+        let kv = need.parts.first { $0.0 == "KV cache" }?.1
+        #expect(kv == 2 * 4 * 2 * 8 * 4 * 2)
+        #expect(g.kvCacheBytes(length: 10_000) == kv)
+        var unbounded = g
+        for i in unbounded.blocks.indices { unbounded.blocks[i].attention.slidingWindow = nil }
+        #expect(unbounded.kvCacheBytes(length: 10_000) == 2 * 10_000 * 2 * 8 * 4 * 2)
+        #expect(unbounded.kvCacheBytes(length: Int.max) == Int.max)
+    }
+}
