@@ -127,7 +127,9 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
         try mapping.reading { try tensorBytes(of: name, body) }
     }
 
-    private func tensorBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    /// The dataset of tensor `name`, the site errors name, and its byte count, checked against what the
+    /// dataset's storage holds.
+    private func checkedEntry(_ name: String) throws -> (Entry, Site, Int) {
         guard let entry = entries[name] else {
             throw CheckpointError(file: path, object: "tensor '\(name)'", "not in the checkpoint")
         }
@@ -137,6 +139,11 @@ public final class HDF5Store: TensorStore, @unchecked Sendable {
         guard stored == count else {
             throw site.failure("reading the dataset", "it holds \(stored) bytes, not the \(count) bytes listed")
         }
+        return (entry, site, count)
+    }
+
+    private func tensorBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let (entry, site, count) = try checkedEntry(name)
         // Contiguous little-endian data is handed out in place, and its pages are given back afterwards.
         if entry.layout.conversion == .none,
            let view = try site.parsing("reading the dataset", { try document.contiguousBytes(entry.dataset) }), view.count == count {
@@ -183,15 +190,7 @@ extension HDF5Store {
     /// The same with pieces of at most `pieceBytes` bytes (at least one element): for tests and fuzzing,
     /// which make the slabs small.
     public func streamBytes(of name: String, pieceBytes: Int, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard let entry = entries[name] else {
-            throw CheckpointError(file: path, object: "tensor '\(name)'", "not in the checkpoint")
-        }
-        let site = Site(file: path, object: "/" + name)
-        let count = entry.info.byteCount
-        let stored = try site.parsing("reading the dataset") { try entry.dataset.byteCount() }
-        guard stored == count else {
-            throw site.failure("reading the dataset", "it holds \(stored) bytes, not the \(count) bytes listed")
-        }
+        let (entry, site, count) = try checkedEntry(name)
         // Nothing to hand out: no piece at all (every piece holds at least one element).
         if count == 0 { return }
         if entry.layout.conversion == .none, case .contiguous(.some, _) = entry.dataset.storage {
