@@ -8,7 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "recast", targets: ["recast"]),
-        .library(name: "RecastKit", targets: ["RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph", "Runtime", "Rewrite", "Verify"]),
+        .library(name: "RecastKit", targets: ["RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph", "Runtime", "Rewrite", "Verify", "Tokenizer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "HDF5", dependencies: ["RecastCore", "CHDF5", "CZlib"], swiftSettings: strict),
         // Opening any checkpoint path and writing any format.
         .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5"], swiftSettings: strict),
+        // Text to token ids and back, exactly as Hugging Face `tokenizers` does, from tokenizer.json.
+        .target(name: "Tokenizer", dependencies: ["RecastCore"], swiftSettings: strict),
         // Typed transformer graph over a store.
         .target(name: "ModelGraph", dependencies: ["RecastCore", "Checkpoint"], swiftSettings: strict),
         // Attention swap: feature maps and their initialisers.
@@ -39,12 +41,12 @@ let package = Package(
         // CPU forward pass over BLAS.
         .target(name: "Runtime", dependencies: ["RecastCore", "ModelGraph", "CBLAS"], swiftSettings: strict),
         // Comparisons and reports.
-        .target(name: "Verify", dependencies: ["RecastCore", "ModelGraph", "Runtime"], swiftSettings: strict),
+        .target(name: "Verify", dependencies: ["RecastCore", "ModelGraph", "Runtime", "Tokenizer"], swiftSettings: strict),
         // The command line: parsing and formatting only.
         .executableTarget(
             name: "recast",
             dependencies: [
-                "RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph", "Rewrite", "Runtime", "Verify",
+                "RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph", "Rewrite", "Runtime", "Verify", "Tokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -61,6 +63,7 @@ let package = Package(
         .testTarget(name: "VerifyTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "ModelGraph", "Verify"]),
         .testTarget(name: "HardeningTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Checkpoint", "recast"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph"], exclude: ["Inputs"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "RecastCore", "Tokenizer"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "RecastCore", "recast"]),
     ],
     swiftLanguageModes: [.v6]
