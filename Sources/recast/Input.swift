@@ -58,6 +58,10 @@ struct InputSequences {
     var sequences: [[Int]]
     /// Per sequence, BERT-family token type ids (nil: all zero).
     var typeIds: [[Int]]?
+    /// Per sequence, the first position whose next-token prediction is scored (perplexity): 0 except for
+    /// --text-file windows that overlap the previous one (--stride < --max-length), which score only the
+    /// positions not scored before, as Hugging Face's strided perplexity does. nil: all 0.
+    var scoredFrom: [Int]?
     /// The file the text came from, for reports.
     var source: String?
 }
