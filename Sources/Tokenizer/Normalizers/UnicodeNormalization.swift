@@ -80,6 +80,11 @@ struct UnicodeNormalization {
     /// The primary composite of two scalars, if any.
     private mutating func composite(_ a: Unicode.Scalar, _ b: Unicode.Scalar) -> Unicode.Scalar? {
         if b.value < 0x80 { return nil }
+        // Hangul LV + T, which Foundation on Linux does not compose pairwise.
+        let syllable = Int(a.value) - 0xAC00, trailing = Int(b.value) - 0x11A7
+        if syllable >= 0 && syllable < 11172 && syllable % 28 == 0 && trailing > 0 && trailing < 28 {
+            return Unicode.Scalar(a.value + UInt32(trailing))
+        }
         let key = UInt64(a.value) << 32 | UInt64(b.value)
         if let known = compositions[key] { return known }
         var text = String.UnicodeScalarView()

@@ -74,8 +74,10 @@ final class RegexProgram: Sendable {
     /// Every match starts with one of these scalars (nil: no such promise, or the pattern can match nothing).
     let startSet: ScalarSet?
 
-    /// Steps a single search may take before it is abandoned as catastrophic backtracking.
-    static let stepLimit = 50_000_000
+    /// Steps a single search may take before it is abandoned as catastrophic backtracking (Oniguruma's
+    /// default retry limit), plus `stepsPerPosition` for every start position it tries.
+    static let stepLimit = 10_000_000
+    static let stepsPerPosition = 64
     static let maxInstructions = 200_000
 
     init(instructions: [RegexInstruction], sets: [ScalarSet], startSet: ScalarSet?, pattern: String) {
@@ -148,6 +150,7 @@ final class RegexProgram: Sendable {
                 while start < n && !startSet.contains(text[start]) { start += 1 }
                 if start == n { return nil }
             }
+            budget += Self.stepsPerPosition
             if let end = try run(pc: 0, at: start, text: text, code: code, sets: sets, stack: &stack, budget: &budget) {
                 return (start, end)
             }
@@ -235,7 +238,7 @@ final class RegexProgram: Sendable {
         case .textEnd: return pos == n
         case .textEndBeforeNewline: return pos == n || (pos == n - 1 && text[pos] == 0x0A)
         case .wordBoundary, .notWordBoundary:
-            func isWord(_ v: UInt32) -> Bool { UnicodeClasses.word.contains(index: UnicodeClasses.categoryIndex(v)) }
+            func isWord(_ v: UInt32) -> Bool { RegexParser.bareWordSet.contains(v) }
             let before = pos > 0 && isWord(text[pos - 1])
             let after = pos < n && isWord(text[pos])
             return (before != after) == (assertion == .wordBoundary)

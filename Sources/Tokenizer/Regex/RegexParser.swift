@@ -75,6 +75,9 @@ struct RegexParser {
     var i = 0
     /// Capturing groups are matched as plain groups (the tokenizer only needs the whole match).
     static let maxRepeat = 1000
+    static let bareWord: [ScalarSet.Term] = [.word, .range(0xB2, 0xB3), .range(0xB9, 0xB9), .range(0xBC, 0xBE)]
+    /// The word scalars of `\b`, as `\w` outside a class.
+    static let bareWordSet = ScalarSet(terms: bareWord)
 
     init(_ pattern: String) {
         self.pattern = pattern
@@ -263,7 +266,7 @@ struct RegexParser {
 
     /// `\A \z \Z \b \B` (after the backslash); nil for other escapes, leaving the position unchanged.
     mutating func anchorEscape() throws(RegexError) -> RegexNode.Assertion? {
-        guard let c = peek else { throw error("a pattern cannot end with '\\'") }
+        guard let c = peek else { throw error("a pattern cannot end with '\\'", at: i - 1) }
         let a: RegexNode.Assertion?
         switch c {
         case "A": a = .textStart
@@ -288,8 +291,9 @@ struct RegexParser {
         case "S": return ScalarSet(terms: [.space], negated: true)
         case "d": return ScalarSet(terms: [.categories([.init(8)])])
         case "D": return ScalarSet(terms: [.categories([.init(8)])], negated: true)
-        case "w": return ScalarSet(terms: [.categories(UnicodeClasses.word)])
-        case "W": return ScalarSet(terms: [.categories(UnicodeClasses.word)], negated: true)
+        // Outside a class, Oniguruma's \w also takes the Latin-1 digits ² ³ ¹ ¼ ½ ¾.
+        case "w": return ScalarSet(terms: inClass ? [.word] : Self.bareWord)
+        case "W": return ScalarSet(terms: inClass ? [.word] : Self.bareWord, negated: true)
         case "h": return ScalarSet(terms: [.range(0x30, 0x39), .range(0x41, 0x46), .range(0x61, 0x66)])
         case "H": return ScalarSet(terms: [.range(0x30, 0x39), .range(0x41, 0x46), .range(0x61, 0x66)], negated: true)
         case "p", "P": return try property(negated: c == "P", start: start)

@@ -7,6 +7,8 @@ struct ScalarSet: Sendable, Equatable {
         case range(UInt32, UInt32)
         case categories(CategoryMask)
         case space
+        /// Oniguruma's `\w`: Alphabetic, marks, decimal digits, connector punctuation.
+        case word
         /// A nested set (a `\S`, a `[^…]` inside a class).
         indirect case set(ScalarSet)
     }
@@ -60,6 +62,7 @@ struct ScalarSet: Sendable, Equatable {
                 category = c
                 found = mask.contains(index: c)
             case .space: found = UnicodeClasses.isSpace(v)
+            case .word: found = UnicodeClasses.isWord(v)
             case .set(let inner): found = inner.contains(v)
             }
             if found { break }

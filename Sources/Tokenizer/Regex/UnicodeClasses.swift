@@ -44,6 +44,14 @@ enum UnicodeClasses {
         }
     }
 
+    /// Oniguruma's `\w` for Unicode text: Alphabetic (letters, letter numbers, circled letters), marks,
+    /// decimal digits and connector punctuation.
+    static func isWord(_ v: UInt32) -> Bool {
+        let c = categoryIndex(v)
+        if wordCategories.contains(index: c) { return true }
+        return c == 21 && (Unicode.Scalar(v)?.properties.isAlphabetic ?? false)  // So: Ⓐ and the like
+    }
+
     static let letters: CategoryMask = [.init(0), .init(1), .init(2), .init(3), .init(4)]
     static let marks: CategoryMask = [.init(5), .init(6), .init(7)]
     static let numbers: CategoryMask = [.init(8), .init(9), .init(10)]
@@ -51,8 +59,7 @@ enum UnicodeClasses {
     static let symbols: CategoryMask = CategoryMask(rawValue: 0b1111 << 18)
     static let separators: CategoryMask = CategoryMask(rawValue: 0b111 << 22)
     static let others: CategoryMask = CategoryMask(rawValue: 0b11111 << 25)
-    /// `\w`: letters, marks, decimal and letter numbers, connector punctuation.
-    static let word: CategoryMask = letters.union(marks).union([.init(8), .init(9), .init(11)])
+    static let wordCategories: CategoryMask = letters.union(marks).union([.init(8), .init(9), .init(11)])
 
     /// The category mask a `\p{NAME}` names (one- and two-letter names, and the long names of the major
     /// classes), or nil.
@@ -71,7 +78,6 @@ enum UnicodeClasses {
         case "c", "other": return others
         case "alpha", "alphabetic": return letters.union([.init(9)])
         case "digit": return [.init(8)]
-        case "word": return word
         case "space", "white_space": return nil
         case "any": return CategoryMask(rawValue: (1 << 30) - 1)
         default: return nil
