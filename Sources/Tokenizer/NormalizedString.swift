@@ -163,20 +163,12 @@ extension NormalizedString {
             pieces = parts.map { ($0.0, false) }
         case .removed:
             pieces = parts
-        case .contiguous:
+        case .contiguous, .mergedWithPrevious:
+            // Contiguous joins runs of the same kind; MergedWithPrevious joins a match to the text before it.
             var previous = false
             for (range, isMatch) in parts {
-                if isMatch == previous, let last = pieces.last {
-                    pieces[pieces.count - 1].0 = last.0.lowerBound..<range.upperBound
-                } else {
-                    pieces.append((range, false))
-                }
-                previous = isMatch
-            }
-        case .mergedWithPrevious:
-            var previous = false
-            for (range, isMatch) in parts {
-                if isMatch && !previous, let last = pieces.last {
+                let joins = behavior == .contiguous ? isMatch == previous : isMatch && !previous
+                if joins, let last = pieces.last {
                     pieces[pieces.count - 1].0 = last.0.lowerBound..<range.upperBound
                 } else {
                     pieces.append((range, false))

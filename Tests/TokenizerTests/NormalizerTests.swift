@@ -142,13 +142,19 @@ func normalizerMatchesTokenizersPerScalar(config: String) throws {
         (#"{"type":"Sequence","normalizers":[{"type":"NFC"},{"kind":"NFD"}]}"#, "has no string \"type\""),
         (#"{"type":"Prepend"}"#, "missing \"prepend\""),
     ]
-    for (json, message) in bad {
+    try expectComponentErrors(bad, Normalizers.make)
+}
+
+/// Each (component JSON, message) must fail to build with a `TokenizerError` naming the file and saying the message.
+func expectComponentErrors<T>(_ cases: [(String, String)], _ make: (JSONView, String) throws -> T,
+                              sourceLocation: SourceLocation = #_sourceLocation) throws {
+    for (json, message) in cases {
         do {
-            _ = try Normalizers.make(try componentJSON(json), file: "bad/tokenizer.json")
-            Issue.record("no error for \(json)")
+            _ = try make(try componentJSON(json), "bad/tokenizer.json")
+            Issue.record("no error for \(json)", sourceLocation: sourceLocation)
         } catch let e as TokenizerError {
-            #expect(e.description.hasPrefix("bad/tokenizer.json: "), "\(e)")
-            #expect(e.description.contains(message), "\(e) should say \(message)")
+            #expect(e.description.hasPrefix("bad/tokenizer.json: "), "\(e)", sourceLocation: sourceLocation)
+            #expect(e.description.contains(message), "\(e) should say \(message)", sourceLocation: sourceLocation)
         }
     }
 }

@@ -69,13 +69,5 @@ func preTokenizerMatchesTokenizers(config: String) throws {
         (#"{"type":"Sequence","pretokenizers":{}}"#, "\"pretokenizers\" must be an array"),
         (#"["ByteLevel"]"#, "pre-tokenizer is not a JSON object"),
     ]
-    for (json, message) in bad {
-        do {
-            _ = try PreTokenizers.make(try componentJSON(json), file: "bad/tokenizer.json")
-            Issue.record("no error for \(json)")
-        } catch let e as TokenizerError {
-            #expect(e.description.hasPrefix("bad/tokenizer.json: "), "\(e)")
-            #expect(e.description.contains(message), "\(e) should say \(message)")
-        }
-    }
+    try expectComponentErrors(bad, PreTokenizers.make)
 }
