@@ -2,10 +2,11 @@
 /// original text it came from, so that every token can name its offsets in the user's text (as
 /// `tokenizers`' `NormalizedString` does).
 ///
-/// A normalizer rewrites scalars and keeps alignments: a scalar that expands (NFD, a lowercase mapping,
-/// ByteLevel's byte-to-character map) gives every result scalar the source scalar's range; scalars that
-/// merge (NFC) take the union of their ranges; an inserted scalar (Prepend, Replace) takes the range of the
-/// scalar it stands beside, as `tokenizers` does.
+/// A normalizer rewrites scalars and keeps alignments exactly as `tokenizers` does (see `transform`): a
+/// scalar that expands (NFD, a lowercase mapping, ByteLevel's byte-to-character map) gives every result
+/// scalar the source scalar's range; a composed scalar (NFC) takes the range of its first source scalar
+/// only; an inserted scalar (Prepend) takes the range of the scalar it stands in front of, and a
+/// replacement (Replace) the range of the last scalar it replaces.
 public struct NormalizedString: Sendable, Equatable {
     public var scalars: [Unicode.Scalar]
     /// One range per scalar, in bytes of the original text.
@@ -193,15 +194,15 @@ extension NormalizedString {
 
 /// What a split cuts at: each scalar a predicate accepts (one match per scalar), or each match of a regex;
 /// `inverted` swaps matches and the text between them.
-struct SplitPattern {
+struct SplitPattern: Sendable {
     enum Kind {
-        case scalar((Unicode.Scalar) -> Bool)
+        case scalar(@Sendable (Unicode.Scalar) -> Bool)
         case regex(TokenizerRegex)
     }
     var kind: Kind
     var inverted = false
 
-    static func scalar(_ p: @escaping (Unicode.Scalar) -> Bool) -> SplitPattern { SplitPattern(kind: .scalar(p)) }
+    static func scalar(_ p: @escaping @Sendable (Unicode.Scalar) -> Bool) -> SplitPattern { SplitPattern(kind: .scalar(p)) }
     static func regex(_ r: TokenizerRegex, inverted: Bool = false) -> SplitPattern { SplitPattern(kind: .regex(r), inverted: inverted) }
 
     /// The string cut into consecutive (range, is a match) parts, as `tokenizers`' `find_matches` gives them.

@@ -50,7 +50,7 @@ struct PreTokenizerSequence: PreTokenizer {
 }
 
 /// Cuts at a pattern (a regex, or scalars a predicate accepts), with a `SplitBehavior`.
-struct Split: PreTokenizer, @unchecked Sendable {
+struct Split: PreTokenizer {
     let pattern: SplitPattern
     let behavior: SplitBehavior
     func split(_ s: NormalizedString) throws -> [NormalizedString] { try s.split(pattern, behavior) }
