@@ -71,3 +71,28 @@ func preTokenizerMatchesTokenizers(config: String) throws {
     ]
     try expectComponentErrors(bad, PreTokenizers.make)
 }
+
+/// Random strings over a pool of awkward scalars (contractions, combining marks out of order, line ends,
+/// mixed digits, emoji parts, ligatures, special casing), through the real patterns and the Unicode
+/// normalizers: 400 strings, a fixed seed.
+@Test func randomTextMatchesTokenizers() throws {
+    let pool = Array("aZe'sStTlLdD \n\r\t\u{A0}1２٣中한👍🏽\u{301}\u{323}\u{302}\u{200D}ﬁİß-.!?,_Ⅻ½".unicodeScalars)
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    func next(_ n: Int) -> Int {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Int((state >> 33) % UInt64(n))
+    }
+    let texts: [String] = (0..<400).map { _ in
+        var s = String.UnicodeScalarView()
+        for _ in 0..<next(24) { s.append(pool[next(pool.count)]) }
+        return String(s)
+    }
+    for p in [split(gpt2Pattern), split(llama3Pattern), split(qwen2Pattern), split(llama3CasedPattern),
+              #"{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":true}"#,
+              preTokenizerConfigs[0], preTokenizerConfigs[2], #"{"type":"Whitespace"}"#, #"{"type":"Digits","individual_digits":false}"#] {
+        try expectSameAsTokenizers(preTokenizer: p, texts: texts)
+    }
+    for n in [#"{"type":"NFC"}"#, #"{"type":"NFKD"}"#, #"{"type":"NFKC"}"#, normalizerConfigs[0]] {
+        try expectSameAsTokenizers(normalizer: n, perScalar: true, texts: texts)
+    }
+}
