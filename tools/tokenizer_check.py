@@ -4,7 +4,7 @@
   tokenizer_check.py train KIND OUT.json   trains a small tokenizer on the licence texts in
                                            /usr/share/common-licenses and writes its tokenizer.json.
       KIND: bytelevel-bpe (GPT-2 style), wordpiece (BERT style), bytefallback-bpe (Llama 2 style,
-      with <0xNN> tokens), suffix-bpe (continuing_subword_prefix "##" and end_of_word_suffix "</w>").
+      with <0xNN> tokens), space-bpe (no pre-tokenizer: tokens hold real spaces), suffix-bpe (continuing_subword_prefix "##" and end_of_word_suffix "</w>").
   tokenizer_check.py run TOKENIZER.json    reads {"texts": [...], "pairs": [[a, b], ...], "decode": [[ids], ...]}
                                            on stdin and prints the encodings (offsets in UTF-8 bytes) and
                                            decoded texts (with and without special tokens).
@@ -36,6 +36,10 @@ def train(kind):
         tok.post_processor = processors.ByteLevel(trim_offsets=True)
         trainer = trainers.BpeTrainer(vocab_size=600, min_frequency=2, special_tokens=["<|endoftext|>"],
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    elif kind == "space-bpe":
+        # No pre-tokenizer: whole lines are words, so tokens hold real spaces (as post-processors trim them).
+        tok = Tokenizer(models.BPE())
+        trainer = trainers.BpeTrainer(vocab_size=500, min_frequency=2, special_tokens=["<|endoftext|>"])
     elif kind == "wordpiece":
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=30))
         tok.normalizer = normalizers.BertNormalizer(lowercase=True)

@@ -101,8 +101,19 @@ public final class Tokenizer: @unchecked Sendable {
                 continue
             }
             for word in preTokenizer?.split(piece.text) ?? [piece.text] {
-                for t in try model.tokenize(word.scalars) {
-                    add(t.id, model.vocabulary.token(of: t.id) ?? "", word.originalRange(t.range))
+                let tokens = try model.tokenize(word.scalars)
+                if tokens.isEmpty { continue }
+                // Byte offsets in the word → the scalars that hold those bytes → the original text.
+                var scalarOfByte: [Int32] = []
+                scalarOfByte.reserveCapacity(word.scalars.count * 2)
+                for (i, c) in word.scalars.enumerated() {
+                    for _ in 0..<UTF8.width(c) { scalarOfByte.append(Int32(i)) }
+                }
+                for t in tokens {
+                    let lo = min(t.range.lowerBound, scalarOfByte.count), hi = min(t.range.upperBound, scalarOfByte.count)
+                    let scalars = lo < hi ? Int(scalarOfByte[lo])..<(Int(scalarOfByte[hi - 1]) + 1)
+                                          : (lo < scalarOfByte.count ? Int(scalarOfByte[lo]) : word.scalars.count)..<(lo < scalarOfByte.count ? Int(scalarOfByte[lo]) : word.scalars.count)
+                    add(t.id, model.vocabulary.token(of: t.id) ?? "", word.originalRange(scalars))
                 }
             }
         }

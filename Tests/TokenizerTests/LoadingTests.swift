@@ -110,7 +110,7 @@ func realModel(_ name: String) throws -> String {
         // Over the size limit: refused before reading (a sparse file).
         let big = dir.file("big/tokenizer.json")
         try FileManager.default.createDirectory(atPath: dir.file("big"), withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: big, contents: nil)
+        _ = FileManager.default.createFile(atPath: big, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: big))
         try handle.truncate(atOffset: UInt64(JSONFileLimit.tokenizer + 1))
         try handle.close()
@@ -144,7 +144,7 @@ func realModel(_ name: String) throws -> String {
 
     @Test func paddingAndTruncationAreReadButNotApplied() throws {
         let dir = TempDir()
-        dir.write("tokenizer.json", #"{"truncation": {"max_length": 2, "strategy": "LongestFirst", "stride": 0}, "padding": {"strategy": "BatchLongest", "pad_id": 7, "pad_token": "<pad>"}, "model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 1, "##a": 2, "<pad>": 3}}}"#)
+        dir.write("tokenizer.json", ###"{"truncation": {"max_length": 2, "strategy": "LongestFirst", "stride": 0}, "padding": {"strategy": "BatchLongest", "pad_id": 7, "pad_token": "<pad>"}, "model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 1, "##a": 2, "<pad>": 3}}}"###)
         let tokenizer = try Tokenizer.load(model: dir.path)
         #expect(tokenizer.storedPadding?.strategy == "BatchLongest")
         #expect(tokenizer.storedPadding?.length == nil)

@@ -54,13 +54,16 @@ func expectSameAsTokenizers(_ json: JSON, texts: [String], pairs: [(String, Stri
             let theirs = expected[key]?.arrayValue?[i]
             if ours != theirs {
                 mismatches += 1
-                Issue.record("\(key) of \(text.debugDescription):\n  recast     \(ours.serialized())\n  tokenizers \(theirs?.serialized() ?? "nil")", sourceLocation: sourceLocation)
+                Issue.record("\(key) of \(text.debugDescription): \(difference(ours, theirs))", sourceLocation: sourceLocation)
             }
         }
     }
     for (i, (a, b)) in pairs.enumerated() {
         let ours = referenceJSON(try tokenizer.encode(a, pair: b))
-        #expect(ours == expected["pairs"]?.arrayValue?[i], "pair \(a.debugDescription) + \(b.debugDescription)", sourceLocation: sourceLocation)
+        let theirs = expected["pairs"]?.arrayValue?[i]
+        if ours != theirs {
+            Issue.record("pair \(a.debugDescription) + \(b.debugDescription): \(difference(ours, theirs))", sourceLocation: sourceLocation)
+        }
     }
     for (i, ids) in decode.enumerated() {
         let theirs = expected["decoded"]?.arrayValue?[i]
@@ -68,6 +71,13 @@ func expectSameAsTokenizers(_ json: JSON, texts: [String], pairs: [(String, Stri
         #expect(try tokenizer.decode(ids, skipSpecialTokens: false) == theirs?["keep"]?.stringValue, "decode \(ids) keeping special tokens", sourceLocation: sourceLocation)
     }
     return tokenizer
+}
+
+/// The fields where two encodings differ, compactly.
+func difference(_ ours: JSON, _ theirs: JSON?) -> String {
+    ["ids", "tokens", "offsets", "type_ids", "special_tokens_mask"].compactMap { key in
+        ours[key] == theirs?[key] ? nil : "\(key):\n  recast     \(ours[key]?.serialized() ?? "nil")\n  tokenizers \(theirs?[key]?.serialized() ?? "nil")"
+    }.joined(separator: "\n")
 }
 
 /// Lines of real English text (the licence texts) and hard cases.
@@ -108,6 +118,8 @@ extension JSON {
         var json = try trainedTokenizer("bytelevel-bpe")
         json.set("normalizer", .null)
         json.set("pre_tokenizer", .null)
+        // Raw `Ġ` input is 2 bytes where the real text has a 1-byte space: trimming is tested in PostProcessorTests.
+        json.set("post_processor", .null)
         let texts = sampleLines(150).map { line in line.split(separator: " ", omittingEmptySubsequences: false).map { byteLevel(" " + $0) }.joined() }
         let tokenizer = try expectSameAsTokenizers(json, texts: texts + ["<|endoftext|>Ġhello<|endoftext|>"],
                                                    decode: [[0, 1, 2, 3], Array(0..<300), [0, 200, 0]])

@@ -102,7 +102,7 @@ final class BPE: TokenModel, @unchecked Sendable {
     func tokenize(_ piece: [Unicode.Scalar]) throws -> [ModelToken] {
         if piece.isEmpty { return [] }
         let word = makeString(piece)
-        if ignoreMerges, let id = vocabulary.id(of: word) { return [ModelToken(id: id, range: 0..<piece.count)] }
+        if ignoreMerges, let id = vocabulary.id(of: word) { return [ModelToken(id: id, range: 0..<word.utf8.count)] }
         let cacheable = piece.count < BPE.cacheableLength
         if cacheable {
             lock.lock()
@@ -119,13 +119,20 @@ final class BPE: TokenModel, @unchecked Sendable {
         return tokens
     }
 
+    /// A symbol of a word being merged: its id and its length in bytes of the word.
+    struct Symbol {
+        var id: Int
+        var length: Int
+    }
+
     /// The word's first symbols: its characters, their bytes (byte fallback) or unknown tokens.
-    private func symbols(_ piece: [Unicode.Scalar]) throws -> [ModelToken] {
-        var out: [ModelToken] = []
+    private func symbols(_ piece: [Unicode.Scalar]) throws -> [Symbol] {
+        var out: [Symbol] = []
         out.reserveCapacity(piece.count)
-        var unknown: ModelToken?
+        var unknown: Symbol?
         let plain = (prefix ?? "").isEmpty && (suffix ?? "").isEmpty
         for (i, c) in piece.enumerated() {
+            let width = UTF8.width(c)
             let id: Int?
             if plain {
                 id = characterIDs[c].map { Int($0) }
@@ -137,7 +144,7 @@ final class BPE: TokenModel, @unchecked Sendable {
             }
             if let id {
                 if let u = unknown { out.append(u); unknown = nil }
-                out.append(ModelToken(id: id, range: i..<(i + 1)))
+                out.append(Symbol(id: id, length: width))
                 continue
             }
             if byteFallback {
@@ -149,7 +156,7 @@ final class BPE: TokenModel, @unchecked Sendable {
                 let bytes = s.utf8.map { byteIDs[Int($0)] }
                 if bytes.allSatisfy({ $0 != nil }) {
                     // As in `tokenizers`, a pending unknown token is not flushed before the bytes.
-                    for b in bytes { out.append(ModelToken(id: Int(b ?? 0), range: i..<(i + 1))) }
+                    for b in bytes { out.append(Symbol(id: Int(b ?? 0), length: 1)) }
                     continue
                 }
             }
@@ -159,31 +166,31 @@ final class BPE: TokenModel, @unchecked Sendable {
             }
             if var u = unknown {
                 if fuseUnknown {
-                    u.range = u.range.lowerBound..<(i + 1)
+                    u.length += width
                     unknown = u
                     continue
                 }
                 out.append(u)
             }
-            unknown = ModelToken(id: unkID, range: i..<(i + 1))
+            unknown = Symbol(id: unkID, length: width)
         }
         if let u = unknown { out.append(u) }
         return out
     }
 
     /// Applies merges, lowest rank first (leftmost among equals), as `tokenizers`' `Word::merge_all` does.
-    private func merge(_ start: [ModelToken]) -> [ModelToken] {
+    /// Token offsets count the symbols' lengths from the start of the word, as `tokenizers`' `Word` does.
+    private func merge(_ start: [Symbol]) -> [ModelToken] {
         let n = start.count
-        if n < 2 { return start }
+        if n == 0 { return [] }
         var ids = start.map { Int32($0.id) }
-        let lower = start.map(\.range.lowerBound)
-        var upper = start.map(\.range.upperBound)
+        var length = start.map(\.length)
         var prev = Array(-1..<(n - 1))
-        var next = Array(1...n)
+        var next = Array(1..<(n + 1))
         next[n - 1] = -1
         var alive = [Bool](repeating: true, count: n)
         var queue = MergeQueue()
-        for i in 0..<(n - 1) {
+        for i in 0..<max(n - 1, 0) {
             if let m = merges[UInt64(UInt32(bitPattern: ids[i])) << 32 | UInt64(UInt32(bitPattern: ids[i + 1]))] {
                 queue.push(MergeQueue.Entry(rank: m.rank, position: Int32(i), id: m.id))
             }
@@ -195,7 +202,7 @@ final class BPE: TokenModel, @unchecked Sendable {
             guard right >= 0 else { continue }
             guard let m = merges[UInt64(UInt32(bitPattern: ids[pos])) << 32 | UInt64(UInt32(bitPattern: ids[right]))], m.id == top.id else { continue }
             ids[pos] = top.id
-            upper[pos] = upper[right]
+            length[pos] += length[right]
             alive[right] = false
             let after = next[right]
             next[pos] = after
@@ -210,8 +217,10 @@ final class BPE: TokenModel, @unchecked Sendable {
         }
         var out: [ModelToken] = []
         var i = 0
+        var at = 0
         while i >= 0 {
-            out.append(ModelToken(id: Int(ids[i]), range: lower[i]..<upper[i]))
+            out.append(ModelToken(id: Int(ids[i]), range: at..<(at + length[i])))
+            at += length[i]
             i = next[i]
         }
         return out

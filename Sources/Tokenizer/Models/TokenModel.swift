@@ -1,9 +1,10 @@
 import RecastCore
 
-/// One token a model found in a piece: its id and the scalars of the piece it covers.
+/// One token a model found in a piece: its id and the bytes of the piece it covers.
 struct ModelToken: Sendable, Equatable {
     var id: Int
-    /// Scalar indices within the piece.
+    /// UTF-8 byte offsets within the piece, as `tokenizers` computes them (BPE counts its symbols' lengths
+    /// from the start of the word, so a character it drops shifts the offsets of the tokens after it).
     var range: Range<Int>
 }
 

@@ -25,15 +25,19 @@ struct WordPiece: TokenModel {
                   maxInputCharsPerWord: try r.int("max_input_chars_per_word") ?? 100, file: file)
     }
 
-    private func unknown(_ count: Int) throws -> [ModelToken] {
+    private func unknown(_ bytes: Int) throws -> [ModelToken] {
         guard let id = vocabulary.id(of: unkToken) else {
             throw TokenizerError(file: file, "model WordPiece: the unknown token '\(unkToken)' is not in the vocabulary")
         }
-        return [ModelToken(id: id, range: 0..<count)]
+        return [ModelToken(id: id, range: 0..<bytes)]
     }
 
     func tokenize(_ piece: [Unicode.Scalar]) throws -> [ModelToken] {
-        if piece.count > maxInputCharsPerWord { return try unknown(piece.count) }
+        var byteStart = [0]
+        byteStart.reserveCapacity(piece.count + 1)
+        for c in piece { byteStart.append(byteStart[byteStart.count - 1] + UTF8.width(c)) }
+        let bytes = byteStart[piece.count]
+        if piece.count > maxInputCharsPerWord { return try unknown(bytes) }
         var out: [ModelToken] = []
         var start = 0
         while start < piece.count {
@@ -47,8 +51,8 @@ struct WordPiece: TokenModel {
                 }
                 end -= 1
             }
-            guard let id = found else { return try unknown(piece.count) }
-            out.append(ModelToken(id: id, range: start..<end))
+            guard let id = found else { return try unknown(bytes) }
+            out.append(ModelToken(id: id, range: byteStart[start]..<byteStart[end]))
             start = end
         }
         return out
@@ -70,10 +74,11 @@ struct WordLevel: TokenModel {
 
     func tokenize(_ piece: [Unicode.Scalar]) throws -> [ModelToken] {
         if piece.isEmpty { return [] }
-        if let id = vocabulary.id(of: makeString(piece)) { return [ModelToken(id: id, range: 0..<piece.count)] }
+        let word = makeString(piece)
+        if let id = vocabulary.id(of: word) { return [ModelToken(id: id, range: 0..<word.utf8.count)] }
         guard let id = vocabulary.id(of: unkToken) else {
             throw TokenizerError(file: file, "model WordLevel: the unknown token '\(unkToken)' is not in the vocabulary")
         }
-        return [ModelToken(id: id, range: 0..<piece.count)]
+        return [ModelToken(id: id, range: 0..<word.utf8.count)]
     }
 }
