@@ -106,7 +106,8 @@ def code():
 
 
 def numbers(rng):
-    out = []
+    # Words longer than WordPiece's max_input_chars_per_word (100) become [UNK].
+    out = ["7" * 101, "1234567890" * 12, "x" * 150 + " short", "Pneumonoultramicroscopicsilicovolcanoconiosis" * 3]
     for _ in range(400):
         kind = rng.randrange(8)
         if kind == 0:
