@@ -172,7 +172,11 @@ struct ByteLevelPreTokenizer: PreTokenizer {
                 alignments.append(a)
                 continue
             }
-            for b in UTF8.encode(c) ?? [] { scalars.append(table[Int(b)]); alignments.append(a) }
+            guard let bytes = UTF8.encode(c) else { continue }
+            for b in bytes {
+                scalars.append(table[Int(b)])
+                alignments.append(a)
+            }
         }
         return NormalizedString(scalars: scalars, alignments: alignments)
     }
