@@ -12,6 +12,17 @@ Usage
   python3 tools/reference.py MODEL_DIR (--tokens 1,2,3 | --length N --seed S)
                              --out OUT.safetensors [--mode parallel|recurrent]
   python3 tools/reference.py selftest [--fixtures DIR]
+  python3 tools/reference.py embed MODEL_DIR --lines F --out OUT.safetensors
+                             [--max-length N] [--pooling mean|cls|max] [--normalize] [--batch-size B]
+  python3 tools/reference.py perplexity MODEL_DIR --text-file F [--max-length W] [--stride S]
+  python3 tools/reference.py compare ORIGINAL CONVERTED (--text-file F | --lines F) [same options]
+
+Text commands tokenize with the model's tokenizer.json through Hugging Face `tokenizers` (its padding and
+truncation settings off; --lines truncates to --max-length). `embed` writes sentence embeddings pooled
+as sentence-transformers' modules.json / 1_Pooling say (else --pooling, --normalize), computed in padded
+batches with attention masks. `perplexity` and `compare` print JSON shaped like `recast verify --json`'s
+"text" (perplexity, next_token_accuracy, top1_agreement, mean_kl over Hugging Face's strided windows) or
+"embeddings" (cosine_mean, cosine_min, neighbour_agreement) blocks.
 
 MODEL_DIR holds config.json and one of: model.safetensors.index.json (sharded),
 model.safetensors (or a single *.safetensors), tf_model.h5 (Hugging Face
@@ -669,25 +680,49 @@ class Model:
         return x + lin("down_proj", act(lin("gate_proj", h)) * lin("up_proj", h))
 
     # -- full passes -----------------------------------------------------------
-    def forward_parallel(self, tokens):
+    def forward_parallel(self, tokens, key_mask=None):
+        """The whole sequence at once. key_mask [T] (bool, default all true) marks the real tokens of a
+        padded row: no query attends to a padding key (its score is -inf before the softmax, its feature
+        product 0 in a linear layer), as transformers' attention_mask does. Positions are 0..T-1, so a
+        right-padded row's real tokens see exactly what they would see alone."""
         T = len(tokens)
         pos = np.arange(T)
+        keys = np.ones(T, dtype=bool) if key_mask is None else np.asarray(key_mask, dtype=bool)
         x = self.embed(tokens, pos)
         for i in range(self.layers):
             h = self.attn_input(i, x)
             q, k, v = self.project(i, h, pos)
+            allowed = np.broadcast_to(keys[None, :], (T, T))
+            if self.causal:
+                allowed = allowed & self.causal_mask(i, T)
             if i in self.linear_layers:
-                A = np.einsum("htf,hsf->hts", q, k)
-                if self.causal:
-                    A = A * np.tril(np.ones((T, T)))[None]
+                A = np.einsum("htf,hsf->hts", q, k) * allowed[None]
                 ctx = (A @ v) / (A.sum(-1, keepdims=True) + self.eps)
             else:
                 s = np.einsum("htd,hsd->hts", q, k) * self.attn_scale(i)
-                if self.causal:
-                    s = np.where(self.causal_mask(i, T)[None], s, -np.inf)
+                s = np.where(allowed[None], s, -np.inf)
                 ctx = softmax(s, -1) @ v
             x = self.after_attention(i, x, self.attn_out(i, ctx))
         return self.outputs(x)
+
+    def run_batch(self, sequences, pad_id=0):
+        """Several sequences as one right-padded batch [N, T] with an attention mask [N, T] (1 = token):
+        every row runs padded to the longest with its padding keys masked. Returns (hidden [N, T, C],
+        logits [N, T, V] or None, mask)."""
+        if not sequences or any(len(s) == 0 for s in sequences):
+            raise SystemExit("run_batch: every sequence needs at least one token")
+        T = max(len(s) for s in sequences)
+        mask = np.zeros((len(sequences), T), dtype=bool)
+        hs, logits = [], []
+        for n, seq in enumerate(sequences):
+            for t in seq:
+                if not 0 <= t < self.vocab:
+                    raise SystemExit(f"token {t} out of range for vocab_size {self.vocab}")
+            mask[n, :len(seq)] = True
+            h, lg = self.forward_parallel(list(seq) + [pad_id] * (T - len(seq)), mask[n])
+            hs.append(h)
+            logits.append(lg)
+        return np.stack(hs), (None if logits[0] is None else np.stack(logits)), mask
 
     def forward_recurrent(self, tokens):
         if self.causal:
@@ -821,6 +856,229 @@ def fold_t2r(model):
             out[f"{P}.feature_map_{role}.weight"] = np.einsum("hkd,hdc->hkc", fp["weight"], Wr)
             out[f"{P}.feature_map_{role}.bias"] = np.einsum("hkd,hd->hk", fp["weight"], br) + fp["bias"]
     return out
+
+
+# ---------------------------------------------------------------------------
+# Text: tokenization, sentence embeddings, perplexity and the two-model metrics
+# ---------------------------------------------------------------------------
+
+def tokenizer_of(model_dir, special_tokens=True):
+    """The model's tokenizer.json through Hugging Face `tokenizers`, with the file's own padding and
+    truncation settings switched off (they apply only where a user asks). Returns encode(text) -> ids."""
+    from tokenizers import Tokenizer
+
+    path = os.path.join(model_dir, "tokenizer.json")
+    if not os.path.exists(path):
+        raise SystemExit(f"{model_dir}: no tokenizer.json")
+    tok = Tokenizer.from_file(path)
+    tok.no_padding()
+    tok.no_truncation()
+    return lambda text: tok.encode(text, add_special_tokens=special_tokens).ids
+
+
+def default_max_length(model):
+    """The model's learned positions, capped at 1024 (the window of --text-file and --lines)."""
+    limit = model.cfg.get("n_positions") or model.cfg.get("max_position_embeddings") or 1024
+    return min(int(limit), 1024)
+
+
+def read_lines(path):
+    """The non-blank lines of a file, without their line ends."""
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\r\n") for line in f if line.strip()]
+
+
+def line_sequences(model_dir, path, max_length):
+    """One id sequence per non-blank line, truncated to max_length tokens as Hugging Face truncation does
+    (the text is cut, the post-processor's special tokens stay)."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
+    tok.no_padding()
+    tok.enable_truncation(max_length)
+    return [tok.encode(line).ids for line in read_lines(path)]
+
+
+def pooling_of(model_dir, pooling=None, normalize=None):
+    """(mode, normalize) as sentence-transformers would apply them: modules.json lists a Pooling module
+    (its folder's config.json: pooling_mode_cls_token / _mean_tokens / _max_tokens) and, optionally, a
+    Normalize module. Without those files: the given pooling (default mean) and normalize (default no)."""
+    modules_path = os.path.join(model_dir, "modules.json")
+    if os.path.exists(modules_path):
+        with open(modules_path) as f:
+            modules = json.load(f)
+        mode, norm = None, False
+        for m in modules:
+            kind = m.get("type", "").rsplit(".", 1)[-1]
+            if kind == "Pooling":
+                with open(os.path.join(model_dir, m.get("path", ""), "config.json")) as f:
+                    pc = json.load(f)
+                modes = [name for key, name in (("pooling_mode_cls_token", "cls"), ("pooling_mode_mean_tokens", "mean"),
+                                                ("pooling_mode_max_tokens", "max")) if pc.get(key)]
+                if len(modes) != 1:
+                    raise SystemExit(f"{model_dir}: the reference supports exactly one pooling mode, got {modes}")
+                mode = modes[0]
+            elif kind == "Normalize":
+                norm = True
+        if mode is not None:
+            return mode, norm
+    return pooling or "mean", bool(normalize)
+
+
+def pool(hidden, mask, mode, normalize):
+    """Sentence embeddings [N, C] from hidden states [N, T, C] and the attention mask [N, T], as
+    sentence-transformers' Pooling: mean = sum of the real tokens' vectors / their count; cls = the first
+    token's vector; max = the element-wise maximum over the real tokens. Normalize divides by the L2 norm
+    (torch.nn.functional.normalize: by max(norm, 1e-12))."""
+    m = mask[:, :, None].astype(np.float64)
+    if mode == "mean":
+        e = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+    elif mode == "cls":
+        e = hidden[:, 0, :]
+    elif mode == "max":
+        e = np.where(m > 0, hidden, -np.inf).max(1)
+    else:
+        raise SystemExit(f"unknown pooling {mode!r}")
+    if normalize:
+        e = e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
+    return e
+
+
+def embed(model, sequences, mode, normalize, batch_size=16):
+    """Sentence embeddings of sequences, run in padded batches of batch_size with attention masks."""
+    out = []
+    for start in range(0, len(sequences), batch_size):
+        hs, _, mask = model.run_batch(sequences[start:start + batch_size])
+        out.append(pool(hs, mask, mode, normalize))
+    return np.concatenate(out)
+
+
+def windows(ids, max_length, stride):
+    """Hugging Face's strided perplexity ("Perplexity of fixed-length models"): windows
+    [begin, min(begin + max_length, n)) for begin = 0, stride, 2*stride, ... up to the one that reaches the
+    end. A window's targets are the tokens not targets of an earlier window (its last end - prev_end
+    tokens); the first token of a window is never a target (nothing before it in the window predicts it).
+    Returns (window ids, scored_from): position p of a window predicts token p + 1 and counts when
+    p >= scored_from."""
+    if max_length < 2 or not 1 <= stride <= max_length:
+        raise SystemExit("--max-length must be >= 2 and 1 <= --stride <= --max-length")
+    out, prev_end = [], 0
+    for begin in range(0, len(ids), stride):
+        end = min(begin + max_length, len(ids))
+        targets = end - prev_end
+        out.append((ids[begin:end], max(0, (end - begin) - targets - 1)))
+        prev_end = end
+        if end == len(ids):
+            break
+    return out
+
+
+def log_softmax(x):
+    z = x - x.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def scored_log_probs(model, wins):
+    """Per window: (log-probabilities [P, V] of the scored positions, their next tokens [P])."""
+    out = []
+    for ids, scored_from in wins:
+        _, logits = model.run(ids)
+        if logits is None:
+            raise SystemExit("perplexity needs a model with an LM head")
+        out.append((log_softmax(logits[scored_from:len(ids) - 1]), np.asarray(ids[scored_from + 1:])))
+    return out
+
+
+def text_metrics(original, converted, wins):
+    """verify --text-file's figures over all windows: each model's perplexity exp(mean NLL of the scored
+    next tokens) and next-token accuracy (argmax == the next token), the top-1 agreement of the two
+    models' argmaxes and the mean KL(original || converted) over the scored positions."""
+    a = scored_log_probs(original, wins)
+    b = None if converted is None else scored_log_probs(converted, wins)
+    lp_a = np.concatenate([w[0] for w in a])
+    targets = np.concatenate([w[1] for w in a])
+    n = len(targets)
+
+    def ppl(lp):
+        return float(np.exp(-lp[np.arange(n), targets].mean()))
+
+    def acc(lp):
+        return float((lp.argmax(-1) == targets).mean())
+
+    out = {"tokens": int(n), "sequences": len(wins), "perplexity": {"original": ppl(lp_a)},
+           "next_token_accuracy": {"original": acc(lp_a)}}
+    if b is not None:
+        lp_b = np.concatenate([w[0] for w in b])
+        out["perplexity"]["converted"] = ppl(lp_b)
+        out["next_token_accuracy"]["converted"] = acc(lp_b)
+        out["top1_agreement"] = float((lp_a.argmax(-1) == lp_b.argmax(-1)).mean())
+        out["mean_kl"] = float((np.exp(lp_a) * (lp_a - lp_b)).sum(-1).mean())
+    return out
+
+
+def embedding_metrics(e_a, e_b):
+    """verify --lines' figures: the cosine between the two models' embeddings of each sentence (mean and
+    minimum) and the share of sentences whose nearest neighbour (highest cosine among the other
+    sentences) is the same under both models."""
+    def unit(e):
+        return e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
+
+    ua, ub = unit(e_a), unit(e_b)
+    cos = (ua * ub).sum(-1)
+    out = {"sequences": int(len(cos)), "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min())}
+    if len(cos) > 1:
+        def neighbours(u):
+            sim = u @ u.T
+            np.fill_diagonal(sim, -np.inf)
+            return sim.argmax(-1)
+        out["neighbour_agreement"] = float((neighbours(ua) == neighbours(ub)).mean())
+    return out
+
+
+def text_main(argv):
+    """reference.py embed|perplexity|compare: the text commands (see the usage at the top)."""
+    command = argv[0]
+    ap = argparse.ArgumentParser(prog=f"reference.py {command}")
+    ap.add_argument("model_dir")
+    if command == "compare":
+        ap.add_argument("converted_dir")
+    g = ap.add_mutually_exclusive_group(required=True)
+    if command in ("embed", "compare"):
+        g.add_argument("--lines", help="one sentence per line (blank lines skipped)")
+    if command in ("perplexity", "compare"):
+        g.add_argument("--text-file", help="one document, evaluated in windows")
+    ap.add_argument("--max-length", type=int, help="window / truncation length (default: positions, capped at 1024)")
+    ap.add_argument("--stride", type=int, help="--text-file window step (default: --max-length)")
+    ap.add_argument("--pooling", choices=["mean", "cls", "max"], help="without sentence-transformers files")
+    ap.add_argument("--normalize", action="store_true", help="without sentence-transformers files")
+    ap.add_argument("--batch-size", type=int, default=16, help="sentences per padded batch (default 16)")
+    ap.add_argument("--out", help="embed: output .safetensors (embeddings [N, C] F32, attention_mask [N, T] U8)")
+    a = ap.parse_args(argv[1:])
+    model = Model(a.model_dir)
+    max_length = a.max_length or default_max_length(model)
+    if getattr(a, "lines", None):
+        seqs = line_sequences(a.model_dir, a.lines, max_length)
+        if not seqs:
+            raise SystemExit(f"{a.lines}: no non-blank line")
+        mode, norm = pooling_of(a.model_dir, a.pooling, a.normalize)
+        emb = embed(model, seqs, mode, norm, a.batch_size)
+        if command == "embed":
+            if not a.out:
+                raise SystemExit("embed needs --out")
+            T = max(len(s) for s in seqs)
+            mask = np.array([[1] * len(s) + [0] * (T - len(s)) for s in seqs], dtype=np.uint8)
+            save_safetensors(a.out, {"embeddings": np.ascontiguousarray(emb.astype(np.float32)), "attention_mask": mask},
+                             {"pooling": mode, "normalize": str(norm).lower(), "source": "tools/reference.py"})
+            return 0
+        other = embed(Model(a.converted_dir), seqs, mode, norm, a.batch_size)
+        print(json.dumps({"embeddings": embedding_metrics(emb, other)}, indent=2))
+        return 0
+    with open(a.text_file, encoding="utf-8") as f:
+        ids = tokenizer_of(a.model_dir)(f.read())
+    wins = windows(ids, max_length, a.stride or max_length)
+    converted = Model(a.converted_dir) if command == "compare" else None
+    print(json.dumps({"text": text_metrics(model, converted, wins)}, indent=2))
+    return 0
 
 
 def write_outputs(path, hs, logits, tokens, mode, family, compute="float64"):
@@ -986,6 +1244,32 @@ def selftest(fixtures):
         r2 = A2 / A2.sum(-1, keepdims=True)
         check("performer max-shift cancels", maxdiff(r1, r2) < 1e-12, f"maxdiff={maxdiff(r1, r2):.3e}")
 
+    # padding never changes a result: a padded, masked batch equals each sequence run alone
+    for name in ("bert", "gpt2", "qwen2-performer", "bert-t2r"):
+        if name in models:
+            m = models[name]
+            seqs = [seeded_tokens(n, 11 + n, m.vocab) for n in (3, 9, 6)]
+            hb, lb, mask = m.run_batch(seqs, pad_id=1)
+            d = 0.0
+            for n, seq in enumerate(seqs):
+                h1, l1 = m.run(seq)
+                d = max(d, maxdiff(hb[n, :len(seq)], h1), maxdiff(None if lb is None else lb[n, :len(seq)], l1))
+            check(f"{name} padded batch == each alone", d <= 1e-10 and mask.sum() == 18, f"maxdiff={d:.3e}")
+    # pooling by hand on a 2-sentence batch
+    hid = np.arange(2 * 3 * 2, dtype=np.float64).reshape(2, 3, 2)
+    msk = np.array([[1, 1, 0], [1, 1, 1]], dtype=bool)
+    check("mean pooling skips padding", np.array_equal(pool(hid, msk, "mean", False), [[1, 2], [8, 9]]))
+    check("max / cls pooling", np.array_equal(pool(hid, msk, "max", False), [[2, 3], [10, 11]])
+          and np.array_equal(pool(hid, msk, "cls", False), [[0, 1], [6, 7]]))
+    # strided windows score every token but the first exactly once; without overlap each window's first
+    # token is not scored
+    wins = windows(list(range(10)), 4, 2)
+    scored = [w[0][p + 1] for w in wins for p in range(w[1], len(w[0]) - 1)]
+    check("overlapping windows score each token once", scored == list(range(1, 10)), str(wins))
+    wins = windows(list(range(10)), 4, 4)
+    scored = [w[0][p + 1] for w in wins for p in range(w[1], len(w[0]) - 1)]
+    check("disjoint windows", scored == [1, 2, 3, 5, 6, 7, 9], str(wins))
+
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 
@@ -996,6 +1280,8 @@ def selftest(fixtures):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("embed", "perplexity", "compare"):
+        return text_main(argv)
     if argv and argv[0] == "selftest":
         ap = argparse.ArgumentParser(prog="reference.py selftest")
         ap.add_argument("--fixtures", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures"))
