@@ -65,6 +65,8 @@ let package = Package(
         .testTarget(name: "FuzzRegressionTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph"], exclude: ["Inputs"]),
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "RecastCore", "Tokenizer"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "RecastCore", "recast"]),
+        // The real models (tools/models.py) on real text against tools/reference.py.
+        .testTarget(name: "RealModelTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "recast"]),
     ],
     swiftLanguageModes: [.v6]
 )
