@@ -45,46 +45,113 @@ public final class Tokenizer: @unchecked Sendable {
     /// The file the tokenizer was read from.
     public let file: String
 
-    /// Reads the tokenizer of a model: PATH is a model folder, or a file inside one (weights, config.json).
-    /// Looks for `tokenizer.json`, then `vocab.txt` (WordPiece), then `vocab.json` + `merges.txt` (byte-level BPE).
-    public static func load(model path: String) throws -> Tokenizer {
-        throw TokenizerError(file: path, "no tokenizer: not implemented yet")
+    let normalizer: (any Normalizer)?
+    let preTokenizer: (any PreTokenizer)?
+    let model: any TokenModel
+    let added: AddedVocabulary
+    let postProcessor: (any PostProcessor)?
+    let decoder: (any Decoder)?
+    let settings: StoredSettings
+    private let endOfSequenceIDs: [Int]
+
+    /// What tokenizer.json says beyond the pipeline: padding and truncation (never applied here).
+    struct StoredSettings: Sendable {
+        var padding: (strategy: String, length: Int?)?
+        var padID: Int?
+        var truncation: Int?
     }
 
-    /// Reads one `tokenizer.json`.
-    public init(file: String) throws {
+    init(file: String, normalizer: (any Normalizer)?, preTokenizer: (any PreTokenizer)?, model: any TokenModel,
+         addedTokens: [AddedToken], postProcessor: (any PostProcessor)?, decoder: (any Decoder)?,
+         settings: StoredSettings = StoredSettings(), companions: Companions) throws {
         self.file = file
-        throw TokenizerError(file: file, "not implemented yet")
+        self.normalizer = normalizer
+        self.preTokenizer = preTokenizer
+        self.model = model
+        self.added = try AddedVocabulary(addedTokens, model: model.vocabulary, normalizer: normalizer, file: file)
+        self.postProcessor = postProcessor
+        self.decoder = decoder
+        self.settings = settings
+        endOfSequenceIDs = try companions.endOfSequence(added: added, model: model.vocabulary)
     }
 
     /// Encodes one text (and optionally a pair): added tokens, normalizer, pre-tokenizer, model, and, when
     /// `addSpecialTokens`, the post-processor.
     public func encode(_ text: String, pair: String? = nil, addSpecialTokens: Bool = true) throws -> Encoding {
-        throw TokenizerError(file: file, "not implemented yet")
+        var encodings = [try encodeSequence(text, typeID: 0)]
+        if let pair { encodings.append(try encodeSequence(pair, typeID: 1)) }
+        postProcessor?.process(&encodings, addSpecialTokens: addSpecialTokens)
+        guard encodings.count > 1 else { return encodings[0] }
+        var out = Encoding()
+        for e in encodings { out.append(e) }
+        return out
+    }
+
+    private func encodeSequence(_ text: String, typeID: Int) throws -> Encoding {
+        var e = Encoding()
+        e.ids.reserveCapacity(text.utf8.count / 3)
+        func add(_ id: Int, _ token: String, _ range: Range<Int>) {
+            e.ids.append(id)
+            e.tokens.append(token)
+            e.offsets.append(range)
+        }
+        for piece in added.extract(text, normalizer: normalizer) {
+            if let id = piece.token {
+                add(id, added.byID[id]?.content ?? "", piece.text.originalRange(0..<piece.text.scalars.count))
+                continue
+            }
+            for word in preTokenizer?.split(piece.text) ?? [piece.text] {
+                for t in try model.tokenize(word.scalars) {
+                    add(t.id, model.vocabulary.token(of: t.id) ?? "", word.originalRange(t.range))
+                }
+            }
+        }
+        e.typeIds = [Int](repeating: typeID, count: e.ids.count)
+        e.specialTokensMask = [Bool](repeating: false, count: e.ids.count)
+        return e
     }
 
     /// Decodes ids to text through the decoder; special tokens are dropped when `skipSpecialTokens`.
+    /// Without a decoder the tokens are joined with spaces, as `tokenizers` does.
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = true) throws -> String {
-        throw TokenizerError(file: file, "not implemented yet")
+        var tokens: [String] = []
+        tokens.reserveCapacity(ids.count)
+        for id in ids {
+            if let a = added.byID[id] {
+                if skipSpecialTokens && a.special { continue }
+                tokens.append(a.content)
+            } else if let t = model.vocabulary.token(of: id) {
+                tokens.append(t)
+            } else {
+                throw TokenizerError(file: file, "cannot decode id \(id): no token has it (the vocabulary has \(vocabSize) ids)")
+            }
+        }
+        guard let decoder else { return tokens.joined(separator: " ") }
+        return decoder.decode(tokens)
     }
 
     /// The vocabulary size, added tokens included (the largest id + 1).
-    public var vocabSize: Int { 0 }
+    public var vocabSize: Int { max(model.vocabulary.size, (added.byID.keys.max() ?? -1) + 1) }
 
     /// The id of a token string (vocabulary or added token).
-    public func id(of token: String) -> Int? { nil }
+    public func id(of token: String) -> Int? { added.byContent[TokenKey(token)] ?? model.vocabulary.id(of: token) }
 
     /// The token string of an id.
-    public func token(of id: Int) -> String? { nil }
+    public func token(of id: Int) -> String? { added.byID[id]?.content ?? model.vocabulary.token(of: id) }
+
+    /// The added tokens (`added_tokens`), in file order.
+    public var addedTokens: [AddedToken] { added.tokens }
 
     /// The end-of-sequence token id(s) generation stops at: `generation_config.json`'s `eos_token_id`, else
     /// `tokenizer_config.json`'s `eos_token`, else `</s>`, `<|endoftext|>`, `<|im_end|>` when present.
-    public var endOfSequence: [Int] { [] }
+    public var endOfSequence: [Int] { endOfSequenceIDs }
 
     /// The padding id to use when batching: `tokenizer.json`'s padding `pad_id`, else the `[PAD]`/`<pad>` token, else 0.
-    public var paddingID: Int { 0 }
+    public var paddingID: Int { settings.padID ?? id(of: "[PAD]") ?? id(of: "<pad>") ?? 0 }
 
     /// The padding and truncation settings stored in tokenizer.json (`nil` when absent). Never applied implicitly.
-    public var storedPadding: (strategy: String, length: Int?)? { nil }
-    public var storedTruncation: Int? { nil }
+    /// The strategy is `BatchLongest` or `Fixed` (with its length).
+    public var storedPadding: (strategy: String, length: Int?)? { settings.padding }
+    /// The truncation's `max_length`.
+    public var storedTruncation: Int? { settings.truncation }
 }
