@@ -100,7 +100,7 @@ public final class Tokenizer: @unchecked Sendable {
                 add(id, added.byID[id]?.content ?? "", piece.text.originalRange(0..<piece.text.scalars.count))
                 continue
             }
-            for word in preTokenizer?.split(piece.text) ?? [piece.text] {
+            for word in try preTokenizer?.split(piece.text) ?? [piece.text] {
                 for t in try model.tokenize(word.scalars) {
                     add(t.id, model.vocabulary.token(of: t.id) ?? "", word.originalRange(t.range))
                 }
