@@ -60,11 +60,13 @@ let package = Package(
         .testTarget(name: "ModelGraphTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint"]),
         .testTarget(name: "RuntimeTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Runtime", "Rewrite"]),
         .testTarget(name: "RewriteTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Rewrite"]),
-        .testTarget(name: "VerifyTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "ModelGraph", "Verify"]),
+        .testTarget(name: "VerifyTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "ModelGraph", "Runtime", "Verify"]),
         .testTarget(name: "HardeningTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Checkpoint", "recast"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph"], exclude: ["Inputs"]),
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "RecastCore", "Tokenizer"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "RecastCore", "recast"]),
+        // The real models (tools/models.py) on real text against tools/reference.py.
+        .testTarget(name: "RealModelTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "recast"]),
     ],
     swiftLanguageModes: [.v6]
 )

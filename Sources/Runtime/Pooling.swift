@@ -43,4 +43,60 @@ public struct Pooling: Sendable, Equatable {
         }
         return out.map(Float.init)
     }
+
+    /// The pooling a sentence-transformers model folder declares: `modules.json` lists a
+    /// `sentence_transformers.models.Pooling` module whose folder's `config.json` sets one
+    /// `pooling_mode_*_tokens` (mean, cls, max), and normalisation when a `Normalize` module is listed
+    /// (it has no configuration, so its folder need not exist). nil when the folder has no `modules.json`.
+    /// `path` is the model folder or a file inside it.
+    public static func sentenceTransformers(model path: String) throws -> Pooling? {
+        let folder = try ModelFolder(FileSystem.isDirectory(path) ? path : FileSystem.split(path).dir)
+        let modulesPath = try folder.file("modules.json")
+        guard FileSystem.exists(modulesPath) else { return nil }
+        let modules = try JSONFileLimit.read(modulesPath, limit: JSONFileLimit.config, what: "a modules.json").root.json
+        guard let list = modules.arrayValue else {
+            throw RuntimeError(file: modulesPath, "is not a list of modules (sentence-transformers writes a JSON array)")
+        }
+        var pooling: Mode?
+        var normalize = false
+        for (i, module) in list.enumerated() {
+            guard let type = module["type"]?.stringValue else {
+                throw RuntimeError(file: modulesPath, "module \(i) has no \"type\" string")
+            }
+            switch type.split(separator: ".").last ?? "" {
+            case "Normalize":
+                normalize = true
+            case "Pooling":
+                guard pooling == nil else { throw RuntimeError(file: modulesPath, "lists two Pooling modules") }
+                let configPath = try folder.file(FileSystem.join(module["path"]?.stringValue ?? "", "config.json"))
+                guard FileSystem.exists(configPath) else {
+                    throw RuntimeError(file: configPath, "does not exist: modules.json lists a Pooling module in this folder, and its config.json says how to pool")
+                }
+                pooling = try mode(config: JSONFileLimit.read(configPath, limit: JSONFileLimit.config, what: "a pooling config").root.json,
+                                   file: configPath)
+            default:
+                continue
+            }
+        }
+        guard let pooling else {
+            throw RuntimeError(file: modulesPath, "lists no sentence_transformers.models.Pooling module: give --pooling mean|cls|max")
+        }
+        return Pooling(mode: pooling, normalize: normalize)
+    }
+
+    /// The one mode a sentence-transformers `1_Pooling/config.json` turns on.
+    static func mode(config: JSON, file: String) throws -> Mode {
+        let supported: [(String, Mode)] = [("pooling_mode_mean_tokens", .mean), ("pooling_mode_cls_token", .cls), ("pooling_mode_max_tokens", .max)]
+        let unsupported = ["pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"]
+        guard config.objectValue != nil else { throw RuntimeError(file: file, "is not a JSON object") }
+        if let on = unsupported.first(where: { config[$0]?.boolValue == true }) {
+            throw RuntimeError(file: file, "sets \(on), which Recast does not support (mean, cls and max only)")
+        }
+        let on = supported.filter { config[$0.0]?.boolValue == true }
+        guard on.count == 1 else {
+            throw RuntimeError(file: file, on.isEmpty ? "turns on no pooling mode (pooling_mode_mean_tokens, pooling_mode_cls_token or pooling_mode_max_tokens)"
+                : "turns on \(on.map(\.0).joined(separator: " and ")): sentence-transformers would concatenate them, which Recast does not support")
+        }
+        return on[0].1
+    }
 }

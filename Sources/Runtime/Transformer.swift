@@ -122,19 +122,34 @@ public final class Transformer {
     // MARK: embeddings
 
     func embed(_ tokens: [Int], startPosition: Int) -> Matrix {
+        embed(tokens, positions: Array(startPosition..<(startPosition + tokens.count)), typeIds: nil)
+    }
+
+    /// Token, position and token-type embeddings of packed rows: row r holds `tokens[r]` at `positions[r]`
+    /// of its own sequence, with token type `typeIds[r]` (0 when nil).
+    func embed(_ tokens: [Int], positions: [Int], typeIds: [Int]?) -> Matrix {
         let e = graph.hiddenSize
         var x = Matrix(rows: tokens.count, cols: e)
-        for (r, t) in tokens.enumerated() {
-            for j in 0..<e { x.data[r * e + j] = tokenEmbedding[t * e + j] }
-            if let pos = positionEmbedding {
-                let p = startPosition + r + graph.embeddings.positionOffset
-                for j in 0..<e { x.data[r * e + j] += pos[p * e + j] }
+        x.data.withUnsafeMutableBufferPointer { xp in
+            for (r, t) in tokens.enumerated() {
+                let row = xp.baseAddress! + r * e
+                tokenEmbedding.withUnsafeBufferPointer { w in for j in 0..<e { row[j] = w[t * e + j] } }
+                if let pos = positionEmbedding {
+                    let p = positions[r] + graph.embeddings.positionOffset
+                    pos.withUnsafeBufferPointer { w in for j in 0..<e { row[j] += w[p * e + j] } }
+                }
+                if let tt = tokenTypeEmbedding {
+                    let type = typeIds?[r] ?? 0
+                    tt.withUnsafeBufferPointer { w in for j in 0..<e { row[j] += w[type * e + j] } }
+                }
             }
-            if let tt = tokenTypeEmbedding { for j in 0..<e { x.data[r * e + j] += tt[j] } }
         }
         embeddingNorm?.apply(&x)
         return x
     }
+
+    /// How many token types the model embeds (BERT's `type_vocab_size`); 0 without a token-type table.
+    var tokenTypes: Int { (tokenTypeEmbedding?.count ?? 0) / max(graph.hiddenSize, 1) }
 
     func mlp(_ b: LoadedBlock, _ x: Matrix) -> Matrix {
         var u = b.up.apply(x)
@@ -162,57 +177,40 @@ public final class Transformer {
     /// Runs the whole sequence at once. `probe` sees each layer's attention input and output.
     public func forward(tokens: [Int], probe: ((Int, Matrix, Matrix) -> Void)? = nil) throws -> ForwardOutput {
         try check(tokens: tokens, mode: .parallel)
-        var x = embed(tokens, startPosition: 0)
-        try checkFinite(x, "the embeddings", firstPosition: 0)
-        for (i, b) in blocks.enumerated() {
-            switch b.placement {
-            case .pre:
-                var h = x
-                b.attentionNorm.apply(&h)
-                let a = attention(b.attention, h)
-                probe?(i, h, a)
-                Kernels.add(&x, a)
-                try checkFinite(x, "layer \(i) (attention)", firstPosition: 0)
-                var h2 = x
-                b.mlpNorm.apply(&h2)
-                Kernels.add(&x, mlp(b, h2))
-                try checkFinite(x, "layer \(i) (MLP)", firstPosition: 0)
-            case .post:
-                let a = attention(b.attention, x)
-                probe?(i, x, a)
-                Kernels.add(&x, a)
-                b.attentionNorm.apply(&x)
-                try checkFinite(x, "layer \(i) (attention)", firstPosition: 0)
-                let m = mlp(b, x)
-                Kernels.add(&x, m)
-                b.mlpNorm.apply(&x)
-                try checkFinite(x, "layer \(i) (MLP)", firstPosition: 0)
-            }
-        }
-        return try finish(x, firstPosition: 0)
+        let outputs = try forward(Batch(sequences: [tokens], typeIds: [[Int]]?.none), logits: .all, probe: probe, firstSequence: nil)
+        return outputs[0]
     }
 
     /// Throws when `m` holds NaN or an infinity, naming where it first appeared: the outputs would be
     /// meaningless, and a run must not pass them off as results.
-    func checkFinite(_ m: Matrix, _ place: @autoclosure () -> String, firstPosition: Int) throws {
+    /// With `sequences` (the rows of each sequence of a batch, and the index of the first), the row is named
+    /// by its sequence and its position there.
+    func checkFinite(_ m: Matrix, _ place: @autoclosure () -> String, firstPosition: Int,
+                     sequences: (segments: [Range<Int>], first: Int)? = nil) throws {
         let bad: Int? = m.data.withUnsafeBufferPointer { p in
             for i in 0..<p.count where !p[i].isFinite { return i }
             return nil
         }
         guard let bad else { return }
-        let token = firstPosition + bad / max(m.cols, 1)
-        throw RuntimeError(file: file, "the forward pass produced NaN or infinity, first in the output of \(place()) at token position \(token): the weights or config.json hold values this computation cannot represent")
+        let row = bad / max(m.cols, 1)
+        var location = "token position \(firstPosition + row)"
+        if let sequences, let s = sequences.segments.firstIndex(where: { $0.contains(row) }) {
+            location = "token position \(row - sequences.segments[s].lowerBound) of sequence \(sequences.first + s)"
+        }
+        throw RuntimeError(file: file, "the forward pass produced NaN or infinity, first in the output of \(place()) at \(location): the weights or config.json hold values this computation cannot represent")
     }
 
     /// The attention output of one layer for a given input (the normalised hidden states it sees).
     public func attentionOutput(layer: Int, input: Matrix) -> Matrix {
-        attention(blocks[layer].attention, input)
+        attention(blocks[layer].attention, input, segments: [0..<input.rows])
     }
 
     /// Whether layer `i` runs linear attention.
     public func isLinear(layer i: Int) -> Bool { blocks[i].attention.featureMap != nil }
 
-    func attention(_ a: LoadedAttention, _ h: Matrix) -> Matrix {
+    /// The attention of one layer over packed rows: projections and feature maps over all rows at once,
+    /// the attention itself within each segment (a sequence of the batch), which starts at position 0.
+    func attention(_ a: LoadedAttention, _ h: Matrix, segments: [Range<Int>]) -> Matrix {
         let t = h.rows, d = a.headDim
         var ctx = Matrix(rows: t, cols: a.qWidth)
         let v = a.value.apply(h)
@@ -225,7 +223,7 @@ public final class Transformer {
                             let pq = fm.apply(head: head, isQuery: true, x: x.baseAddress!, rows: t, ldx: h.cols, headDim: d)
                             let pk = fm.apply(head: head, isQuery: false, x: x.baseAddress!, rows: t, ldx: h.cols, headDim: d)
                             linearAttention(phiQ: pq, phiK: pk, m: fm.featureCount(headDim: d), v: vp.baseAddress! + g * d, ldv: a.kvWidth,
-                                            rows: t, d: d, causal: a.causal, eps: a.eps, out: c.baseAddress! + head * d, ldo: a.qWidth)
+                                            segments: segments, d: d, causal: a.causal, eps: a.eps, out: c.baseAddress! + head * d, ldo: a.qWidth)
                         }
                     }
                 }
@@ -235,9 +233,16 @@ public final class Transformer {
         var q = a.query.apply(h)
         var k = a.key.apply(h)
         if let rotary = a.rotary {
-            for r in 0..<t {
-                q.data.withUnsafeMutableBufferPointer { Kernels.rotate($0.baseAddress! + r * a.qWidth, heads: a.heads, headDim: d, rotary: rotary, position: r) }
-                k.data.withUnsafeMutableBufferPointer { Kernels.rotate($0.baseAddress! + r * a.kvWidth, heads: a.kvHeads, headDim: d, rotary: rotary, position: r) }
+            q.data.withUnsafeMutableBufferPointer { qp in
+                k.data.withUnsafeMutableBufferPointer { kp in
+                    for segment in segments {
+                        for r in segment {
+                            let position = r - segment.lowerBound
+                            Kernels.rotate(qp.baseAddress! + r * a.qWidth, heads: a.heads, headDim: d, rotary: rotary, position: position)
+                            Kernels.rotate(kp.baseAddress! + r * a.kvWidth, heads: a.kvHeads, headDim: d, rotary: rotary, position: position)
+                        }
+                    }
+                }
             }
         }
         q.data.withUnsafeBufferPointer { qp in
@@ -252,10 +257,14 @@ public final class Transformer {
                                 let pq = fm.apply(head: head, isQuery: true, x: qh, rows: t, ldx: a.qWidth, headDim: d)
                                 let pk = fm.apply(head: head, isQuery: false, x: kh, rows: t, ldx: a.kvWidth, headDim: d)
                                 linearAttention(phiQ: pq, phiK: pk, m: fm.featureCount(headDim: d), v: vh, ldv: a.kvWidth,
-                                                rows: t, d: d, causal: a.causal, eps: a.eps, out: out, ldo: a.qWidth)
+                                                segments: segments, d: d, causal: a.causal, eps: a.eps, out: out, ldo: a.qWidth)
                             } else {
-                                softmaxAttention(q: qh, ldq: a.qWidth, k: kh, v: vh, ldkv: a.kvWidth, rows: t, d: d,
-                                                 causal: a.causal, window: a.window, scale: a.scale, out: out, ldo: a.qWidth)
+                                for segment in segments {
+                                    let r0 = segment.lowerBound
+                                    softmaxAttention(q: qh + r0 * a.qWidth, ldq: a.qWidth, k: kh + r0 * a.kvWidth, v: vh + r0 * a.kvWidth,
+                                                     ldkv: a.kvWidth, rows: segment.count, d: d, causal: a.causal, window: a.window,
+                                                     scale: a.scale, out: out + r0 * a.qWidth, ldo: a.qWidth)
+                                }
                             }
                         }
                     }
@@ -288,52 +297,62 @@ public final class Transformer {
     /// y_t = φ(q_t)ᵀ S_t / (φ(q_t)ᵀ z_t + ε), with S and z summed up to t (causal) or over the whole
     /// sequence (bidirectional). Causal sums run chunk by chunk: within a chunk a small masked product,
     /// across chunks the carried state.
-    func linearAttention(phiQ: [Float], phiK: [Float], m: Int, v: UnsafePointer<Float>, ldv: Int, rows t: Int, d: Int,
+    /// Linear attention within each segment of packed rows; φ(q) and φ(k) are `[rows, m]`.
+    func linearAttention(phiQ: [Float], phiK: [Float], m: Int, v: UnsafePointer<Float>, ldv: Int, segments: [Range<Int>], d: Int,
                          causal: Bool, eps: Float, out: UnsafeMutablePointer<Float>, ldo: Int) {
-        var s = [Float](repeating: 0, count: m * d)
-        var z = [Float](repeating: 0, count: m)
         phiQ.withUnsafeBufferPointer { pq in
             phiK.withUnsafeBufferPointer { pk in
-                s.withUnsafeMutableBufferPointer { sp in
-                    let q0 = pq.baseAddress!, k0 = pk.baseAddress!, S = sp.baseAddress!
-                    if !causal {
-                        BLAS.gemm(m: m, n: d, k: t, a: k0, lda: m, b: v, ldb: ldv, transposeB: false, c: S, ldc: d, transposeA: true)
-                        for r in 0..<t { for j in 0..<m { z[j] += k0[r * m + j] } }
-                        BLAS.gemm(m: t, n: d, k: m, a: q0, lda: m, b: S, ldb: d, transposeB: false, c: out, ldc: ldo)
-                        for r in 0..<t {
-                            var den: Float = 0
-                            for j in 0..<m { den += q0[r * m + j] * z[j] }
-                            let inv = 1 / (den + eps)
-                            for c in 0..<d { out[r * ldo + c] *= inv }
-                        }
-                        return
-                    }
-                    var a = [Float](repeating: 0, count: Transformer.chunk * Transformer.chunk)
-                    var r0 = 0
-                    while r0 < t {
-                        let c = min(Transformer.chunk, t - r0)
-                        let qc = q0 + r0 * m, kc = k0 + r0 * m, vc = v + r0 * ldv, oc = out + r0 * ldo
-                        // Past chunks through the state.
-                        BLAS.gemm(m: c, n: d, k: m, a: qc, lda: m, b: S, ldb: d, transposeB: false, c: oc, ldc: ldo)
-                        a.withUnsafeMutableBufferPointer { ap in
-                            let A = ap.baseAddress!
-                            BLAS.gemm(m: c, n: c, k: m, a: qc, lda: m, b: kc, ldb: m, transposeB: true, c: A, ldc: c)
-                            for i in 0..<c { for j in (i + 1)..<max(i + 1, c) { A[i * c + j] = 0 } }
-                            // This chunk, causally masked.
-                            BLAS.gemm(m: c, n: d, k: c, a: A, lda: c, b: vc, ldb: ldv, transposeB: false, c: oc, ldc: ldo, beta: 1)
-                            for i in 0..<c {
-                                var den: Float = 0
-                                for j in 0..<m { den += qc[i * m + j] * z[j] }
-                                for j in 0...i { den += A[i * c + j] }
-                                let inv = 1 / (den + eps)
-                                for col in 0..<d { oc[i * ldo + col] *= inv }
-                            }
-                        }
-                        BLAS.gemm(m: m, n: d, k: c, a: kc, lda: m, b: vc, ldb: ldv, transposeB: false, c: S, ldc: d, beta: 1, transposeA: true)
-                        for i in 0..<c { for j in 0..<m { z[j] += kc[i * m + j] } }
-                        r0 += c
+                for segment in segments {
+                    let r0 = segment.lowerBound
+                    linearAttention(phiQ: pq.baseAddress! + r0 * m, phiK: pk.baseAddress! + r0 * m, m: m, v: v + r0 * ldv, ldv: ldv,
+                                    rows: segment.count, d: d, causal: causal, eps: eps, out: out + r0 * ldo, ldo: ldo)
+                }
+            }
+        }
+    }
+
+    func linearAttention(phiQ q0: UnsafePointer<Float>, phiK k0: UnsafePointer<Float>, m: Int, v: UnsafePointer<Float>, ldv: Int,
+                         rows t: Int, d: Int, causal: Bool, eps: Float, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        var s = [Float](repeating: 0, count: m * d)
+        var z = [Float](repeating: 0, count: m)
+        s.withUnsafeMutableBufferPointer { sp in
+            let S = sp.baseAddress!
+            if !causal {
+                BLAS.gemm(m: m, n: d, k: t, a: k0, lda: m, b: v, ldb: ldv, transposeB: false, c: S, ldc: d, transposeA: true)
+                for r in 0..<t { for j in 0..<m { z[j] += k0[r * m + j] } }
+                BLAS.gemm(m: t, n: d, k: m, a: q0, lda: m, b: S, ldb: d, transposeB: false, c: out, ldc: ldo)
+                for r in 0..<t {
+                    var den: Float = 0
+                    for j in 0..<m { den += q0[r * m + j] * z[j] }
+                    let inv = 1 / (den + eps)
+                    for c in 0..<d { out[r * ldo + c] *= inv }
+                }
+                return
+            }
+            var a = [Float](repeating: 0, count: Transformer.chunk * Transformer.chunk)
+            var r0 = 0
+            while r0 < t {
+                let c = min(Transformer.chunk, t - r0)
+                let qc = q0 + r0 * m, kc = k0 + r0 * m, vc = v + r0 * ldv, oc = out + r0 * ldo
+                // Past chunks through the state.
+                BLAS.gemm(m: c, n: d, k: m, a: qc, lda: m, b: S, ldb: d, transposeB: false, c: oc, ldc: ldo)
+                a.withUnsafeMutableBufferPointer { ap in
+                    let A = ap.baseAddress!
+                    BLAS.gemm(m: c, n: c, k: m, a: qc, lda: m, b: kc, ldb: m, transposeB: true, c: A, ldc: c)
+                    for i in 0..<c { for j in (i + 1)..<max(i + 1, c) { A[i * c + j] = 0 } }
+                    // This chunk, causally masked.
+                    BLAS.gemm(m: c, n: d, k: c, a: A, lda: c, b: vc, ldb: ldv, transposeB: false, c: oc, ldc: ldo, beta: 1)
+                    for i in 0..<c {
+                        var den: Float = 0
+                        for j in 0..<m { den += qc[i * m + j] * z[j] }
+                        for j in 0...i { den += A[i * c + j] }
+                        let inv = 1 / (den + eps)
+                        for col in 0..<d { oc[i * ldo + col] *= inv }
                     }
                 }
+                BLAS.gemm(m: m, n: d, k: c, a: kc, lda: m, b: vc, ldb: ldv, transposeB: false, c: S, ldc: d, beta: 1, transposeA: true)
+                for i in 0..<c { for j in 0..<m { z[j] += kc[i * m + j] } }
+                r0 += c
             }
         }
     }

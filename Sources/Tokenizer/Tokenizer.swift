@@ -100,7 +100,7 @@ public final class Tokenizer: @unchecked Sendable {
                 add(id, added.byID[id]?.content ?? "", piece.text.originalRange(0..<piece.text.scalars.count))
                 continue
             }
-            for word in preTokenizer?.split(piece.text) ?? [piece.text] {
+            for word in try preTokenizer?.split(piece.text) ?? [piece.text] {
                 let tokens = try model.tokenize(word.scalars)
                 if tokens.isEmpty { continue }
                 // Byte offsets in the word → the scalars that hold those bytes → the original text.

@@ -12,9 +12,52 @@ public struct VerifyError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
+/// The token sequences a verification runs on, resolved from ids, text or files by the caller.
+public struct VerifyInput: Sendable {
+    public var kind: VerifyInputKind
+    public var sequences: [[Int]]
+    /// Per sequence, the first position whose next-token prediction is scored on text (nil: 0 for all).
+    /// Overlapping windows of a document score only the predictions the previous window did not, so
+    /// that every token of the text is a target once.
+    public var scoredFrom: [Int]?
+    /// The file the sequences came from, for the report.
+    public var source: String?
+
+    public init(kind: VerifyInputKind, sequences: [[Int]], scoredFrom: [Int]? = nil, source: String? = nil) {
+        self.kind = kind
+        self.sequences = sequences
+        self.scoredFrom = scoredFrom
+        self.source = source
+    }
+
+    /// One sequence of ids: the given tokens, or `length` synthetic ones (the formula of tools/reference.py).
+    public static func ids(_ tokens: [Int]?, length: Int, seed: UInt64, vocab: Int) -> VerifyInput {
+        VerifyInput(kind: .ids, sequences: [tokens ?? syntheticTokens(length: length, seed: seed, vocab: vocab)])
+    }
+}
+
 /// Compares a converted (linear-attention) model with its original.
 public enum Verifier {
+    /// One sequence of ids (given, or `length` synthetic tokens from `seed`): the synthetic-token checks.
     public static func verify(original: String, converted: String, tokens given: [Int]?, length: Int, seed: UInt64) throws -> VerifyReport {
+        try verify(original: original, converted: converted) { graph in
+            // Both models' positions bound the sequence; checked before the tokens are built.
+            try RunLimits.checkLength(given?.count ?? length, graph: graph, file: original)
+            return .ids(given, length: length, seed: seed, vocab: graph.vocabSize)
+        }
+    }
+
+    /// Runs both models on every sequence and compares them: per-layer attention errors (each converted
+    /// layer fed the original layer's exact input) averaged over the sequences, the final hidden states,
+    /// and, on text, perplexity, next-token accuracy, agreement and KL for language models, or the
+    /// sentence embeddings for encoders. `pooling` overrides the encoder pooling the original's
+    /// sentence-transformers files give (mean pooling without them).
+    public static func verify(original: String, converted: String, input: VerifyInput, pooling: Pooling? = nil) throws -> VerifyReport {
+        try verify(original: original, converted: converted, pooling: pooling) { _ in input }
+    }
+
+    static func verify(original: String, converted: String, pooling given: Pooling? = nil,
+                       input makeInput: (ModelGraph) throws -> VerifyInput) throws -> VerifyReport {
         let om = try Model(path: original), cm = try Model(path: converted)
         let og = try om.graph(), cg = try cm.graph()
         guard let la = cg.linearAttention else {
@@ -23,53 +66,115 @@ public enum Verifier {
         guard og.family == cg.family, og.layerCount == cg.layerCount, og.hiddenSize == cg.hiddenSize, og.vocabSize == cg.vocabSize else {
             throw VerifyError("\(converted): is not a conversion of \(original) (\(cg.family.rawValue), \(cg.layerCount) layers, hidden \(cg.hiddenSize) against \(og.family.rawValue), \(og.layerCount) layers, hidden \(og.hiddenSize))")
         }
-        // Both models' positions bound the sequence; checked before the tokens are built.
-        try RunLimits.checkLength(given?.count ?? length, graph: og, file: om.configPath ?? original)
-        try RunLimits.checkLength(given?.count ?? length, graph: cg, file: cm.configPath ?? converted)
-        try RunLimits.checkRun(tokens: given?.count ?? length, models: [(og, om.store), (cg, cm.store)], modes: [.parallel, .recurrent],
+        let input = try makeInput(og)
+        try check(input, vocab: og.vocabSize)
+        let longest = input.sequences.map(\.count).max() ?? 0
+        try RunLimits.checkLength(longest, graph: og, file: om.configPath ?? original)
+        try RunLimits.checkLength(longest, graph: cg, file: cm.configPath ?? converted)
+        try RunLimits.checkRun(tokens: longest, models: [(og, om.store), (cg, cm.store)], modes: [.parallel, .recurrent],
                                file: om.store.files.first ?? original)
-        let tokens = given ?? syntheticTokens(length: length, seed: seed, vocab: og.vocabSize)
+        let isLanguageModel = og.lmHead != nil && cg.lmHead != nil
+        let onText = input.kind != .ids
+        let pooling = try given.map { ($0, "given") } ?? sentencePooling(model: original)
         let orig = try Transformer(graph: og, store: om.store)
         let conv = try Transformer(graph: cg, store: cm.store)
 
-        // Feed each converted layer the exact input its original layer saw.
-        var layerErrors: [LayerError] = []
-        let reference = try orig.forward(tokens: tokens) { layer, input, output in
-            guard conv.isLinear(layer: layer) else {
-                layerErrors.append(LayerError(layer: layer, linear: false, relativeError: 0))
-                return
+        var layerSums = [Double](repeating: 0, count: og.layerCount)
+        var hidden = (difference: 0.0, reference: 0.0)
+        var scores = NextTokenScores()
+        var embeddings: (original: [[Float]], converted: [[Float]]) = ([], [])
+        var parallelRecurrent: ParallelRecurrent?
+        for (index, tokens) in input.sequences.enumerated() {
+            // Feed each converted layer the exact input its original layer saw.
+            let reference = try orig.forward(tokens: tokens) { layer, x, y in
+                guard conv.isLinear(layer: layer) else { return }
+                layerSums[layer] += relativeError(conv.attentionOutput(layer: layer, input: x).data, y.data)
             }
-            let y = conv.attentionOutput(layer: layer, input: input)
-            layerErrors.append(LayerError(layer: layer, linear: true, relativeError: relativeError(y.data, output.data)))
+            let output = try conv.forward(tokens: tokens)
+            let (d, r) = squaredDifference(output.hiddenStates.data, reference.hiddenStates.data)
+            hidden.difference += d
+            hidden.reference += r
+            if let lo = reference.logits, let lc = output.logits {
+                if onText {
+                    let from = input.scoredFrom?[index] ?? 0
+                    scores.add(lo, lc, positions: from..<max(from, tokens.count - 1), targets: tokens)
+                } else {
+                    scores.add(lo, lc, positions: 0..<tokens.count, targets: nil)
+                }
+            }
+            if onText && !isLanguageModel {
+                embeddings.original.append(pooling.0.apply(reference.hiddenStates))
+                embeddings.converted.append(pooling.0.apply(output.hiddenStates))
+            }
+            // Slow (one token at a time): on the first sequence only.
+            if index == 0 && cg.causal {
+                parallelRecurrent = compareModes(recurrent: try conv.forwardRecurrent(tokens: tokens), parallel: output, tokens: tokens.count)
+            }
         }
-        let output = try conv.forward(tokens: tokens)
+
+        let count = Double(max(input.sequences.count, 1))
+        let layers = (0..<og.layerCount).map { l in
+            LayerError(layer: l, linear: conv.isLinear(layer: l), relativeError: conv.isLinear(layer: l) ? layerSums[l] / count : 0)
+        }
         var report = VerifyReport(
             original: original, converted: converted, family: og.family, featureMap: la.featureMap,
-            tokens: tokens.count, layers: layerErrors,
-            hiddenRelativeError: relativeError(output.hiddenStates.data, reference.hiddenStates.data),
-            top1Agreement: nil, meanKL: nil, parallelRecurrentMaxAbs: nil, parallelRecurrentMaxRel: nil,
-            state: state(og, cg, length: tokens.count), stateCurve: [])
-        if let lo = reference.logits, let lc = output.logits {
-            let (agree, kl) = compareDistributions(lo, lc)
-            report.top1Agreement = agree
-            report.meanKL = kl
-        }
-        if cg.causal {
-            let rec = try conv.forwardRecurrent(tokens: tokens)
-            var largest = maxAbsDiff(rec.hiddenStates.data, output.hiddenStates.data)
-            var scale = maxAbs(output.hiddenStates.data)
-            if let a = rec.logits, let b = output.logits {
-                largest = max(largest, maxAbsDiff(a.data, b.data))
-                scale = max(scale, maxAbs(b.data))
+            input: input.kind, source: input.source, sequences: input.sequences.count,
+            tokens: input.sequences.reduce(0) { $0 + $1.count }, layers: layers,
+            hiddenRelativeError: (hidden.difference / max(hidden.reference, 1e-300)).squareRoot(),
+            top1Agreement: nil, meanKL: nil, textFigures: nil, embeddings: nil, parallelRecurrent: parallelRecurrent,
+            state: state(og, cg, length: longest), stateCurve: [])
+        if isLanguageModel {
+            if onText {
+                guard scores.predictions > 0 else {
+                    throw VerifyError("\(input.source ?? original): no next-token prediction to score: every sequence holds a single token (perplexity needs at least two)")
+                }
+                report.textFigures = scores.textFigures(sequences: input.sequences.count)
             }
-            report.parallelRecurrentMaxAbs = largest
-            report.parallelRecurrentMaxRel = largest / max(scale, 1e-30)
+            report.top1Agreement = scores.agreement
+            report.meanKL = scores.meanKL
+        } else if onText {
+            report.embeddings = EmbeddingComparison.figures(embeddings.original, embeddings.converted, pooling: pooling.0, source: pooling.1)
         }
         var lengths: [Int] = []
         var n = 64
         while n <= 65_536 { lengths.append(n); n *= 2 }
         report.stateCurve = lengths.map { state(og, cg, length: $0) }
         return report
+    }
+
+    /// Refuses an input with no sequence, an empty sequence, or a token outside the vocabulary, naming
+    /// the sequence and position (before any model runs).
+    static func check(_ input: VerifyInput, vocab: Int) throws {
+        let place = input.source ?? "the input"
+        guard !input.sequences.isEmpty else { throw VerifyError("\(place): no sequences to verify") }
+        if let s = input.scoredFrom, s.count != input.sequences.count {
+            throw VerifyError("\(place): \(s.count) scored-from positions for \(input.sequences.count) sequences")
+        }
+        for (i, tokens) in input.sequences.enumerated() {
+            guard !tokens.isEmpty else { throw VerifyError("\(place): sequence \(i + 1) is empty") }
+            if let bad = tokens.firstIndex(where: { $0 < 0 || $0 >= vocab }) {
+                throw VerifyError("\(place): sequence \(i + 1): token \(tokens[bad]) at position \(bad) is outside the vocabulary of \(vocab)")
+            }
+            if let from = input.scoredFrom?[i], from < 0 {
+                throw VerifyError("\(place): sequence \(i + 1): scored-from position \(from) is negative")
+            }
+        }
+    }
+
+    /// The encoder pooling of the original model's sentence-transformers files, else mean pooling.
+    static func sentencePooling(model: String) throws -> (Pooling, String) {
+        (Pooling(mode: .mean, normalize: false), "default")
+    }
+
+    /// Parallel against recurrent outputs, each on the scale of its own largest magnitude.
+    static func compareModes(recurrent: ForwardOutput, parallel: ForwardOutput, tokens: Int) -> ParallelRecurrent {
+        func difference(_ a: Matrix, _ b: Matrix) -> ModeDifference {
+            let largest = maxAbsDiff(a.data, b.data)
+            return ModeDifference(maxAbs: largest, maxRel: largest / max(maxAbs(b.data), 1e-30))
+        }
+        var logits: ModeDifference?
+        if let a = recurrent.logits, let b = parallel.logits { logits = difference(a, b) }
+        return ParallelRecurrent(tokens: tokens, hiddenStates: difference(recurrent.hiddenStates, parallel.hiddenStates), logits: logits)
     }
 
     /// Bytes of inference state for one sequence: a KV cache of f32 keys and values per softmax layer,
@@ -92,13 +197,19 @@ public enum Verifier {
     }
 
     static func relativeError(_ a: [Float], _ b: [Float]) -> Double {
+        let (num, den) = squaredDifference(a, b)
+        return (num / max(den, 1e-300)).squareRoot()
+    }
+
+    /// ‖a − b‖² and ‖b‖², in double precision.
+    static func squaredDifference(_ a: [Float], _ b: [Float]) -> (Double, Double) {
         var num = 0.0, den = 0.0
         for (x, y) in zip(a, b) {
             let d = Double(x) - Double(y)
             num += d * d
             den += Double(y) * Double(y)
         }
-        return (num / max(den, 1e-300)).squareRoot()
+        return (num, den)
     }
 
     static func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Double {
@@ -106,25 +217,4 @@ public enum Verifier {
     }
 
     static func maxAbs(_ a: [Float]) -> Double { a.reduce(0.0) { max($0, abs(Double($1))) } }
-
-    /// Top-1 agreement and mean KL(p‖q) of the next-token distributions, row by row.
-    static func compareDistributions(_ p: Matrix, _ q: Matrix) -> (Double, Double) {
-        var agree = 0, kl = 0.0
-        for r in 0..<p.rows {
-            let a = logSoftmax(Array(p.row(r))), b = logSoftmax(Array(q.row(r)))
-            if argmax(a) == argmax(b) { agree += 1 }
-            var s = 0.0
-            for j in 0..<a.count { s += exp(a[j]) * (a[j] - b[j]) }
-            kl += max(s, 0)
-        }
-        return (Double(agree) / Double(max(p.rows, 1)), kl / Double(max(p.rows, 1)))
-    }
-
-    static func logSoftmax(_ x: [Float]) -> [Double] {
-        let m = Double(x.max() ?? 0)
-        let lse = m + log(x.reduce(0.0) { $0 + exp(Double($1) - m) })
-        return x.map { Double($0) - lse }
-    }
-
-    static func argmax(_ x: [Double]) -> Int { x.indices.max { x[$0] < x[$1] } ?? 0 }
 }

@@ -39,6 +39,90 @@ struct InputOptions: ParsableArguments {
 
     @Flag(name: .customLong("no-special-tokens"), help: "Do not add the post-processor's special tokens ([CLS], <s>, …).")
     var noSpecialTokens = false
+
+    /// The sources given, by option name.
+    var sources: [String] {
+        [("--tokens", tokens != nil), ("--length", length != nil), ("--text", text != nil), ("--text-file", textFile != nil),
+         ("--lines", lines != nil), ("--tokens-file", tokensFile != nil)].filter(\.1).map(\.0)
+    }
+
+    func validate() throws {
+        let given = sources
+        guard given.count == 1 else {
+            throw ValidationError(given.isEmpty ? "give the input: --tokens 1,2,3, --length N, --text STRING, --text-file FILE, --lines FILE or --tokens-file FILE"
+                : "give one input, not \(given.joined(separator: " and "))")
+        }
+        if let length, length <= 0 { throw ValidationError("--length must be positive") }
+        if let tokens {
+            for part in tokens.split(separator: ",", omittingEmptySubsequences: false) where Int(part.trimmingSpaces()) == nil {
+                throw ValidationError("--tokens holds '\(part)', which is not an integer token id")
+            }
+        }
+        if let maxLength {
+            guard maxLength > 0 else { throw ValidationError("--max-length must be positive") }
+            guard textFile != nil || lines != nil else { throw ValidationError("--max-length applies to --text-file and --lines") }
+        }
+        if let stride {
+            guard stride > 0 else { throw ValidationError("--stride must be positive") }
+            guard textFile != nil else { throw ValidationError("--stride applies to --text-file") }
+            if let maxLength, stride > maxLength {
+                throw ValidationError("--stride \(stride) is longer than --max-length \(maxLength): the tokens between windows would never be seen")
+            }
+        }
+        if pair != nil && text == nil { throw ValidationError("--pair goes with --text") }
+        if noSpecialTokens && text == nil && textFile == nil && lines == nil {
+            throw ValidationError("--no-special-tokens applies to text inputs (--text, --text-file, --lines)")
+        }
+    }
+
+    /// The number of tokens of an id input (--tokens, --length), known before any is built; nil for
+    /// the other inputs.
+    var idCount: Int? {
+        if let tokens { return tokens.split(separator: ",", omittingEmptySubsequences: false).count }
+        return length
+    }
+
+    /// The sequences to run on a model: ids as given, or text tokenized with the model's tokenizer.
+    /// `model` is the path the user gave (its folder holds the tokenizer), `file` names the model in errors.
+    func resolve(model: String, graph: ModelGraph, file: String) throws -> InputSequences {
+        if let count = idCount { try RunLimits.checkLength(count, graph: graph, file: file) }
+        if let tokens {
+            return InputSequences(kind: .ids, sequences: [tokens.split(separator: ",").compactMap { Int($0.trimmingSpaces()) }])
+        }
+        if let length {
+            return InputSequences(kind: .ids, sequences: [syntheticTokens(length: length, seed: seed, vocab: graph.vocabSize)])
+        }
+        if let tokensFile {
+            return InputSequences(kind: .lines, sequences: try TextInput.readTokens(tokensFile, vocab: graph.vocabSize), source: tokensFile)
+        }
+        let positions = graph.maxPositions.map { $0 - graph.embeddings.positionOffset }
+        if let maxLength, let positions, maxLength > positions {
+            throw RuntimeError(file: file, "--max-length \(maxLength) is more than the model's \(positions) positions")
+        }
+        let window = maxLength ?? min(positions ?? 1024, 1024)
+        if let stride, stride > window {
+            throw RuntimeError(file: file, "--stride \(stride) is longer than the window of \(window) tokens: the tokens between windows would never be seen")
+        }
+        let tokenizer = try Tokenizer.load(model: model)
+        let special = !noSpecialTokens
+        let typed = graph.embeddings.tokenType != nil
+        if let text {
+            let encoding = try tokenizer.encode(text, pair: pair, addSpecialTokens: special)
+            return InputSequences(kind: .text, sequences: [encoding.ids], typeIds: typed && pair != nil ? [encoding.typeIds] : nil)
+        }
+        if let textFile {
+            let document = try TextInput.document(try TextInput.readText(textFile), tokenizer: tokenizer, maxLength: window,
+                                                  stride: stride ?? window, addSpecialTokens: special)
+            guard !document.windows.isEmpty else { throw TokenizerError(file: textFile, "holds no text to tokenize") }
+            return InputSequences(kind: .document, sequences: document.windows.map { Array(document.ids[$0.range]) },
+                                  scoredFrom: document.windows.map(\.scoredFrom), source: textFile)
+        }
+        let path = lines ?? ""
+        let encodings = try TextInput.lines(try TextInput.readText(path), tokenizer: tokenizer, maxLength: window,
+                                            addSpecialTokens: special, file: path)
+        guard !encodings.isEmpty else { throw TokenizerError(file: path, "holds no lines of text (blank lines are skipped)") }
+        return InputSequences(kind: .lines, sequences: encodings.map(\.ids), source: path)
+    }
 }
 
 /// The sequences a command runs, resolved from `InputOptions`.
@@ -64,4 +148,17 @@ struct InputSequences {
     var scoredFrom: [Int]?
     /// The file the text came from, for reports.
     var source: String?
+
+    init(kind: Kind, sequences: [[Int]], typeIds: [[Int]]? = nil, scoredFrom: [Int]? = nil, source: String? = nil) {
+        self.kind = kind
+        self.sequences = sequences
+        self.typeIds = typeIds
+        self.scoredFrom = scoredFrom
+        self.source = source
+    }
+
+    /// Tokens over all sequences.
+    var tokenCount: Int { sequences.reduce(0) { $0 + $1.count } }
+    /// The longest sequence's length.
+    var longest: Int { sequences.map(\.count).max() ?? 0 }
 }
