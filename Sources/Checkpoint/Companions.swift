@@ -78,12 +78,14 @@ public enum Companions {
         return folders
     }
 
-    /// Every file under `relative`, checked by the folder's rule; a listed folder that is missing is an error.
+    /// Every file under `relative`, checked by the folder's rule. A listed folder that does not exist has
+    /// nothing to copy (sentence-transformers writes no folder for a module without files, such as
+    /// `Normalize`); one that is not a folder is an error.
     static func collect(folder: ModelFolder, relative: String, depth: Int, into found: inout [Companion]) throws {
         let path = try folder.file(relative)
+        guard FileSystem.exists(path) else { return }
         guard FileSystem.isDirectory(path) else {
-            let what = FileSystem.exists(path) ? "is not a folder" : "does not exist"
-            throw CheckpointError(file: path, "\(what), but modules.json lists it as a sentence-transformers module folder")
+            throw CheckpointError(file: path, "is not a folder, but modules.json lists it as a sentence-transformers module folder")
         }
         guard depth < moduleDepth else {
             throw CheckpointError(file: path, "lies more than \(moduleDepth) folders deep in a module folder; Recast copies no deeper")

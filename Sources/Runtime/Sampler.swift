@@ -72,13 +72,15 @@ public struct Sampler: Sendable {
     }
 
     /// The tokens sampling can pick and their probabilities, after temperature, top-k and top-p; most
-    /// likely first when a cut applies (ties by id), else in id order. Not used for greedy decoding.
+    /// likely first when a cut applies (ties: the higher id first), else in id order. Not used for greedy decoding.
     public func distribution(_ logits: [Float]) -> [(id: Int, probability: Double)] {
         let t = options.temperature > 0 ? options.temperature : 1
         let scaled = logits.map { Double($0) / t }
         var order = Array(scaled.indices)
         if options.topK != nil || options.topP != nil {
-            order.sort { scaled[$0] != scaled[$1] ? scaled[$0] > scaled[$1] : $0 < $1 }
+            // Ties in the order of a stable ascending sort, reversed: where top-p cuts through a tie, the
+            // lower ids go first.
+            order.sort { scaled[$0] != scaled[$1] ? scaled[$0] > scaled[$1] : $0 > $1 }
         }
         if let k = options.topK, k < order.count {
             // transformers removes the scores below the k-th largest: ties with it stay.

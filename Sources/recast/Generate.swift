@@ -65,7 +65,8 @@ struct Generate: ParsableCommand {
             let tokenizer = try Tokenizer.load(model: model)
             let prompt = try tokenizer.encode(self.prompt, addSpecialTokens: !noSpecialTokens).ids
             let transformer = try Transformer(graph: graph, store: loaded.store)
-            let options = GenerationOptions(maxTokens: maxTokens, sampling: sampling, endOfSequence: Set(tokenizer.endOfSequence))
+            let options = GenerationOptions(maxTokens: maxTokens, sampling: sampling,
+                                            endOfSequence: Generate.endOfSequence(tokenizer: tokenizer, config: loaded.config))
             let generation = try Generation(model: transformer, prompt: prompt, options: options)
             var stream = TextStream(stopStrings: stop) { try tokenizer.decode($0, skipSpecialTokens: true) }
             while let token = try generation.next() {
@@ -76,6 +77,18 @@ struct Generate: ParsableCommand {
             if Terminal.stdoutIsTerminal { Terminal.stream("\n") }
             Terminal.status(Generate.summary(generation))
         }
+    }
+
+    /// The ids that end generation: the tokenizer's (generation_config.json, tokenizer_config.json, the usual
+    /// end tokens) and config.json's `eos_token_id` (a number or a list), which transformers falls back on
+    /// when there is no generation_config.json.
+    static func endOfSequence(tokenizer: Tokenizer, config: JSON?) -> Set<Int> {
+        var ids = Set(tokenizer.endOfSequence)
+        if let eos = config?["eos_token_id"] {
+            if let id = eos.intValue { ids.insert(id) }
+            for item in eos.arrayValue ?? [] { if let id = item.intValue { ids.insert(id) } }
+        }
+        return ids
     }
 
     /// The lines stderr shows at the end: speeds, why it stopped, the state memory.
