@@ -19,9 +19,9 @@ public struct GenerationOptions: Sendable {
 /// Why a generation ended.
 public enum StopReason: String, Sendable {
     case endOfSequence = "end-of-sequence token"
-    case maxTokens = "max tokens"
+    case maxTokens = "token limit"
     /// The next token would not fit in the model's positions.
-    case positions = "the model's positions"
+    case positions = "model's positions"
     /// The caller stopped it (`--stop` text was produced).
     case stopString = "stop string"
 }
