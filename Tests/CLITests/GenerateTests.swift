@@ -49,9 +49,7 @@ import RecastCore
 
     /// A copy of a fixture model with the tokenizer above.
     func model(_ name: String) throws -> String {
-        let folder = dir.file(name)
-        try FileSystem.makeDirectory(folder)
-        for file in FileSystem.list(fixture(name)) { try InputFile.copy(fixture(name) + "/" + file, to: folder + "/" + file) }
+        let folder = try dir.copyFixture(name)
         let r = try python(["-c", GenerateTests.tokenizerScript, folder + "/tokenizer.json"])
         try #require(r.status == 0, "\(r.stderr)")
         #expect(try JSON.parse(r.stdout).arrayValue?.compactMap(\.intValue).allSatisfy { $0 < 63 } == true)

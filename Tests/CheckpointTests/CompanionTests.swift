@@ -26,14 +26,6 @@ import Rewrite
                                    "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "README.md",
                                    "1_Pooling/config.json"]
 
-    /// A copy of a fixture folder in which a test can add files and links.
-    func copy(_ name: String) throws -> String {
-        let folder = dir.file(name)
-        try FileSystem.makeDirectory(folder)
-        for file in FileSystem.list(fixture(name)) { try InputFile.copy(fixture(name) + "/" + file, to: folder + "/" + file) }
-        return folder
-    }
-
     func expectSameBytes(_ names: [String], from source: String, in output: String) throws {
         for name in names {
             #expect(try FileSystem.readAll(output + "/" + name) == FileSystem.readAll(source + "/" + name), "\(name)")
@@ -82,7 +74,7 @@ import Rewrite
     @Test func linksOutOfTheFolderAreRefused() throws {
         let outside = TempDir()
         let secret = outside.write("id_rsa", "PRIVATE KEY")
-        let model = try copy("gpt2")
+        let model = try dir.copyFixture("gpt2")
         try FileSystem.makeDirectory(model + "/files")
         try FileSystem.writeAll(model + "/files/vocab.json", Array("{\"a\": 0}".utf8))
         #expect(symlink("files/vocab.json", model + "/vocab.json") == 0)
@@ -112,7 +104,7 @@ import Rewrite
     @Test func moduleFoldersStayInsideTheFolder() throws {
         let outside = TempDir()
         outside.write("config.json", "{\"secret\": 1}")
-        let model = try copy("gpt2")
+        let model = try dir.copyFixture("gpt2")
         try FileSystem.writeAll(model + "/modules.json", Array(#"[{"idx": 0, "path": ""}, {"idx": 1, "path": "1_Pooling"}]"#.utf8))
         #expect(symlink(outside.path, model + "/1_Pooling") == 0)
         #expect { try Companions.find(for: model) } throws: { "\($0)".contains("1_Pooling") && "\($0)".contains("outside the model folder") }
@@ -124,7 +116,7 @@ import Rewrite
 
     /// A companion that is not a regular file (here a folder named tokenizer.json) is refused, not skipped.
     @Test func aCompanionThatIsNotAFileIsRefused() throws {
-        let model = try copy("gpt2")
+        let model = try dir.copyFixture("gpt2")
         try FileSystem.makeDirectory(model + "/tokenizer.json")
         #expect { try Converter.convert(source: model, destination: dir.file("out"), options: ConvertOptions()) } throws: {
             "\($0)".contains("tokenizer.json") && "\($0)".contains("not a regular file")
@@ -141,7 +133,7 @@ import Rewrite
     /// Converting a model folder to one weights file says, in one warning line, what stayed behind; `run`
     /// and `generate` on that file then fail with the way out.
     @Test func aSingleFileLeavesConfigAndCompanionsBehind() throws {
-        let model = try copy("gpt2")
+        let model = try dir.copyFixture("gpt2")
         try FileSystem.writeAll(model + "/tokenizer.json", Array("{}".utf8))
         let single = dir.file("gpt2.safetensors")
         let c = try recast(["convert", model, single])

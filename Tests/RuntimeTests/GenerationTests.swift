@@ -16,11 +16,7 @@ import SafeTensors
 
     /// A copy of a fixture whose config allows `positions` positions (rotary models have no table to outgrow).
     func withPositions(_ name: String, _ positions: Int, in dir: TempDir) throws -> String {
-        let copy = dir.file(name)
-        try FileSystem.makeDirectory(copy)
-        for file in FileSystem.list(fixture(name)) {
-            try InputFile.copy(fixture(name) + "/" + file, to: copy + "/" + file)
-        }
+        let copy = try dir.copyFixture(name)
         var config = try JSON.parse(try FileSystem.readAll(copy + "/config.json"))
         config.set("max_position_embeddings", .int(positions))
         try FileSystem.writeAll(copy + "/config.json", Array(config.serialized(pretty: true).utf8))
