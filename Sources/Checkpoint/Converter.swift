@@ -64,7 +64,7 @@ public struct ConvertSummary: Sendable {
     /// The companion files copied into a folder output (`Companions`), by name.
     public var companions: [String] = []
     /// What a single-file output leaves behind from a model folder: config.json and the companion files,
-    /// by name (run and generate need config.json beside the weights).
+    /// by name (run and generate need config.json beside the weights). Empty for other outputs and sources.
     public var leftBehind: [String] = []
     public var tensorCount: Int
     public var bytesWritten: Int
@@ -99,11 +99,11 @@ public enum Converter {
             case .safetensorsFile:
                 try SafeTensorsWriter.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
                 files = [destination]
-                if let config { leftBehind = ["config.json"] + (try Companions.find(for: config)).map(\.name) }
+                leftBehind = try leftBehindBySingleFile(source: path, config: config)
             case .hdf5File:
                 try HDF5Writer.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
                 files = [destination]
-                if let config { leftBehind = ["config.json"] + (try Companions.find(for: config)).map(\.name) }
+                leftBehind = try leftBehindBySingleFile(source: path, config: config)
             case .directory:
                 let names = try SafeTensorsWriter.writeSharded(tensors, metadata: store.metadata, directory: output.temporaryPath,
                                                                maxShardSize: options.maxShardSize ?? defaultShardSize, progress: progress)
@@ -120,6 +120,13 @@ public enum Converter {
         }
         return ConvertSummary(destination: destination, files: files, companions: companions, leftBehind: leftBehind,
                               tensorCount: tensors.count, bytesWritten: tensors.reduce(0) { $0 + $1.info.byteCount })
+    }
+
+    /// What a single-file output of a model folder leaves behind: its config.json and companion files.
+    /// (A weights file converted to another keeps what lies beside it: nothing was in it to lose.)
+    static func leftBehindBySingleFile(source: String, config: String?) throws -> [String] {
+        guard FileSystem.isDirectory(source), let config else { return [] }
+        return ["config.json"] + (try Companions.find(for: config)).map(\.name)
     }
 
     /// Builds the output tensors: renames, transposes and casts applied lazily as each is written.

@@ -61,7 +61,9 @@ public final class Generation {
         if let usable = Generation.positions(graph), prompt.count > usable {
             throw RuntimeError(file: model.file, "the prompt is \(prompt.count) tokens, longer than the model's \(usable) positions: shorten it")
         }
-        for (i, t) in prompt.enumerated() { try model.check(token: t, at: i) }
+        for (i, t) in prompt.enumerated() where t < 0 || t >= graph.vocabSize {
+            throw RuntimeError(file: model.file, "the prompt's token \(t) (position \(i)) is outside the model's vocabulary of \(graph.vocabSize): the tokenizer does not belong to this model")
+        }
         var need = MemoryNeed()
         let longest = min(MemoryNeed.sum(prompt.count, options.maxTokens), Generation.positions(graph) ?? .max)
         need.add("KV cache of \(longest) tokens", [graph.kvCacheBytes(length: longest)], bytesEach: 1)

@@ -74,7 +74,7 @@ struct Convert: ParsableCommand {
                 Terminal.output("wrote \(summary.destination): \(sizes)")
             }
             if !summary.leftBehind.isEmpty {
-                Terminal.warning("a single weights file holds no config.json: \(summary.leftBehind.joined(separator: ", ")) stayed behind, and run and generate need config.json beside the weights; convert to a folder (recast convert \(source) DIR/) to keep them")
+                Terminal.warning("\(destination) is a single weights file, so \(summary.leftBehind.joined(separator: ", ")) stayed behind in \(source); run and generate need config.json beside the weights: convert to a folder (recast convert \(source) DIR/) to keep them")
             }
         }
     }

@@ -140,6 +140,8 @@ import Rewrite
         #expect(c.status == 0, "\(c.stderr)")
         let warnings = c.stderr.split(separator: "\n").filter { $0.hasPrefix("recast: warning:") }
         #expect(warnings.count == 1 && warnings[0].contains("config.json, tokenizer.json") && warnings[0].contains("recast convert \(model) DIR/"), "\(c.stderr)")
+        let fromFile = try recast(["convert", model + "/model.safetensors", dir.file("again.safetensors")])
+        #expect(fromFile.status == 0 && fromFile.stderr.isEmpty, "a weights file to a weights file loses nothing: \(fromFile.stderr)")
         let folder = try recast(["convert", model, dir.file("folder") + "/"])
         #expect(folder.status == 0 && !folder.stderr.contains("warning"), "\(folder.stderr)")
         let run = try recast(["run", single, "--tokens", "1,2", "--out", dir.file("o.safetensors")])

@@ -190,10 +190,17 @@ import SafeTensors
         }
     }
 
-    @Test func promptLongerThanThePositionsIsRefused() throws {
+    @Test func badPromptsAreRefused() throws {
         let model = try load("gpt2")
         #expect { try Generation(model: model, prompt: Array(repeating: 1, count: 65), options: GenerationOptions()) } throws: { error in
             "\(error)".contains("65 tokens") && "\(error)".contains("64 positions")
+        }
+        #expect { try Generation(model: model, prompt: [3, 64], options: GenerationOptions()) } throws: { error in
+            "\(error)".contains("token 64 (position 1)") && "\(error)".contains("vocabulary of 64")
+        }
+        #expect { try Generation(model: model, prompt: [], options: GenerationOptions()) } throws: { "\($0)".contains("no tokens") }
+        #expect { try Generation(model: model, prompt: [1], options: GenerationOptions(sampling: SamplingOptions(temperature: 1, topP: 0))) } throws: {
+            "\($0)".contains("top-p")
         }
     }
 
