@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "RecastCoreTests", dependencies: ["RecastCore", "TestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors"]),
         .testTarget(name: "HDF5Tests", dependencies: ["RecastCore", "HDF5", "SafeTensors"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["TestSupport", "RecastCore", "Checkpoint", "SafeTensors", "HDF5"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["TestSupport", "RecastCore", "Checkpoint", "SafeTensors", "HDF5", "ModelGraph", "Rewrite", "recast"]),
         .testTarget(name: "ModelGraphTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint"]),
         .testTarget(name: "RuntimeTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Runtime", "Rewrite"]),
         .testTarget(name: "RewriteTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Rewrite"]),

@@ -61,6 +61,11 @@ public struct ConvertOptions: Sendable {
 public struct ConvertSummary: Sendable {
     public var destination: String
     public var files: [String]
+    /// The companion files copied into a folder output (`Companions`), by name.
+    public var companions: [String] = []
+    /// What a single-file output leaves behind from a model folder: config.json and the companion files,
+    /// by name (run and generate need config.json beside the weights). Empty for other outputs and sources.
+    public var leftBehind: [String] = []
     public var tensorCount: Int
     public var bytesWritten: Int
 }
@@ -87,27 +92,41 @@ public enum Converter {
         if let s = store as? SafeTensorsFile { s.releaseAfterRead = true }
         if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }
         let tensors = try outputTensors(store, options: options)
-        var files: [String] = []
+        var files: [String] = [], companions: [String] = [], leftBehind: [String] = []
+        let config = try Checkpoint.configPath(for: path)
         try output.write {
             switch kind {
             case .safetensorsFile:
                 try SafeTensorsWriter.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
                 files = [destination]
+                leftBehind = try leftBehindBySingleFile(source: path, config: config)
             case .hdf5File:
                 try HDF5Writer.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
                 files = [destination]
+                leftBehind = try leftBehindBySingleFile(source: path, config: config)
             case .directory:
                 let names = try SafeTensorsWriter.writeSharded(tensors, metadata: store.metadata, directory: output.temporaryPath,
                                                                maxShardSize: options.maxShardSize ?? defaultShardSize, progress: progress)
-                if let config = try Checkpoint.configPath(for: path) {
+                files = names.map { FileSystem.join(destination, $0) }
+                if let config {
+                    // The config and the companion files go along, under the folder's rule for links.
                     try InputFile.copy(config, to: FileSystem.join(output.temporaryPath, "config.json"),
                                        limit: JSONFileLimit.config, what: "a config.json")
+                    files.insert(FileSystem.join(destination, "config.json"), at: 0)
+                    companions = try Companions.copy(Companions.find(for: config), into: output.temporaryPath)
+                    files += companions.map { FileSystem.join(destination, $0) }
                 }
-                files = names.map { FileSystem.join(destination, $0) }
             }
         }
-        return ConvertSummary(destination: destination, files: files, tensorCount: tensors.count,
-                              bytesWritten: tensors.reduce(0) { $0 + $1.info.byteCount })
+        return ConvertSummary(destination: destination, files: files, companions: companions, leftBehind: leftBehind,
+                              tensorCount: tensors.count, bytesWritten: tensors.reduce(0) { $0 + $1.info.byteCount })
+    }
+
+    /// What a single-file output of a model folder leaves behind: its config.json and companion files.
+    /// (A weights file converted to another keeps what lies beside it: nothing was in it to lose.)
+    static func leftBehindBySingleFile(source: String, config: String?) throws -> [String] {
+        guard FileSystem.isDirectory(source), let config else { return [] }
+        return ["config.json"] + (try Companions.find(for: config)).map(\.name)
     }
 
     /// Builds the output tensors: renames, transposes and casts applied lazily as each is written.

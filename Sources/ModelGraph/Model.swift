@@ -32,7 +32,8 @@ public final class Model {
     /// The graph, validated; throws a `GraphError` listing every problem.
     public func graph() throws -> ModelGraph {
         guard let config, let configPath else {
-            throw GraphError(file: path, "has no config.json beside it: Recast needs the model's config.json to map its tensors")
+            let place = FileSystem.isDirectory(path) ? "in it" : "beside it"
+            throw GraphError(file: path, "has no config.json \(place): Recast needs the model's config.json to map its tensors. Put the model's config.json \(place), or convert the original model folder to a folder (recast convert MODEL_DIR OUT_DIR/), which keeps config.json and the tokenizer files; a single weights file cannot hold them")
         }
         return try ModelGraph.build(config: config, configFile: configPath, store: store)
     }

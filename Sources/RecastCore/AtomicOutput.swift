@@ -361,6 +361,11 @@ public enum FileSystem {
         return names.sorted()
     }
 
+    /// Creates a folder (mode 0755); throws with the reason when it cannot.
+    public static func makeDirectory(_ path: String) throws {
+        guard mkdir(path, 0o755) == 0 else { throw CheckpointError(file: path, "cannot create the folder: \(errnoText())") }
+    }
+
     public static func removeTree(_ path: String) {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }

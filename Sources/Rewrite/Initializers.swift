@@ -1,3 +1,5 @@
+import RecastCore
+
 /// The initial values of each feature map's parameters, one head at a time, in Double.
 ///
 /// Each function draws from the stream it is given and nothing else, so a tensor is a pure function

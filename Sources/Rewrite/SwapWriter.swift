@@ -9,7 +9,7 @@ public struct SwapSummary: Sendable {
     public var destination: String
     /// Files written inside the destination folder, by name: config.json, the weights, copied files.
     public var files: [String]
-    /// Source files copied unchanged (tokenizer and generation files).
+    /// Source files copied unchanged (`Companions`: tokenizer, generation and sentence-transformers files, model card).
     public var copiedFiles: [String]
     public var plan: SwapPlan
     /// Layers of the model, swapped or not.
@@ -21,16 +21,9 @@ public struct SwapSummary: Sendable {
 }
 
 extension Swap {
-    /// Small files beside the source config that describe the model's inputs, copied unchanged.
-    public static let companionFiles = [
-        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-        "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model",
-        "generation_config.json", "chat_template.json", "chat_template.jinja",
-    ]
-
     /// Swaps `source` (a model folder, or a weights file with config.json beside it) into the folder
     /// `destination`: config.json with the `linear_attention` block, every original tensor copied bit for
-    /// bit, the new feature-map tensors, and the source's tokenizer files. The weights are sharded like the
+    /// bit, the new feature-map tensors, and the source's companion files (`Companions`). The weights are sharded like the
     /// source (safetensors) or one `model.h5`. Everything is written beside `destination` and renamed into
     /// place once the result is complete and maps back onto its graph; on failure nothing is left behind.
     public static func write(source: String, destination: String, options: SwapOptions,
@@ -54,8 +47,7 @@ extension Swap {
         let fresh = try newTensors(graph: graph, store: store, plan: plan)
         // Claims the destination before the slow part, or fails: it exists, or it is, holds or lies inside
         // something the swap reads (the model, its config, the companion files copied below).
-        let companionDir = FileSystem.split(configPath).dir
-        let reads = Checkpoint.inputs(of: source, store: store) + [configPath] + companionFiles.map { FileSystem.join(companionDir, $0) }
+        let reads = Checkpoint.inputs(of: source, store: store)
         let output = try AtomicOutput(destination: destination, directory: true, force: options.force, reads: reads)
         let dir = output.temporaryPath
 
@@ -103,17 +95,8 @@ extension Swap {
             files.insert("config.json", at: 0)
 
             // Companion files follow the rule for links (see `ModelFolder`); one that exists but is not a
-            // regular file is refused by `readAll` rather than skipped without a word.
-            let sourceFolder = try ModelFolder.holding(configPath)
-            for name in companionFiles {
-                let path = try sourceFolder.file(name)
-                guard FileSystem.exists(path) else { continue }
-                // Streamed in pieces: a companion file of any size costs a bounded buffer. JSON companions
-                // (tokenizer.json and the configs) keep the cap of a tokenizer.
-                try InputFile.copy(path, to: FileSystem.join(dir, name),
-                                   limit: name.hasSuffix(".json") ? JSONFileLimit.tokenizer : .max, what: name)
-                copied.append(name)
-            }
+            // regular file is refused rather than skipped without a word.
+            copied = try Companions.copy(Companions.find(for: configPath), into: dir)
             files += copied
 
             try verify(written: dir, destination: destination, plan: plan)

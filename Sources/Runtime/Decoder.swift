@@ -30,9 +30,13 @@ public final class Decoder {
     }
 
     /// Bytes of inference state held now: KV cache plus linear-attention state.
-    public var stateBytes: Int {
-        4 * (keys.reduce(0) { $0 + $1.count } + values.reduce(0) { $0 + $1.count } + s.reduce(0) { $0 + $1.count } + z.reduce(0) { $0 + $1.count })
-    }
+    public var stateBytes: Int { kvCacheBytes + linearStateBytes }
+
+    /// Bytes of the softmax layers' KV cache: grows with every token (up to the window of a sliding-window layer).
+    public var kvCacheBytes: Int { 4 * (keys.reduce(0) { $0 + $1.count } + values.reduce(0) { $0 + $1.count }) }
+
+    /// Bytes of the linear layers' (S, z) state: the same at every length.
+    public var linearStateBytes: Int { 4 * (s.reduce(0) { $0 + $1.count } + z.reduce(0) { $0 + $1.count }) }
 
     /// Feeds one token; returns its hidden state (after the final norm) and logits.
     public func step(_ token: Int) throws -> ForwardOutput {

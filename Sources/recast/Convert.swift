@@ -9,6 +9,8 @@ struct Convert: ParsableCommand {
         discussion: """
             The output format follows DST: a .safetensors file, an .h5/.hdf5 file, or a folder \
             (sharded safetensors with an index). Casts apply to floating-point tensors only. \
+            A folder also gets the source's config.json and companion files (tokenizer, generation \
+            config, sentence-transformers modules, README.md); a single file cannot hold them. \
             The output is written beside DST and renamed into place when complete.
             """
     )
@@ -63,7 +65,17 @@ struct Convert: ParsableCommand {
             let bar = ProgressBar.make(total: store.byteCount, label: "converting")
             let summary = try Converter.convert(store, source: source, destination: destination, options: options, progress: bar)
             bar?.finish()
-            Terminal.output("wrote \(summary.destination): \(summary.tensorCount) tensors, \(ByteSize.format(summary.bytesWritten))")
+            let sizes = "\(summary.tensorCount) tensors, \(ByteSize.format(summary.bytesWritten))"
+            if try OutputKind(destination: destination) == .directory {
+                let folder = FileSystem.join(summary.destination, "")
+                let names = summary.files.map { $0.hasPrefix(folder) ? String($0.dropFirst(folder.count)) : $0 }
+                Terminal.output("wrote \(summary.destination): \(names.joined(separator: ", ")) (\(sizes))")
+            } else {
+                Terminal.output("wrote \(summary.destination): \(sizes)")
+            }
+            if !summary.leftBehind.isEmpty {
+                Terminal.warning("\(destination) is a single weights file, so \(summary.leftBehind.joined(separator: ", ")) stayed behind in \(source); run and generate need config.json beside the weights: convert to a folder (recast convert \(source) DIR/) to keep them")
+            }
         }
     }
 }

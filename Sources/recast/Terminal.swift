@@ -51,12 +51,30 @@ enum Terminal {
         print(line.escapedForTerminal)
     }
 
-    static func writeStderr(_ s: String) {
+    /// Lines of status (timings, memory) on stderr, each escaped: they stay out of the way of stdout.
+    static func status(_ lines: [String]) {
+        writeStderr(lines.map { $0.escapedForTerminal + "\n" }.joined())
+    }
+
+    /// Generated text on stdout, written at once (unbuffered): exactly as produced when stdout is a file or
+    /// pipe; on a terminal, line breaks and tabs print as such and every other character a terminal would
+    /// act on (escape sequences, bidi overrides) is shown escaped.
+    static func stream(_ text: String) {
+        guard !text.isEmpty else { return }
+        guard stdoutIsTerminal else { return write(text, to: 1) }
+        write(text.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.split(separator: "\t", omittingEmptySubsequences: false).map { String($0).escapedForTerminal }.joined(separator: "\t") }
+            .joined(separator: "\n"), to: 1)
+    }
+
+    static func writeStderr(_ s: String) { write(s, to: 2) }
+
+    static func write(_ s: String, to fd: Int32) {
         var s = s
         s.withUTF8 { buf in
             var p = buf.baseAddress, left = buf.count
             while left > 0, let base = p {
-                let n = write(2, base, left)
+                let n = Glibc.write(fd, base, left)
                 if n <= 0 { break }
                 p = base + n
                 left -= n

@@ -70,7 +70,7 @@ import HDF5
         let names = FileSystem.list(out)
         #expect(names.contains("model.safetensors.index.json") && names.contains("config.json"))
         #expect(names.filter { $0.hasSuffix(".safetensors") }.count == 4)
-        #expect(s.files.count == 5)
+        #expect(s.files.count == 6 && s.files.first == FileSystem.join(out, "config.json"))
         let store = try Checkpoint.open(out)
         let src = try Checkpoint.open(fixture("gpt2"))
         #expect(Set(store.tensors) == Set(src.tensors))

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
-import RecastCore
+@testable import RecastCore
 import ModelGraph
 @testable import Rewrite
 

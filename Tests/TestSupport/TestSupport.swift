@@ -23,6 +23,14 @@ public final class TempDir: Sendable {
     @discardableResult
     public func write(_ name: String, _ text: String) -> String { write(name, Array(text.utf8)) }
 
+    /// A copy of the fixture model folder `name` in this folder (to add files and links to, or to edit its config).
+    public func copyFixture(_ name: String) throws -> String {
+        let folder = file(name)
+        try FileSystem.makeDirectory(folder)
+        for entry in FileSystem.list(fixture(name)) { try InputFile.copy(fixture(name) + "/" + entry, to: folder + "/" + entry) }
+        return folder
+    }
+
     public func entries() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: path).sorted()) ?? [] }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }

@@ -1,3 +1,7 @@
+// Recast's own seeded generators, shared by every module that draws random numbers (the initialisers of a
+// swap, sampling in `generate`): integer arithmetic and IEEE basic operations only, so a seed gives the
+// same numbers on every machine.
+
 /// SplitMix64 (Steele, Lea, Flood 2014): seeds the other generators and mixes stream keys.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     public var state: UInt64
