@@ -67,9 +67,9 @@ struct AddedVocabulary: Sendable {
         self.byContent = byContent
         self.byID = byID
         originalMatcher = TokenTrie(tokens.filter { !$0.normalized }.map { (Array($0.content.unicodeScalars), $0) })
-        normalizedMatcher = TokenTrie(tokens.filter(\.normalized).map { t in
+        normalizedMatcher = TokenTrie(try tokens.filter(\.normalized).map { t in
             var content = NormalizedString(t.content)
-            normalizer?.normalize(&content)
+            try normalizer?.normalize(&content)
             return (content.scalars, t)
         })
     }
@@ -77,7 +77,7 @@ struct AddedVocabulary: Sendable {
     var isEmpty: Bool { tokens.isEmpty }
 
     /// Splits the text at added tokens and normalises the text between them.
-    func extract(_ text: String, normalizer: (any Normalizer)?) -> [Piece] {
+    func extract(_ text: String, normalizer: (any Normalizer)?) throws -> [Piece] {
         let original = NormalizedString(text)
         var out: [Piece] = []
         for piece in split(original, originalMatcher) {
@@ -86,7 +86,7 @@ struct AddedVocabulary: Sendable {
                 continue
             }
             var normalized = piece.text
-            normalizer?.normalize(&normalized)
+            try normalizer?.normalize(&normalized)
             if normalizedMatcher.isEmpty {
                 if !normalized.isEmpty { out.append(Piece(text: normalized, token: nil)) }
             } else {

@@ -54,13 +54,16 @@ public enum TextInput {
     /// added, so a BERT line keeps its final `[SEP]`. `file` names the text in errors.
     public static func lines(_ text: String, tokenizer: Tokenizer, maxLength: Int, addSpecialTokens: Bool,
                              file: String) throws -> [Encoding] {
-        var out: [Encoding] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            let line = line.hasSuffix("\r") ? line.dropLast() : line
-            guard line.contains(where: { !$0.isWhitespace }) else { continue }
-            out.append(try encode(String(line), tokenizer: tokenizer, maxLength: maxLength, addSpecialTokens: addSpecialTokens, file: file))
+        try lineTexts(text).map { try encode($0, tokenizer: tokenizer, maxLength: maxLength, addSpecialTokens: addSpecialTokens, file: file) }
+    }
+
+    /// The lines of `text` that hold more than white space, split at \n with a \r before it dropped.
+    public static func lineTexts(_ text: String) -> [String] {
+        text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).compactMap { line in
+            let line = line.last == UInt8(ascii: "\r") ? line.dropLast() : line
+            let s = String(Substring(line))
+            return s.allSatisfy(\.isWhitespace) ? nil : s
         }
-        return out
     }
 
     /// One text encoded and, when longer than `maxLength`, truncated with its special tokens kept.

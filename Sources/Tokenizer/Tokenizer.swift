@@ -95,7 +95,7 @@ public final class Tokenizer: @unchecked Sendable {
             e.tokens.append(token)
             e.offsets.append(range)
         }
-        for piece in added.extract(text, normalizer: normalizer) {
+        for piece in try added.extract(text, normalizer: normalizer) {
             if let id = piece.token {
                 add(id, added.byID[id]?.content ?? "", piece.text.originalRange(0..<piece.text.scalars.count))
                 continue

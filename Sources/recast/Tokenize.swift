@@ -76,9 +76,9 @@ struct Tokenize: ParsableCommand {
             if let text {
                 texts = [text]
             } else if let textFile {
-                texts = [try TextInput.read(textFile)]
+                texts = [try TextInput.readText(textFile)]
             } else if let lines {
-                texts = TextInput.lines(of: try TextInput.read(lines))
+                texts = TextInput.lineTexts(try TextInput.readText(lines))
             } else {
                 texts = []
             }
@@ -113,39 +113,6 @@ struct Tokenize: ParsableCommand {
             Terminal.output(text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { String(Substring($0)) })
         } else {
             print(text)
-        }
-    }
-}
-
-/// Text read from a file given on the command line: UTF-8 checked, so a wrong file is named with the
-/// byte offset of its first invalid sequence instead of being tokenized as replacement characters.
-enum TextInput {
-    static func read(_ path: String) throws -> String {
-        let bytes = try InputFile.readAll(path)
-        if let text = String(validating: bytes, as: UTF8.self) { return text }
-        throw CheckpointError(file: path, offset: firstInvalidUTF8(bytes), "is not UTF-8 text")
-    }
-
-    /// The byte offset where UTF-8 decoding first fails.
-    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int {
-        var parser = Unicode.UTF8.ForwardParser()
-        var iterator = bytes.makeIterator()
-        var offset = 0
-        while true {
-            switch parser.parseScalar(from: &iterator) {
-            case let .valid(scalar): offset += scalar.count
-            case .error: return offset
-            case .emptyInput: return offset
-            }
-        }
-    }
-
-    /// One sequence per line: split at \n, a \r before it dropped, lines of only white space skipped.
-    static func lines(of text: String) -> [String] {
-        text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).compactMap { line in
-            let l = line.last == UInt8(ascii: "\r") ? line.dropLast() : line
-            let s = String(Substring(l))
-            return s.allSatisfy(\.isWhitespace) ? nil : s
         }
     }
 }
