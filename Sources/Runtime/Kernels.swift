@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import ModelGraph
 
 /// A row-major f32 matrix.
@@ -41,36 +42,79 @@ enum Kernels {
     static func normalize(_ x: inout Matrix, kind: NormKind, weight: [Float], bias: [Float]?, eps: Double) {
         let n = x.cols
         x.data.withUnsafeMutableBufferPointer { a in
-            for r in 0..<x.rows {
-                let base = r * n
-                var mean = 0.0
-                if kind == .layerNorm {
-                    for j in 0..<n { mean += Double(a[base + j]) }
-                    mean /= Double(n)
-                }
-                var variance = 0.0
-                for j in 0..<n { let d = Double(a[base + j]) - mean; variance += d * d }
-                variance /= Double(n)
-                let inv = 1 / (variance + eps).squareRoot()
-                for j in 0..<n {
-                    var v = Float((Double(a[base + j]) - mean) * inv) * weight[j]
-                    if let bias { v += bias[j] }
-                    a[base + j] = v
+            let rows = SharedPointer(a.baseAddress!)
+            inParallel(count: x.rows, work: n * 8) { range in
+                for r in range {
+                    let row = rows.pointer + r * n
+                    var mean = 0.0
+                    if kind == .layerNorm {
+                        for j in 0..<n { mean += Double(row[j]) }
+                        mean /= Double(n)
+                    }
+                    var variance = 0.0
+                    for j in 0..<n { let d = Double(row[j]) - mean; variance += d * d }
+                    variance /= Double(n)
+                    let inv = 1 / (variance + eps).squareRoot()
+                    for j in 0..<n {
+                        var v = Float((Double(row[j]) - mean) * inv) * weight[j]
+                        if let bias { v += bias[j] }
+                        row[j] = v
+                    }
                 }
             }
         }
     }
 
     static func activate(_ x: inout [Float], _ f: Activation) {
-        x.withUnsafeMutableBufferPointer { a in
-            switch f {
-            case .relu: for i in 0..<a.count { a[i] = max(a[i], 0) }
-            case .silu: for i in 0..<a.count { let v = a[i]; a[i] = v / (1 + expf(-v)) }
-            case .gelu: for i in 0..<a.count { let v = a[i]; a[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752)) }
-            case .geluTanh:
-                let c: Float = 0.79788456080286536  // sqrt(2/pi)
-                for i in 0..<a.count { let v = a[i]; a[i] = 0.5 * v * (1 + tanhf(c * (v + 0.044715 * v * v * v))) }
+        x.withUnsafeMutableBufferPointer { buffer in
+            let values = SharedPointer(buffer.baseAddress!)
+            inParallel(count: buffer.count, work: 20) { range in
+                let a = values.pointer
+                switch f {
+                case .relu: for i in range { a[i] = max(a[i], 0) }
+                case .silu: for i in range { let v = a[i]; a[i] = v / (1 + expf(-v)) }
+                case .gelu: gelu(a + range.lowerBound, range.count)
+                case .geluTanh:
+                    let c: Float = 0.79788456080286536  // sqrt(2/pi)
+                    for i in range { let v = a[i]; a[i] = 0.5 * v * (1 + tanhf(c * (v + 0.044715 * v * v * v))) }
+                }
             }
+        }
+    }
+
+    /// GELU with the exact error function, x·(1 + erf(x/√2))/2, in place. erf is
+    /// the odd rational approximation of Eigen and XLA (`generic_fast_erf_float`: polynomials of degree 13
+    /// over 8 on x clamped to [−4, 4], where float erf reaches ±1): within 5e-7 of erf everywhere, about
+    /// twenty times faster than libm's `erff`.
+    static func gelu(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n {
+            let v = p[i]
+            let x = Swift.min(Swift.max(v * 0.70710678118654752, -4), 4)
+            let x2 = x * x
+            // Horner's rule on plain floats, which the compiler vectorises.
+            var num: Float = -2.72614225801306e-10
+            num = num * x2 + 2.77068142495902e-08
+            num = num * x2 - 2.10102402082508e-06
+            num = num * x2 - 5.69250639462346e-05
+            num = num * x2 - 7.34990630326855e-04
+            num = num * x2 - 2.95459980854025e-03
+            num = num * x2 - 1.60960333262415e-02
+            var den: Float = -1.45660718464996e-05
+            den = den * x2 - 2.13374055278905e-04
+            den = den * x2 - 1.68282697438203e-03
+            den = den * x2 - 7.37332916720468e-03
+            den = den * x2 - 1.42647390514189e-02
+            p[i] = 0.5 * v * (1 + x * num / den)
+        }
+    }
+
+    /// Runs `body` over `0..<count` split into one contiguous range per BLAS thread, when the work
+    /// (`count` × `work` operations, roughly) is large enough to pay for waking the threads.
+    static func inParallel(count: Int, work: Int, _ body: @Sendable (Range<Int>) -> Void) {
+        let threads = min(BLAS.threads, max(1, count * work / 200_000))
+        guard threads > 1 else { return body(0..<count) }
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            body((t * count / threads)..<((t + 1) * count / threads))
         }
     }
 
@@ -101,4 +145,10 @@ enum Kernels {
             }
         }
     }
+}
+
+/// A pointer handed to the workers of `Kernels.inParallel`, each of which touches its own range only.
+struct SharedPointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
 }

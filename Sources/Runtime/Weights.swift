@@ -11,22 +11,34 @@ struct Linear {
     static let empty = Linear(weight: [], bias: nil, inFeatures: 0, outFeatures: 0)
 
     func apply(_ x: Matrix) -> Matrix {
-        var y = Matrix(rows: x.rows, cols: outFeatures)
+        let rows = x.rows, n = outFeatures
+        // Start from the bias in every row (or zeros) and accumulate the product onto it (beta 1): no
+        // separate pass to add the bias.
+        let start = [Float](unsafeUninitializedCapacity: rows * n) { buffer, count in
+            if let bias {
+                bias.withUnsafeBufferPointer { b in
+                    for r in 0..<rows { (buffer.baseAddress! + r * n).initialize(from: b.baseAddress!, count: n) }
+                }
+            } else {
+                buffer.initialize(repeating: 0)
+            }
+            count = rows * n
+        }
+        var y = Matrix(rows: rows, cols: n, data: start)
         x.data.withUnsafeBufferPointer { a in
             weight.withUnsafeBufferPointer { w in
                 y.data.withUnsafeMutableBufferPointer { c in
-                    if x.rows == 1 {
+                    if rows == 1 {
                         // One token (recurrent decoding): a matrix–vector product streams the weight once.
-                        BLAS.gemv(rows: outFeatures, cols: inFeatures, a: w.baseAddress!, lda: inFeatures, transpose: false,
-                                  x: a.baseAddress!, y: c.baseAddress!)
+                        BLAS.gemv(rows: n, cols: inFeatures, a: w.baseAddress!, lda: inFeatures, transpose: false,
+                                  x: a.baseAddress!, y: c.baseAddress!, beta: 1)
                     } else {
-                        BLAS.gemm(m: x.rows, n: outFeatures, k: inFeatures, a: a.baseAddress!, lda: inFeatures,
-                                  b: w.baseAddress!, ldb: inFeatures, transposeB: true, c: c.baseAddress!, ldc: outFeatures)
+                        BLAS.gemm(m: rows, n: n, k: inFeatures, a: a.baseAddress!, lda: inFeatures,
+                                  b: w.baseAddress!, ldb: inFeatures, transposeB: true, c: c.baseAddress!, ldc: n, beta: 1)
                     }
                 }
             }
         }
-        if let bias { Kernels.addBias(&y, bias) }
         return y
     }
 }
