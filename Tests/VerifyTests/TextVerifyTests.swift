@@ -270,4 +270,65 @@ func close(_ a: Double?, _ b: Double?, rel: Double, abs tolerance: Double = 0) -
         // Single tokens are fine for an encoder: each still has an embedding.
         #expect(message(VerifyInput(kind: .lines, sequences: [[7], [9]]), "bert", "bert-elu") == "no error")
     }
+
+    /// The command on a tokens file: the JSON report validates, the text figures are there, and a text
+    /// input to a model folder without a tokenizer is refused naming the folder.
+    @Test func commandOnATokensFile() throws {
+        let dir = TempDir()
+        let file = dir.write("ids.jsonl", "[5, 17, 3, 60, 22, 9]\n\n[2, 2, 50, 13]\n")
+        let r = try recast(["verify", fixture("gpt2"), fixture("gpt2-t2r"), "--tokens-file", file, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try JSON.parse(r.stdout)
+        #expect(j["input"]?.stringValue == "lines" && j["source"]?.stringValue == file && j["sequences"]?.intValue == 2)
+        #expect(j["text"]?["tokens"]?.intValue == 5 + 3 && j["text"]?["sequences"]?.intValue == 2)
+        #expect(try verifySchemaErrors([j]) == [[]])
+        let human = try recast(["verify", fixture("bert"), fixture("bert-elu"), "--tokens-file", file])
+        #expect(human.status == 0 && human.stdout.contains("sentence embeddings (2 sequences; mean pooling") && human.stdout.contains("same nearest neighbour"), "\(human.stdout)")
+        // fixtures/gpt2 has no tokenizer: text cannot be tokenized.
+        let text = dir.write("lines.txt", "one line\nanother\n")
+        let refused = try recast(["verify", fixture("gpt2"), fixture("gpt2-t2r"), "--lines", text])
+        #expect(refused.status == 1 && refused.stderr.contains(fixture("gpt2")) && refused.stderr.contains("tokenizer") && refused.stdout.isEmpty,
+                "\(refused.stderr)")
+        let bad = try recast(["verify", fixture("gpt2"), fixture("gpt2-t2r"), "--tokens-file", dir.write("bad.json", "[[1, 2], [3, 99]]")])
+        #expect(bad.status == 1 && bad.stderr.contains("bad.json") && bad.stderr.contains("99"), "\(bad.stderr)")
+    }
+
+    /// The real all-MiniLM-L6-v2 and a T2R swap of it, on sentences of real English tokenized by Python's
+    /// `tokenizers`: the pooling comes from its sentence-transformers files, and the figures match NumPy's.
+    @Test func realMiniLMEmbeddings() throws {
+        let folder = try python([repoRoot + "/tools/models.py", "minilm"])
+        #expect(folder.status == 0, "\(folder.stderr)")
+        let minilm = folder.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let dir = TempDir()
+        let swapped = dir.file("minilm-t2r")
+        let swap = try recast(["swap", minilm, swapped, "--feature-map", "t2r", "--seed", "0"])
+        #expect(swap.status == 0, "\(swap.stderr)")
+        let script = """
+            import json, sys, tokenizers
+            t = tokenizers.Tokenizer.from_file(sys.argv[1] + "/tokenizer.json")
+            t.no_padding(); t.no_truncation()
+            lines = [l.strip() for l in open("/usr/share/common-licenses/Apache-2.0") if len(l.split()) > 4][:16]
+            print(json.dumps([t.encode(l).ids for l in lines]))
+            """
+        let encoded = try runProcess("/usr/bin/env", ["python3", "-c", script, minilm])
+        #expect(encoded.status == 0, "\(encoded.stderr)")
+        let sequences = ids(try JSON.parse(encoded.stdout))
+        #expect(sequences.count == 16)
+        let file = dir.write("ids.json", encoded.stdout)
+        let r = try recast(["verify", minilm, swapped, "--tokens-file", file, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try JSON.parse(r.stdout)
+        #expect(try verifySchemaErrors([j]) == [[]])
+        let e = j["embeddings"]
+        #expect(e?["pooling"]?["mode"]?.stringValue == "mean" && e?["pooling"]?["normalize"]?.boolValue == true
+            && e?["pooling"]?["from"]?.stringValue == "sentence-transformers")
+        let expected = try numpy(.object([
+            ("original", .string(minilm)), ("converted", .string(swapped)), ("sequences", .array(sequences.map { .array($0.map(JSON.int)) })),
+        ]))["embeddings"]
+        #expect(close(e?["cosine_mean"]?.doubleValue, expected?["cosine_mean"]?.doubleValue, rel: 0, abs: 1e-5), "\(String(describing: e))")
+        #expect(close(e?["cosine_min"]?.doubleValue, expected?["cosine_min"]?.doubleValue, rel: 0, abs: 1e-5))
+        #expect(e?["neighbour_agreement"]?.doubleValue == expected?["neighbour_agreement"]?.doubleValue)
+        // An untrained swap moves the embeddings: the figures are not trivially 1.
+        #expect((e?["cosine_min"]?.doubleValue ?? 1) < 0.999)
+    }
 }
