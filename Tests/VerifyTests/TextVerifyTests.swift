@@ -82,18 +82,7 @@ func numpy(_ spec: JSON) throws -> JSON {
 /// Validates reports against schemas/verify.schema.json with Python's jsonschema (Draft 2020-12);
 /// returns each report's error messages (empty when valid).
 func verifySchemaErrors(_ reports: [JSON]) throws -> [[String]] {
-    let script = """
-        import json, sys
-        from jsonschema import Draft202012Validator
-        schema = json.load(open(sys.argv[1]))
-        Draft202012Validator.check_schema(schema)
-        v = Draft202012Validator(schema)
-        print(json.dumps([[e.message for e in v.iter_errors(i)] for i in json.load(sys.stdin)]))
-        """
-    let r = try runProcess("/usr/bin/env", ["python3", "-c", script, repoRoot + "/schemas/verify.schema.json"],
-                           stdin: JSON.array(reports).serialized())
-    guard r.status == 0 else { throw VerifyError("jsonschema failed (\(r.status)): \(r.stderr)") }
-    return (try JSON.parse(r.stdout).arrayValue ?? []).map { ($0.arrayValue ?? []).compactMap(\.stringValue) }
+    try schemaErrors(reports, schema: repoRoot + "/schemas/verify.schema.json")
 }
 
 func ids(_ j: JSON?) -> [[Int]] { (j?.arrayValue ?? []).map { ($0.arrayValue ?? []).compactMap(\.intValue) } }
