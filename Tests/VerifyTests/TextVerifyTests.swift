@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 import RecastCore
 import Runtime
+import SafeTensors
 @testable import Verify
 
 /// The NumPy side of the cross-checks: both models run by the float64 reference (tools/reference.py),
@@ -319,5 +320,34 @@ func close(_ a: Double?, _ b: Double?, rel: Double, abs tolerance: Double = 0) -
         #expect(e?["neighbour_agreement"]?.doubleValue == expected?["neighbour_agreement"]?.doubleValue)
         // An untrained swap moves the embeddings: the figures are not trivially 1.
         #expect((e?["cosine_min"]?.doubleValue ?? 1) < 0.999)
+    }
+
+    /// Parallel against recurrent: each output against its own largest magnitude (a logit difference is
+    /// no longer divided by the hidden states' scale), from `recast run` in both modes.
+    @Test func parallelRecurrentOnEachOutputsScale() throws {
+        let dir = TempDir()
+        for (original, converted) in [("gpt2", "gpt2-t2r"), ("llama", "llama-hedgehog"), ("qwen2", "qwen2-performer")] {
+            let tokens = [5, 17, 3, 60, 22, 9, 41, 8, 33, 12, 0, 63]
+            let report = try Verifier.verify(original: fixture(original), converted: fixture(converted), tokens: tokens, length: 0, seed: 0)
+            var outputs: [String: SafeTensorsFile] = [:]
+            for mode in ["parallel", "recurrent"] {
+                let out = dir.file("\(converted)-\(mode).safetensors")
+                let r = try recast(["run", fixture(converted), "--tokens", tokens.map(String.init).joined(separator: ","), "--mode", mode, "--out", out])
+                try #require(r.status == 0, "\(r.stderr)")
+                outputs[mode] = try SafeTensorsFile(path: out)
+            }
+            let p = try #require(report.parallelRecurrent)
+            for (name, figure) in [("hidden_states", p.hiddenStates), ("logits", try #require(p.logits))] {
+                let a = try #require(outputs["parallel"]).loadFloat32(name), b = try #require(outputs["recurrent"]).loadFloat32(name)
+                let diff = zip(a, b).map { Swift.abs(Double($0) - Double($1)) }.max() ?? 0
+                let scale = a.map { Swift.abs(Double($0)) }.max() ?? 0
+                // The differences are rounding noise, so only their size is compared; the scale is exact.
+                #expect(figure.maxAbs > 0 && diff > 0 && figure.maxAbs < 10 * diff && diff < 10 * figure.maxAbs, "\(converted) \(name)")
+                #expect(Swift.abs(figure.maxAbs / figure.maxRel - scale) <= 1e-5 * scale, "\(converted) \(name): scale \(figure.maxAbs / figure.maxRel) against \(scale)")
+                // What the tests hold on the two-layer fixtures.
+                #expect(figure.maxRel < 1e-5, "\(converted) \(name): \(figure.maxRel)")
+            }
+            #expect(p.maxRel == max(p.hiddenStates.maxRel, p.logits?.maxRel ?? 0) && p.tokens == tokens.count)
+        }
     }
 }
