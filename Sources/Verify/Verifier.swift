@@ -43,9 +43,9 @@ public struct VerifyInput: Sendable {
 public enum Verifier {
     /// One sequence of ids (given, or `length` synthetic tokens from `seed`): the synthetic-token checks.
     public static func verify(original: String, converted: String, tokens given: [Int]?, length: Int, seed: UInt64) throws -> VerifyReport {
-        try verify(original: original, converted: converted) { graph in
+        try verify(original: original, converted: converted) { graph, file in
             // Both models' positions bound the sequence; checked before the tokens are built.
-            try RunLimits.checkLength(given?.count ?? length, graph: graph, file: original)
+            try RunLimits.checkLength(given?.count ?? length, graph: graph, file: file)
             return .ids(given, length: length, seed: seed, vocab: graph.vocabSize)
         }
     }
@@ -56,13 +56,14 @@ public enum Verifier {
     /// sentence embeddings for encoders. `pooling` overrides the encoder pooling the original's
     /// sentence-transformers files give (mean pooling without them).
     public static func verify(original: String, converted: String, input: VerifyInput, pooling: Pooling? = nil) throws -> VerifyReport {
-        try verify(original: original, converted: converted, pooling: pooling) { _ in input }
+        try verify(original: original, converted: converted, pooling: pooling) { _, _ in input }
     }
 
     /// As `verify(original:converted:input:pooling:)`, with the input made once both models are known to
-    /// belong together, from the original's graph (its vocabulary and positions).
+    /// belong together, from the original's graph (its vocabulary and positions) and the file that names
+    /// the original in errors (its config.json).
     public static func verify(original: String, converted: String, pooling given: Pooling? = nil,
-                              input makeInput: (ModelGraph) throws -> VerifyInput) throws -> VerifyReport {
+                              input makeInput: (ModelGraph, String) throws -> VerifyInput) throws -> VerifyReport {
         let om = try Model(path: original), cm = try Model(path: converted)
         let og = try om.graph(), cg = try cm.graph()
         guard let la = cg.linearAttention else {
@@ -71,7 +72,7 @@ public enum Verifier {
         guard og.family == cg.family, og.layerCount == cg.layerCount, og.hiddenSize == cg.hiddenSize, og.vocabSize == cg.vocabSize else {
             throw VerifyError("\(converted): is not a conversion of \(original) (\(cg.family.rawValue), \(cg.layerCount) layers, hidden \(cg.hiddenSize) against \(og.family.rawValue), \(og.layerCount) layers, hidden \(og.hiddenSize))")
         }
-        let input = try makeInput(og)
+        let input = try makeInput(og, om.configPath ?? original)
         try check(input, vocab: og.vocabSize)
         let longest = input.sequences.map(\.count).max() ?? 0
         try RunLimits.checkLength(longest, graph: og, file: om.configPath ?? original)

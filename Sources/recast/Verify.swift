@@ -49,9 +49,9 @@ struct VerifyCommand: ParsableCommand {
                 try AtomicOutput(destination: $0, directory: false, force: force,
                                  reads: try Checkpoint.inputs(of: original) + Checkpoint.inputs(of: converted))
             }
-            let report = try Verifier.verify(original: original, converted: converted) { graph in
+            let report = try Verifier.verify(original: original, converted: converted) { graph, file in
                 // The converted model shares the original's vocabulary (checked): its tokenizer is the original's.
-                let resolved = try input.resolve(model: original, graph: graph, file: original)
+                let resolved = try input.resolve(model: original, graph: graph, file: file)
                 return VerifyInput(kind: resolved.kind.verifyKind, sequences: resolved.sequences, scoredFrom: resolved.scoredFrom,
                                    typeIds: resolved.typeIds, source: resolved.source)
             }
