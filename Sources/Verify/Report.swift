@@ -217,7 +217,7 @@ public struct VerifyReport: Sendable {
         }
         if let t = textFigures {
             out.append("")
-            out.append("on the text (\(t.tokens) next-token predictions in \(t.sequences) sequence\(t.sequences == 1 ? "" : "s")):")
+            out.append("next-token prediction (\(t.tokens) predictions in \(t.sequences) sequence\(t.sequences == 1 ? "" : "s")):")
             out.append("                                  original   converted")
             out.append("  perplexity                    \(pad(format(t.perplexity.original), 10))  \(pad(format(t.perplexity.converted), 10))")
             out.append("  next-token accuracy           \(pad(percent(t.nextTokenAccuracy.original), 10))  \(pad(percent(t.nextTokenAccuracy.converted), 10))")

@@ -20,13 +20,16 @@ public struct VerifyInput: Sendable {
     /// Overlapping windows of a document score only the predictions the previous window did not, so
     /// that every token of the text is a target once.
     public var scoredFrom: [Int]?
+    /// Per sequence and token, BERT-family token types (nil: all 0).
+    public var typeIds: [[Int]]?
     /// The file the sequences came from, for the report.
     public var source: String?
 
-    public init(kind: VerifyInputKind, sequences: [[Int]], scoredFrom: [Int]? = nil, source: String? = nil) {
+    public init(kind: VerifyInputKind, sequences: [[Int]], scoredFrom: [Int]? = nil, typeIds: [[Int]]? = nil, source: String? = nil) {
         self.kind = kind
         self.sequences = sequences
         self.scoredFrom = scoredFrom
+        self.typeIds = typeIds
         self.source = source
     }
 
@@ -40,9 +43,9 @@ public struct VerifyInput: Sendable {
 public enum Verifier {
     /// One sequence of ids (given, or `length` synthetic tokens from `seed`): the synthetic-token checks.
     public static func verify(original: String, converted: String, tokens given: [Int]?, length: Int, seed: UInt64) throws -> VerifyReport {
-        try verify(original: original, converted: converted) { graph in
+        try verify(original: original, converted: converted) { graph, file in
             // Both models' positions bound the sequence; checked before the tokens are built.
-            try RunLimits.checkLength(given?.count ?? length, graph: graph, file: original)
+            try RunLimits.checkLength(given?.count ?? length, graph: graph, file: file)
             return .ids(given, length: length, seed: seed, vocab: graph.vocabSize)
         }
     }
@@ -53,11 +56,14 @@ public enum Verifier {
     /// sentence embeddings for encoders. `pooling` overrides the encoder pooling the original's
     /// sentence-transformers files give (mean pooling without them).
     public static func verify(original: String, converted: String, input: VerifyInput, pooling: Pooling? = nil) throws -> VerifyReport {
-        try verify(original: original, converted: converted, pooling: pooling) { _ in input }
+        try verify(original: original, converted: converted, pooling: pooling) { _, _ in input }
     }
 
-    static func verify(original: String, converted: String, pooling given: Pooling? = nil,
-                       input makeInput: (ModelGraph) throws -> VerifyInput) throws -> VerifyReport {
+    /// As `verify(original:converted:input:pooling:)`, with the input made once both models are known to
+    /// belong together, from the original's graph (its vocabulary and positions) and the file that names
+    /// the original in errors (its config.json).
+    public static func verify(original: String, converted: String, pooling given: Pooling? = nil,
+                              input makeInput: (ModelGraph, String) throws -> VerifyInput) throws -> VerifyReport {
         let om = try Model(path: original), cm = try Model(path: converted)
         let og = try om.graph(), cg = try cm.graph()
         guard let la = cg.linearAttention else {
@@ -66,7 +72,7 @@ public enum Verifier {
         guard og.family == cg.family, og.layerCount == cg.layerCount, og.hiddenSize == cg.hiddenSize, og.vocabSize == cg.vocabSize else {
             throw VerifyError("\(converted): is not a conversion of \(original) (\(cg.family.rawValue), \(cg.layerCount) layers, hidden \(cg.hiddenSize) against \(og.family.rawValue), \(og.layerCount) layers, hidden \(og.hiddenSize))")
         }
-        let input = try makeInput(og)
+        let input = try makeInput(og, om.configPath ?? original)
         try check(input, vocab: og.vocabSize)
         let longest = input.sequences.map(\.count).max() ?? 0
         try RunLimits.checkLength(longest, graph: og, file: om.configPath ?? original)
@@ -75,7 +81,8 @@ public enum Verifier {
                                file: om.store.files.first ?? original)
         let isLanguageModel = og.lmHead != nil && cg.lmHead != nil
         let onText = input.kind != .ids
-        let pooling = try given.map { ($0, "given") } ?? sentencePooling(model: original)
+        // Encoders on text only: a language model's folder need not hold sentence-transformers files.
+        let pooling = onText && !isLanguageModel ? try given.map { ($0, "given") } ?? sentencePooling(model: original) : nil
         let orig = try Transformer(graph: og, store: om.store)
         let conv = try Transformer(graph: cg, store: cm.store)
 
@@ -86,11 +93,13 @@ public enum Verifier {
         var parallelRecurrent: ParallelRecurrent?
         for (index, tokens) in input.sequences.enumerated() {
             // Feed each converted layer the exact input its original layer saw.
-            let reference = try orig.forward(tokens: tokens) { layer, x, y in
+            // One sequence per pass, so that the probe sees this sequence's rows alone.
+            let types = input.typeIds.map { [$0[index]] }
+            let reference = try orig.forward(batch: [tokens], typeIds: types) { layer, x, y in
                 guard conv.isLinear(layer: layer) else { return }
                 layerSums[layer] += relativeError(conv.attentionOutput(layer: layer, input: x).data, y.data)
-            }
-            let output = try conv.forward(tokens: tokens)
+            }[0]
+            let output = try conv.forward(batch: [tokens], typeIds: types)[0]
             let (d, r) = squaredDifference(output.hiddenStates.data, reference.hiddenStates.data)
             hidden.difference += d
             hidden.reference += r
@@ -102,7 +111,7 @@ public enum Verifier {
                     scores.add(lo, lc, positions: 0..<tokens.count, targets: nil)
                 }
             }
-            if onText && !isLanguageModel {
+            if let pooling {
                 embeddings.original.append(pooling.0.apply(reference.hiddenStates))
                 embeddings.converted.append(pooling.0.apply(output.hiddenStates))
             }
@@ -132,7 +141,7 @@ public enum Verifier {
             }
             report.top1Agreement = scores.agreement
             report.meanKL = scores.meanKL
-        } else if onText {
+        } else if let pooling {
             report.embeddings = EmbeddingComparison.figures(embeddings.original, embeddings.converted, pooling: pooling.0, source: pooling.1)
         }
         var lengths: [Int] = []
@@ -150,6 +159,9 @@ public enum Verifier {
         if let s = input.scoredFrom, s.count != input.sequences.count {
             throw VerifyError("\(place): \(s.count) scored-from positions for \(input.sequences.count) sequences")
         }
+        if let t = input.typeIds, t.count != input.sequences.count || zip(t, input.sequences).contains(where: { $0.count != $1.count }) {
+            throw VerifyError("\(place): the token types do not match the sequences, one per token")
+        }
         for (i, tokens) in input.sequences.enumerated() {
             guard !tokens.isEmpty else { throw VerifyError("\(place): sequence \(i + 1) is empty") }
             if let bad = tokens.firstIndex(where: { $0 < 0 || $0 >= vocab }) {
@@ -163,7 +175,8 @@ public enum Verifier {
 
     /// The encoder pooling of the original model's sentence-transformers files, else mean pooling.
     static func sentencePooling(model: String) throws -> (Pooling, String) {
-        (Pooling(mode: .mean, normalize: false), "default")
+        if let p = try Pooling.sentenceTransformers(model: model) { return (p, "sentence-transformers") }
+        return (Pooling(mode: .mean, normalize: false), "default")
     }
 
     /// Parallel against recurrent outputs, each on the scale of its own largest magnitude.

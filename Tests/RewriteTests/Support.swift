@@ -32,19 +32,7 @@ func options(_ map: FeatureMapKind, _ configure: (inout SwapOptions) -> Void = {
 /// Validates JSON instances against schemas/linear-attention.schema.json with Python's jsonschema
 /// (Draft 2020-12); returns each instance's error messages (empty when valid).
 func schemaErrors(_ instances: [JSON]) throws -> [[String]] {
-    let script = """
-        import json, sys
-        from jsonschema import Draft202012Validator
-        schema = json.load(open(sys.argv[1]))
-        Draft202012Validator.check_schema(schema)
-        v = Draft202012Validator(schema)
-        print(json.dumps([[e.message for e in v.iter_errors(i)] for i in json.load(sys.stdin)]))
-        """
-    let r = try runProcess("/usr/bin/env", ["python3", "-c", script, repoRoot + "/schemas/linear-attention.schema.json"],
-                           stdin: JSON.array(instances).serialized())
-    guard r.status == 0 else { throw CheckpointError(file: "jsonschema", "python failed (\(r.status)): \(r.stderr)") }
-    let parsed = try JSON.parse(r.stdout)
-    return (parsed.arrayValue ?? []).map { ($0.arrayValue ?? []).compactMap(\.stringValue) }
+    try schemaErrors(instances, schema: repoRoot + "/schemas/linear-attention.schema.json")
 }
 
 /// Reads a config.json.

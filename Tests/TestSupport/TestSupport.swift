@@ -153,3 +153,19 @@ public func maxRelativeError(_ a: [Float], _ b: [Float]) -> Double {
     }
     return diff / max(scale, 1e-30)
 }
+
+/// Validates JSON instances against a JSON Schema file (Draft 2020-12) with Python's `jsonschema`, after
+/// checking the schema itself; returns each instance's error messages (empty when valid).
+public func schemaErrors(_ instances: [JSON], schema: String) throws -> [[String]] {
+    let script = """
+        import json, sys
+        from jsonschema import Draft202012Validator
+        schema = json.load(open(sys.argv[1]))
+        Draft202012Validator.check_schema(schema)
+        v = Draft202012Validator(schema)
+        print(json.dumps([[e.message for e in v.iter_errors(i)] for i in json.load(sys.stdin)]))
+        """
+    let r = try runProcess("/usr/bin/env", ["python3", "-c", script, schema], stdin: JSON.array(instances).serialized())
+    guard r.status == 0 else { throw CheckpointError(file: schema, "jsonschema failed (\(r.status)): \(r.stderr)") }
+    return (try JSON.parse(r.stdout).arrayValue ?? []).map { ($0.arrayValue ?? []).compactMap(\.stringValue) }
+}

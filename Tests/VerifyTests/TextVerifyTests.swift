@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 import RecastCore
 import Runtime
+import SafeTensors
 @testable import Verify
 
 /// The NumPy side of the cross-checks: both models run by the float64 reference (tools/reference.py),
@@ -82,18 +83,7 @@ func numpy(_ spec: JSON) throws -> JSON {
 /// Validates reports against schemas/verify.schema.json with Python's jsonschema (Draft 2020-12);
 /// returns each report's error messages (empty when valid).
 func verifySchemaErrors(_ reports: [JSON]) throws -> [[String]] {
-    let script = """
-        import json, sys
-        from jsonschema import Draft202012Validator
-        schema = json.load(open(sys.argv[1]))
-        Draft202012Validator.check_schema(schema)
-        v = Draft202012Validator(schema)
-        print(json.dumps([[e.message for e in v.iter_errors(i)] for i in json.load(sys.stdin)]))
-        """
-    let r = try runProcess("/usr/bin/env", ["python3", "-c", script, repoRoot + "/schemas/verify.schema.json"],
-                           stdin: JSON.array(reports).serialized())
-    guard r.status == 0 else { throw VerifyError("jsonschema failed (\(r.status)): \(r.stderr)") }
-    return (try JSON.parse(r.stdout).arrayValue ?? []).map { ($0.arrayValue ?? []).compactMap(\.stringValue) }
+    try schemaErrors(reports, schema: repoRoot + "/schemas/verify.schema.json")
 }
 
 func ids(_ j: JSON?) -> [[Int]] { (j?.arrayValue ?? []).map { ($0.arrayValue ?? []).compactMap(\.intValue) } }
@@ -269,5 +259,95 @@ func close(_ a: Double?, _ b: Double?, rel: Double, abs tolerance: Double = 0) -
         #expect(message(VerifyInput(kind: .lines, sequences: [Array(repeating: 1, count: 2000)], source: "long.json")).contains("positions"))
         // Single tokens are fine for an encoder: each still has an embedding.
         #expect(message(VerifyInput(kind: .lines, sequences: [[7], [9]]), "bert", "bert-elu") == "no error")
+    }
+
+    /// The command on a tokens file: the JSON report validates, the text figures are there, and a text
+    /// input to a model folder without a tokenizer is refused naming the folder.
+    @Test func commandOnATokensFile() throws {
+        let dir = TempDir()
+        let file = dir.write("ids.jsonl", "[5, 17, 3, 60, 22, 9]\n\n[2, 2, 50, 13]\n")
+        let r = try recast(["verify", fixture("gpt2"), fixture("gpt2-t2r"), "--tokens-file", file, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try JSON.parse(r.stdout)
+        #expect(j["input"]?.stringValue == "lines" && j["source"]?.stringValue == file && j["sequences"]?.intValue == 2)
+        #expect(j["text"]?["tokens"]?.intValue == 5 + 3 && j["text"]?["sequences"]?.intValue == 2)
+        #expect(try verifySchemaErrors([j]) == [[]])
+        let human = try recast(["verify", fixture("bert"), fixture("bert-elu"), "--tokens-file", file])
+        #expect(human.status == 0 && human.stdout.contains("sentence embeddings (2 sequences; mean pooling") && human.stdout.contains("same nearest neighbour"), "\(human.stdout)")
+        // fixtures/gpt2 has no tokenizer: text cannot be tokenized.
+        let text = dir.write("lines.txt", "one line\nanother\n")
+        let refused = try recast(["verify", fixture("gpt2"), fixture("gpt2-t2r"), "--lines", text])
+        #expect(refused.status == 1 && refused.stderr.contains(fixture("gpt2")) && refused.stderr.contains("tokenizer") && refused.stdout.isEmpty,
+                "\(refused.stderr)")
+        let bad = try recast(["verify", fixture("gpt2"), fixture("gpt2-t2r"), "--tokens-file", dir.write("bad.json", "[[1, 2], [3, 99]]")])
+        #expect(bad.status == 1 && bad.stderr.contains("bad.json") && bad.stderr.contains("99"), "\(bad.stderr)")
+    }
+
+    /// The real all-MiniLM-L6-v2 and a T2R swap of it, on sentences of real English tokenized by Python's
+    /// `tokenizers`: the pooling comes from its sentence-transformers files, and the figures match NumPy's.
+    @Test func realMiniLMEmbeddings() throws {
+        let folder = try python([repoRoot + "/tools/models.py", "minilm"])
+        #expect(folder.status == 0, "\(folder.stderr)")
+        let minilm = folder.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let dir = TempDir()
+        let swapped = dir.file("minilm-t2r")
+        let swap = try recast(["swap", minilm, swapped, "--feature-map", "t2r", "--seed", "0"])
+        #expect(swap.status == 0, "\(swap.stderr)")
+        let script = """
+            import json, sys, tokenizers
+            t = tokenizers.Tokenizer.from_file(sys.argv[1] + "/tokenizer.json")
+            t.no_padding(); t.no_truncation()
+            lines = [l.strip() for l in open("/usr/share/common-licenses/Apache-2.0") if len(l.split()) > 4][:16]
+            print(json.dumps([t.encode(l).ids for l in lines]))
+            """
+        let encoded = try runProcess("/usr/bin/env", ["python3", "-c", script, minilm])
+        #expect(encoded.status == 0, "\(encoded.stderr)")
+        let sequences = ids(try JSON.parse(encoded.stdout))
+        #expect(sequences.count == 16)
+        let file = dir.write("ids.json", encoded.stdout)
+        let r = try recast(["verify", minilm, swapped, "--tokens-file", file, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try JSON.parse(r.stdout)
+        #expect(try verifySchemaErrors([j]) == [[]])
+        let e = j["embeddings"]
+        #expect(e?["pooling"]?["mode"]?.stringValue == "mean" && e?["pooling"]?["normalize"]?.boolValue == true
+            && e?["pooling"]?["from"]?.stringValue == "sentence-transformers")
+        let expected = try numpy(.object([
+            ("original", .string(minilm)), ("converted", .string(swapped)), ("sequences", .array(sequences.map { .array($0.map(JSON.int)) })),
+        ]))["embeddings"]
+        #expect(close(e?["cosine_mean"]?.doubleValue, expected?["cosine_mean"]?.doubleValue, rel: 0, abs: 1e-5), "\(String(describing: e))")
+        #expect(close(e?["cosine_min"]?.doubleValue, expected?["cosine_min"]?.doubleValue, rel: 0, abs: 1e-5))
+        #expect(e?["neighbour_agreement"]?.doubleValue == expected?["neighbour_agreement"]?.doubleValue)
+        // An untrained swap moves the embeddings: the figures are not trivially 1.
+        #expect((e?["cosine_min"]?.doubleValue ?? 1) < 0.999)
+    }
+
+    /// Parallel against recurrent: each output against its own largest magnitude (a logit difference is
+    /// no longer divided by the hidden states' scale), from `recast run` in both modes.
+    @Test func parallelRecurrentOnEachOutputsScale() throws {
+        let dir = TempDir()
+        for (original, converted) in [("gpt2", "gpt2-t2r"), ("llama", "llama-hedgehog"), ("qwen2", "qwen2-performer")] {
+            let tokens = [5, 17, 3, 60, 22, 9, 41, 8, 33, 12, 0, 63]
+            let report = try Verifier.verify(original: fixture(original), converted: fixture(converted), tokens: tokens, length: 0, seed: 0)
+            var outputs: [String: SafeTensorsFile] = [:]
+            for mode in ["parallel", "recurrent"] {
+                let out = dir.file("\(converted)-\(mode).safetensors")
+                let r = try recast(["run", fixture(converted), "--tokens", tokens.map(String.init).joined(separator: ","), "--mode", mode, "--out", out])
+                try #require(r.status == 0, "\(r.stderr)")
+                outputs[mode] = try SafeTensorsFile(path: out)
+            }
+            let p = try #require(report.parallelRecurrent)
+            for (name, figure) in [("hidden_states", p.hiddenStates), ("logits", try #require(p.logits))] {
+                let a = try #require(outputs["parallel"]).loadFloat32(name), b = try #require(outputs["recurrent"]).loadFloat32(name)
+                let diff = zip(a, b).map { Swift.abs(Double($0) - Double($1)) }.max() ?? 0
+                let scale = a.map { Swift.abs(Double($0)) }.max() ?? 0
+                // The differences are rounding noise, so only their size is compared; the scale is exact.
+                #expect(figure.maxAbs > 0 && diff > 0 && figure.maxAbs < 10 * diff && diff < 10 * figure.maxAbs, "\(converted) \(name)")
+                #expect(Swift.abs(figure.maxAbs / figure.maxRel - scale) <= 1e-5 * scale, "\(converted) \(name): scale \(figure.maxAbs / figure.maxRel) against \(scale)")
+                // What the tests hold on the two-layer fixtures.
+                #expect(figure.maxRel < 1e-5, "\(converted) \(name): \(figure.maxRel)")
+            }
+            #expect(p.maxRel == max(p.hiddenStates.maxRel, p.logits?.maxRel ?? 0) && p.tokens == tokens.count)
+        }
     }
 }
