@@ -84,11 +84,13 @@ def time_recast(cmd, out_path, repeat):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--mb", type=float, default=10)
-    ap.add_argument("--work", default=os.path.join(ROOT, "bench-work", "tokenize"))
-    ap.add_argument("--models", default="minilm,smollm2")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--mb", type=float, default=10, help="size of the text to encode, in MB (default 10)")
+    ap.add_argument("--work", default=os.path.join(ROOT, "bench-work", "tokenize"),
+                    help="folder for the text and the ids (default bench-work/tokenize)")
+    ap.add_argument("--models", default="minilm,smollm2",
+                    help="comma-separated tokenizers from tools/models.py: minilm, smollm2 (default both)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per side; the best is kept (default 3)")
+    ap.add_argument("--no-build", action="store_true", help="use the existing .build/release/recast")
     a = ap.parse_args()
 
     if not a.no_build:

@@ -5,6 +5,7 @@
     python3 tools/tokenizer_corpus.py expected TOKENIZER_JSON OUT [--pairs N]
     python3 tools/tokenizer_corpus.py encode TOKENIZER_JSON TEXTS_JSON [--no-special-tokens]
     python3 tools/tokenizer_corpus.py decode TOKENIZER_JSON 1,2,3
+    python3 tools/tokenizer_corpus.py run TOKENIZER_JSON < REQUEST_JSON
 
 The corpus is deterministic (seeded, no network) and has about 12,000 entries. An entry is one
 sequence; some hold line breaks (\\n, \\r\\n, \\r), so the corpus is stored as JSON lines of strings:
@@ -36,6 +37,12 @@ here), each into its own sequence for pairs. `decoded` is decode(ids) skipping s
 
 `encode` prints what `recast tokenize --json` prints, from `tokenizers`, for the texts of a JSON file
 (an array whose elements are a string, or [text, pair]); `decode` prints {"text": decode(ids)}.
+
+`run` is the component tests' reference: it reads {"texts": [...], "pairs": [[a, b], ...], "decode": [[ids], ...]}
+on stdin and prints {"encodings": [...], "plain": [...], "pairs": [...], "decoded": [{"skip": str, "keep": str}]}:
+each text encoded with and without special tokens, each pair, and each id list decoded skipping and keeping
+special tokens. An encoding is {"ids", "tokens", "offsets" (UTF-8 bytes), "type_ids", "special_tokens_mask"}.
+Like everything here it turns padding and truncation off (Recast applies them only when asked).
 """
 import json
 import os
@@ -251,6 +258,27 @@ def encode(tokenizer_json, texts_json, special):
     json.dump({"tokenizer": tokenizer_json, "sequences": sequences}, sys.stdout, ensure_ascii=False)
 
 
+def run():
+    """The component tests' reference (see the module doc)."""
+    tok = load(sys.argv[2])
+    request = json.load(sys.stdin)
+
+    def encoding(e, texts):
+        return {"ids": e.ids, "tokens": e.tokens, "offsets": byte_offsets(e, texts), "type_ids": e.type_ids,
+                "special_tokens_mask": e.special_tokens_mask}
+
+    out = {"encodings": [], "plain": [], "pairs": [], "decoded": []}
+    for t in request.get("texts", []):
+        out["encodings"].append(encoding(tok.encode(t), [t]))
+        out["plain"].append(encoding(tok.encode(t, add_special_tokens=False), [t]))
+    for a, b in request.get("pairs", []):
+        out["pairs"].append(encoding(tok.encode(a, b), [a, b]))
+    for ids in request.get("decode", []):
+        out["decoded"].append({"skip": tok.decode(ids, skip_special_tokens=True),
+                               "keep": tok.decode(ids, skip_special_tokens=False)})
+    json.dump(out, sys.stdout, ensure_ascii=False)
+
+
 def main():
     args = sys.argv[1:]
     if args[:1] == ["corpus"]:
@@ -265,6 +293,8 @@ def main():
     elif args[:1] == ["decode"] and len(args) == 3:
         ids = [int(i) for i in args[2].split(",")]
         json.dump({"text": load(args[1]).decode(ids)}, sys.stdout, ensure_ascii=False)
+    elif args[:1] == ["run"] and len(args) == 2:
+        run()
     else:
         sys.exit(__doc__)
 

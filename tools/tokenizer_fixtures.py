@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The tokenizers the exactness tests compare Recast against, built with the `tokenizers` library.
 
-    python3 tools/tokenizer_fixtures.py trained   # (re)writes fixtures/tokenizers/{gpt2-bpe,llama-bpe}/
+    python3 tools/tokenizer_fixtures.py trained          # (re)writes fixtures/tokenizers/{gpt2-bpe,llama-bpe}/
+    python3 tools/tokenizer_fixtures.py train KIND OUT   # a small tokenizer.json for the component tests
 
 `trained` trains two small tokenizers (vocabulary about 2,000) on the texts in /usr/share/common-licenses,
 single-threaded, so a rerun writes the same bytes:
@@ -13,6 +14,15 @@ single-threaded, so a rerun writes the same bytes:
              and no pre-tokenizer, as Llama 2's tokenizer.json has; byte_fallback with the 256 `<0xNN>`
              tokens at ids 3…258; decoders Replace("▁", " "), ByteFallback, Fuse, Strip(start 1);
              `<unk>` `<s>` `</s>` at ids 0, 1, 2; TemplateProcessing adding `<s>`.
+
+`train` trains a smaller tokenizer (vocabulary 500 or 600) on the non-blank licence lines plus a few
+non-English lines, and writes its tokenizer.json to OUT; the Swift component tests edit it. KIND:
+
+  bytelevel-bpe     GPT-2 style: ByteLevel pre-tokenizer, decoder and post-processor (trim_offsets on)
+  wordpiece         BERT style: BertNormalizer, BertPreTokenizer, WordPiece decoder
+  bytefallback-bpe  Llama 2 style, with the 256 <0xNN> tokens after <unk> <s> </s>
+  space-bpe         no pre-tokenizer: whole lines are words, so tokens hold real spaces
+  suffix-bpe        continuing_subword_prefix "##" and end_of_word_suffix "</w>"
 
 The real tokenizers the tests also use come from tools/models.py (`minilm`, and `smollm2`, whose
 tokenizer.json is built from the GGUF's `tokenizer.ggml.*`).
@@ -89,6 +99,68 @@ def llama_bpe():
     return tok
 
 
+def training_lines():
+    """The non-blank licence lines, and a few lines in other scripts (so their characters are in the vocabulary)."""
+    extra = ["naïve café résumé über straße", "東京 北京 서울", "emoji 👍🏽 👨‍👩‍👧", "Привет мир", "مرحبا שלום"]
+    return [line for line in license_lines() if line.strip()] + extra * 3
+
+
+def train(kind):
+    """A small tokenizer of the given kind (see the module doc), as a tokenizer.json dictionary."""
+    if kind == "bytelevel-bpe":
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        tok.post_processor = processors.ByteLevel(trim_offsets=True)
+        trainer = trainers.BpeTrainer(vocab_size=600, min_frequency=2, special_tokens=["<|endoftext|>"],
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    elif kind == "space-bpe":
+        tok = Tokenizer(models.BPE())
+        trainer = trainers.BpeTrainer(vocab_size=500, min_frequency=2, special_tokens=["<|endoftext|>"],
+                                      show_progress=False)
+    elif kind == "wordpiece":
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=30))
+        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(vocab_size=500, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+                                            show_progress=False)
+    elif kind == "suffix-bpe":
+        tok = Tokenizer(models.BPE(unk_token="<unk>", continuing_subword_prefix="##", end_of_word_suffix="</w>"))
+        tok.pre_tokenizer = pre_tokenizers.Whitespace()
+        trainer = trainers.BpeTrainer(vocab_size=500, special_tokens=["<unk>"], continuing_subword_prefix="##",
+                                      end_of_word_suffix="</w>", show_progress=False)
+    elif kind == "bytefallback-bpe":
+        tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+        tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+        tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                         decoders.Strip(" ", 1, 0)])
+        trainer = trainers.BpeTrainer(vocab_size=500, special_tokens=["<unk>", "<s>", "</s>"], limit_alphabet=60,
+                                      show_progress=False)
+    else:
+        sys.exit(f"unknown kind {kind}\n\n{__doc__}")
+    tok.train_from_iterator(training_lines(), trainer)
+    data = json.loads(tok.to_str())
+    if kind == "bytefallback-bpe":
+        # Llama 2 keeps the 256 byte tokens right after the specials.
+        old = data["model"]["vocab"]
+        order = sorted(old, key=old.get)
+        new = {}
+        for t in order[:3] + [f"<0x{b:02X}>" for b in range(256)] + order[3:]:
+            new.setdefault(t, len(new))
+        data["model"]["vocab"] = new
+        for a in data["added_tokens"]:
+            a["id"] = new[a["content"]]
+        data["post_processor"] = {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                     {"SpecialToken": {"id": "<s>", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {"<s>": {"id": "<s>", "ids": [new["<s>"]], "tokens": ["<s>"]}},
+        }
+    return data
+
+
 def _model_field(tok, key):
     return json.loads(tok.to_str())["model"][key]
 
@@ -107,6 +179,12 @@ def main():
     if what == "trained":
         print(write(gpt2_bpe(), os.path.join(FIXTURES, "gpt2-bpe")))
         print(write(llama_bpe(), os.path.join(FIXTURES, "llama-bpe")))
+    elif what == "train" and len(sys.argv) == 4:
+        data = train(sys.argv[2])
+        tmp = sys.argv[3] + ".partial"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False)
+        os.replace(tmp, sys.argv[3])
     else:
         sys.exit(__doc__)
 

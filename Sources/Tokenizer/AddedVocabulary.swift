@@ -47,6 +47,7 @@ struct AddedVocabulary: Sendable {
     init(_ tokens: [AddedToken], model: Vocabulary, normalizer: (any Normalizer)?, file: String) throws {
         var byContent: [TokenKey: Int] = [:]
         var byID: [Int: AddedToken] = [:]
+        var lastAdded: Int?  // the largest id given to an added token so far
         for t in tokens {
             guard t.id >= 0, t.id <= Vocabulary.maxID else {
                 throw TokenizerError(file: file, "added_tokens: the id \(t.id) of '\(t.content)' is outside 0...\(Vocabulary.maxID)")
@@ -59,6 +60,20 @@ struct AddedVocabulary: Sendable {
             }
             if let vocab = model.token(of: t.id), !vocab.sameBytes(t.content) {
                 throw TokenizerError(file: file, "added_tokens: the id \(t.id) of '\(t.content)' is the model's id of '\(vocab)'")
+            }
+            if !t.content.isEmpty {
+                // `tokenizers` ignores the stored ids: it numbers the added tokens itself, in file order.
+                let (expected, why): (Int, String)
+                if let known = byContent[TokenKey(t.content)] ?? model.id(of: t.content) {
+                    (expected, why) = (known, "the vocabulary's id of that token")
+                } else {
+                    let next = lastAdded.map { $0 >= model.count || model.count == 0 ? $0 + 1 : model.count } ?? model.count
+                    (expected, why) = (next, "the next id after the vocabulary (\(model.count) tokens) and the added tokens before it")
+                }
+                guard t.id == expected else {
+                    throw TokenizerError(file: file, "added_tokens: '\(t.content)' has the id \(t.id), but `tokenizers` gives it \(expected), \(why)")
+                }
+                lastAdded = max(lastAdded ?? expected, expected)
             }
             byContent[TokenKey(t.content)] = t.id
             byID[t.id] = t

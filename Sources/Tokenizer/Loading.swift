@@ -192,7 +192,7 @@ struct Companions: Sendable {
             throw TokenizerError(file: generationConfigPath, "'eos_token_id' is not an integer or a list of integers")
         }
         if let t = tokenString("eos_token"), let i = id(t) { return [i] }
-        return ["</s>", "<|endoftext|>", "<|im_end|>"].compactMap(id)
+        return ["</s>", "<|endoftext|>", "<|im_end|>"].compactMap(id).sorted()
     }
 }
 

@@ -4,7 +4,8 @@ import RecastCore
 public struct Encoding: Sendable, Equatable {
     /// Token ids.
     public var ids: [Int]
-    /// Token strings, as the vocabulary spells them (`Ġthe`, `##ing`, `<s>`).
+    /// Token strings, as the vocabulary spells them (`Ġthe`, `##ing`, `<s>`); an added token's is the text it
+    /// matched, with the spaces its `lstrip`/`rstrip` took (` <mask>`), as in `tokenizers`.
     public var tokens: [String]
     /// Per token, the UTF-8 byte range of the original text it came from. Tokens the post-processor adds
     /// (`[CLS]`, `<s>`) have the empty range 0..<0, as in `tokenizers`.
@@ -80,7 +81,7 @@ public final class Tokenizer: @unchecked Sendable {
     public func encode(_ text: String, pair: String? = nil, addSpecialTokens: Bool = true) throws -> Encoding {
         var encodings = [try encodeSequence(text, typeID: 0)]
         if let pair { encodings.append(try encodeSequence(pair, typeID: 1)) }
-        postProcessor?.process(&encodings, addSpecialTokens: addSpecialTokens)
+        postProcessor?.process(&encodings, texts: pair.map { [text, $0] } ?? [text], addSpecialTokens: addSpecialTokens)
         guard encodings.count > 1 else { return encodings[0] }
         var out = Encoding()
         for e in encodings { out.append(e) }
@@ -97,7 +98,8 @@ public final class Tokenizer: @unchecked Sendable {
         }
         for piece in try added.extract(text, normalizer: normalizer) {
             if let id = piece.token {
-                add(id, added.byID[id]?.content ?? "", piece.text.originalRange(0..<piece.text.scalars.count))
+                // As in `tokenizers`, the token is the matched text, with the spaces `lstrip`/`rstrip` took.
+                add(id, piece.text.string, piece.text.originalRange(0..<piece.text.scalars.count))
                 continue
             }
             for word in try preTokenizer?.split(piece.text) ?? [piece.text] {
@@ -154,7 +156,7 @@ public final class Tokenizer: @unchecked Sendable {
     public var addedTokens: [AddedToken] { added.tokens }
 
     /// The end-of-sequence token id(s) generation stops at: `generation_config.json`'s `eos_token_id`, else
-    /// `tokenizer_config.json`'s `eos_token`, else `</s>`, `<|endoftext|>`, `<|im_end|>` when present.
+    /// `tokenizer_config.json`'s `eos_token`, else those of `</s>`, `<|endoftext|>`, `<|im_end|>` that exist, in id order.
     public var endOfSequence: [Int] { endOfSequenceIDs }
 
     /// The padding id to use when batching: `tokenizer.json`'s padding `pad_id`, else the `[PAD]`/`<pad>` token, else 0.

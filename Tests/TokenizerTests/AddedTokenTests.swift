@@ -12,10 +12,12 @@ import TestSupport
         json.set("post_processor", .null)
         var next = json["model"]?["vocab"]?.objectValue?.count ?? 0
         var added = json["added_tokens"]?.arrayValue ?? []
+        // `tokenizers` numbers added tokens itself: the vocabulary's id when the token is in it, else the next id.
         func token(_ content: String, special: Bool, lstrip: Bool = false, rstrip: Bool = false, singleWord: Bool = false) {
-            added.append(.object([("id", .int(next)), ("content", .string(content)), ("single_word", .bool(singleWord)),
+            let known = json["model"]?["vocab"]?[content]?.intValue
+            added.append(.object([("id", .int(known ?? next)), ("content", .string(content)), ("single_word", .bool(singleWord)),
                                   ("lstrip", .bool(lstrip)), ("rstrip", .bool(rstrip)), ("normalized", .bool(false)), ("special", .bool(special))]))
-            next += 1
+            if known == nil { next += 1 }
         }
         token("<mask>", special: true, lstrip: true)
         token("<sep>", special: true, rstrip: true)
@@ -23,7 +25,8 @@ import TestSupport
         token("word", special: false, singleWord: true)
         token("<s>", special: true)
         token("<s><s>", special: true) // longest match first
-        token("ĠĠ", special: false)
+        token("ĠĠ", special: false)  // also a vocabulary token: it keeps its id there
+        #expect(json["model"]?["vocab"]?["ĠĠ"]?.intValue != nil)
         json.set("added_tokens", .array(added))
         return json
     }
@@ -47,7 +50,8 @@ import TestSupport
         // A non-special added token defaults to normalized: true; with no normalizer it still matches.
         var json = try withAddedTokens()
         var added = json["added_tokens"]?.arrayValue ?? []
-        added.append(.object([("id", .int(json["model"]?["vocab"]?.objectValue?.count ?? 0 + 20)), ("content", .string("Ġzz")), ("single_word", .bool(false)),
+        let next = (added.compactMap { $0["id"]?.intValue }.max() ?? 0) + 1
+        added.append(.object([("id", .int(next)), ("content", .string("Ġzz")), ("single_word", .bool(false)),
                               ("lstrip", .bool(false)), ("rstrip", .bool(false)), ("normalized", .bool(true)), ("special", .bool(false))]))
         json.set("added_tokens", .array(added))
         try expectSameAsTokenizers(json, texts: ["ĠaĠzzĠb", "Ġzz<mask>Ġzz", "ĠzzzĠzz"])
@@ -61,6 +65,10 @@ import TestSupport
             (#"[{"id": 1, "content": "<x>"}]"#, ["'<x>'", "'a'", "1"]),
             (#"[{"id": -1, "content": "<x>"}]"#, ["-1"]),
             (#"[{"id": 1, "content": 5}]"#, ["added_tokens[0]", "'content'"]),
+            // `tokenizers` would number these differently (3: the next id; 1: the vocabulary's).
+            (#"[{"id": 5, "content": "<x>"}]"#, ["'<x>'", "5", "gives it 3"]),
+            (#"[{"id": 3, "content": "<x>"}, {"id": 5, "content": "<y>"}]"#, ["'<y>'", "5", "gives it 4"]),
+            (#"[{"id": 7, "content": "a"}]"#, ["'a'", "7", "gives it 1"]),
         ]
         for (added, mentions) in cases {
             let dir = TempDir()
@@ -77,7 +85,7 @@ import TestSupport
     @Test func canonicallyEquivalentTokensStayDistinct() throws {
         // "é" and "e\u{301}" are equal Swift strings but different tokens.
         let dir = TempDir()
-        let path = dir.write("tokenizer.json", #"{"model": {"type": "WordLevel", "unk_token": "?", "vocab": {"?": 0, "\u00e9": 1, "e\u0301": 2}}, "added_tokens": [{"id": 3, "content": "\u00fc!", "special": true}]}"#)
+        let path = dir.write("tokenizer.json", #"{"model": {"type": "WordLevel", "unk_token": "?", "vocab": {"?": 0, "\u00e9": 1, "e\u0301": 2}}, "added_tokens": [{"id": 3, "content": "\u00fc!", "special": true, "normalized": false, "single_word": false, "lstrip": false, "rstrip": false}]}"#)
         let tokenizer = try expectSameAsTokenizers(try JSON.parse(Array(try String(contentsOfFile: path, encoding: .utf8).utf8)),
                                                    texts: ["\u{e9}", "e\u{301}", "u\u{308}!", "\u{fc}!"])
         #expect(tokenizer.id(of: "e\u{301}") == 2)

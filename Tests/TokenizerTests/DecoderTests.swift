@@ -19,7 +19,7 @@ import TestSupport
 
     static let tokens = ["[UNK]", "Ġhello", "Ġworld", "ĠcafÃ©", "Ċ", "##ing", "##s", "play", ".", "?", "'", "s", "n't", "do", "not", " ",
                          "▁Hello", "▁world", "▁", "<0xE2>", "<0x82>", "<0xAC>", "<0xFF>", "<0x41>", "▁▁x", "xx▁", "hello</w>", "world</w>",
-                         "plain", "ü", ",", "'m", "'ve", "'re", " 's", "<0xZZ>", "<0x4>"]
+                         "plain", "ü", ",", "'m", "'ve", "'re", " 's", "<0xZZ>", "<0x4>", "y▁▁"]
 
     static let decoders = [
         #"{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}"#,
@@ -44,8 +44,22 @@ import TestSupport
         let sequences: [[Int]] = [
             Array(0..<n), [1, 2, 4, 3], [7, 5, 6, 8, 9], [13, 14, 10, 11, 12, 8], [16, 17, 18, 19, 20, 21], [19, 20, 16, 22, 23, 22],
             [24, 25, 18, 18], [26, 27, 26], [n, 1, n, 2, n], [28, 30, 31, 32, 33, 34], [35, 36, 19], [], [n], [15, 15, 29],
+            [24, 25, 37],
         ]
-        try expectSameAsTokenizers(try tokenizer(DecoderTests.tokens, decoder: decoder), texts: [], decode: sequences)
+        try expectSameAsTokenizers(try tokenizer(DecoderTests.tokens, decoder: decoder), texts: [],
+                                   decode: sequences.filter { !DecoderTests.panicsInTokenizers(decoder, $0) })
+    }
+
+    /// `tokenizers`' Strip decoder panics (an index below zero) on a token made only of its character when
+    /// that token is shorter than `stop` ("▁" with stop 2): Python cannot be asked about those sequences.
+    static func panicsInTokenizers(_ decoder: String, _ ids: [Int]) -> Bool {
+        guard let json = try? JSON.parse(decoder), json["type"]?.stringValue == "Strip",
+              let content = json["content"]?.stringValue, let stop = json["stop"]?.intValue else { return false }
+        return ids.contains { id in
+            guard id < tokens.count else { return false }
+            let token = tokens[id]
+            return !token.isEmpty && token.count < stop && token.allSatisfy { String($0) == content }
+        }
     }
 
     @Test func noDecoderJoinsWithSpaces() throws {

@@ -48,7 +48,11 @@ func realModel(_ name: String) throws -> String {
         for (i, line) in lines.enumerated() {
             #expect(JSON.array(try tokenizer.encode(line).ids.map { .int($0) }) == expected[i]["ids"], "\(line.debugDescription)")
         }
-        #expect(try tokenizer.decode(try tokenizer.encode("hello, world! don't").ids) == "hello, world! don't")
+        // Decoding as the tokenizer.json decodes (its WordPiece cleanup leaves "don ' t" apart, unlike `transformers`).
+        let ids = try tokenizer.encode("hello, world! don't").ids
+        let decoded = try reference(folder + "/tokenizer.json", decode: [ids])["decoded"]?.arrayValue?.first?["skip"]?.stringValue
+        #expect(decoded != nil)
+        #expect(try tokenizer.decode(ids) == decoded)
         #expect(tokenizer.storedPadding == nil)
         #expect(tokenizer.storedTruncation == nil)
 

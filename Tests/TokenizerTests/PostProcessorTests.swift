@@ -23,7 +23,7 @@ import TestSupport
         #"{"type": "RobertaProcessing", "sep": ["<|endoftext|>", 0], "cls": ["<cls>", 200], "trim_offsets": true, "add_prefix_space": false}"#,
         #"{"type": "ByteLevel", "trim_offsets": true, "add_prefix_space": true}"#,
         #"{"type": "ByteLevel", "trim_offsets": true, "add_prefix_space": false}"#,
-        #"{"type": "ByteLevel", "trim_offsets": false}"#,
+        #"{"type": "ByteLevel", "trim_offsets": false, "add_prefix_space": false}"#,
         #"{"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": "<eos>", "type_id": 2}}], "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": "<eos>", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}, {"SpecialToken": {"id": "<eos>", "type_id": 1}}], "special_tokens": {"<bos>": {"id": "<bos>", "ids": [0, 201], "tokens": ["<|endoftext|>", "x"]}, "<eos>": {"id": "<eos>", "ids": [0], "tokens": ["<|endoftext|>"]}}}"#,
         #"{"type": "Sequence", "processors": [{"type": "ByteLevel", "trim_offsets": true, "add_prefix_space": false}, {"type": "TemplateProcessing", "single": [{"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}}], "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}], "special_tokens": {"<|endoftext|>": {"id": "<|endoftext|>", "ids": [0], "tokens": ["<|endoftext|>"]}}}]}"#,
     ])

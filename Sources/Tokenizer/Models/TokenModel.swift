@@ -87,6 +87,8 @@ struct Vocabulary: Sendable {
     func token(of id: Int) -> String? { id >= 0 && id < tokens.count ? tokens[id] : nil }
     /// The largest id + 1.
     var size: Int { tokens.count }
+    /// The number of tokens (`tokenizers`' vocabulary size, which numbers added tokens from it).
+    var count: Int { ids.count }
 }
 
 /// Reads the fields of one component's JSON with errors that name the file, the component and the key.

@@ -33,11 +33,13 @@ struct BertNormalizer: Normalizer {
         if lowercase { Lowercase.lowercase(&s) }
     }
 
-    /// Control and other invisible characters (categories C*), except tab, newline and carriage return.
+    /// Control, format, surrogate and private-use characters (Cc, Cf, Cs, Co), except tab, newline and
+    /// carriage return. Unassigned scalars (Cn, noncharacters such as U+FDD0) are kept, as `tokenizers` keeps them.
     static func isControl(_ c: Unicode.Scalar) -> Bool {
         if c == "\t" || c == "\n" || c == "\r" { return false }
         if c.value >= 0x20 && c.value < 0x7F { return false }
-        return UnicodeClasses.others.contains(index: UnicodeClasses.categoryIndex(c.value))
+        let category = UnicodeClasses.categoryIndex(c.value)
+        return category != UnicodeClasses.unassigned && UnicodeClasses.others.contains(index: category)
     }
 
     /// The CJK ideograph blocks BERT isolates.

@@ -3,7 +3,7 @@ import RecastCore
 /// Adds special tokens around the encoded sequence(s) and sets type ids (`tokenizers`' `PostProcessor`).
 /// `encodings` holds the first sequence and, for pairs, the second; the tokenizer concatenates them afterwards.
 protocol PostProcessor: Sendable {
-    func process(_ encodings: inout [Encoding], addSpecialTokens: Bool)
+    func process(_ encodings: inout [Encoding], texts: [String], addSpecialTokens: Bool)
 }
 
 extension Encoding {
@@ -78,7 +78,7 @@ struct BertProcessing: PostProcessor {
     let sep: (Int, String)
     let cls: (Int, String)
 
-    func process(_ encodings: inout [Encoding], addSpecialTokens: Bool) {
+    func process(_ encodings: inout [Encoding], texts: [String], addSpecialTokens: Bool) {
         guard addSpecialTokens else { return }
         for i in encodings.indices {
             encodings[i] = encodings[i].wrapped(i == 0 ? [cls] : [], [sep], typeID: i == 0 ? 0 : 1)
@@ -88,23 +88,67 @@ struct BertProcessing: PostProcessor {
 
 /// `tokenizers`' `process_offsets`: moves token offsets past the spaces (`Ġ` or whitespace) a token begins or
 /// ends with, except a first token's single leading space when the pre-tokenizer added it.
-func trimSpaceOffsets(_ e: inout Encoding, addPrefixSpace: Bool) {
+///
+/// `tokenizers` counts these moves in characters of the original text (its Python binding converts offsets
+/// to characters before post-processing), so a move of n spaces goes n scalars of `text`, not n bytes.
+func trimSpaceOffsets(_ e: inout Encoding, text: String, addPrefixSpace: Bool) {
     let space = ByteLevelAlphabet.characterOfByte[32]
     func isSpace(_ c: Unicode.Scalar) -> Bool { c == space || c.properties.isWhitespace }
+    var scalars = ScalarOffsets(text)
     for i in e.offsets.indices {
-        let scalars = Array(e.tokens[i].unicodeScalars)
-        var leading = scalars.prefix(while: isSpace).count
-        let trailing = scalars.reversed().prefix(while: isSpace).count
+        let token = e.tokens[i].unicodeScalars
+        var leading = token.prefix(while: isSpace).count
+        let trailing = token.reversed().prefix(while: isSpace).count
         guard leading > 0 || trailing > 0 else { continue }
-        var o = e.offsets[i]
+        var lo = scalars.index(ofByte: e.offsets[i].lowerBound), hi = scalars.index(ofByte: e.offsets[i].upperBound)
         if leading > 0 {
-            if (i == 0 || o.lowerBound == 0) && addPrefixSpace && leading == 1 { leading = 0 }
-            o = min(o.lowerBound + leading, o.upperBound)..<o.upperBound
+            if (i == 0 || lo == 0) && addPrefixSpace && leading == 1 { leading = 0 }
+            lo = min(lo + leading, hi)
         }
-        if trailing > 0 && o.upperBound >= trailing {
-            o = o.lowerBound..<max(o.upperBound - trailing, o.lowerBound)
+        if trailing > 0 && hi >= trailing {
+            hi = max(hi - trailing, lo)
         }
-        e.offsets[i] = o
+        e.offsets[i] = scalars.byte(ofIndex: lo)..<scalars.byte(ofIndex: hi)
+    }
+}
+
+/// Byte offsets of a text's scalars and back, built on first use: offsets between scalar boundaries and
+/// beyond the end map as `tokenizers`' byte-to-character converter maps them (to the scalar holding that byte;
+/// to the scalar count at and past the end).
+struct ScalarOffsets {
+    private let text: String
+    /// The byte offset where each scalar starts, and the text's length in bytes last.
+    private var starts: [Int] = []
+
+    init(_ text: String) { self.text = text }
+
+    private mutating func build() {
+        guard starts.isEmpty else { return }
+        starts.reserveCapacity(text.utf8.count + 1)
+        var at = 0
+        for c in text.unicodeScalars {
+            starts.append(at)
+            at += UTF8.width(c)
+        }
+        starts.append(at)
+    }
+
+    /// The index of the scalar holding byte `byte`.
+    mutating func index(ofByte byte: Int) -> Int {
+        build()
+        if byte >= starts[starts.count - 1] { return starts.count - 1 }
+        var lo = 0, hi = starts.count - 1  // starts[lo] <= byte < starts[hi]
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2
+            if starts[mid] <= byte { lo = mid } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// The byte offset where scalar `index` starts (the text's length at and past the end).
+    mutating func byte(ofIndex index: Int) -> Int {
+        build()
+        return starts[max(0, min(index, starts.count - 1))]
     }
 }
 
@@ -115,9 +159,9 @@ struct RobertaProcessing: PostProcessor {
     let trimOffsets: Bool
     let addPrefixSpace: Bool
 
-    func process(_ encodings: inout [Encoding], addSpecialTokens: Bool) {
+    func process(_ encodings: inout [Encoding], texts: [String], addSpecialTokens: Bool) {
         if trimOffsets {
-            for i in encodings.indices { trimSpaceOffsets(&encodings[i], addPrefixSpace: addPrefixSpace) }
+            for i in encodings.indices { trimSpaceOffsets(&encodings[i], text: texts[min(i, texts.count - 1)], addPrefixSpace: addPrefixSpace) }
         }
         for i in encodings.indices {
             encodings[i] = addSpecialTokens ? encodings[i].wrapped(i == 0 ? [cls] : [sep], [sep], typeID: 0) : encodings[i].typed(0)
@@ -130,17 +174,17 @@ struct ByteLevelProcessing: PostProcessor {
     let trimOffsets: Bool
     let addPrefixSpace: Bool
 
-    func process(_ encodings: inout [Encoding], addSpecialTokens: Bool) {
+    func process(_ encodings: inout [Encoding], texts: [String], addSpecialTokens: Bool) {
         guard trimOffsets else { return }
-        for i in encodings.indices { trimSpaceOffsets(&encodings[i], addPrefixSpace: addPrefixSpace) }
+        for i in encodings.indices { trimSpaceOffsets(&encodings[i], text: texts[min(i, texts.count - 1)], addPrefixSpace: addPrefixSpace) }
     }
 }
 
 /// The processors in turn.
 struct SequenceProcessing: PostProcessor {
     let steps: [any PostProcessor]
-    func process(_ encodings: inout [Encoding], addSpecialTokens: Bool) {
-        for s in steps { s.process(&encodings, addSpecialTokens: addSpecialTokens) }
+    func process(_ encodings: inout [Encoding], texts: [String], addSpecialTokens: Bool) {
+        for s in steps { s.process(&encodings, texts: texts, addSpecialTokens: addSpecialTokens) }
     }
 }
 
@@ -183,7 +227,7 @@ struct TemplateProcessing: PostProcessor {
         pair = try template("pair")
     }
 
-    func process(_ encodings: inout [Encoding], addSpecialTokens: Bool) {
+    func process(_ encodings: inout [Encoding], texts: [String], addSpecialTokens: Bool) {
         guard addSpecialTokens else { return }
         var out = Encoding()
         for piece in encodings.count == 1 ? single : pair {

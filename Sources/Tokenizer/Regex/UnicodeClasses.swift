@@ -15,7 +15,7 @@ enum UnicodeClasses {
     ]
 
     static func index(of category: Unicode.GeneralCategory) -> UInt8 {
-        UInt8(categories.firstIndex(of: category) ?? 29)
+        UInt8(categories.firstIndex(of: category) ?? Int(unassigned))
     }
 
     /// The category index of every BMP scalar, computed once (64 KB).
@@ -31,7 +31,7 @@ enum UnicodeClasses {
     @inline(__always)
     static func categoryIndex(_ v: UInt32) -> UInt8 {
         if v < 0x10000 { return bmp[Int(v)] }
-        guard let s = Unicode.Scalar(v) else { return 29 }
+        guard let s = Unicode.Scalar(v) else { return unassigned }
         return index(of: s.properties.generalCategory)
     }
 
@@ -59,6 +59,8 @@ enum UnicodeClasses {
     static let symbols: CategoryMask = CategoryMask(rawValue: 0b1111 << 18)
     static let separators: CategoryMask = CategoryMask(rawValue: 0b111 << 22)
     static let others: CategoryMask = CategoryMask(rawValue: 0b11111 << 25)
+    /// The index of Cn (unassigned), the last category.
+    static let unassigned: UInt8 = 29
     static let wordCategories: CategoryMask = letters.union(marks).union([.init(8), .init(9), .init(11)])
 
     /// The category mask a `\p{NAME}` names (one- and two-letter names, and the long names of the major
