@@ -108,7 +108,7 @@ import RecastCore
                 errors += [rel(t["hidden_states"][n, :len(s)], a["hidden_states"]), rel(t["logits"][n, :len(s)], a["logits"])]
             out["alone"] = max(errors)
             """, ["batch": .string(batch), "model": .string(folder), "lines": .array(real.map { .string($0) }), "alone": .array(alone)])
-        let n = try #require(r["expected"]?.arrayValue?.compactMap(\.intValue))
+        let n = try #require(r["expected"]?.arrayValue).compactMap(\.intValue)
         #expect(n[0] == 4)
         #expect(r["shapes"]?["hidden_states"]?.arrayValue?.compactMap(\.intValue) == n + [32])
         #expect(r["shapes"]?["logits"]?.arrayValue?.compactMap(\.intValue) == n + [64])
