@@ -28,7 +28,7 @@ struct InputOptions: ParsableArguments {
     @Option(name: .customLong("tokens-file"), help: "A JSON array of arrays of token ids, or JSON lines of arrays.")
     var tokensFile: String?
 
-    @Option(name: .customLong("max-length"), help: "Tokens per window or line (default: the model's positions, at most 1024).", transform: parseCount)
+    @Option(name: .customLong("max-length"), help: "Tokens per --text-file window, --lines line or --text, special tokens included: longer lines and --text are truncated, keeping the special tokens (default: the model's positions, at most 1024; --text longer than the positions is refused).", transform: parseCount)
     var maxLength: Int?
 
     @Option(help: "Tokens between window starts for --text-file (default: the window, so no overlap).", transform: parseCount)
@@ -60,7 +60,7 @@ struct InputOptions: ParsableArguments {
         }
         if let maxLength {
             guard maxLength > 0 else { throw ValidationError("--max-length must be positive") }
-            guard textFile != nil || lines != nil else { throw ValidationError("--max-length applies to --text-file and --lines") }
+            guard textFile != nil || lines != nil || text != nil else { throw ValidationError("--max-length applies to --text, --text-file and --lines") }
         }
         if let stride {
             guard stride > 0 else { throw ValidationError("--stride must be positive") }
@@ -84,8 +84,21 @@ struct InputOptions: ParsableArguments {
 
     /// The sequences to run on a model: ids as given, or text tokenized with the model's tokenizer.
     /// `model` is the path the user gave (its folder holds the tokenizer), `file` names the model in errors.
-    func resolve(model: String, graph: ModelGraph, file: String) throws -> InputSequences {
-        if let count = idCount { try RunLimits.checkLength(count, graph: graph, file: file) }
+    /// `checkIds` sees the number of ids of --tokens or --length once it is known to fit the model's
+    /// positions and before the ids are built, so that a command refuses a huge --length with the memory
+    /// its run needs (without it, the ids themselves are checked).
+    func resolve(model: String, graph: ModelGraph, file: String,
+                 checkIds: ((_ count: Int) throws -> Void)? = nil) throws -> InputSequences {
+        if let count = idCount {
+            try RunLimits.checkLength(count, graph: graph, file: file)
+            if let checkIds {
+                try checkIds(count)
+            } else {
+                var need = MemoryNeed()
+                need.add("token ids", [count], bytesEach: 8)
+                try RunLimits.check(need, for: "\(count) token ids", file: file)
+            }
+        }
         if let tokens {
             return InputSequences(kind: .ids, sequences: [tokens.split(separator: ",").compactMap { Int($0.trimmingSpaces()) }])
         }
@@ -107,7 +120,7 @@ struct InputOptions: ParsableArguments {
         let special = !noSpecialTokens
         let typed = graph.embeddings.tokenType != nil
         if let text {
-            let encoding = try tokenizer.encode(text, pair: pair, addSpecialTokens: special)
+            let encoding = try encodeText(text, tokenizer: tokenizer, positions: positions, file: file)
             return InputSequences(kind: .text, sequences: [encoding.ids], typeIds: typed && pair != nil ? [encoding.typeIds] : nil)
         }
         if let textFile {
@@ -122,6 +135,35 @@ struct InputOptions: ParsableArguments {
                                             addSpecialTokens: special, file: path)
         guard !encodings.isEmpty else { throw TokenizerError(file: path, "holds no lines of text (blank lines are skipped)") }
         return InputSequences(kind: .lines, sequences: encodings.map(\.ids), source: path)
+    }
+}
+
+extension InputOptions {
+    /// --text (with --pair): truncated to --max-length with the special tokens kept, as --lines are; without
+    /// --max-length, a text longer than the model's positions is refused with the way out.
+    func encodeText(_ text: String, tokenizer: Tokenizer, positions: Int?, file: String) throws -> Encoding {
+        let special = !noSpecialTokens
+        if let pair {
+            let encoding = try tokenizer.encode(text, pair: pair, addSpecialTokens: special)
+            if let maxLength, encoding.count > maxLength {
+                throw RuntimeError(file: file, "--text and --pair make \(encoding.count) tokens, more than --max-length \(maxLength): pairs are not truncated, shorten the texts")
+            }
+            try checkPositions(encoding.count, positions: positions, file: file)
+            return encoding
+        }
+        if let maxLength {
+            return try TextInput.encode(text, tokenizer: tokenizer, maxLength: maxLength, addSpecialTokens: special, file: "--text")
+        }
+        let encoding = try tokenizer.encode(text, addSpecialTokens: special)
+        try checkPositions(encoding.count, positions: positions, file: file)
+        return encoding
+    }
+
+    /// Refuses a --text longer than the model's positions, naming --max-length.
+    private func checkPositions(_ count: Int, positions: Int?, file: String) throws {
+        if let positions, count > positions {
+            throw RuntimeError(file: file, "--text\(pair == nil ? "" : " and --pair") make\(pair == nil ? "s" : "") \(count) tokens, more than the model's \(positions) positions: \(pair == nil ? "give --max-length \(positions) to truncate it" : "shorten the texts")")
+        }
     }
 }
 

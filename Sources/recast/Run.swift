@@ -5,41 +5,6 @@ import RecastCore
 import Runtime
 import SafeTensors
 
-/// How the tokens of a run are given: a list, or a length and seed for a reproducible sequence.
-/// To be removed once `verify` takes `InputOptions` (Input.swift), as `run` does.
-struct TokenOptions: ParsableArguments {
-    @Option(help: "Comma-separated token ids, e.g. 1,2,3.")
-    var tokens: String?
-
-    @Option(help: "Run N synthetic tokens instead (the same formula as tools/reference.py).", transform: parseCount)
-    var length: Int?
-
-    @Option(help: "Seed for --length.")
-    var seed: UInt64 = 0
-
-    func validate() throws {
-        if tokens != nil && length != nil { throw ValidationError("give either --tokens or --length, not both") }
-        if tokens == nil && length == nil { throw ValidationError("give --tokens 1,2,3 or --length N") }
-        if let length, length <= 0 { throw ValidationError("--length must be positive") }
-        if let tokens {
-            for part in tokens.split(separator: ",", omittingEmptySubsequences: false) where Int(part.trimmingSpaces()) == nil {
-                throw ValidationError("--tokens holds '\(part)', which is not an integer token id")
-            }
-        }
-    }
-
-    /// How many tokens were asked for, known before any is built.
-    var count: Int {
-        if let tokens { return tokens.split(separator: ",", omittingEmptySubsequences: false).count }
-        return length ?? 0
-    }
-
-    func resolve(vocab: Int) -> [Int] {
-        if let tokens { return tokens.split(separator: ",").compactMap { Int($0.trimmingSpaces()) } }
-        return syntheticTokens(length: length ?? 0, seed: seed, vocab: vocab)
-    }
-}
-
 /// A count from the command line: digits, or an exact power-of-ten form such as `1e9`, so that a large
 /// value reaches the checks that explain it (positions, memory) instead of a parse error.
 func parseCount(_ text: String) throws -> Int {
@@ -161,10 +126,20 @@ struct Run: ParsableCommand {
             let forwardMode = ForwardMode(rawValue: mode) ?? .parallel
             let wanted = try outputs(for: graph, file: file)
             let pool = wanted.contains(.embeddings) ? try embeddingPooling(graph: graph, file: file) : nil
-            let input = try input.resolve(model: model, graph: graph, file: file)
             let weightsFile = loaded.store.files.first ?? model
             let logitRows: LogitRows = wanted.contains(.logits) ? .all : wanted.contains(.lastLogits) ? .last : .none
-            try checkMemory(input, graph: graph, store: loaded.store, mode: forwardMode, logits: logitRows, file: weightsFile)
+            func checkFits(sequences: Int, tokens: Int, longest: Int) throws {
+                try checkMemory(sequences: sequences, tokens: tokens, longest: longest, graph: graph, store: loaded.store,
+                                     mode: forwardMode, logits: logitRows, file: weightsFile)
+            }
+            // Ids (--tokens, --length) are checked before they are built: a huge --length is refused with the
+            // memory it needs, not aborted by the allocation of its ids. Text is checked once tokenized.
+            let input = try input.resolve(model: model, graph: graph, file: file) { count in
+                try checkFits(sequences: 1, tokens: count, longest: count)
+            }
+            if self.input.idCount == nil {
+                try checkFits(sequences: input.sequences.count, tokens: input.tokenCount, longest: input.longest)
+            }
             let output = try AtomicOutput(destination: out, directory: false, force: force,
                                           reads: Checkpoint.inputs(of: model, store: loaded.store))
             let transformer = try Transformer(graph: graph, store: loaded.store)
@@ -201,23 +176,23 @@ struct Run: ParsableCommand {
     }
 
     /// Refuses, before the weights load, a run whose weights, pass and outputs would not fit in memory.
-    func checkMemory(_ input: InputSequences, graph: ModelGraph, store: TensorStore, mode: ForwardMode, logits: LogitRows, file: String) throws {
-        let n = input.sequences.count, longest = input.longest
+    func checkMemory(sequences n: Int, tokens: Int, longest: Int, graph: ModelGraph, store: TensorStore, mode: ForwardMode,
+                     logits: LogitRows, file: String) throws {
         if n == 1 {
             try RunLimits.checkRun(tokens: longest, models: [(graph, store)], modes: [mode], file: file)
             return
         }
         var need = RunLimits.weightsNeed(graph: graph, store: store)
-        need.add("token ids", [input.tokenCount], bytesEach: 8)
+        need.add("token ids", [tokens], bytesEach: 8)
         switch mode {
         case .parallel:
-            need.add(RunLimits.batchNeed(graph: graph, sequences: n, tokens: input.tokenCount, longest: longest,
-                                         passRows: min(input.tokenCount, max(longest, 4096)), logits: logits))
+            need.add(RunLimits.batchNeed(graph: graph, sequences: n, tokens: tokens, longest: longest,
+                                         passRows: min(tokens, max(longest, 4096)), logits: logits))
         case .recurrent:
             need.add(RunLimits.passNeed(graph: graph, tokens: longest, mode: .recurrent))
-            need.add("outputs", [input.tokenCount, MemoryNeed.sum(graph.hiddenSize, graph.lmHead == nil ? 0 : graph.vocabSize)])
+            need.add("outputs", [tokens, MemoryNeed.sum(graph.hiddenSize, graph.lmHead == nil ? 0 : graph.vocabSize)])
         }
-        try RunLimits.check(need, for: "a \(mode.rawValue) batch of \(n) sequences (\(input.tokenCount) tokens)", file: file)
+        try RunLimits.check(need, for: "a \(mode.rawValue) batch of \(n) sequences (\(tokens) tokens)", file: file)
     }
 }
 

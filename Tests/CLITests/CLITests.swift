@@ -100,7 +100,7 @@ import RecastCore
         let bi = try recast(["run", fixture("bert"), "--length", "4", "--out", bad, "--mode", "recurrent"])
         #expect(bi.status == 1 && bi.stderr.contains("cannot run token by token"))
         let both = try recast(["run", fixture("gpt2"), "--length", "4", "--tokens", "1", "--out", bad])
-        #expect(both.status != 0 && both.stderr.contains("either --tokens or --length"))
+        #expect(both.status != 0 && both.stderr.contains("give one input, not --tokens and --length"))
     }
 
     /// TFBertModel ("architectures": ["BertModel"]) becomes PyTorch's BertModel, whose names have no `bert.`

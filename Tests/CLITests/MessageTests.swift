@@ -27,7 +27,7 @@ import RecastCore
             (["frobnicate"], "Unexpected argument 'frobnicate'"),
             (["convert", fixture("gpt2"), dir.file("o.safetensors"), "--dtype", "f64"], "--dtype must be one of keep, f32, f16, bf16 (got 'f64')"),
             (["swap", fixture("gpt2"), dir.file("s")], "Missing expected argument '--feature-map <feature-map>'"),
-            (["run", fixture("gpt2"), "--out", dir.file("o.safetensors")], "give --tokens 1,2,3 or --length N"),
+            (["run", fixture("gpt2"), "--out", dir.file("o.safetensors")], "give the input: --tokens 1,2,3, --length N, --text STRING, --text-file FILE, --lines FILE or --tokens-file FILE"),
             (["run", fixture("gpt2"), "--length", "two", "--out", dir.file("o.safetensors")], "The value 'two' is invalid for '--length <length>'"),
         ]
         for (args, message) in cases {
