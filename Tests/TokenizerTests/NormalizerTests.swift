@@ -6,7 +6,8 @@ import Testing
 
 /// Inputs that exercise the text components: contractions in both cases, white space runs and line
 /// ends, accents precomposed and combining (out of canonical order too), CJK, Arabic, Hebrew, emoji with
-/// skin tones and ZWJ sequences, compatibility characters, special casing, control characters.
+/// skin tones and ZWJ sequences, compatibility characters, special casing, control, format, private-use and
+/// unassigned characters.
 let textSamples: [String] = [
     "Hello, world! It's a TEST.",
     "HOW'S IT GOING? I'LL SEE, WE'VE DONE, YOU'RE, SHE'D, I'M",
@@ -25,6 +26,9 @@ let textSamples: [String] = [
     "code: for (i = 0; i < n; i++) { x += y[i]; } // done",
     "\u{00A0}nbsp\u{2003}em\u{3000}ideographic\u{200B}zwsp\u{0085}nel",
     "control\u{0001}\u{0007}chars\u{FFFD}\u{0000}end",
+    // Noncharacters cannot be written in Swift literals.
+    "unassigned\u{0378} nonchar" + String(String.UnicodeScalarView([0xFDD0, 0xFFFE, 0x10FFFF].compactMap(Unicode.Scalar.init)))
+        + " private\u{E000}\u{F0000} format\u{AD}\u{600}",
     "",
     " ",
     "a",
