@@ -87,17 +87,16 @@ public enum TextInput {
     }
 
     /// A text file, read whole (at most `fileLimit` bytes) and checked to be UTF-8; the error names the
-    /// line of the first invalid byte.
+    /// line and the byte offset (from 0) of the first invalid byte.
     public static func readText(_ path: String) throws -> String {
         let bytes = try readBounded(path, what: "a text file")
         if let text = String(validating: bytes, as: UTF8.self) { return text }
-        var line = 1, start = 0
-        for (i, b) in bytes.enumerated() where b == UInt8(ascii: "\n") {
-            if String(validating: bytes[start..<i], as: UTF8.self) == nil { break }
-            line += 1
-            start = i + 1
-        }
-        throw TokenizerError(file: path, "line \(line) is not valid UTF-8: Recast reads text files as UTF-8")
+        var valid = 0
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        while case let .scalarValue(scalar) = decoder.decode(&iterator) { valid += UTF8.width(scalar) }
+        let line = bytes[..<valid].reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
+        throw TokenizerError(file: path, "line \(line) is not valid UTF-8 (byte \(valid) of the file): Recast reads text files as UTF-8")
     }
 
     /// Sequences of token ids from a file: a JSON array of arrays of ids, or JSON lines (one array per
