@@ -84,19 +84,28 @@ public final class Decoder {
                         }
                     }
                 }
+                // S_h += φ(k) vᵀ, z_h += φ(k); ctx_h = S_hᵀ φ(q) / (φ(q)·z_h + ε). S_h is [m, d], row j for feature j.
                 let sBase = head * m * d, zBase = head * m
-                for j in 0..<m {
-                    let kj = pk[j]
-                    z[layer][zBase + j] += kj
-                    if kj != 0 { for c in 0..<d { s[layer][sBase + j * d + c] += kj * v.data[g * d + c] } }
-                }
-                var den: Float = 0
-                for j in 0..<m { den += pq[j] * z[layer][zBase + j] }
-                let inv = 1 / (den + a.eps)
-                for c in 0..<d {
-                    var num: Float = 0
-                    for j in 0..<m { num += pq[j] * s[layer][sBase + j * d + c] }
-                    ctx.data[head * d + c] = num * inv
+                s[layer].withUnsafeMutableBufferPointer { sp in
+                    z[layer].withUnsafeMutableBufferPointer { zp in
+                        v.data.withUnsafeBufferPointer { vp in
+                            ctx.data.withUnsafeMutableBufferPointer { cp in
+                                let state = sp.baseAddress! + sBase, norm = zp.baseAddress! + zBase, value = vp.baseAddress! + g * d
+                                var den: Float = 0
+                                for j in 0..<m {
+                                    let kj = pk[j]
+                                    norm[j] += kj
+                                    den += pq[j] * norm[j]
+                                    if kj != 0 {
+                                        let row = state + j * d
+                                        for c in 0..<d { row[c] += kj * value[c] }
+                                    }
+                                }
+                                BLAS.gemv(rows: m, cols: d, a: state, lda: d, transpose: true, x: pq, y: cp.baseAddress! + head * d,
+                                          alpha: 1 / (den + a.eps))
+                            }
+                        }
+                    }
                 }
             }
             return a.output.apply(ctx)
