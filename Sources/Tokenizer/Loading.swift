@@ -8,15 +8,15 @@ extension Tokenizer {
     /// Looks for `tokenizer.json`, then `vocab.txt` (WordPiece), then `vocab.json` + `merges.txt` (byte-level BPE).
     public static func load(model path: String) throws -> Tokenizer {
         let folder = try converting { FileSystem.isDirectory(path) ? try ModelFolder(path) : try ModelFolder.holding(path) }
-        let companions = try Companions(folder: folder)
+        let configFiles = try ConfigFiles(folder: folder)
         let json = try converting { try folder.file("tokenizer.json") }
-        if FileSystem.exists(json) { return try Tokenizer(file: json, companions: companions) }
+        if FileSystem.exists(json) { return try Tokenizer(file: json, configFiles: configFiles) }
         let vocabTxt = try converting { try folder.file("vocab.txt") }
-        if FileSystem.exists(vocabTxt) { return try bertWordPiece(vocabTxt, companions: companions) }
+        if FileSystem.exists(vocabTxt) { return try bertWordPiece(vocabTxt, configFiles: configFiles) }
         let vocabJSON = try converting { try folder.file("vocab.json") }
         let merges = try converting { try folder.file("merges.txt") }
         if FileSystem.exists(vocabJSON) && FileSystem.exists(merges) {
-            return try gpt2ByteLevel(vocabJSON, merges: merges, companions: companions)
+            return try gpt2ByteLevel(vocabJSON, merges: merges, configFiles: configFiles)
         }
         throw TokenizerError(file: folder.path, "no tokenizer.json, vocab.txt or vocab.json+merges.txt in \(folder.path)")
     }
@@ -24,10 +24,10 @@ extension Tokenizer {
     /// Reads one `tokenizer.json` (and the companion files beside it).
     public convenience init(file: String) throws {
         let folder = try converting { try ModelFolder.holding(file) }
-        try self.init(file: file, companions: try Companions(folder: folder))
+        try self.init(file: file, configFiles: try ConfigFiles(folder: folder))
     }
 
-    convenience init(file: String, companions: Companions) throws {
+    convenience init(file: String, configFiles: ConfigFiles) throws {
         let document = try readJSON(file, what: "a tokenizer")
         let root = document.root
         guard root.kind == .object else { throw TokenizerError(file: file, "is not a tokenizer.json: the top level is not an object") }
@@ -57,24 +57,24 @@ extension Tokenizer {
                       model: model, addedTokens: addedTokens,
                       postProcessor: try component("post_processor", PostProcessors.make),
                       decoder: try component("decoder", Decoders.make),
-                      settings: try StoredSettings(root, file: file), companions: companions)
+                      settings: try StoredSettings(root, file: file), configFiles: configFiles)
     }
 
     /// BERT's tokenizer as `transformers` builds it from `vocab.txt`: BertNormalizer (lowercasing per
     /// tokenizer_config.json's `do_lower_case`, default true), BertPreTokenizer, WordPiece with `[UNK]`,
     /// `[CLS] … [SEP]` around sequences, and the WordPiece decoder.
-    static func bertWordPiece(_ path: String, companions: Companions) throws -> Tokenizer {
+    static func bertWordPiece(_ path: String, configFiles: ConfigFiles) throws -> Tokenizer {
         let text = try readText(path, what: "a vocabulary")
         var pairs: [(String, Int)] = []
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
         if lines.last == "" { lines.removeLast() }
         for (i, line) in lines.enumerated() { pairs.append((line, i)) }
         let vocabulary = try Vocabulary(pairs, file: path, component: "vocab.txt")
-        let config = companions.tokenizerConfig
+        let config = configFiles.tokenizerConfig
         let lowercase = config?["do_lower_case"]?.boolValue ?? true
         let chinese = config?["tokenize_chinese_chars"]?.boolValue ?? true
         let stripAccents = config?["strip_accents"]?.boolValue
-        func special(_ key: String, _ fallback: String) -> String { companions.tokenString(key) ?? fallback }
+        func special(_ key: String, _ fallback: String) -> String { configFiles.tokenString(key) ?? fallback }
         let unk = special("unk_token", "[UNK]"), sep = special("sep_token", "[SEP]"), cls = special("cls_token", "[CLS]")
         let pad = special("pad_token", "[PAD]"), mask = special("mask_token", "[MASK]")
         func id(_ token: String) throws -> Int {
@@ -89,13 +89,13 @@ extension Tokenizer {
                              model: WordPiece(vocabulary: vocabulary, unkToken: unk, file: path),
                              addedTokens: added,
                              postProcessor: BertProcessing(sep: (try id(sep), sep), cls: (try id(cls), cls)),
-                             decoder: WordPieceDecoder(prefix: "##", cleanup: true), companions: companions)
+                             decoder: WordPieceDecoder(prefix: "##", cleanup: true), configFiles: configFiles)
     }
 
     /// GPT-2's tokenizer as `transformers` builds it from `vocab.json` + `merges.txt`: byte-level BPE
     /// (`add_prefix_space` from tokenizer_config.json, default false), the ByteLevel decoder, and the
     /// special tokens the config names (`<|endoftext|>`) as added tokens.
-    static func gpt2ByteLevel(_ vocabPath: String, merges mergesPath: String, companions: Companions) throws -> Tokenizer {
+    static func gpt2ByteLevel(_ vocabPath: String, merges mergesPath: String, configFiles: ConfigFiles) throws -> Tokenizer {
         let vocabulary = try Vocabulary(object: try readJSON(vocabPath, what: "a vocabulary").root, file: vocabPath, component: "vocab.json")
         var merges: [(String, String)] = []
         for (n, line) in try readText(mergesPath, what: "a merges list").split(separator: "\n").enumerated() {
@@ -105,10 +105,10 @@ extension Tokenizer {
             guard parts.count == 2 else { throw TokenizerError(file: mergesPath, "line \(n + 1) '\(line)' is not two tokens separated by one space") }
             merges.append((String(parts[0]), String(parts[1])))
         }
-        let prefixSpace = companions.tokenizerConfig?["add_prefix_space"]?.boolValue ?? false
+        let prefixSpace = configFiles.tokenizerConfig?["add_prefix_space"]?.boolValue ?? false
         var added: [AddedToken] = []
         for key in ["bos_token", "eos_token", "unk_token", "pad_token"] {
-            if let t = companions.tokenString(key), let id = vocabulary.id(of: t), !added.contains(where: { $0.id == id }) {
+            if let t = configFiles.tokenString(key), let id = vocabulary.id(of: t), !added.contains(where: { $0.id == id }) {
                 added.append(AddedToken(id: id, content: t, normalized: false, special: true))
             }
         }
@@ -117,7 +117,7 @@ extension Tokenizer {
                              preTokenizer: try PreTokenizers.make(try parseBuiltIn("{\"type\":\"ByteLevel\",\"add_prefix_space\":\(prefixSpace),\"trim_offsets\":true,\"use_regex\":true}"), file: vocabPath),
                              model: model, addedTokens: added,
                              postProcessor: ByteLevelProcessing(trimOffsets: false, addPrefixSpace: prefixSpace),
-                             decoder: ByteLevelDecoder(), companions: companions)
+                             decoder: ByteLevelDecoder(), configFiles: configFiles)
     }
 }
 
@@ -146,7 +146,7 @@ extension Tokenizer.StoredSettings {
 
 /// The files beside a tokenizer that say which tokens end a sequence and how a tokenizer without
 /// tokenizer.json is built. Each is optional; a present one that is malformed is an error.
-struct Companions: Sendable {
+struct ConfigFiles: Sendable {
     var generationConfig: JSONView?
     var tokenizerConfig: JSONView?
     var specialTokensMap: JSONView?

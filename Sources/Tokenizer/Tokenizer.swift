@@ -64,7 +64,7 @@ public final class Tokenizer: @unchecked Sendable {
 
     init(file: String, normalizer: (any Normalizer)?, preTokenizer: (any PreTokenizer)?, model: any TokenModel,
          addedTokens: [AddedToken], postProcessor: (any PostProcessor)?, decoder: (any Decoder)?,
-         settings: StoredSettings = StoredSettings(), companions: Companions) throws {
+         settings: StoredSettings = StoredSettings(), configFiles: ConfigFiles) throws {
         self.file = file
         self.normalizer = normalizer
         self.preTokenizer = preTokenizer
@@ -73,7 +73,7 @@ public final class Tokenizer: @unchecked Sendable {
         self.postProcessor = postProcessor
         self.decoder = decoder
         self.settings = settings
-        endOfSequenceIDs = try companions.endOfSequence(added: added, model: model.vocabulary)
+        endOfSequenceIDs = try configFiles.endOfSequence(added: added, model: model.vocabulary)
     }
 
     /// Encodes one text (and optionally a pair): added tokens, normalizer, pre-tokenizer, model, and, when
