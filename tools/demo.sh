@@ -47,3 +47,7 @@ sed -n '/^ *Preamble/,/^ *TERMS AND CONDITIONS/p' /usr/share/common-licenses/GPL
 echo
 echo "== recast verify SmolLM2-135M-Instruct $out/smollm2-t2r --text-file $out/preamble.txt (the GPL-3 preamble)"
 $recast verify "$smollm2" "$out/smollm2-t2r" --text-file "$out/preamble.txt"
+echo
+echo "== recast generate SmolLM2-135M-Instruct, then its T2R swap (greedy, 40 tokens): the state stays flat"
+$recast generate "$smollm2" --prompt "The GNU General Public License is" --max-tokens 40
+$recast generate "$out/smollm2-t2r" --prompt "The GNU General Public License is" --max-tokens 40
