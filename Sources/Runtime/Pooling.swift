@@ -74,8 +74,12 @@ public struct Pooling: Sendable, Equatable {
                 }
                 pooling = try mode(config: JSONFileLimit.read(configPath, limit: JSONFileLimit.config, what: "a pooling config").root.json,
                                    file: configPath)
-            default:
+            case "Transformer":
                 continue
+            default:
+                // A Dense, LayerNorm or other module changes the embedding after pooling: skipping it would
+                // give vectors sentence-transformers never produces under the same name.
+                throw RuntimeError(file: modulesPath, "module \(i) is \(type), which Recast does not run (only Transformer, Pooling and Normalize), so it cannot give this model's sentence embeddings (`recast run --pooling mean|cls|max` pools the hidden states without it)")
             }
         }
         guard let pooling else {

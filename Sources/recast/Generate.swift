@@ -52,6 +52,7 @@ struct Generate: ParsableCommand {
     func validate() throws {
         if let problem = sampling.problem { throw ValidationError(problem) }
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must not be negative (got \(maxTokens))") }
+        if stop.contains("") { throw ValidationError("--stop needs a non-empty string (an empty one would stop before the first token)") }
     }
 
     func run() throws {

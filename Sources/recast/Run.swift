@@ -68,7 +68,7 @@ struct Run: ParsableCommand {
     @Option(help: "Pooling for embeddings: mean, cls or max (default: the model's sentence-transformers modules.json; required without it).")
     var pooling: String?
 
-    @Flag(help: "L2-normalise embeddings (implied when modules.json lists a Normalize module).")
+    @Flag(help: "L2-normalise embeddings (implied when the pooling comes from a modules.json that lists a Normalize module; with --pooling, give it yourself).")
     var normalize = false
 
     @Flag(help: "Replace OUT if it exists.")

@@ -136,5 +136,7 @@ import RecastCore
         #expect(long.status == 1 && long.stderr.contains("longer than the model's 64 positions"), "\(long.stderr)")
         let badP = try recast(["generate", folder, "--prompt", "hello", "--temperature", "1", "--top-p", "1.5"])
         #expect(badP.status == 64 && badP.stderr.contains("top-p"), "\(badP.stderr)")
+        let emptyStop = try recast(["generate", folder, "--prompt", "hello", "--stop", ""])
+        #expect(emptyStop.status == 64 && emptyStop.stderr.contains("--stop needs a non-empty string"), "\(emptyStop.stderr)")
     }
 }

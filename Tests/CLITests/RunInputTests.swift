@@ -186,6 +186,12 @@ import RecastCore
             #expect(r[key + "_norms"]?.arrayValue?.compactMap(\.doubleValue).allSatisfy { abs($0 - 1) < 1e-5 } == true, "\(r)")
         }
         #expect(r["plain_pooling"]?.stringValue == "max,normalize" && r["st_pooling"]?.stringValue == "cls,normalize", "\(r)")
+
+        // A module Recast does not run (a Dense projection after pooling) is refused by name, not skipped.
+        dir.write("bert/modules.json", #"[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}, {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}]"#)
+        let dense = try recast(["run", folder, "--lines", lines, "--outputs", "embeddings", "--out", dir.file("dense.safetensors")])
+        #expect(dense.status == 1 && dense.stderr.contains("modules.json") && dense.stderr.contains("sentence_transformers.models.Dense"), "\(dense.stderr)")
+        #expect(!FileSystem.exists(dir.file("dense.safetensors")))
     }
 
     /// --text with --pair on BERT: the ids and token type ids `tokenizers` gives, and hidden states equal

@@ -70,3 +70,20 @@ func regexMatchesOniguruma(pattern: String) throws {
     #expect(letters == [0..<200_000])
     #expect(Date().timeIntervalSince(start) < 10)
 }
+
+/// A pattern nested deeper than any tokenizer's is an error naming the depth, not a stack overflow:
+/// 5,000 nested groups or classes used to crash `recast tokenize`.
+@Test func deeplyNestedPatternsAreErrorsNotCrashes() throws {
+    for (open, close) in [("(", ")"), ("(?:", ")"), ("[", "]")] {
+        let pattern = String(repeating: open, count: 5000) + "a" + String(repeating: close, count: 5000)
+        do {
+            _ = try TokenizerRegex(pattern)
+            Issue.record("no error for \(open)… nested 5000 deep")
+        } catch {
+            #expect(error.description.contains("nest more than 64 deep"), "\(error)")
+        }
+    }
+    // Real patterns nest far less: 64 levels still parse and match.
+    let deep = try TokenizerRegex(String(repeating: "(", count: 64) + "a" + String(repeating: ")", count: 64))
+    #expect(try deep.matches(in: "xa") == [1..<2])
+}

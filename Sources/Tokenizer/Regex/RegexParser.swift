@@ -75,6 +75,10 @@ struct RegexParser {
     var i = 0
     /// Capturing groups are matched as plain groups (the tokenizer only needs the whole match).
     static let maxRepeat = 1000
+    /// Groups and character classes nest at most this deep (real tokenizer patterns nest 2 or 3), so that parsing, compiling and
+    /// matching, which recurse into groups, stay far from the stack's end on any pattern.
+    static let maxDepth = 64
+    var depth = 0
     static let bareWord: [ScalarSet.Term] = [.word, .range(0xB2, 0xB3), .range(0xB9, 0xB9), .range(0xBC, 0xBE)]
     /// The word scalars of `\b`, as `\w` outside a class.
     static let bareWordSet = ScalarSet(terms: bareWord)
@@ -233,6 +237,9 @@ struct RegexParser {
     }
 
     mutating func group(caseInsensitive ci: Bool, start: Int) throws(RegexError) -> RegexNode {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= RegexParser.maxDepth else { throw error("groups and classes nest more than \(RegexParser.maxDepth) deep", at: start) }
         var inner = ci
         var lookahead: Bool? = nil  // the negative flag
         if peek == "?" {
@@ -360,6 +367,9 @@ struct RegexParser {
 
     /// A bracket class after `[`.
     mutating func charClass(start: Int) throws(RegexError) -> ScalarSet {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= RegexParser.maxDepth else { throw error("groups and classes nest more than \(RegexParser.maxDepth) deep", at: start) }
         var negated = false
         if peek == "^" {
             negated = true
