@@ -124,6 +124,11 @@ struct InputOptions: ParsableArguments {
             return InputSequences(kind: .text, sequences: [encoding.ids], typeIds: typed && pair != nil ? [encoding.typeIds] : nil)
         }
         if let textFile {
+            // A document is tokenized once, so only its first window would hold [CLS] and only its last
+            // [SEP]: encoders read sentences, not windows of a document.
+            guard graph.causal else {
+                throw RuntimeError(file: file, "\(graph.modelType) is a bidirectional encoder: --text-file cuts one document into windows for language models, and its windows would lack the special tokens an encoder expects; give --lines FILE, one sentence or passage per line")
+            }
             let document = try TextInput.document(try TextInput.readText(textFile), tokenizer: tokenizer, maxLength: window,
                                                   stride: stride ?? window, addSpecialTokens: special)
             guard !document.windows.isEmpty else { throw TokenizerError(file: textFile, "holds no text to tokenize") }

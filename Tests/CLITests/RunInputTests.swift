@@ -267,6 +267,8 @@ import RecastCore
         #expect(two.status == 64 && two.stderr.contains("give one input, not --text and --lines"), "\(two.stderr)")
         let stride = try recast(["run", folder, "--text-file", text, "--max-length", "8", "--stride", "9", "--out", out])
         #expect(stride.status == 64 && stride.stderr.contains("--stride 9 is longer than --max-length 8"), "\(stride.stderr)")
+        let encoder = try recast(["run", try model("bert"), "--text-file", text, "--out", out])
+        #expect(encoder.status == 1 && encoder.stderr.contains("bidirectional encoder") && encoder.stderr.contains("--lines"), "\(encoder.stderr)")
         let badLines = dir.write("bad.jsonl", "[1, 2]\n[3, \"x\"]\n")
         let bad = try recast(["run", folder, "--tokens-file", badLines, "--out", out])
         #expect(bad.status == 1 && bad.stderr.contains(badLines) && bad.stderr.contains("line 2, element 1"), "\(bad.stderr)")
