@@ -44,6 +44,21 @@ public struct Pooling: Sendable, Equatable {
         return out.map(Float.init)
     }
 
+    /// The longest input a sentence-transformers model folder embeds: `max_seq_length` of its
+    /// `sentence_bert_config.json` (256 for all-MiniLM-L6-v2, where the model has 512 positions);
+    /// sentence-transformers truncates to it. nil without that file or key.
+    public static func sentenceTransformersMaxLength(model path: String) throws -> Int? {
+        let folder = try ModelFolder(FileSystem.isDirectory(path) ? path : FileSystem.split(path).dir)
+        let configPath = try folder.file("sentence_bert_config.json")
+        guard FileSystem.exists(configPath) else { return nil }
+        let config = try JSONFileLimit.read(configPath, limit: JSONFileLimit.config, what: "a sentence-transformers config").root.json
+        guard let value = config["max_seq_length"], !value.isNull else { return nil }
+        guard let n = value.intValue, n > 0 else {
+            throw RuntimeError(file: configPath, "max_seq_length is \(value.serialized()), not a positive whole number")
+        }
+        return n
+    }
+
     /// The pooling a sentence-transformers model folder declares: `modules.json` lists a
     /// `sentence_transformers.models.Pooling` module whose folder's `config.json` sets one
     /// `pooling_mode_*_tokens` (mean, cls, max), and normalisation when a `Normalize` module is listed

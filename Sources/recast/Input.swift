@@ -112,7 +112,9 @@ struct InputOptions: ParsableArguments {
         if let maxLength, let positions, maxLength > positions {
             throw RuntimeError(file: file, "--max-length \(maxLength) is more than the model's \(positions) positions")
         }
-        let window = maxLength ?? min(positions ?? 1024, 1024)
+        // Lines of an encoder are cut where sentence-transformers cuts them, when the model says so.
+        let sentenceLimit = lines != nil && !graph.causal ? try Pooling.sentenceTransformersMaxLength(model: model) : nil
+        let window = maxLength ?? min(positions ?? 1024, 1024, sentenceLimit ?? .max)
         if let stride, stride > window {
             throw RuntimeError(file: file, "--stride \(stride) is longer than the window of \(window) tokens: the tokens between windows would never be seen")
         }

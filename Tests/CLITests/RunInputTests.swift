@@ -194,6 +194,27 @@ import RecastCore
         #expect(!FileSystem.exists(dir.file("dense.safetensors")))
     }
 
+    /// An encoder's lines are cut at sentence_bert_config.json's max_seq_length (as sentence-transformers
+    /// cuts them) unless --max-length says otherwise; [SEP] stays last.
+    @Test func encoderLinesFollowSentenceTransformersMaxLength() throws {
+        let folder = try model("bert")
+        dir.write("bert/sentence_bert_config.json", #"{"max_seq_length": 6, "do_lower_case": false}"#)
+        let lines = dir.write("long-lines.txt", "the cat sat on the mat and the dog ran to the small cat.\nhi\n")
+        let cut = dir.file("cut6.safetensors"), wide = dir.file("cut9.safetensors")
+        try recastOK(["run", folder, "--lines", lines, "--out", cut])
+        try recastOK(["run", folder, "--lines", lines, "--max-length", "9", "--out", wide])
+        let r = try check("""
+            for key in ("cut", "wide"):
+                a, _ = load(spec[key])
+                out[key] = a["attention_mask"].sum(axis=1).tolist()
+            """, ["cut": .string(cut), "wide": .string(wide)])
+        #expect(r["cut"]?.arrayValue?.compactMap(\.intValue) == [6, 3], "\(r)")
+        #expect(r["wide"]?.arrayValue?.compactMap(\.intValue) == [9, 3], "\(r)")
+        dir.write("bert/sentence_bert_config.json", #"{"max_seq_length": "long"}"#)
+        let bad = try recast(["run", folder, "--lines", lines, "--out", dir.file("bad.safetensors")])
+        #expect(bad.status == 1 && bad.stderr.contains("sentence_bert_config.json") && bad.stderr.contains("max_seq_length"), "\(bad.stderr)")
+    }
+
     /// --text with --pair on BERT: the ids and token type ids `tokenizers` gives, and hidden states equal
     /// to BERT's published embedding (word + position + token type, then LayerNorm) through the reference.
     @Test func pairsGetTokenTypeIds() throws {
