@@ -132,7 +132,7 @@ public struct GGUFHeader: Sendable {
                     "data [\(t.offset), \(overflow ? "overflow" : String(end))) lies outside the data section, which holds \(available) bytes from byte \(dataStart): the file is truncated or the offset is wrong")
             }
         }
-        let sorted = tensors.sorted { ($0.offset, $0.byteCount) < ($1.offset, $1.byteCount) }
+        let sorted = tensors.sorted { ($0.offset, $0.infoOffset) < ($1.offset, $1.infoOffset) }
         for (previous, t) in zip(sorted, sorted.dropFirst()) where t.offset < previous.offset + previous.byteCount && t.byteCount > 0 {
             throw CheckpointError.tensor(t.name, in: file, offset: dataStart + t.offset,
                 "data [\(t.offset), \(t.offset + t.byteCount)) overlaps tensor '\(previous.name)' at [\(previous.offset), \(previous.offset + previous.byteCount))")
