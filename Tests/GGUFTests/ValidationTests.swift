@@ -40,6 +40,12 @@ import RecastCore
         }
     }
 
+    /// The bytes of all_types.gguf, and the offset of the value of `key` in them (after its type code).
+    func allTypes(valueOf key: String) throws -> (bytes: [UInt8], value: Int) {
+        let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: fixtures.path("all_types"))))
+        return (bytes, keyOffset(key, in: fixtures.allTypesDump) + 8 + key.utf8.count + 4)
+    }
+
     func mutated(_ edit: (inout [UInt8]) -> Void) -> [UInt8] {
         var b = original
         edit(&b)
@@ -102,11 +108,10 @@ import RecastCore
     }
 
     @Test func arrayCountBeyondTheFileSize() throws {
-        let path = fixtures.path("all_types")
-        let dump = fixtures.allTypesDump
-        var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
         let key = "test.array.strings"
-        let countAt = keyOffset(key, in: dump) + 8 + key.utf8.count + 4 + 4
+        let file = try allTypes(valueOf: key)
+        var bytes = file.bytes
+        let countAt = file.value + 4
         put(UInt64(1) << 60, at: countAt, in: &bytes)
         #expect(open(bytes, expectOffset: countAt).contains("declares 1152921504606846976 elements of type STRING in the value of key '\(key)'"))
     }
@@ -149,11 +154,9 @@ import RecastCore
     }
 
     @Test func boolOtherThanZeroOrOne() throws {
-        let path = fixtures.path("all_types")
-        let dump = fixtures.allTypesDump
-        var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
-        let key = "test.bool.true"
-        let at = keyOffset(key, in: dump) + 8 + key.utf8.count + 4
+        let file = try allTypes(valueOf: "test.bool.true")
+        var bytes = file.bytes
+        let at = file.value
         bytes[at] = 2
         #expect(open(bytes, expectOffset: at).contains("is a BOOL holding 2; only 0 and 1 are booleans"))
     }
@@ -233,4 +236,39 @@ import RecastCore
 /// Writes `value` little-endian at `offset`.
 func put<T: FixedWidthInteger>(_ value: T, at offset: Int, in bytes: inout [UInt8]) {
     withUnsafeBytes(of: value.littleEndian) { bytes.replaceSubrange(offset..<(offset + $0.count), with: $0) }
+}
+
+@Suite struct MutationTests {
+    /// Random byte changes and cuts of a header gguf-py wrote: each either parses into tensors that lie
+    /// inside the file without overlapping, or fails with a CheckpointError; never a trap.
+    @Test func randomMutationsNeverTrap() throws {
+        let fixtures = try Fixtures.shared.get()
+        let original = try Array(Data(contentsOf: URL(fileURLWithPath: fixtures.path("all_types"))))
+        let headerEnd = fixtures.allTypesDump["data_offset"]?.intValue ?? original.count
+        var random = Xoshiro256StarStar(seed: 11)
+        var refused = 0, parsed = 0
+        for round in 0..<3000 {
+            var b = original
+            if round % 10 == 0 {
+                b.removeLast(Int.random(in: 1...b.count, using: &random))
+            } else {
+                for _ in 0..<Int.random(in: 1...4, using: &random) {
+                    b[Int.random(in: 0..<headerEnd, using: &random)] = UInt8.random(in: 0...255, using: &random)
+                }
+            }
+            do {
+                let header = try b.withUnsafeBytes { try GGUFHeader.parse($0, file: "mutated.gguf") }
+                parsed += 1
+                var end = 0
+                for t in header.tensors.sorted(by: { $0.offset < $1.offset }) {
+                    #expect(t.offset >= end && header.dataStart + t.offset + t.byteCount <= b.count, "round \(round): tensor '\(t.name)'")
+                    end = t.offset + t.byteCount
+                }
+            } catch is CheckpointError {
+                refused += 1
+            }
+        }
+        // Both outcomes occur: changes inside string contents often leave a valid file.
+        #expect(refused > 500 && parsed > 100, "refused \(refused), parsed \(parsed)")
+    }
 }
