@@ -30,6 +30,7 @@ let package = Package(
         // Formats.
         .target(name: "SafeTensors", dependencies: ["RecastCore"], swiftSettings: strict),
         .target(name: "HDF5", dependencies: ["RecastCore", "CHDF5", "CZlib"], swiftSettings: strict),
+        .target(name: "GGUF", dependencies: ["RecastCore"], swiftSettings: strict),
         // Opening any checkpoint path and writing any format.
         .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5"], swiftSettings: strict),
         // Text to token ids and back, exactly as Hugging Face `tokenizers` does, from tokenizer.json.
@@ -55,6 +56,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["RecastCore"], path: "Tests/TestSupport"),
         .testTarget(name: "RecastCoreTests", dependencies: ["RecastCore", "TestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors"]),
+        .testTarget(name: "GGUFTests", dependencies: ["TestSupport", "RecastCore", "GGUF"]),
         .testTarget(name: "HDF5Tests", dependencies: ["RecastCore", "HDF5", "SafeTensors"]),
         .testTarget(name: "CheckpointTests", dependencies: ["TestSupport", "RecastCore", "Checkpoint", "SafeTensors", "HDF5", "ModelGraph", "Rewrite", "recast"]),
         .testTarget(name: "ModelGraphTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint"]),
