@@ -55,13 +55,18 @@ public enum Quantize {
         p[1] = UInt8(truncatingIfNeeded: bits >> 8)
     }
 
-    /// NumPy's float → integer cast for the codes, without trapping: truncation toward zero, clamped to
-    /// `0...maximum` (NaN, which finite inputs never produce, gives 0).
+    /// NumPy's cast of an f32 to a byte, as it runs on x86-64: truncation to a 32-bit integer whose low
+    /// byte is kept; NaN and values outside the 32-bit range give 0. (Scales of subnormal blocks send
+    /// codes to ±infinity, and gguf-py keeps what this cast makes of them.)
     @inline(__always)
-    static func code(_ x: Float, maximum: Int) -> Int {
-        guard x >= 0 else { return 0 }
-        return x >= Float(maximum) ? maximum : Int(x)
+    static func numpyByte(_ x: Float) -> UInt8 {
+        guard x >= -2_147_483_648, x < 2_147_483_648 else { return 0 }
+        return UInt8(truncatingIfNeeded: Int32(x))
     }
+
+    /// A code: the byte NumPy's cast gives, clipped to `maximum` (gguf-py's `.astype(np.uint8).clip(0, max)`).
+    @inline(__always)
+    static func code(_ x: Float, maximum: Int) -> Int { min(Int(numpyByte(x)), maximum) }
 
     /// The nibbles (and, for 32 levels, the fifth bits as a u32) of 32 codes, stored from `p`.
     @inline(__always)
@@ -116,7 +121,7 @@ public enum Quantize {
             let a = abs(n), floored = a.rounded(.down)
             let rounded = floored + (2 * (a - floored)).rounded(.down)
             let signed = n > 0 ? rounded : (n < 0 ? -rounded : 0)
-            p[2 + j] = UInt8(bitPattern: signed.isNaN ? 0 : Int8(max(-128, min(127, signed))))
+            p[2 + j] = numpyByte(signed)
         }
     }
 }
