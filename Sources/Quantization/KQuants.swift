@@ -13,13 +13,11 @@ enum KQuants {
             let d = block.half(at: 80), dmin = block.half(at: 82)
             for half in 0..<2 {
                 for shift in 0..<4 {
-                    let start = half * 128 + shift * 32
-                    for l in 0..<32 {
-                        let e = start + l
-                        let sc = scales[e / 16]
+                    for run in 0..<2 {
+                        let start = half * 128 + shift * 32 + run * 16, bytes = qs + half * 32 + run * 16
+                        let sc = scales[start / 16]
                         let dl = d * Float(sc & 0x0F), ml = dmin * Float(sc >> 4)
-                        let q = (qs[half * 32 + l] >> UInt8(2 * shift)) & 3
-                        o[e] = dl * Float(q) - ml
+                        for l in 0..<16 { o[start + l] = dl * Float((bytes[l] >> UInt8(2 * shift)) & 3) - ml }
                     }
                 }
             }
@@ -29,25 +27,24 @@ enum KQuants {
     // Q3_K: 32 bytes of high-bit masks, 64 bytes of 2-bit codes, 12 bytes of 6-bit scales, d.
     // x = (d · (sc − 32)) · (q_low − 4 · (1 − q_high)), per 16 elements.
     static func dequantizeQ3_K(_ src: UnsafePointer<UInt8>, _ blocks: Int, _ out: UnsafeMutablePointer<Float>) {
-        var dl = [Float](repeating: 0, count: 16)
         for b in 0..<blocks {
             let block = src + b * 110, o = out + b * 256
             let hmask = block, qs = block + 32, packed = block + 96
             let d = block.half(at: 108)
-            for i in 0..<16 {
-                // Low four bits: nibbles of bytes 0…7 (low nibbles first); high two: bytes 8…11, two bits at a time.
-                let low = (packed[i % 8] >> UInt8(4 * (i / 8))) & 0x0F
-                let high = (packed[8 + i % 4] >> UInt8(2 * (i / 4))) & 0x03
-                dl[i] = d * Float(Int(low | high << 4) - 32)
-            }
             for half in 0..<2 {
                 for shift in 0..<4 {
-                    let start = half * 128 + shift * 32
-                    for l in 0..<32 {
-                        let e = start + l
-                        let low = Int((qs[half * 32 + l] >> UInt8(2 * shift)) & 3)
-                        let high = Int((hmask[l] >> UInt8(e / 32)) & 1) ^ 1
-                        o[e] = dl[e / 16] * Float(low - high << 2)
+                    for run in 0..<2 {
+                        let start = half * 128 + shift * 32 + run * 16, i = start / 16
+                        // Scale i: low four bits from the nibbles of bytes 0…7 (low nibbles first), high two
+                        // from bytes 8…11, two bits at a time.
+                        let low = (packed[i % 8] >> UInt8(4 * (i / 8))) & 0x0F
+                        let high = (packed[8 + i % 4] >> UInt8(2 * (i / 4))) & 0x03
+                        let dl = d * Float(Int(low | high << 4) - 32)
+                        let bytes = qs + half * 32 + run * 16, masks = hmask + run * 16, bit = UInt8(start / 32)
+                        for l in 0..<16 {
+                            let q = Int((bytes[l] >> UInt8(2 * shift)) & 3) - (Int((masks[l] >> bit) & 1) ^ 1) << 2
+                            o[start + l] = dl * Float(q)
+                        }
                     }
                 }
             }
@@ -95,19 +92,23 @@ enum KQuants {
 
     // Q6_K: 128 bytes of low nibbles, 64 bytes of high 2 bits, 16 signed scales, d. x = (d · sc) · (q − 32), per 16.
     static func dequantizeQ6_K(_ src: UnsafePointer<UInt8>, _ blocks: Int, _ out: UnsafeMutablePointer<Float>) {
-        var ds = [Float](repeating: 0, count: 16)
         for b in 0..<blocks {
             let block = src + b * 210, o = out + b * 256
-            let ql = block, qh = block + 128, scales = block + 192
-            let d = block.half(at: 208)
-            for i in 0..<16 { ds[i] = d * Float(Int8(bitPattern: scales[i])) }
+            let d = block.half(at: 208), scales = block + 192
             for half in 0..<2 {
-                for e in 0..<128 {
-                    // Low nibbles: 64 bytes per half, low nibbles then high; high bits: 32 bytes per half, shifted 0, 2, 4, 6.
-                    let low = (ql[half * 64 + e % 64] >> UInt8(4 * (e / 64))) & 0x0F
-                    let high = (qh[half * 32 + e % 32] >> UInt8(2 * (e / 32))) & 0x03
-                    let index = half * 128 + e
-                    o[index] = ds[index / 16] * Float(Int(low | high << 4) - 32)
+                // Runs of 32: low nibbles of 64 bytes per half (low nibbles, then high), high bits of 32
+                // bytes per half, shifted 0, 2, 4, 6.
+                for run in 0..<4 {
+                    let low = block + half * 64 + (run % 2) * 32, lowShift = UInt8(4 * (run / 2))
+                    let high = block + 128 + half * 32, highShift = UInt8(2 * run)
+                    for part in 0..<2 {
+                        let start = half * 128 + run * 32 + part * 16
+                        let ds = d * Float(Int8(bitPattern: scales[start / 16]))
+                        for l in part * 16..<(part + 1) * 16 {
+                            let q = ((low[l] >> lowShift) & 0x0F) | ((high[l] >> highShift) & 0x03) << 4
+                            o[half * 128 + run * 32 + l] = ds * Float(Int(q) - 32)
+                        }
+                    }
                 }
             }
         }
