@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5"], swiftSettings: strict),
         // Text to token ids and back, exactly as Hugging Face `tokenizers` does, from tokenizer.json.
         .target(name: "Tokenizer", dependencies: ["RecastCore"], swiftSettings: strict),
-        // GGML block quantisation: f32 from and to Q4_0 … Q6_K, IQ4_*, TQ*, MXFP4, bit-identical to gguf-py.
+        // GGML block quantisation: every block type gguf-py decodes to f32, and f32 to Q8_0/Q4_*/Q5_*, bit-identical to gguf-py.
         .target(name: "Quantization", dependencies: ["RecastCore"], swiftSettings: strict),
         // Typed transformer graph over a store.
         .target(name: "ModelGraph", dependencies: ["RecastCore", "Checkpoint"], swiftSettings: strict),

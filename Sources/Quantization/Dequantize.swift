@@ -62,6 +62,14 @@ public enum Dequantize {
         case .tq1_0: TernaryQuants.dequantizeTQ1_0
         case .tq2_0: TernaryQuants.dequantizeTQ2_0
         case .mxfp4: MicroscaledFloats.dequantizeMXFP4
+        case .nvfp4: MicroscaledFloats.dequantizeNVFP4
+        case .iq2_xxs: IQuants.dequantizeIQ2_XXS
+        case .iq2_xs: IQuants.dequantizeIQ2_XS
+        case .iq2_s: IQuants.dequantizeIQ2_S
+        case .iq3_xxs: IQuants.dequantizeIQ3_XXS
+        case .iq3_s: IQuants.dequantizeIQ3_S
+        case .iq1_s: IQuants.dequantizeIQ1_S
+        case .iq1_m: IQuants.dequantizeIQ1_M
         default: nil
         }
     }

@@ -49,7 +49,8 @@ func describe(_ mismatches: [Int], _ got: [Float], _ want: [Float]) -> String {
 
 @Suite struct DequantizationTests {
     static let decodable: [GGMLQuantType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
-                                             .iq4_nl, .iq4_xs, .tq1_0, .tq2_0, .mxfp4]
+                                             .iq4_nl, .iq4_xs, .tq1_0, .tq2_0, .mxfp4, .nvfp4,
+                                             .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m]
 
     /// Random blocks, with every f16 edge case as a scale, decode to gguf-py's values bit for bit.
     @Test(arguments: decodable)
@@ -61,9 +62,9 @@ func describe(_ mismatches: [Int], _ got: [Float], _ want: [Float]) -> String {
         #expect(bytes.count == blocks * type.bytesPerBlock)
         let got = try bytes.withUnsafeBytes { try Dequantize.floats(type: type, bytes: $0) }
         let mismatches = bitMismatches(got, want)
-        #expect(mismatches.isEmpty, "\(type.rawValue): \(describe(mismatches, got, want))")
+        #expect(mismatches.count == 0, "\(type.rawValue): \(describe(mismatches, got, want))")
         // The edge-case scales did reach the output: the comparison covers infinities and NaNs.
-        if type != .mxfp4 {
+        if ![.mxfp4, .nvfp4].contains(type) {
             #expect(want.contains { $0.isNaN } && want.contains { $0.isInfinite }, "\(type.rawValue)")
         }
     }
@@ -85,7 +86,7 @@ func describe(_ mismatches: [Int], _ got: [Float], _ want: [Float]) -> String {
                 .withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
             let got = try bytes.withUnsafeBytes { try Dequantize.floats(type: type, bytes: $0) }
             let mismatches = bitMismatches(got, want)
-            #expect(mismatches.isEmpty, "\(name) (\(type.rawValue)): \(describe(mismatches, got, want))")
+            #expect(mismatches.count == 0, "\(name) (\(type.rawValue)): \(describe(mismatches, got, want))")
         }
     }
 
@@ -117,8 +118,10 @@ func describe(_ mismatches: [Int], _ got: [Float], _ want: [Float]) -> String {
         #expect(throws: QuantizationError(.q4_0, "2 blocks of 18 bytes need 36 bytes, got 35")) {
             try bytes.withUnsafeBytes { b in try out.withUnsafeMutableBufferPointer { try Dequantize.rows(type: .q4_0, bytes: b, count: 64, into: $0.baseAddress!) } }
         }
-        #expect(throws: QuantizationError(.iq2_xxs, "Recast cannot dequantize this type")) {
-            try [UInt8](repeating: 0, count: 66).withUnsafeBytes { try Dequantize.floats(type: .iq2_xxs, bytes: $0) }
+        // Every type gguf-py dequantizes, Recast does; the rest are refused by name.
+        #expect(GGMLQuantType.allCases.filter { !$0.canDequantize } == [.q8_1, .q8_K, .q1_0])
+        #expect(throws: QuantizationError(.q8_K, "Recast cannot dequantize this type")) {
+            try [UInt8](repeating: 0, count: 292).withUnsafeBytes { try Dequantize.floats(type: .q8_K, bytes: $0) }
         }
         #expect(try [UInt8]().withUnsafeBytes { try Dequantize.floats(type: .q6_K, bytes: $0) }.isEmpty)
     }
@@ -137,7 +140,7 @@ func describe(_ mismatches: [Int], _ got: [Float], _ want: [Float]) -> String {
         let got = try Quantize.bytes(type: type, values: input)
         #expect(got.count == want.count)
         let differing = (0..<min(got.count, want.count)).filter { got[$0] != want[$0] }
-        #expect(differing.isEmpty, "\(type.rawValue): \(differing.count) bytes differ, first at \(differing.first ?? -1) (block \((differing.first ?? 0) / type.bytesPerBlock))")
+        #expect(differing.count == 0, "\(type.rawValue): \(differing.count) bytes differ, first at \(differing.first ?? -1) (block \((differing.first ?? 0) / type.bytesPerBlock))")
     }
 
     @Test func typesWithoutAQuantizerAreRefused() throws {
