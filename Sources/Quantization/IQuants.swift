@@ -192,27 +192,35 @@ enum IQuants {
 }
 
 /// A lattice of the IQ types: `rows` rows of `width` values, each one of a few levels.
-struct IQGrid: Sendable {
+///
+/// The values live in memory allocated once and never freed (the tables are process-wide constants), so
+/// the kernels read them without bounds checks; every row index a kernel forms is masked to `rows`.
+struct IQGrid: @unchecked Sendable {
+    let rows: Int
     let width: Int
-    let values: [Float]
+    private let values: UnsafeMutablePointer<Float>
 
     /// Decodes `digits`, one hex digit per value (the index of its level), row after row; other characters
     /// (the line breaks of the source) are skipped.
     init(rows: Int, width: Int, levels: [Float], digits: StaticString) {
+        self.rows = rows
         self.width = width
-        var values: [Float] = []
-        values.reserveCapacity(rows * width)
+        values = .allocate(capacity: rows * width)
+        var count = 0
         digits.withUTF8Buffer { text in
             for c in text {
+                let level: Int
                 switch c {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): values.append(levels[Int(c - UInt8(ascii: "0"))])
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): values.append(levels[Int(c - UInt8(ascii: "a")) + 10])
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): level = Int(c - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): level = Int(c - UInt8(ascii: "a")) + 10
                 default: continue
                 }
+                precondition(count < rows * width, "IQGrid: a table larger than its shape")  // a source-code constant
+                values[count] = levels[level]
+                count += 1
             }
         }
-        precondition(values.count == rows * width, "IQGrid: a table of the wrong size")  // a source-code constant
-        self.values = values
+        precondition(count == rows * width, "IQGrid: a table smaller than its shape")
     }
 
     @inline(__always)

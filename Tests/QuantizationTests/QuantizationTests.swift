@@ -106,6 +106,14 @@ func describe(_ mismatches: [Int], _ got: [Float], _ want: [Float]) -> String {
         #expect(GGMLQuantType(ggmlTypeID: 0) == nil)  // F32 is not a block type
     }
 
+    /// The lattice tables in the source are the ones gguf-py holds today (regenerated, they are unchanged).
+    @Test func latticeTablesAreGGUFPys() throws {
+        let r = try python([repoRoot + "/tools/quant_reference.py", "grids"])
+        try #require(r.status == 0, "\(r.stderr)")
+        let source = try String(contentsOfFile: repoRoot + "/Sources/Quantization/IQGrids.swift", encoding: .utf8)
+        #expect(r.stdout == source)
+    }
+
     @Test func partialBlocksAreRefusedWithTheirSizes() throws {
         let bytes = [UInt8](repeating: 0, count: 35)
         #expect(throws: QuantizationError(.q8_0, "35 bytes is not a whole number of 34-byte blocks")) {
