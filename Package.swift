@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5"], swiftSettings: strict),
         // Text to token ids and back, exactly as Hugging Face `tokenizers` does, from tokenizer.json.
         .target(name: "Tokenizer", dependencies: ["RecastCore"], swiftSettings: strict),
+        // GGML block quantisation: every block type gguf-py decodes to f32, and f32 to Q8_0/Q4_*/Q5_*, bit-identical to gguf-py.
+        .target(name: "Quantization", dependencies: ["RecastCore"], swiftSettings: strict),
         // Typed transformer graph over a store.
         .target(name: "ModelGraph", dependencies: ["RecastCore", "Checkpoint"], swiftSettings: strict),
         // Attention swap: feature maps and their initialisers.
@@ -66,6 +68,7 @@ let package = Package(
         .testTarget(name: "HardeningTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Checkpoint", "recast"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph"], exclude: ["Inputs"]),
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "RecastCore", "Tokenizer"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["TestSupport", "RecastCore", "Quantization"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "RecastCore", "recast"]),
         // The real models (tools/models.py) on real text against tools/reference.py.
         .testTarget(name: "RealModelTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "recast"]),
