@@ -30,10 +30,13 @@ let package = Package(
         // Formats.
         .target(name: "SafeTensors", dependencies: ["RecastCore"], swiftSettings: strict),
         .target(name: "HDF5", dependencies: ["RecastCore", "CHDF5", "CZlib"], swiftSettings: strict),
+        .target(name: "GGUF", dependencies: ["RecastCore"], swiftSettings: strict),
         // Opening any checkpoint path and writing any format.
         .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5"], swiftSettings: strict),
         // Text to token ids and back, exactly as Hugging Face `tokenizers` does, from tokenizer.json.
         .target(name: "Tokenizer", dependencies: ["RecastCore"], swiftSettings: strict),
+        // GGML block quantisation: every block type gguf-py decodes to f32, and f32 to Q8_0/Q4_*/Q5_*, bit-identical to gguf-py.
+        .target(name: "Quantization", dependencies: ["RecastCore"], swiftSettings: strict),
         // Typed transformer graph over a store.
         .target(name: "ModelGraph", dependencies: ["RecastCore", "Checkpoint"], swiftSettings: strict),
         // Attention swap: feature maps and their initialisers.
@@ -55,6 +58,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["RecastCore"], path: "Tests/TestSupport"),
         .testTarget(name: "RecastCoreTests", dependencies: ["RecastCore", "TestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors"]),
+        .testTarget(name: "GGUFTests", dependencies: ["TestSupport", "RecastCore", "GGUF"]),
         .testTarget(name: "HDF5Tests", dependencies: ["RecastCore", "HDF5", "SafeTensors"]),
         .testTarget(name: "CheckpointTests", dependencies: ["TestSupport", "RecastCore", "Checkpoint", "SafeTensors", "HDF5", "ModelGraph", "Rewrite", "recast"]),
         .testTarget(name: "ModelGraphTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint"]),
@@ -64,6 +68,7 @@ let package = Package(
         .testTarget(name: "HardeningTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Checkpoint", "recast"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph"], exclude: ["Inputs"]),
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "RecastCore", "Tokenizer"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["TestSupport", "RecastCore", "Quantization"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "RecastCore", "recast"]),
         // The real models (tools/models.py) on real text against tools/reference.py.
         .testTarget(name: "RealModelTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "recast"]),

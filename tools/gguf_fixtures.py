@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Small GGUF files written with gguf-py, and what gguf-py's own reader sees in a GGUF file.
+
+  gguf_fixtures.py write DIR   writes the fixtures into DIR; prints JSON {"files": [...], "nested": {key: value}}
+                               (nested arrays as written, since GGUFReader flattens them)
+  gguf_fixtures.py dump FILE   prints GGUFReader's view of FILE as JSON: version, alignment, data offset,
+                               every metadata key (types, value), every tensor (type, dims, offset, size, SHA-256 of its bytes)
+  gguf_fixtures.py types       prints gguf.constants.GGML_QUANT_SIZES as JSON
+
+Scalars are printed canonically so that they compare exactly: integers in decimal, booleans as
+true/false, floats as their bit pattern ("f32:3f800000", "f64:3ff0000000000000"), strings as they are.
+"""
+import hashlib
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+import gguf
+from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType as Q, GGUFValueType as V
+
+
+def canonical(value, vtype):
+    if vtype == V.FLOAT32:
+        return "f32:%08x" % struct.unpack("<I", struct.pack("<f", value))[0]
+    if vtype == V.FLOAT64:
+        return "f64:%016x" % struct.unpack("<Q", struct.pack("<d", value))[0]
+    if vtype == V.BOOL:
+        return "true" if value else "false"
+    if vtype == V.STRING:
+        return value
+    return str(int(value))
+
+
+# Nested arrays: GGUFWriter infers each inner array's type from its first element.
+NESTED = {
+    "test.nested.ints": [[1, 2, 3], [4], [5, 6]],
+    "test.nested.strings": [["a", "bé"], ["ü", "", "z"]],
+    "test.nested.deep": [[[1.5, 2.5], [3.5]], [[4.5]]],
+}
+
+
+def canonical_nested(value):
+    if isinstance(value, list):
+        return [canonical_nested(v) for v in value]
+    return canonical(value, V.get_type(value))
+
+
+def write_all_types(path, rng):
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_uint8("test.uint8", 255)
+    w.add_int8("test.int8", -128)
+    w.add_uint16("test.uint16", 65535)
+    w.add_int16("test.int16", -32768)
+    w.add_uint32("test.uint32", 4294967295)
+    w.add_int32("test.int32", -2147483648)
+    w.add_uint64("test.uint64", 18446744073709551615)
+    w.add_int64("test.int64", -9223372036854775808)
+    w.add_float32("test.float32", 9.9999997e-06)
+    w.add_float32("test.float32.nan", float("nan"))
+    w.add_float32("test.float32.neg_inf", float("-inf"))
+    w.add_float32("test.float32.neg_zero", -0.0)
+    w.add_float64("test.float64", 3.141592653589793)
+    w.add_bool("test.bool.true", True)
+    w.add_bool("test.bool.false", False)
+    w.add_string("test.string", "héllo, wörld ✓ 🦙")
+    w.add_array("test.array.strings", ["<s>", "</s>", "▁the", "Ġworld", "日本"])
+    w.add_array("test.array.int32", [1, -2, 3, 2147483647])
+    w.add_array("test.array.float32", [0.5, -1.25, 1e-10])
+    w.add_array("test.array.bool", [True, False, True])
+    w.add_key_value("test.array.uint8", [0, 1, 254, 255], V.ARRAY, sub_type=V.UINT8)
+    w.add_key_value("test.array.int64", [-1, 2**62], V.ARRAY, sub_type=V.INT64)
+    w.add_key_value("test.array.uint64", [2**64 - 1, 0], V.ARRAY, sub_type=V.UINT64)
+    w.add_key_value("test.array.float64", [1e300, -2.5], V.ARRAY, sub_type=V.FLOAT64)
+    w.add_key_value("test.array.int16", [-3, 7], V.ARRAY, sub_type=V.INT16)
+    for key, value in NESTED.items():
+        w.add_key_value(key, value, V.ARRAY)
+
+    # Plain types from NumPy arrays; the quantised ones gguf-py can quantise through gguf.quants.quantize;
+    # the others as random whole blocks (the container does not look inside blocks).
+    w.add_tensor("plain.f32", rng.standard_normal((3, 64)).astype(np.float32))
+    w.add_tensor("plain.f16", rng.standard_normal((2, 2, 8)).astype(np.float16))
+    w.add_tensor("plain.f64", rng.standard_normal(5).astype(np.float64))
+    w.add_tensor("plain.i8", rng.integers(-128, 127, (4, 3), dtype=np.int8))
+    w.add_tensor("plain.i16", rng.integers(-1000, 1000, (7,), dtype=np.int16))
+    w.add_tensor("plain.i32", rng.integers(-10**6, 10**6, (2, 3), dtype=np.int32))
+    w.add_tensor("plain.i64", rng.integers(-10**12, 10**12, (1, 1, 1, 3), dtype=np.int64))
+    for q in (Q.BF16, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q8_0):
+        data = rng.standard_normal((4, 64)).astype(np.float32)
+        w.add_tensor("quant." + q.name.lower(), gguf.quants.quantize(data, q), raw_dtype=q)
+    for q in (Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K, Q.Q6_K, Q.Q8_K, Q.IQ4_NL, Q.IQ4_XS, Q.IQ2_XXS, Q.TQ1_0, Q.TQ2_0, Q.MXFP4):
+        block, size = GGML_QUANT_SIZES[q]
+        blocks = rng.integers(0, 256, (3, 2 * size), dtype=np.uint8)  # 3 rows of 2 blocks
+        w.add_tensor("raw." + q.name.lower(), blocks, raw_dtype=q)
+    finish(w)
+
+
+def write_aligned(path, rng):
+    w = gguf.GGUFWriter(path, "qwen2")
+    w.add_custom_alignment(64)
+    w.add_uint32("qwen2.block_count", 2)
+    w.add_tensor("a", rng.standard_normal(3).astype(np.float32))
+    w.add_tensor("b", gguf.quants.quantize(rng.standard_normal((2, 32)).astype(np.float32), Q.Q8_0), raw_dtype=Q.Q8_0)
+    w.add_tensor("c", rng.standard_normal((5, 5)).astype(np.float16))
+    finish(w)
+
+
+def write_metadata_only(path):
+    w = gguf.GGUFWriter(path, "bert")
+    w.add_name("metadata only")
+    finish(w)
+
+
+def finish(w):
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def dump(path):
+    r = gguf.GGUFReader(path)
+    metadata = []
+    for key, field in r.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        types = [t.name for t in field.types]
+        main = field.types[0]
+        if main == V.ARRAY:
+            leaf = field.types[-1]
+            value = [canonical(v, leaf) for v in field.contents()]
+        else:
+            value = canonical(field.contents(), main)
+        metadata.append({"key": key, "offset": field.offset, "types": types, "value": value})
+    tensors = [{
+        "name": t.name,
+        "type": int(t.tensor_type),
+        "type_name": t.tensor_type.name,
+        "dims": [int(d) for d in t.shape],
+        "n_elements": int(t.n_elements),
+        "n_bytes": int(t.n_bytes),
+        "data_offset": int(t.data_offset),
+        "info_offset": int(t.field.offset),
+        "sha256": hashlib.sha256(r.data[t.data_offset:t.data_offset + t.n_bytes].tobytes()).hexdigest(),
+    } for t in r.tensors]
+    return {"version": int(r.fields["GGUF.version"].parts[0][0]), "alignment": int(r.alignment),
+            "data_offset": int(r.data_offset), "metadata": metadata, "tensors": tensors}
+
+
+def main():
+    command = sys.argv[1]
+    if command == "write":
+        folder = sys.argv[2]
+        rng = np.random.default_rng(11)
+        files = {"all_types": "all_types.gguf", "aligned": "aligned64.gguf", "metadata_only": "metadata_only.gguf"}
+        write_all_types(os.path.join(folder, files["all_types"]), rng)
+        write_aligned(os.path.join(folder, files["aligned"]), rng)
+        write_metadata_only(os.path.join(folder, files["metadata_only"]))
+        nested = {k: canonical_nested(v) for k, v in NESTED.items()}
+        print(json.dumps({"files": files, "nested": nested}))
+    elif command == "dump":
+        print(json.dumps(dump(sys.argv[2])))
+    elif command == "types":
+        print(json.dumps([{"id": int(q), "name": q.name, "block_size": b, "bytes_per_block": s}
+                          for q, (b, s) in GGML_QUANT_SIZES.items()]))
+    else:
+        sys.exit(f"unknown command {command!r}")
+
+
+if __name__ == "__main__":
+    main()
