@@ -8,7 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "recast", targets: ["recast"]),
-        .library(name: "RecastKit", targets: ["RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph", "Runtime", "Rewrite", "Verify", "Tokenizer"]),
+        .library(name: "RecastKit", targets: ["RecastCore", "SafeTensors", "HDF5", "GGUF", "Quantization", "Checkpoint", "ModelGraph", "Runtime", "Rewrite", "Verify", "Tokenizer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,9 +30,9 @@ let package = Package(
         // Formats.
         .target(name: "SafeTensors", dependencies: ["RecastCore"], swiftSettings: strict),
         .target(name: "HDF5", dependencies: ["RecastCore", "CHDF5", "CZlib"], swiftSettings: strict),
-        .target(name: "GGUF", dependencies: ["RecastCore"], swiftSettings: strict),
+        .target(name: "GGUF", dependencies: ["RecastCore", "Quantization"], swiftSettings: strict),
         // Opening any checkpoint path and writing any format.
-        .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5"], swiftSettings: strict),
+        .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5", "GGUF"], swiftSettings: strict),
         // Text to token ids and back, exactly as Hugging Face `tokenizers` does, from tokenizer.json.
         .target(name: "Tokenizer", dependencies: ["RecastCore"], swiftSettings: strict),
         // GGML block quantisation: every block type gguf-py decodes to f32, and f32 to Q8_0/Q4_*/Q5_*, bit-identical to gguf-py.

@@ -9,7 +9,7 @@ import Foundation
         for line in try String(contentsOfFile: folder + "/list.txt", encoding: .utf8).split(separator: "\n") {
             let parts = line.split(separator: " ")
             let (file, typeName) = (String(parts[0]), String(parts[1]))
-            guard let type = GGMLQuantType(rawValue: typeName) else { fatalError("unknown type \(typeName)") }
+            guard let type = DType(rawValue: typeName) else { fatalError("unknown type \(typeName)") }
             let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + file))
             let count = data.count / type.bytesPerBlock * type.blockSize
             var out = [Float](repeating: 0, count: count)

@@ -1,10 +1,11 @@
+import GGUF
 import HDF5
 import RecastCore
 import SafeTensors
 
 /// Opens any checkpoint path Recast understands as one `TensorStore`.
 public enum Checkpoint {
-    /// Opens a `.safetensors` file, a sharded index `.json`, an HDF5 file, or a model directory.
+    /// Opens a `.safetensors` file, a sharded index `.json`, an HDF5 file, a GGUF file, or a model directory.
     /// The content decides, not the extension: a file named `.safetensors` that holds HDF5 opens as HDF5.
     ///
     /// `path` itself is the user's choice and may be a link; the files found from it (the weights of a
@@ -17,6 +18,9 @@ public enum Checkpoint {
         let mapping = try MappedFile(path: path)
         let head = try mapping.reading { Array(mapping.bytes.prefix(1024)) }
         if HDF5Store.hasSignature(in: mapping) { return try HDF5Store(mapping: mapping) }
+        if head.starts(with: Array("GGUF".utf8)) || (head.count >= 4 && head[0..<4].elementsEqual(Array("FUGG".utf8))) {
+            return try GGUFFile(mapping: mapping)
+        }
         if head.starts(with: Array("version https://git-lfs".utf8)) {
             throw CheckpointError(file: path, "is a Git LFS pointer file, not the weights: fetch the real file with `git lfs pull`")
         }
@@ -24,6 +28,9 @@ public enum Checkpoint {
             let text = String(decoding: head, as: UTF8.self)
             if text.contains("\"weight_map\"") || !text.contains("\"model_type\"") { return try ShardedSafeTensors(indexPath: path) }
             throw CheckpointError(file: path, "is a model config, not weights: pass the model's folder instead")
+        }
+        if path.hasSuffix(".gguf") {
+            throw CheckpointError(file: path, "has the .gguf extension but does not start with the magic 'GGUF': the file is truncated or not GGUF")
         }
         if path.hasSuffix(".h5") || path.hasSuffix(".hdf5") || path.hasSuffix(".keras") {
             throw CheckpointError(file: path, "has an HDF5 extension but no HDF5 signature: the file is truncated or not HDF5")
@@ -55,7 +62,12 @@ public enum Checkpoint {
         }
         let h5 = names.filter { $0.hasSuffix(".h5") || $0.hasSuffix(".hdf5") }
         if h5.count == 1 { return FileSystem.join(dir, h5[0]) }
-        throw CheckpointError(file: dir, "holds no weights Recast can read (model.safetensors, an index, or an .h5 file)")
+        let gguf = names.filter { $0.hasSuffix(".gguf") }
+        if gguf.count == 1 { return FileSystem.join(dir, gguf[0]) }
+        if gguf.count > 1 {
+            throw CheckpointError(file: dir, "holds several .gguf files (\(gguf.joined(separator: ", "))): open one of them")
+        }
+        throw CheckpointError(file: dir, "holds no weights Recast can read (model.safetensors, an index, an .h5 file or a .gguf file)")
     }
 
     static func open(weightsIn dir: String) throws -> TensorStore {

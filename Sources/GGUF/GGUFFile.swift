@@ -27,7 +27,7 @@ public final class GGUFFile {
     public var architecture: String? { header.value("general.architecture")?.stringValue }
 
     /// Tensor infos in stored order.
-    public var tensors: [GGUFTensorInfo] { header.tensors }
+    public var tensorInfos: [GGUFTensorInfo] { header.tensors }
 
     public func tensor(named name: String) -> GGUFTensorInfo? { index[name].map { header.tensors[$0] } }
 

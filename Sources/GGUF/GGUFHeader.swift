@@ -3,7 +3,7 @@ import RecastCore
 /// One tensor info of a GGUF file.
 public struct GGUFTensorInfo: Sendable, Hashable {
     public var name: String
-    public var type: GGMLType
+    public var type: DType
     /// Dimensions as GGUF stores them, innermost (the row length, `ne[0]`) first.
     public var dimensions: [Int]
     /// Byte offset of the data from the start of the data section.
@@ -112,7 +112,7 @@ public struct GGUFHeader: Sendable {
         guard let value = metadata.first(where: { $0.key == key })?.value else { return defaultAlignment }
         let at = offsets[key]
         guard case let .uint32(v) = value else {
-            throw CheckpointError(file: file, object: "key '\(key)'", offset: at, "is a \(value.type.name); it must be a UINT32")
+            throw CheckpointError(file: file, object: "key '\(key)'", offset: at, "is a \(value.type.rawValue); it must be a UINT32")
         }
         guard v > 0, v & (v - 1) == 0 else {
             throw CheckpointError(file: file, object: "key '\(key)'", offset: at, "is \(v); it must be a power of two")
@@ -245,8 +245,8 @@ struct GGUFCursor {
         }
         let typeAt = position
         let id = try read(UInt32.self, "the type of tensor '\(name)'")
-        guard let type = GGMLType(id: id) else {
-            if let old = GGMLType.retired[id] {
+        guard let type = DType(ggmlID: id) else {
+            if let old = DType.retiredGGMLTypes[id] {
                 throw bad(typeAt, "has GGML type \(id) (\(old)), which GGML has removed: convert the model again with a current llama.cpp")
             }
             throw bad(typeAt, "has GGML type \(id), which GGML does not define")
@@ -257,10 +257,10 @@ struct GGUFCursor {
             throw bad(start, "the element count of dimensions \(dimensions) overflows")
         }
         if let row = dimensions.first, row % type.blockSize != 0 {
-            throw bad(start, "rows of \(row) elements are not a whole number of \(type.name) blocks (\(type.blockSize) elements each)")
+            throw bad(start, "rows of \(row) elements are not a whole number of \(type.rawValue) blocks (\(type.blockSize) elements each)")
         }
         guard let byteCount = type.byteCount(elements: elements) else {
-            throw bad(start, "the byte size of dimensions \(dimensions) in \(type.name) overflows")
+            throw bad(start, "the byte size of dimensions \(dimensions) in \(type.rawValue) overflows")
         }
         guard let dataOffset = Int(exactly: offset) else {
             throw bad(offsetAt, "data offset \(offset) is over the largest signed 64-bit size")

@@ -136,8 +136,23 @@ public struct GGUFArray: Sendable, Equatable, CustomStringConvertible {
     /// The elements when the array holds strings.
     public var strings: [String]? { elementType == .string ? elements.compactMap(\.stringValue) : nil }
 
+    /// The elements when there are at most eight; beyond, their count and type (`49,152 strings`).
     public var description: String {
-        if elements.count > 8 { return "\(elements.count) × \(elementType.name)" }
+        if elements.count > 8 {
+            let what = elementType == .string ? "strings" : elementType == .array ? "arrays" : "\(elementType.name) values"
+            return "\(groupedDigits(elements.count)) \(what)"
+        }
         return "[" + elements.map { $0.type == .string ? "\"\($0)\"" : "\($0)" }.joined(separator: ", ") + "]"
     }
+}
+
+/// `49152` as `49,152`.
+func groupedDigits(_ n: Int) -> String {
+    let digits = String(n.magnitude)
+    var out = ""
+    for (i, c) in digits.enumerated() {
+        if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
+        out.append(c)
+    }
+    return (n < 0 ? "-" : "") + out
 }

@@ -1,3 +1,5 @@
+import RecastCore
+
 /// Block-quantised GGML data to f32, bit for bit what gguf-py's NumPy `gguf.quants.dequantize` gives.
 ///
 /// Every kernel does the float operations gguf-py does, in its order and in f32 (NumPy keeps these
@@ -8,7 +10,7 @@ public enum Dequantize {
     ///
     /// `count` must be a whole number of blocks and `bytes` exactly the bytes those blocks occupy.
     /// - Throws: `QuantizationError` when the counts do not match or the type cannot be decoded.
-    public static func rows(type: GGMLQuantType, bytes: UnsafeRawBufferPointer, count: Int,
+    public static func rows(type: DType, bytes: UnsafeRawBufferPointer, count: Int,
                             into out: UnsafeMutablePointer<Float>) throws {
         guard let kernel = kernel(for: type) else {
             throw QuantizationError(type, "Recast cannot dequantize this type")
@@ -19,7 +21,7 @@ public enum Dequantize {
     }
 
     /// Decodes a whole buffer of `type`, whose size must be a whole number of blocks.
-    public static func floats(type: GGMLQuantType, bytes: UnsafeRawBufferPointer) throws -> [Float] {
+    public static func floats(type: DType, bytes: UnsafeRawBufferPointer) throws -> [Float] {
         guard bytes.count % type.bytesPerBlock == 0 else {
             throw QuantizationError(type, "\(bytes.count) bytes is not a whole number of \(type.bytesPerBlock)-byte blocks")
         }
@@ -31,7 +33,7 @@ public enum Dequantize {
     }
 
     /// Blocks in `elements` elements stored in `bytes` bytes, or an error naming what does not fit.
-    static func blockCount(type: GGMLQuantType, bytes: Int, elements: Int) throws -> Int {
+    static func blockCount(type: DType, bytes: Int, elements: Int) throws -> Int {
         guard elements >= 0, elements % type.blockSize == 0 else {
             throw QuantizationError(type, "\(elements) elements is not a whole number of \(type.blockSize)-element blocks")
         }
@@ -45,7 +47,7 @@ public enum Dequantize {
     /// Decodes `blocks` consecutive blocks from a pointer to their first byte.
     typealias Kernel = (UnsafePointer<UInt8>, Int, UnsafeMutablePointer<Float>) -> Void
 
-    static func kernel(for type: GGMLQuantType) -> Kernel? {
+    static func kernel(for type: DType) -> Kernel? {
         switch type {
         case .q4_0: LegacyQuants.dequantizeQ4_0
         case .q4_1: LegacyQuants.dequantizeQ4_1
@@ -57,19 +59,19 @@ public enum Dequantize {
         case .q4_K: KQuants.dequantizeQ4_K
         case .q5_K: KQuants.dequantizeQ5_K
         case .q6_K: KQuants.dequantizeQ6_K
-        case .iq4_nl: IQuants.dequantizeIQ4_NL
-        case .iq4_xs: IQuants.dequantizeIQ4_XS
+        case .iq4_NL: IQuants.dequantizeIQ4_NL
+        case .iq4_XS: IQuants.dequantizeIQ4_XS
         case .tq1_0: TernaryQuants.dequantizeTQ1_0
         case .tq2_0: TernaryQuants.dequantizeTQ2_0
         case .mxfp4: MicroscaledFloats.dequantizeMXFP4
         case .nvfp4: MicroscaledFloats.dequantizeNVFP4
-        case .iq2_xxs: IQuants.dequantizeIQ2_XXS
-        case .iq2_xs: IQuants.dequantizeIQ2_XS
-        case .iq2_s: IQuants.dequantizeIQ2_S
-        case .iq3_xxs: IQuants.dequantizeIQ3_XXS
-        case .iq3_s: IQuants.dequantizeIQ3_S
-        case .iq1_s: IQuants.dequantizeIQ1_S
-        case .iq1_m: IQuants.dequantizeIQ1_M
+        case .iq2_XXS: IQuants.dequantizeIQ2_XXS
+        case .iq2_XS: IQuants.dequantizeIQ2_XS
+        case .iq2_S: IQuants.dequantizeIQ2_S
+        case .iq3_XXS: IQuants.dequantizeIQ3_XXS
+        case .iq3_S: IQuants.dequantizeIQ3_S
+        case .iq1_S: IQuants.dequantizeIQ1_S
+        case .iq1_M: IQuants.dequantizeIQ1_M
         default: nil
         }
     }

@@ -1,3 +1,5 @@
+import RecastCore
+
 /// f32 to block-quantised GGML data, bit for bit what gguf-py's NumPy `gguf.quants.quantize` gives
 /// (which itself matches llama.cpp's reference quantisers) for finite inputs.
 public enum Quantize {
@@ -5,7 +7,7 @@ public enum Quantize {
     ///
     /// `count` must be a whole number of blocks and `out` exactly the bytes those blocks occupy.
     /// - Throws: `QuantizationError` when the counts do not match or the type cannot be encoded.
-    public static func rows(type: GGMLQuantType, values: UnsafePointer<Float>, count: Int,
+    public static func rows(type: DType, values: UnsafePointer<Float>, count: Int,
                             into out: UnsafeMutableRawBufferPointer) throws {
         guard let kernel = kernel(for: type) else {
             throw QuantizationError(type, "Recast cannot quantize to this type")
@@ -18,7 +20,7 @@ public enum Quantize {
     }
 
     /// Encodes a whole array of f32, whose length must be a whole number of blocks.
-    public static func bytes(type: GGMLQuantType, values: [Float]) throws -> [UInt8] {
+    public static func bytes(type: DType, values: [Float]) throws -> [UInt8] {
         guard let size = type.byteCount(elements: values.count) else {
             throw QuantizationError(type, "\(values.count) elements is not a whole number of \(type.blockSize)-element blocks")
         }
@@ -35,7 +37,7 @@ public enum Quantize {
     /// Encodes one block from its first element into its first byte.
     typealias Kernel = (UnsafePointer<Float>, UnsafeMutablePointer<UInt8>) -> Void
 
-    static func kernel(for type: GGMLQuantType) -> Kernel? {
+    static func kernel(for type: DType) -> Kernel? {
         switch type {
         case .q8_0: quantizeQ8_0
         case .q4_0: { symmetric($0, $1, levels: 16) }

@@ -26,4 +26,5 @@ public struct TensorInfo: Sendable, Hashable {
 public enum CheckpointFormat: String, Sendable, Codable {
     case safetensors
     case hdf5
+    case gguf
 }

@@ -37,6 +37,9 @@ public protocol TensorStore: AnyObject {
     /// whole in memory (an HDF5 dataset that is mostly fill value) streams it. The default hands over
     /// one piece from `withBytes`.
     func streamBytes(of name: String, _ consume: (UnsafeRawBufferPointer) throws -> Void) throws
+    /// Reads a floating-point tensor widened to `Float`. The default decodes the element types (f16,
+    /// bf16, f8 and f64 converted as they load); a store of block-quantised tensors dequantises them.
+    func loadFloat32(_ name: String) throws -> [Float]
 }
 
 extension TensorStore {
@@ -51,8 +54,11 @@ extension TensorStore {
     public var parameterCount: Int { tensors.reduce(0) { $0 + $1.elementCount } }
     public var byteCount: Int { tensors.reduce(0) { $0 + $1.byteCount } }
 
-    /// Reads a floating-point tensor widened to `Float` (f16, bf16, f8 and f64 converted as they load).
-    public func loadFloat32(_ name: String) throws -> [Float] {
+    public func loadFloat32(_ name: String) throws -> [Float] { try decodeFloat32(name) }
+
+    /// Reads a tensor of a floating-point element type widened to `Float` (f16, bf16, f8 and f64
+    /// converted as they load): what `loadFloat32` does unless a store knows more types.
+    public func decodeFloat32(_ name: String) throws -> [Float] {
         guard let info = info(named: name) else {
             throw CheckpointError(file: files.first ?? "checkpoint", object: "tensor '\(name)'", "not in the checkpoint")
         }

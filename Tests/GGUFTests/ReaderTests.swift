@@ -56,11 +56,11 @@ func expectMatchesGGUFPy(_ path: String) throws {
     }
 
     let pyTensors = py["tensors"]?.arrayValue ?? []
-    #expect(file.tensors.count == pyTensors.count)
-    for (t, expected) in zip(file.tensors, pyTensors) {
+    #expect(file.tensorInfos.count == pyTensors.count)
+    for (t, expected) in zip(file.tensorInfos, pyTensors) {
         #expect(t.name == expected["name"]?.stringValue)
-        #expect(Int(t.type.id) == expected["type"]?.intValue, "\(t.name)")
-        #expect(t.type.name == expected["type_name"]?.stringValue, "\(t.name)")
+        #expect(t.type.ggmlID.map(Int.init) == expected["type"]?.intValue, "\(t.name)")
+        #expect(t.type.rawValue == expected["type_name"]?.stringValue, "\(t.name)")
         #expect(t.dimensions == (expected["dims"]?.arrayValue ?? []).compactMap(\.intValue), "\(t.name)")
         #expect(t.elementCount == expected["n_elements"]?.intValue, "\(t.name)")
         #expect(t.byteCount == expected["n_bytes"]?.intValue, "\(t.name)")
@@ -93,16 +93,20 @@ struct Fixtures: Sendable {
 @Suite struct ReaderTests {
     @Test func typeTableMatchesGGUFPy() throws {
         let py = try pythonJSON("gguf_fixtures.py", ["types"]).arrayValue ?? []
-        #expect(py.count == GGMLType.all.count)
+        #expect(py.count == DType.ggmlTypes.count)
         for entry in py {
             let id = UInt32(entry["id"]?.intValue ?? -1)
-            let type = GGMLType(id: id)
-            #expect(type?.name == entry["name"]?.stringValue, "id \(id)")
+            let type = DType(ggmlID: id)
+            #expect(type?.rawValue == entry["name"]?.stringValue, "id \(id)")
+            #expect(type?.ggmlID == id, "id \(id)")
             #expect(type?.blockSize == entry["block_size"]?.intValue, "id \(id)")
             #expect(type?.bytesPerBlock == entry["bytes_per_block"]?.intValue, "id \(id)")
-            #expect(GGMLType(name: entry["name"]?.stringValue ?? "") == type)
+            #expect(type?.isQuantized == ((entry["block_size"]?.intValue ?? 0) > 1), "id \(id)")
+            #expect(DType(ggmlName: entry["name"]?.stringValue ?? "") == type)
         }
-        for id in GGMLType.retired.keys { #expect(GGMLType(id: id) == nil) }
+        for id in DType.retiredGGMLTypes.keys { #expect(DType(ggmlID: id) == nil) }
+        // Safetensors codes never name a block type.
+        for t in DType.ggmlTypes where t.isQuantized { #expect(DType(code: t.rawValue) == nil, "\(t)") }
     }
 
     @Test func everyMetadataTypeAndTensorTypeMatchesGGUFPy() throws {
@@ -112,7 +116,7 @@ struct Fixtures: Sendable {
         let file = try GGUFFile(path: fixtures.path("all_types"))
         let types = Set(file.header.metadata.map(\.value.type))
         #expect(types == Set(GGUFValueType.allCases))
-        #expect(file.tensors.contains { $0.type == .q4_1 } && file.tensors.contains { $0.type == .q6_K })
+        #expect(file.tensorInfos.contains { $0.type == .q4_1 } && file.tensorInfos.contains { $0.type == .q6_K })
         #expect(file.architecture == "llama")
     }
 
@@ -151,7 +155,7 @@ struct Fixtures: Sendable {
         try expectMatchesGGUFPy(path)
         let file = try GGUFFile(path: path)
         #expect(file.architecture == "llama")
-        #expect(Set(file.tensors.map(\.type.name)) == ["Q4_1", "Q8_0", "F32"])
+        #expect(Set(file.tensorInfos.map(\.type.rawValue)) == ["Q4_1", "Q8_0", "F32"])
         #expect(file.header.value("tokenizer.ggml.tokens")?.arrayValue?.count == 49_152)
     }
 }

@@ -48,13 +48,13 @@ func describe(_ mismatches: [Int], _ got: [Float], _ want: [Float]) -> String {
 }
 
 @Suite struct DequantizationTests {
-    static let decodable: [GGMLQuantType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
-                                             .iq4_nl, .iq4_xs, .tq1_0, .tq2_0, .mxfp4, .nvfp4,
-                                             .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m]
+    static let decodable: [DType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
+                                             .iq4_NL, .iq4_XS, .tq1_0, .tq2_0, .mxfp4, .nvfp4,
+                                             .iq2_XXS, .iq2_XS, .iq2_S, .iq3_XXS, .iq3_S, .iq1_S, .iq1_M]
 
     /// Random blocks, with every f16 edge case as a scale, decode to gguf-py's values bit for bit.
     @Test(arguments: decodable)
-    func matchesGGUFPy(type: GGMLQuantType) throws {
+    func matchesGGUFPy(type: DType) throws {
         let reference = try dequantReference.get()
         let blocks = try #require(reference.counts[type.rawValue])
         let bytes = try reference.read(type.rawValue + ".blocks")
@@ -80,7 +80,7 @@ func describe(_ mismatches: [Int], _ got: [Float], _ want: [Float]) -> String {
         #expect(listing.count == 8)
         for (i, entry) in listing.enumerated() {
             let name = entry["name"]?.stringValue ?? "?"
-            let type = try #require(entry["type"]?.stringValue.flatMap(GGMLQuantType.init(rawValue:)))
+            let type = try #require(entry["type"]?.stringValue.flatMap(DType.init(rawValue:)))
             let bytes = try #require(FileManager.default.contents(atPath: folder.file("\(i).blocks")))
             let want = try #require(FileManager.default.contents(atPath: folder.file("\(i).f32")))
                 .withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
@@ -90,22 +90,7 @@ func describe(_ mismatches: [Int], _ got: [Float], _ want: [Float]) -> String {
         }
     }
 
-    @Test func blockTableMatchesGGUFPy() throws {
-        let script = "import json; from gguf import GGML_QUANT_SIZES as S; " +
-            "print(json.dumps({t.name: [b, s, t.value] for t, (b, s) in S.items() if b > 1}))"
-        let r = try python(["-c", script])
-        try #require(r.status == 0, "\(r.stderr)")
-        let table = try #require(try JSON.parse(r.stdout).objectValue)
-        #expect(Set(table.map(\.0)) == Set(GGMLQuantType.allCases.map(\.rawValue)))
-        for (name, sizes) in table {
-            let type = try #require(GGMLQuantType(rawValue: name))
-            let s = sizes.arrayValue?.compactMap(\.intValue) ?? []
-            #expect(s == [type.blockSize, type.bytesPerBlock, Int(type.ggmlTypeID)], "\(name)")
-            #expect(GGMLQuantType(ggmlTypeID: type.ggmlTypeID) == type)
-        }
-        #expect(GGMLQuantType(ggmlTypeID: 0) == nil)  // F32 is not a block type
-    }
-
+    
     /// The lattice tables in the source are the ones gguf-py holds today (regenerated, they are unchanged).
     @Test func latticeTablesAreGGUFPys() throws {
         let r = try python([repoRoot + "/tools/quant_reference.py", "grids"])
@@ -127,7 +112,7 @@ func describe(_ mismatches: [Int], _ got: [Float], _ want: [Float]) -> String {
             try bytes.withUnsafeBytes { b in try out.withUnsafeMutableBufferPointer { try Dequantize.rows(type: .q4_0, bytes: b, count: 64, into: $0.baseAddress!) } }
         }
         // Every type gguf-py dequantizes, Recast does; the rest are refused by name.
-        #expect(GGMLQuantType.allCases.filter { !$0.canDequantize } == [.q8_1, .q8_K, .q1_0])
+        #expect(DType.allCases.filter { $0.isQuantized && !$0.canDequantize } == [.q8_1, .q8_K, .q1_0])
         #expect(throws: QuantizationError(.q8_K, "Recast cannot dequantize this type")) {
             try [UInt8](repeating: 0, count: 292).withUnsafeBytes { try Dequantize.floats(type: .q8_K, bytes: $0) }
         }
@@ -138,8 +123,8 @@ func describe(_ mismatches: [Int], _ got: [Float], _ want: [Float]) -> String {
 @Suite struct QuantizationToBlocksTests {
     /// f32 (random scales from 1e-6 to 1e3, zeros, constants, exact ties, subnormals, f16-overflowing
     /// scales) quantizes to gguf-py's bytes.
-    @Test(arguments: [GGMLQuantType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1])
-    func matchesGGUFPy(type: GGMLQuantType) throws {
+    @Test(arguments: [DType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1])
+    func matchesGGUFPy(type: DType) throws {
         let reference = try quantReference.get()
         let elements = try #require(reference.counts[type.rawValue])
         let input = try reference.floats(type.rawValue + ".input")
@@ -152,7 +137,7 @@ func describe(_ mismatches: [Int], _ got: [Float], _ want: [Float]) -> String {
     }
 
     @Test func typesWithoutAQuantizerAreRefused() throws {
-        #expect(GGMLQuantType.allCases.filter(\.canQuantize) == [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0])
+        #expect(DType.allCases.filter { $0.isQuantized && $0.canQuantize } == [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0])
         #expect(throws: QuantizationError(.q6_K, "Recast cannot quantize to this type")) {
             try Quantize.bytes(type: .q6_K, values: [Float](repeating: 1, count: 256))
         }

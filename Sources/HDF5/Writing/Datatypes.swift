@@ -66,6 +66,8 @@ enum Datatypes {
             // stays empty, as h5py writes numpy's void type: h5py reads an opaque type only when the
             // tag matches the one it builds for `|V1`.
             return TypeHandle(try site.check("creating an opaque type") { H5Tcreate(H5T_OPAQUE, 1) })
+        default:
+            throw site.failure("choosing a datatype", "\(dtype.rawValue) is a GGML block-quantised type, which HDF5 cannot hold: convert with --dtype f32, f16 or bf16")
         }
     }
 
