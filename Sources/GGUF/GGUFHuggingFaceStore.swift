@@ -108,7 +108,8 @@ public final class GGUFHuggingFaceStore: TensorStore {
             var out = [UInt8](repeating: 0, count: stored.count)
             try stored.withUnsafeBytes { src in
                 try out.withUnsafeMutableBytes { dst in
-                    try RotaryPermutation.permuteRows(src, into: dst, rows: e.info.shape[0], heads: heads, toLlamaCpp: false)
+                    try RotaryPermutation.permuteRows(src, into: dst, rows: e.info.shape[0], heads: heads, toLlamaCpp: false,
+                                                      tensor: e.source.name, file: file.path)
                 }
             }
             return try out.withUnsafeBytes(body)

@@ -119,7 +119,7 @@ struct InputOptions: ParsableArguments {
         if let stride, stride > window {
             throw RuntimeError(file: file, "--stride \(stride) is longer than the window of \(window) tokens: the tokens between windows would never be seen")
         }
-        let tokenizer = try Tokenizer.load(model: model)
+        let tokenizer = try Tokenizer.forModel(model)
         let special = !noSpecialTokens
         let typed = graph.embeddings.tokenType != nil
         if let text {
@@ -216,7 +216,7 @@ struct InputSequences {
 extension Tokenizer {
     /// The tokenizer of the model at `path`: the one built from a GGUF file's metadata (`model`, when the
     /// caller has it open already, saves reading the file again), else the folder's tokenizer files.
-    static func load(model path: String, opened model: Model? = nil) throws -> Tokenizer {
+    static func forModel(_ path: String, opened model: Model? = nil) throws -> Tokenizer {
         let embedded = try model?.embedded ?? (path.hasSuffix(".gguf") && !FileSystem.isDirectory(path) ? Checkpoint.embeddedModel(at: path) : nil)
         guard let embedded else { return try Tokenizer.load(model: path) }
         let files = try embedded.companions()
