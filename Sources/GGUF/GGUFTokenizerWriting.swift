@@ -84,7 +84,7 @@ struct GGUFTokenizerWriter {
             guard prefix == "##" else { throw fail("'model.continuing_subword_prefix'", "is '\(prefix)'; llama.cpp's WordPiece knows only '##'") }
             // BertModel.set_vocab's "phantom space" spelling.
             let respelled = zip(tokens, kinds).map { token, kind in
-                kind == .control ? token : token.hasPrefix("##") ? String(token.dropFirst(2)) : "\u{2581}" + token
+                kind == .control ? token : Self.starts(token, "##") ? Self.dropping(2, from: token) : "\u{2581}" + token
             }
             entries.append((K.model, .string("bert")))
             entries.append((K.pre, .string("default")))
@@ -127,8 +127,18 @@ struct GGUFTokenizerWriter {
 
     /// convert_hf_to_gguf.py's `does_token_look_special`: added tokens some models forget to mark special.
     static func looksSpecial(_ t: String) -> Bool {
-        ["<pad>", "<mask>", "<2mass>", "[@BOS@]"].contains(t) || (t.hasPrefix("<|") && t.hasSuffix("|>"))
-            || (t.hasPrefix("<\u{FF5C}") && t.hasSuffix("\u{FF5C}>")) || (t.hasPrefix("<unused") && t.hasSuffix(">"))
+        ["<pad>", "<mask>", "<2mass>", "[@BOS@]"].contains(t) || (starts(t, "<|") && ends(t, "|>"))
+            || (starts(t, "<\u{FF5C}") && ends(t, "\u{FF5C}>")) || (starts(t, "<unused") && ends(t, ">"))
+    }
+
+    /// Prefix and suffix tests on Unicode scalars, as Python compares strings: `String.hasPrefix` compares
+    /// characters, so "##" is no prefix of "##\u{308}" (the second `#` and the mark are one character).
+    static func starts(_ s: String, _ prefix: String) -> Bool { s.unicodeScalars.starts(with: prefix.unicodeScalars) }
+    static func ends(_ s: String, _ suffix: String) -> Bool { s.unicodeScalars.reversed().starts(with: suffix.unicodeScalars.reversed()) }
+    static func dropping(_ n: Int, from s: String) -> String {
+        var out = ""
+        out.unicodeScalars.append(contentsOf: s.unicodeScalars.dropFirst(n))
+        return out
     }
 
     /// `<0x00>` … `<0xFF>`: SentencePiece's byte-fallback tokens.

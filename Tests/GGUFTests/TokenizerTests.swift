@@ -32,6 +32,19 @@ func expectEncodesLike(_ reference: String, _ candidate: String, _ label: String
     #expect(r["differing"]?.intValue == 0, "\(label): \(r["differing"]?.intValue ?? -1) of \(entries) entries encode differently, e.g. \(r["examples"]?.serialized() ?? "")")
 }
 
+/// A value against gguf-py's dump of it (tools/gguf_fixtures.py dump), naming the first differing element.
+func expectSameValue(_ value: GGUFValue, _ expected: JSON, _ label: String) throws {
+    guard value.type == .array else {
+        #expect(canonical(value) == expected["value"], "\(label)")
+        return
+    }
+    let got = leaves(value), want = expected["value"]?.arrayValue ?? []
+    #expect(got.count == want.count, "\(label): \(got.count) elements, gguf-py reads \(want.count)")
+    if let i = zip(got, want).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+        Issue.record("\(label): element \(i) is \(got[i].serialized()), gguf-py reads \(want[i].serialized())")
+    }
+}
+
 /// tokenizer.json from GGUF tokenizer metadata, and GGUF tokenizer metadata from tokenizer.json.
 @Suite(.serialized) struct TokenizerTests {
     /// The GGUF tokenizer fixtures tools/gguf_tokenizers.py writes with gguf-py, each with its reference.
@@ -94,8 +107,7 @@ func expectEncodesLike(_ reference: String, _ candidate: String, _ label: String
         for (key, value) in entries {
             guard let expected = stored[key] else { continue }
             #expect(typeNames(value) == (expected["types"]?.arrayValue ?? []).compactMap(\.stringValue), "\(key)")
-            let got = value.type == .array ? JSON.array(leaves(value)) : canonical(value)
-            #expect(got == expected["value"], "\(key) differs from the GGUF")
+            try expectSameValue(value, expected, key)
         }
         #expect(keys.filter { stored[$0] != nil }.count >= 10, "too few keys compared: \(keys)")
     }
@@ -149,8 +161,7 @@ func expectEncodesLike(_ reference: String, _ candidate: String, _ label: String
         for (key, value) in entries {
             guard let expected = stored[key] else { continue }
             compared += 1
-            let got = value.type == .array ? JSON.array(leaves(value)) : canonical(value)
-            #expect(got == expected["value"], "\(name): \(key) differs")
+            try expectSameValue(value, expected, "\(name): \(key)")
         }
         #expect(compared >= 6, "\(name): only \(compared) keys compared")
     }
