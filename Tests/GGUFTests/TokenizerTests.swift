@@ -166,6 +166,24 @@ func expectSameValue(_ value: GGUFValue, _ expected: JSON, _ label: String) thro
         #expect(compared >= 6, "\(name): only \(compared) keys compared")
     }
 
+    /// `tokenizer.ggml.pre` "default", or none, reads as llama.cpp's own split, checked piece by piece on
+    /// the corpus against that split written in Python with the `regex` module; the JSON loads in Recast,
+    /// and its metadata names "default" again.
+    @Test func llamaCppDefaultPreTokenizer() throws {
+        let m = try validMetadata()
+        let named = try GGUFTokenizer.tokenizerJSON(from: header(replacing(m, "tokenizer.ggml.pre", .string("default"))), file: "default.gguf")
+        let unnamed = try GGUFTokenizer.tokenizerJSON(from: header(replacing(m, "tokenizer.ggml.pre", nil)), file: "none.gguf")
+        #expect(named == unnamed)
+        let dir = TempDir()
+        let path = dir.write("tokenizer.json", named.serialized())
+        let r = try pythonJSON("gguf_tokenizers.py", ["presplit", path])
+        #expect(r["entries"]?.intValue ?? 0 > 12_000)
+        #expect(r["differing"]?.intValue == 0, "\(r["examples"]?.serialized() ?? "")")
+        _ = try Tokenizer(file: path)
+        let back = try GGUFTokenizer.metadata(tokenizerJSON: named, tokenizerConfig: nil, file: path)
+        #expect(back.first { $0.key == "tokenizer.ggml.pre" }?.value == .string("default"))
+    }
+
     // MARK: malformed metadata
 
     /// The metadata of the gpt2-bpe fixture, to break one key at a time.
@@ -222,7 +240,7 @@ func expectSameValue(_ value: GGUFValue, _ expected: JSON, _ label: String) thro
         let m = try validMetadata()
         expectRefused(replacing(m, "tokenizer.ggml.model", .string("rwkv")), key: "tokenizer.ggml.model", mentioning: ["rwkv"])
         expectRefused(replacing(m, "tokenizer.ggml.model", nil), key: "tokenizer.ggml.model", mentioning: ["missing"])
-        expectRefused(replacing(m, "tokenizer.ggml.pre", .string("deepseek-coder")), key: "tokenizer.ggml.pre", mentioning: ["deepseek-coder"])
+        expectRefused(replacing(m, "tokenizer.ggml.pre", .string("deepseek-coder")), key: "tokenizer.ggml.pre", mentioning: ["deepseek-coder", "smollm"])
         expectRefused(replacing(m, "tokenizer.ggml.pre", .uint32(3)), key: "tokenizer.ggml.pre", mentioning: ["STRING"])
     }
 
