@@ -61,11 +61,13 @@ struct GGUFTokenizerWriter {
                     kinds.append(specialIDs.contains(id) ? .control : .userDefined)
                 }
             }
+            let addSpacePrefix = try sentencePieceSpacePrefix()
             entries.append((K.model, .string("llama")))
             entries.append((K.pre, .string("default")))
             entries.append((K.tokens, strings(tokens)))
             entries.append((K.scores, .array(GGUFArray(elementType: .float32, elements: Self.scores(tokens: tokens, merges: merges).map(GGUFValue.float32)))))
             entries.append((K.tokenType, types(kinds)))
+            if !addSpacePrefix { entries.append((K.addSpacePrefix, .bool(false))) }
             entries.append((K.merges, strings(merges.map { $0.0 + " " + $0.1 })))
         case "BPE":
             guard let pre = GGUFPreTokenizer.recognise(normalizer: json["normalizer"], preTokenizer: json["pre_tokenizer"]) else {
@@ -95,6 +97,24 @@ struct GGUFTokenizerWriter {
         }
         entries += specialEntries()
         return entries
+    }
+
+    /// Whether a SentencePiece BPE tokenizer.json puts `▁` before the text, which is all llama.cpp can say
+    /// about its spaces (`tokenizer.ggml.add_space_prefix`): the legacy normalizer (Prepend `▁`, Replace
+    /// spaces) or a `Metaspace` pre-tokenizer that prepends; a normalizer that only replaces spaces does not.
+    /// A `Metaspace` tokenizer reads back in the legacy form, which llama.cpp follows: the two differ
+    /// only on text that starts with a space or follows a special token.
+    func sentencePieceSpacePrefix() throws -> Bool {
+        let replace = JSON.object([("type", .string("Replace")), ("pattern", .object([("String", .string(" "))])), ("content", .string("\u{2581}"))])
+        let prepend = JSON.object([("type", .string("Prepend")), ("prepend", .string("\u{2581}"))])
+        let normalizer = json["normalizer"] ?? .null, pre = json["pre_tokenizer"] ?? .null
+        let steps = normalizer["normalizers"]?.arrayValue ?? [normalizer]
+        if pre.isNull && steps == [prepend, replace] { return true }
+        if pre.isNull && steps == [replace] { return false }
+        if normalizer.isNull, pre["type"]?.stringValue == "Metaspace", (pre["replacement"]?.stringValue ?? "\u{2581}") == "\u{2581}" {
+            return pre["prepend_scheme"]?.stringValue != "never" && pre["add_prefix_space"]?.boolValue != false
+        }
+        throw fail("'normalizer'", "\(normalizer.serialized()) with pre-tokenizer \(pre.serialized()) is not a SentencePiece space handling llama.cpp has (Prepend and Replace '▁', or Metaspace)")
     }
 
     /// `get_vocab_base`: every id below the largest, a gap as `[PADn]` (unused); added tokens control when

@@ -166,6 +166,30 @@ func expectSameValue(_ value: GGUFValue, _ expected: JSON, _ label: String) thro
         #expect(compared >= 6, "\(name): only \(compared) keys compared")
     }
 
+    /// A SentencePiece tokenizer whose normalizer only replaces spaces (no `▁` put first) gets
+    /// add_space_prefix false, and reads back encoding like it; an unknown space handling is refused.
+    @Test func sentencePieceWithoutSpacePrefix() throws {
+        let path = fixture("tokenizers/llama-bpe/tokenizer.json")
+        var json = try readJSON(path)
+        let replace = try #require(json["normalizer"]?["normalizers"]?.arrayValue?.last)
+        json.set("normalizer", replace)
+        let dir = TempDir()
+        let variant = dir.write("variant.json", json.serialized())
+        let config = JSON.object([("bos_token", .string("<s>")), ("eos_token", .string("</s>")), ("unk_token", .string("<unk>"))])
+        let entries = try GGUFTokenizer.metadata(tokenizerJSON: json, tokenizerConfig: config, file: variant)
+        #expect(entries.first { $0.key == "tokenizer.ggml.add_space_prefix" }?.value == .bool(false))
+        let back = try GGUFTokenizer.tokenizerJSON(from: header(entries), file: "round trip")
+        try expectEncodesLike(variant, dir.write("tokenizer.json", back.serialized()), "llama-bpe without the space prefix")
+
+        json.set("normalizer", .object([("type", .string("NFKC"))]))
+        #expect(throws: CheckpointError.self) { try GGUFTokenizer.metadata(tokenizerJSON: json, tokenizerConfig: config, file: variant) }
+        do {
+            _ = try GGUFTokenizer.metadata(tokenizerJSON: json, tokenizerConfig: config, file: variant)
+        } catch let e as CheckpointError {
+            #expect(e.file == variant && e.object == "'normalizer'" && e.reason.contains("NFKC"), "\(e)")
+        }
+    }
+
     /// `tokenizer.ggml.pre` "default", or none, reads as llama.cpp's own split, checked piece by piece on
     /// the corpus against that split written in Python with the `regex` module; the JSON loads in Recast,
     /// and its metadata names "default" again.
