@@ -119,7 +119,7 @@ func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
             #expect(firstDifference(mine, expected) == nil, "\(name)")
 
             guard name.hasPrefix("blk.0.") || name.hasPrefix("blk.29.") else { continue }
-            #expect(t.type.name == "Q4_1")
+            #expect(t.type == .q4_1)
             var moved = [UInt8](repeating: 0, count: t.byteCount)
             try file.withBytes(of: name) { src in
                 try moved.withUnsafeMutableBytes { try RotaryPermutation.permuteRows(src, into: $0, rows: rows, heads: heads, toLlamaCpp: false, tensor: name, file: path) }
