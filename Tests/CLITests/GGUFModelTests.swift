@@ -52,6 +52,11 @@ import RecastCore
         #expect(try recast(["run", fromGGUF, "--out", a] + tokens).status == 0)
         #expect(try recast(["run", fromHF, "--out", b] + tokens).status == 0)
         #expect(try floatTensors(a) == floatTensors(b))
+        // verify takes the GGUF as the original
+        let v = try recast(["verify", file, fromGGUF, "--length", "12", "--json"])
+        #expect(v.status == 0, "\(v.stderr)")
+        let report = try JSON.parse(v.stdout)
+        #expect(report["original"]?.stringValue == file && report["end_to_end"] != nil)
     }
 
     /// `inspect --json` on a GGUF follows the schema; its tensors keep llama.cpp's names and the
