@@ -53,9 +53,14 @@ print(max(int(t.n_elements) for t in GGUFReader(sys.argv[1]).tensors) * 4)
 """
 
 COMPARE = r"""
-import sys, numpy as np
+import glob, os, sys
 from safetensors.numpy import load_file
-ours, theirs = load_file(sys.argv[1]), load_file(sys.argv[2])
+def folder(path):
+    tensors = {}
+    for f in sorted(glob.glob(os.path.join(path, "*.safetensors"))):
+        tensors.update(load_file(f))
+    return tensors
+ours, theirs = folder(sys.argv[1]), folder(sys.argv[2])
 if sorted(ours) != sorted(theirs):
     sys.exit(f"tensor names differ: only in recast {sorted(set(ours) - set(theirs))[:5]}, only in python {sorted(set(theirs) - set(ours))[:5]}")
 bad = [k for k in ours if ours[k].dtype != theirs[k].dtype or ours[k].shape != theirs[k].shape
@@ -81,11 +86,16 @@ def best(cmd, repeat, before=None):
 
 
 def recast_convert_available(recast, gguf, out):
-    """Whether `recast convert X.gguf OUT/` works in this build; otherwise its first line of error."""
+    """Whether `recast convert X.gguf OUT/` writes a Hugging Face folder in this build (config.json and
+    tokenizer.json beside the weights); otherwise why not. A build whose convert only copies the GGUF's
+    tensors as they are (llama.cpp names, quantised blocks) into safetensors does not count."""
     p = subprocess.run([recast, "convert", gguf, out, "--force"], capture_output=True, text=True)
-    if p.returncode == 0:
-        return True, ""
-    return False, (p.stderr.strip().splitlines() or ["exit status %d" % p.returncode])[0]
+    if p.returncode != 0:
+        return False, (p.stderr.strip().splitlines() or ["exit status %d" % p.returncode])[0]
+    missing = [f for f in ("config.json", "tokenizer.json") if not os.path.exists(os.path.join(out, f))]
+    if missing:
+        return False, f"it wrote no {' or '.join(missing)} (not yet a Hugging Face folder)"
+    return True, ""
 
 
 def main():
@@ -136,9 +146,8 @@ def main():
     if not available:
         print(f"\nthe Recast side of convert is not available in this build: {why}")
     else:
-        compare = subprocess.run([sys.executable, "-c", COMPARE, os.path.join(out_recast, "model.safetensors"),
-                                  os.path.join(out_python, "model.safetensors")], capture_output=True, text=True)
-        print(f"\nconvert, model.safetensors of recast against python: {(compare.stdout + compare.stderr).strip()}")
+        compare = subprocess.run([sys.executable, "-c", COMPARE, out_recast, out_python], capture_output=True, text=True)
+        print(f"\nconvert, the tensors of recast's folder against python's: {(compare.stdout + compare.stderr).strip()}")
     if not a.keep:
         shutil.rmtree(a.work, ignore_errors=True)
 

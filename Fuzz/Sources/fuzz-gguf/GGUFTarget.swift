@@ -122,8 +122,8 @@ public func mutateGGUF(_ data: UnsafeMutablePointer<UInt8>?, _ size: Int, _ maxS
         return Fuzz.byteMutation(data, size, maxSize)
     }
     var image = GGUFImage(header, bytes)
-    image.mutate(&rng)
-    if rng.below(4) != 0 { image.layOut(&rng) }
+    let movedOffsets = image.mutate(&rng)
+    if !movedOffsets && rng.below(4) != 0 { image.layOut(&rng) }
     return Fuzz.emit(image.encoded(), data, size, maxSize)
 }
 
@@ -166,9 +166,22 @@ struct GGUFImage {
 
     static let dimensions: [UInt64] = [0, 1, 2, 3, 7, 8, 31, 32, 33, 64, 255, 256, 512, 1 << 31, 1 << 32, 1 << 62, UInt64(Int64.max), .max]
 
-    mutating func mutate(_ rng: inout SplitMix) {
+    /// One edit; true when it set an offset by hand (which a new layout would undo).
+    mutating func mutate(_ rng: inout SplitMix) -> Bool {
         let types = DType.ggmlTypes
-        switch rng.below(8) {
+        switch rng.below(9) {
+        case 7 where !tensors.isEmpty:
+            // An offset moved onto or near another tensor's (overlaps, holes, misalignment), or a tensor
+            // emptied (zero-size tensors between others).
+            let i = rng.below(tensors.count), other = tensors[rng.below(tensors.count)]
+            if rng.below(3) == 0 {
+                tensors[i].dimensions = [0] + tensors[i].dimensions.dropFirst()
+            } else {
+                let step = UInt64(alignment) &* UInt64(rng.below(4))
+                tensors[i].offset = rng.below(2) == 0 ? other.offset &+ step : other.offset &- step
+                if rng.below(8) == 0 { tensors[i].offset &+= UInt64(1 + rng.below(31)) }
+                return true
+            }
         case 0...1 where !tensors.isEmpty:
             // Another type, with rows a whole number of its blocks (or, now and then, not).
             let i = rng.below(tensors.count)
@@ -218,6 +231,7 @@ struct GGUFImage {
                                        .array(GGUFArray(elementType: .float32, elements: [.float32(0), .float32(-.infinity)]))]
             metadata.append((keys[rng.below(keys.count)], values[rng.below(values.count)]))
         }
+        return false
     }
 
     /// Offsets aligned and contiguous in stored order; each tensor keeps what it can of its bytes and is
