@@ -26,6 +26,7 @@ let package = Package(
         .executableTarget(name: "fuzz-sharded-index", dependencies: support, swiftSettings: harness),
         .executableTarget(name: "fuzz-hdf5", dependencies: support, swiftSettings: harness),
         .executableTarget(name: "fuzz-config-graph", dependencies: support, swiftSettings: harness),
+        .executableTarget(name: "fuzz-gguf", dependencies: support, swiftSettings: harness),
     ],
     swiftLanguageVersions: [.version("6")]
 )

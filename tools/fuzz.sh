@@ -5,7 +5,7 @@
 #
 #   bash tools/fuzz.sh [options] [TARGET...]
 #
-#   TARGET             safetensors-header, sharded-index, hdf5, config-graph (default: all four)
+#   TARGET             safetensors-header, sharded-index, hdf5, config-graph, gguf (default: all five)
 #   --time SECONDS     per target (default 60)
 #   --runs N           per target; with --time, whichever comes first
 #   --jobs K           targets run at once (default 1; each is one process on one core)
@@ -24,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-ALL_TARGETS=(safetensors-header sharded-index hdf5 config-graph)
+ALL_TARGETS=(safetensors-header sharded-index hdf5 config-graph gguf)
 TIME=60
 TIME_SET=0
 RUNS=""
@@ -100,6 +100,10 @@ seed() {
             done ;;
         config-graph)
             for f in fixtures/*/config.json; do d=$(basename "$(dirname "$f")"); cp -n "$f" "$dir/$d.json"; done ;;
+        gguf)
+            # The GGUF test fixtures (every metadata type, every tensor type), written by gguf-py.
+            python3 tools/gguf_fixtures.py write "$dir" > /dev/null 2>&1 \
+                || echo "fuzz.sh: gguf-py (pip package gguf) is missing: gguf starts from Fuzz/corpus-seeds/gguf only" >&2 ;;
     esac
     if [ -d "Fuzz/corpus-seeds/$target" ]; then
         for f in "Fuzz/corpus-seeds/$target"/*; do [ -e "$f" ] && cp -n "$f" "$dir/"; done

@@ -6,6 +6,8 @@
   gguf_fixtures.py dump FILE   prints GGUFReader's view of FILE as JSON: version, alignment, data offset,
                                every metadata key (types, value), every tensor (type, dims, offset, size, SHA-256 of its bytes)
   gguf_fixtures.py types       prints gguf.constants.GGML_QUANT_SIZES as JSON
+  gguf_fixtures.py seeds DIR   writes the small seeds of the fuzz target fuzz-gguf (Fuzz/corpus-seeds/gguf):
+                               one tensor of every GGML type in a file of its own, a version-2 file, arrays
 
 Scalars are printed canonically so that they compare exactly: integers in decimal, booleans as
 true/false, floats as their bit pattern ("f32:3f800000", "f64:3ff0000000000000"), strings as they are.
@@ -112,6 +114,40 @@ def write_metadata_only(path):
     finish(w)
 
 
+def write_seeds(folder, rng):
+    """Small files for fuzz-gguf: a file per GGML type, so that libFuzzer's byte mutations of one file
+    work on one decoder; quantised blocks are random bytes (scales of every exponent, NaN included)."""
+    for q in Q:
+        block, size = GGML_QUANT_SIZES[q]
+        w = gguf.GGUFWriter(os.path.join(folder, "type-" + q.name.lower() + ".gguf"), "llama")
+        if block == 1:
+            data = rng.integers(0, 256, (2, 3 * size), dtype=np.uint8)
+        else:
+            data = rng.integers(0, 256, (2, size), dtype=np.uint8)  # 2 rows of 1 block
+        w.add_tensor("t", data, raw_dtype=q)
+        finish(w)
+    w = gguf.GGUFWriter(os.path.join(folder, "arrays.gguf"), "gpt2")
+    w.add_array("tokenizer.ggml.tokens", ["a", "b", "ab", "\u0120the"])
+    w.add_array("tokenizer.ggml.scores", [0.0, -1.5, -2.0, -3.25])
+    w.add_array("tokenizer.ggml.token_type", [1, 1, 1, 3])
+    w.add_key_value("test.nested", [[1, 2], [[3.5]], ["x"]], V.ARRAY)
+    w.add_float32("gpt2.attention.layer_norm_epsilon", 9.9999997e-06)
+    w.add_bool("test.bool", True)
+    w.add_tensor("token_embd.weight", rng.standard_normal((4, 8)).astype(np.float32))
+    finish(w)
+    w = gguf.GGUFWriter(os.path.join(folder, "aligned1.gguf"), "qwen2")
+    w.add_custom_alignment(1)
+    w.add_tensor("a", rng.standard_normal(3).astype(np.float16))
+    w.add_tensor("b", rng.integers(-5, 5, 3, dtype=np.int8))
+    finish(w)
+    # Version 2 (gguf-py writes version 3; the two differ only in the version field since 64-bit counts).
+    with open(os.path.join(folder, "type-q8_0.gguf"), "rb") as f:
+        v2 = bytearray(f.read())
+    v2[4:8] = struct.pack("<I", 2)
+    with open(os.path.join(folder, "version2.gguf"), "wb") as f:
+        f.write(v2)
+
+
 def finish(w):
     w.write_header_to_file()
     w.write_kv_data_to_file()
@@ -159,6 +195,8 @@ def main():
         write_metadata_only(os.path.join(folder, files["metadata_only"]))
         nested = {k: canonical_nested(v) for k, v in NESTED.items()}
         print(json.dumps({"files": files, "nested": nested}))
+    elif command == "seeds":
+        write_seeds(sys.argv[2], np.random.default_rng(12))
     elif command == "dump":
         print(json.dumps(dump(sys.argv[2])))
     elif command == "types":

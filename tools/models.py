@@ -176,12 +176,14 @@ def smollm2_tokenizer(reader):
     return tok, tokens
 
 
-def fill_smollm2(tmp):
+def fill_smollm2(tmp, gguf_path=None):
+    """Writes the Hugging Face folder of the SmolLM2 GGUF (or of `gguf_path`, a llama GGUF of the same
+    tokenizer) into `tmp`; tools/bench_gguf.py times this as the Python side of GGUF → Hugging Face."""
     import gguf
     import numpy as np
     from safetensors.numpy import save_file
 
-    reader = gguf.GGUFReader(smollm2_gguf())
+    reader = gguf.GGUFReader(gguf_path or smollm2_gguf())
     arch = gguf_field(reader, "general.architecture")
     if arch != "llama":
         raise SystemExit(f"smollm2: general.architecture is {arch!r}, expected llama")

@@ -132,8 +132,10 @@ public struct GGUFHeader: Sendable {
                     "data [\(t.offset), \(overflow ? "overflow" : String(end))) lies outside the data section, which holds \(available) bytes from byte \(dataStart): the file is truncated or the offset is wrong")
             }
         }
-        let sorted = tensors.sorted { ($0.offset, $0.infoOffset) < ($1.offset, $1.infoOffset) }
-        for (previous, t) in zip(sorted, sorted.dropFirst()) where t.offset < previous.offset + previous.byteCount && t.byteCount > 0 {
+        // Empty tensors hold no bytes and overlap nothing; left in, one between two tensors would hide
+        // their overlap (each tensor is compared with the one before it).
+        let sorted = tensors.filter { $0.byteCount > 0 }.sorted { ($0.offset, $0.infoOffset) < ($1.offset, $1.infoOffset) }
+        for (previous, t) in zip(sorted, sorted.dropFirst()) where t.offset < previous.offset + previous.byteCount {
             throw CheckpointError.tensor(t.name, in: file, offset: dataStart + t.offset,
                 "data [\(t.offset), \(t.offset + t.byteCount)) overlaps tensor '\(previous.name)' at [\(previous.offset), \(previous.offset + previous.byteCount))")
         }
@@ -253,7 +255,9 @@ struct GGUFCursor {
         }
         let offsetAt = position
         let offset = try read(UInt64.self, "the data offset of tensor '\(name)'")
-        guard let elements = elementCount(of: dimensions) else {
+        // Zeros left out: [0, 2^63 - 1, 2] has no elements in GGUF's order, but its shape (outermost
+        // first, [2, 2^63 - 1, 0]) overflows on the way for anyone multiplying it out.
+        guard let elements = elementCount(of: dimensions), elementCount(of: dimensions.filter { $0 != 0 }) != nil else {
             throw bad(start, "the element count of dimensions \(dimensions) overflows")
         }
         if let row = dimensions.first, row % type.blockSize != 0 {

@@ -26,6 +26,28 @@ import Darwin
     }
 }
 
+@Suite struct GGUFHeaderRegressions {
+    /// A tensor of dimensions [0, 2^63 - 1, 2] (fuzz-gguf, within minutes): no elements in GGUF's
+    /// innermost-first order, so the header accepted it, but its shape outermost first, [2, 2^63 - 1, 0],
+    /// overflows when multiplied out, and the store's `TensorInfo` disagreed with its own dtype and shape.
+    /// Fixed in GGUFCursor.readTensorInfo (the product of the non-zero dimensions must not overflow).
+    @Test func zeroDimensionThatHidesAnOverflowIsRefused() async {
+        await #expect(processExitsWith: .success) {
+            exit(Replay.gguf("gguf/zero-dimension-hides-overflow.gguf"))
+        }
+    }
+
+    /// Three tensors: `a` at [0, 64), the empty `b` at 32, and `c` at [32, 64) inside `a` (found reading
+    /// the validator, confirmed with fuzz-gguf, whose invariant catches it). The validator
+    /// compared each tensor only with the one before it in offset order, and the empty `b` between them
+    /// hid the overlap. Fixed in GGUFHeader.validateData (empty tensors are left out of the comparison).
+    @Test func overlapBehindAnEmptyTensorIsRefused() async {
+        await #expect(processExitsWith: .success) {
+            exit(Replay.gguf("gguf/overlap-behind-empty-tensor.gguf"))
+        }
+    }
+}
+
 @Suite struct ConfigGraphRegressions {
     /// `n_embd` 2^62: GPT-2's default `n_inner` of `4 * e` overflowed (computed even when `n_inner`
     /// is given). Fixed in 96ef6e7 (config sizes above 2^31 are refused).

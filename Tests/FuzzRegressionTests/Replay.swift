@@ -1,4 +1,5 @@
 import Checkpoint
+import GGUF
 import HDF5
 import ModelGraph
 import RecastCore
@@ -51,6 +52,18 @@ enum Replay {
         guard let bytes = try? FileSystem.readAll(input(name)) else { return unexpected }
         return outcome({
             _ = try bytes.withUnsafeBytes { try SafeTensorsHeader.parse($0, file: name) }
+        }, refusal: { $0 is CheckpointError })
+    }
+
+    /// `fuzz-gguf`: the file opened as a `GGUFFile` (the header parsed and validated) and every tensor
+    /// read as f32 through the store, which dequantises the block types Recast decodes.
+    static func gguf(_ name: String) -> Int32 {
+        limit()
+        return outcome({
+            let file = try GGUFFile(path: input(name))
+            for t in file.tensorInfos where t.type.ggmlID != nil {
+                do { _ = try file.loadFloat32(t.name) } catch is CheckpointError {}
+            }
         }, refusal: { $0 is CheckpointError })
     }
 
