@@ -147,6 +147,11 @@ struct GGUFCursor {
     let bytes: UnsafeRawBufferPointer
     let file: String
     var position = 0
+    /// Elements of every metadata array read so far, and the memory they may take: each element is a
+    /// `GGUFValue` in memory, much larger than a one-byte element in the file, so a file of a few hundred
+    /// megabytes could otherwise ask for tens of gigabytes.
+    var arrayElements = 0
+    let memory = MemoryLimit.current()
 
     var remaining: Int { bytes.count - position }
 
@@ -221,6 +226,11 @@ struct GGUFCursor {
             let elementType = try readValueType(what())
             let count = try read(UInt64.self, "the element count of \(what())")
             try checkCount(count, each: elementType.minimumSize, "elements of type \(elementType.name) in \(what())", at: start + 4)
+            arrayElements += Int(count)
+            let need = MemoryNeed.product([arrayElements, MemoryLayout<GGUFValue>.stride])
+            if let refusal = memory.refusal(needing: need, for: "the \(arrayElements) elements of its metadata arrays") {
+                throw CheckpointError(file: file, offset: start, "\(what()): \(refusal)")
+            }
             var elements: [GGUFValue] = []
             elements.reserveCapacity(Int(count))
             for i in 0..<Int(count) {

@@ -39,7 +39,7 @@ public enum GGUFValueType: UInt32, Sendable, CaseIterable {
 }
 
 /// One GGUF metadata value.
-public indirect enum GGUFValue: Sendable, Equatable, CustomStringConvertible {
+public enum GGUFValue: Sendable, Equatable, CustomStringConvertible {
     case uint8(UInt8)
     case int8(Int8)
     case uint16(UInt16)
