@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["RecastCore"], path: "Tests/TestSupport"),
         .testTarget(name: "RecastCoreTests", dependencies: ["RecastCore", "TestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors"]),
-        .testTarget(name: "GGUFTests", dependencies: ["TestSupport", "RecastCore", "GGUF"]),
+        .testTarget(name: "GGUFTests", dependencies: ["TestSupport", "RecastCore", "GGUF", "Tokenizer"]),
         .testTarget(name: "HDF5Tests", dependencies: ["RecastCore", "HDF5", "SafeTensors"]),
         .testTarget(name: "CheckpointTests", dependencies: ["TestSupport", "RecastCore", "Checkpoint", "SafeTensors", "HDF5", "ModelGraph", "Rewrite", "recast"]),
         .testTarget(name: "ModelGraphTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint"]),

@@ -1,0 +1,469 @@
+import RecastCore
+
+/// Hugging Face `config.json` from a GGUF file's metadata, and GGUF metadata from a `config.json`, for the
+/// architectures `LlamaCppNames` maps (llama, qwen2, gpt2, bert), as llama.cpp's `convert_hf_to_gguf.py`
+/// writes the `{arch}.*` keys: `TextModel.set_gguf_parameters`, plus `vocab_size` and `rope.dimension_count`
+/// for `LlamaModel`, and `attention.causal` for `BertModel`.
+public enum GGUFConfig {
+    /// The Hugging Face `config.json` of a GGUF model, from `general.architecture` and the `{arch}.*` keys,
+    /// the tokenizer's special ids, and the tensor infos (for the vocabulary size, `tie_word_embeddings`,
+    /// biases and token types):
+    /// - `architectures`, `model_type`; sizes, layer and head counts, key/value heads, `head_dim` when it is
+    ///   not `hidden_size / num_attention_heads`; the intermediate size; `max_position_embeddings` from the
+    ///   context length;
+    /// - `rms_norm_eps` / `layer_norm_eps` / `layer_norm_epsilon`: GGUF stores them as f32, written back as
+    ///   the shortest decimal that reads as the same f32 (9.9999997e-06 → 1e-05); `rope_theta` likewise;
+    /// - `vocab_size` from the token embedding's rows (checked against `{arch}.vocab_size`);
+    /// - `tie_word_embeddings`: true when there is no `output.weight`;
+    /// - `bos_token_id`, `eos_token_id`, `pad_token_id` from `tokenizer.ggml.*`; `hidden_act`; `torch_dtype`
+    ///   `float32` (what dequantised weights are: set it when writing another dtype).
+    ///
+    /// Throws, naming `file` and the key or tensor, for a missing or ill-typed key, head counts that do not
+    /// divide, and what Recast cannot run: rope scaling (`{arch}.rope.scaling.type` other than `none`, a
+    /// `rope_freqs` tensor), partial rotary dimensions, experts, per-layer head counts, causal BERT.
+    public static func huggingFaceConfig(from header: GGUFHeader, file: String) throws -> JSON {
+        var m = MetadataReader(header: header, file: file)
+        guard let architecture = try m.string("general.architecture") else {
+            throw CheckpointError(file: file, object: "key 'general.architecture'", "is missing: the file does not say which model it holds")
+        }
+        guard LlamaCppNames.supports(architecture: architecture) else {
+            throw CheckpointError(file: file, object: "key 'general.architecture'",
+                "is '\(architecture)': Recast converts the llama.cpp architectures llama, qwen2, gpt2 and bert")
+        }
+        m.architecture = architecture
+        if let experts = try m.int(m.arch("expert_count")), experts > 0 {
+            throw m.error(m.arch("expert_count"), "is \(experts): mixture-of-experts models are not implemented")
+        }
+        switch architecture {
+        case "llama", "qwen2": return try decoderConfig(&m)
+        case "gpt2": return try gpt2Config(&m)
+        default: return try bertConfig(&m)
+        }
+    }
+
+    /// llama and qwen2: RMSNorm decoders with rotary embeddings and a gated MLP.
+    static func decoderConfig(_ m: inout MetadataReader) throws -> JSON {
+        let isLlama = m.architecture == "llama"
+        let hidden = try m.positive(m.arch("embedding_length"))
+        let layers = try m.positive(m.arch("block_count"))
+        let heads = try m.positive(m.arch("attention.head_count"))
+        let kvHeads = try m.int(m.arch("attention.head_count_kv"), positive: true) ?? heads
+        let headDim = try m.headDim(hidden: hidden, heads: heads)
+        if heads % kvHeads != 0 {
+            throw m.error(m.arch("attention.head_count_kv"), "is \(kvHeads), which does not divide \(m.arch("attention.head_count")) \(heads)")
+        }
+        if let rotary = try m.int(m.arch("rope.dimension_count")), rotary != headDim {
+            throw m.error(m.arch("rope.dimension_count"),
+                "is \(rotary), but heads have \(headDim) dimensions: rotary embeddings over part of each head are not implemented")
+        }
+        try m.refuseRopeScaling()
+        var c = JSON.object([])
+        c.set("architectures", .array([.string(isLlama ? "LlamaForCausalLM" : "Qwen2ForCausalLM")]))
+        c.set("model_type", .string(m.architecture))
+        c.set("hidden_size", .int(hidden))
+        c.set("intermediate_size", .int(try m.positive(m.arch("feed_forward_length"))))
+        c.set("num_hidden_layers", .int(layers))
+        c.set("num_attention_heads", .int(heads))
+        c.set("num_key_value_heads", .int(kvHeads))
+        if headDim != hidden / heads || hidden % heads != 0 { c.set("head_dim", .int(headDim)) }
+        c.set("rms_norm_eps", try m.shortestFloat(m.arch("attention.layer_norm_rms_epsilon"), required: true) ?? .null)
+        if let theta = try m.shortestFloat(m.arch("rope.freq_base"), required: false) { c.set("rope_theta", theta) }
+        c.set("vocab_size", .int(try m.vocabSize(hidden: hidden)))
+        if let context = try m.int(m.arch("context_length"), positive: true) { c.set("max_position_embeddings", .int(context)) }
+        c.set("tie_word_embeddings", .bool(!m.hasTensor("output.weight")))
+        c.set("hidden_act", .string("silu"))
+        if isLlama {
+            // LlamaConfig puts biases on all four projections or none (`attention_bias`), on the MLP by `mlp_bias`.
+            let q = m.hasTensor("blk.0.attn_q.bias"), o = m.hasTensor("blk.0.attn_output.bias")
+            if q != o {
+                throw CheckpointError.tensor(q ? "blk.0.attn_output.bias" : "blk.0.attn_q.bias", in: m.file,
+                    "is \(q ? "missing while blk.0.attn_q.bias exists" : "present while blk.0.attn_q.bias is not"): a Hugging Face Llama has biases on q, k, v and output projections together or on none")
+            }
+            c.set("attention_bias", .bool(q))
+            c.set("mlp_bias", .bool(m.hasTensor("blk.0.ffn_up.bias")))
+        }
+        try m.setSpecialTokens(&c, ["bos", "eos", "pad"])
+        c.set("torch_dtype", .string("float32"))
+        return c
+    }
+
+    /// gpt2: learned positions, LayerNorm, tanh-approximated GELU.
+    static func gpt2Config(_ m: inout MetadataReader) throws -> JSON {
+        let hidden = try m.positive(m.arch("embedding_length"))
+        let heads = try m.positive(m.arch("attention.head_count"))
+        try m.checkDivides(hidden: hidden, heads: heads)
+        var c = JSON.object([])
+        c.set("architectures", .array([.string("GPT2LMHeadModel")]))
+        c.set("model_type", .string("gpt2"))
+        c.set("vocab_size", .int(try m.vocabSize(hidden: hidden)))
+        c.set("n_positions", .int(try m.contextLength(positionsTensor: "position_embd.weight")))
+        c.set("n_embd", .int(hidden))
+        c.set("n_layer", .int(try m.positive(m.arch("block_count"))))
+        c.set("n_head", .int(heads))
+        c.set("n_inner", .int(try m.positive(m.arch("feed_forward_length"))))
+        c.set("activation_function", .string("gelu_new"))
+        c.set("layer_norm_epsilon", try m.shortestFloat(m.arch("attention.layer_norm_epsilon"), required: true) ?? .null)
+        c.set("tie_word_embeddings", .bool(!m.hasTensor("output.weight")))
+        try m.setSpecialTokens(&c, ["bos", "eos"])
+        c.set("torch_dtype", .string("float32"))
+        return c
+    }
+
+    /// bert: a bidirectional post-norm encoder with token types.
+    static func bertConfig(_ m: inout MetadataReader) throws -> JSON {
+        let hidden = try m.positive(m.arch("embedding_length"))
+        let heads = try m.positive(m.arch("attention.head_count"))
+        try m.checkDivides(hidden: hidden, heads: heads)
+        if let causal = try m.bool(m.arch("attention.causal")), causal {
+            throw m.error(m.arch("attention.causal"), "is true: the causal (decoder) form of BERT is not implemented")
+        }
+        var c = JSON.object([])
+        c.set("architectures", .array([.string("BertModel")]))
+        c.set("model_type", .string("bert"))
+        c.set("vocab_size", .int(try m.vocabSize(hidden: hidden)))
+        c.set("hidden_size", .int(hidden))
+        c.set("num_hidden_layers", .int(try m.positive(m.arch("block_count"))))
+        c.set("num_attention_heads", .int(heads))
+        c.set("intermediate_size", .int(try m.positive(m.arch("feed_forward_length"))))
+        c.set("hidden_act", .string("gelu"))
+        c.set("max_position_embeddings", .int(try m.contextLength(positionsTensor: "position_embd.weight")))
+        c.set("type_vocab_size", .int(try m.tokenTypes()))
+        c.set("layer_norm_eps", try m.shortestFloat(m.arch("attention.layer_norm_epsilon"), required: true) ?? .null)
+        try m.setSpecialTokens(&c, ["pad"])
+        c.set("torch_dtype", .string("float32"))
+        return c
+    }
+
+    /// The shortest decimal that reads back as the same f32 (Swift's `Float.description`, like NumPy's
+    /// `str(numpy.float32(x))`): the value a config held before llama.cpp stored it as f32
+    /// (9.9999997e-06 → `1e-05`).
+    public static func shortestDecimal(_ value: Float) -> String { "\(value)" }
+}
+
+/// Reads the metadata of one GGUF header, every failure naming the file and the key.
+struct MetadataReader {
+    let header: GGUFHeader
+    let file: String
+    var architecture = ""
+    let tensorNames: Set<String>
+
+    init(header: GGUFHeader, file: String) {
+        self.header = header
+        self.file = file
+        tensorNames = Set(header.tensors.map(\.name))
+    }
+
+    func arch(_ key: String) -> String { architecture + "." + key }
+    func hasTensor(_ name: String) -> Bool { tensorNames.contains(name) }
+    func tensor(_ name: String) -> GGUFTensorInfo? { header.tensors.first { $0.name == name } }
+
+    func error(_ key: String, _ reason: String) -> CheckpointError {
+        CheckpointError(file: file, object: "key '\(key)'", reason)
+    }
+
+    func string(_ key: String) throws -> String? {
+        guard let v = header.value(key) else { return nil }
+        guard let s = v.stringValue else { throw error(key, "is a \(v.type.name); it must be a STRING") }
+        return s
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let v = header.value(key) else { return nil }
+        guard let b = v.boolValue else { throw error(key, "is a \(v.type.name); it must be a BOOL") }
+        return b
+    }
+
+    /// An integer key of any integer type; an array (a value per layer) is refused by name.
+    func int(_ key: String, positive: Bool = false) throws -> Int? {
+        guard let v = header.value(key) else { return nil }
+        if v.type == .array {
+            throw error(key, "holds one value per layer (\(v)); Recast needs the same value for every layer")
+        }
+        guard let i = v.intValue else { throw error(key, "is a \(v.type.name) (\(v)); it must be an integer") }
+        guard !positive || i > 0 else { throw error(key, "is \(i); it must be positive") }
+        guard i <= 1 << 31 else { throw error(key, "is \(i), larger than any real model has") }
+        return i
+    }
+
+    func positive(_ key: String) throws -> Int {
+        guard let i = try int(key, positive: true) else { throw error(key, "is missing") }
+        return i
+    }
+
+    /// A float key as the shortest decimal of its f32 (or f64) value.
+    func shortestFloat(_ key: String, required: Bool) throws -> JSON? {
+        guard let v = header.value(key) else {
+            if required { throw error(key, "is missing") }
+            return nil
+        }
+        switch v {
+        case let .float32(f) where f.isFinite: return .number(GGUFConfig.shortestDecimal(f))
+        case let .float64(d) where d.isFinite: return .number("\(d)")
+        case .float32, .float64: throw error(key, "is \(v), not a finite number")
+        default: throw error(key, "is a \(v.type.name); it must be a FLOAT32")
+        }
+    }
+
+    func checkDivides(hidden: Int, heads: Int) throws {
+        if hidden % heads != 0 {
+            throw error(arch("attention.head_count"), "is \(heads), which does not divide \(arch("embedding_length")) \(hidden)")
+        }
+    }
+
+    /// The head size: `attention.key_length` when given (it must equal `value_length`), else hidden / heads.
+    func headDim(hidden: Int, heads: Int) throws -> Int {
+        let k = try int(arch("attention.key_length"), positive: true)
+        let v = try int(arch("attention.value_length"), positive: true)
+        if let k, let v, k != v {
+            throw error(arch("attention.value_length"), "is \(v) but \(arch("attention.key_length")) is \(k): keys and values of different sizes are not implemented")
+        }
+        if let d = k ?? v { return d }
+        try checkDivides(hidden: hidden, heads: heads)
+        return hidden / heads
+    }
+
+    /// Rope scaling of any kind (llama.cpp's `rope.scaling.type` linear/yarn/longrope, the older
+    /// `rope.scale_linear`, or Llama 3's frequency factors in a `rope_freqs` tensor) is refused: Recast runs
+    /// plain rotary embeddings only.
+    func refuseRopeScaling() throws {
+        if let type = try string(arch("rope.scaling.type")), type != "none" {
+            throw error(arch("rope.scaling.type"), "is '\(type)': only plain rotary embeddings (no rope scaling) are implemented")
+        }
+        for key in [arch("rope.scaling.factor"), arch("rope.scale_linear")] {
+            if let v = header.value(key), let f = v.doubleValue, f != 0, f != 1, try string(arch("rope.scaling.type")) != "none" {
+                throw error(key, "is \(v): rope scaling is not implemented (only plain rotary embeddings)")
+            }
+        }
+        if hasTensor("rope_freqs.weight") {
+            throw CheckpointError.tensor("rope_freqs.weight", in: file,
+                "holds rotary frequency factors (Llama 3 style rope scaling), which are not implemented: only plain rotary embeddings are")
+        }
+    }
+
+    /// Rows of the token embedding; `{arch}.vocab_size`, when present, must agree. Without an embedding
+    /// tensor, `{arch}.vocab_size` or the token list's length.
+    func vocabSize(hidden: Int) throws -> Int {
+        let key = arch("vocab_size")
+        let declared = try int(key, positive: true)
+        if let t = tensor("token_embd.weight") {
+            guard t.dimensions.count == 2, t.dimensions[0] == hidden, t.dimensions[1] > 0 else {
+                throw CheckpointError.tensor(t.name, in: file, "has dimensions \(t.dimensions); expected [\(hidden), vocabulary] (\(arch("embedding_length")) first)")
+            }
+            if let declared, declared != t.dimensions[1] {
+                throw error(key, "is \(declared), but token_embd.weight has \(t.dimensions[1]) rows")
+            }
+            return t.dimensions[1]
+        }
+        if let declared { return declared }
+        if let tokens = header.value("tokenizer.ggml.tokens")?.arrayValue, tokens.count > 0 { return tokens.count }
+        throw error(key, "is missing, and there is neither a token_embd.weight tensor nor tokenizer.ggml.tokens to take the vocabulary size from")
+    }
+
+    /// `{arch}.context_length`, or the rows of the learned position table.
+    func contextLength(positionsTensor: String) throws -> Int {
+        let key = arch("context_length")
+        if let n = try int(key, positive: true) { return n }
+        if let t = tensor(positionsTensor), t.dimensions.count == 2, t.dimensions[1] > 0 { return t.dimensions[1] }
+        throw error(key, "is missing, and there is no \(positionsTensor) to take the number of positions from")
+    }
+
+    /// BERT's token types: the rows of `token_types.weight` (none without it), which
+    /// `tokenizer.ggml.token_type_count` must agree with when present.
+    func tokenTypes() throws -> Int {
+        let key = "tokenizer.ggml.token_type_count"
+        let declared = try int(key)
+        let rows = tensor("token_types.weight").map { $0.dimensions.count == 2 ? $0.dimensions[1] : -1 } ?? 0
+        if rows < 0 {
+            throw CheckpointError.tensor("token_types.weight", in: file, "is not a matrix")
+        }
+        if let declared, rows > 0, declared != rows {
+            throw error(key, "is \(declared), but token_types.weight has \(rows) rows")
+        }
+        return rows
+    }
+
+    /// `{name}_token_id` from `tokenizer.ggml.{bos,eos,padding}_token_id`, when present and an integer.
+    func setSpecialTokens(_ c: inout JSON, _ names: [String]) throws {
+        for name in names {
+            if let id = try int("tokenizer.ggml.\(name == "pad" ? "padding" : name)_token_id"), id >= 0 {
+                c.set("\(name)_token_id", .int(id))
+            }
+        }
+    }
+}
+
+extension GGUFConfig {
+    /// The GGUF metadata llama.cpp's converter writes for a Hugging Face `config.json`, in its order and
+    /// with the value types of gguf-py's `GGUFWriter` methods (counts UINT32, epsilons and `rope_theta`
+    /// FLOAT32, `attention.causal` BOOL): `general.architecture`, `general.name` (the last part of
+    /// `_name_or_path`, when the config has one), then the `{arch}.*` keys:
+    /// - every architecture: `block_count`, `context_length`, `embedding_length`, `feed_forward_length`,
+    ///   `attention.head_count`, and `attention.head_count_kv` when the config gives it;
+    /// - llama and qwen2: `rope.freq_base`, `attention.layer_norm_rms_epsilon`, and `attention.key_length` /
+    ///   `value_length` when `head_dim` is not `hidden_size / num_attention_heads`; llama then
+    ///   `vocab_size` and `rope.dimension_count`;
+    /// - gpt2: `attention.layer_norm_epsilon`; bert: `attention.layer_norm_epsilon`, `attention.causal`
+    ///   false, and `tokenizer.ggml.token_type_count` (BertModel writes it with the vocabulary).
+    ///
+    /// Not written here: `general.alignment` (Recast writes the default 32, which needs no key),
+    /// `general.file_type` and `general.quantization_version` (they follow the tensor types the writer
+    /// chooses), and the rest of `tokenizer.*`.
+    ///
+    /// Throws, naming `file` and the config key, for a model type with no llama.cpp architecture, a missing
+    /// or ill-typed key, head counts that do not divide, and what llama.cpp's architecture cannot express:
+    /// rope scaling, partial rotary dimensions, a sliding window shorter than the context (llama.cpp's
+    /// `llama` and `qwen2` attend to the whole context).
+    public static func metadata(fromConfig config: JSON, file: String) throws -> [(key: String, value: GGUFValue)] {
+        let c = ConfigValues(config: config, file: file)
+        guard let modelType = try c.string("model_type") else { throw c.error("model_type", "is missing") }
+        guard let architecture = LlamaCppNames.architecture(modelType: modelType) else {
+            throw c.error("model_type", "is '\(modelType)': Recast writes GGUF for llama, mistral, qwen2, gpt2 and bert models")
+        }
+        var out: [(key: String, value: GGUFValue)] = [("general.architecture", .string(architecture))]
+        if let path = try c.string("_name_or_path"), let name = path.split(separator: "/").last, !name.isEmpty {
+            out.append(("general.name", .string(String(name))))
+        }
+        func add(_ key: String, _ value: GGUFValue) { out.append((architecture + "." + key, value)) }
+        func u32(_ key: String, _ v: Int) throws {
+            guard let u = UInt32(exactly: v) else { throw c.error(key, "is \(v), outside the UINT32 range GGUF stores it in") }
+            add(key, .uint32(u))
+        }
+
+        switch architecture {
+        case "llama", "qwen2":
+            let hidden = try c.positive("hidden_size"), heads = try c.positive("num_attention_heads")
+            let kvHeads = try c.int("num_key_value_heads", positive: true)
+            let headDim = try c.int("head_dim", positive: true)
+            if headDim == nil { try c.checkDivides("num_attention_heads", heads, into: "hidden_size", hidden) }
+            if let kvHeads { try c.checkDivides("num_key_value_heads", kvHeads, into: "num_attention_heads", heads) }
+            try c.refuseUnexpressible(modelType: modelType)
+            try u32("block_count", try c.positive("num_hidden_layers"))
+            if let n = try c.int("max_position_embeddings", positive: true) { try u32("context_length", n) }
+            try u32("embedding_length", hidden)
+            if let n = try c.int("intermediate_size", positive: true) { try u32("feed_forward_length", n) }
+            try u32("attention.head_count", heads)
+            if let kvHeads { try u32("attention.head_count_kv", kvHeads) }
+            if let theta = try c.ropeTheta() { add("rope.freq_base", .float32(Float(theta))) }
+            if let eps = try c.double("rms_norm_eps") { add("attention.layer_norm_rms_epsilon", .float32(Float(eps))) }
+            // llama.cpp takes the head size from here when it is not hidden / heads.
+            if let headDim, headDim * heads != hidden {
+                try u32("attention.key_length", headDim)
+                try u32("attention.value_length", headDim)
+            }
+            if architecture == "llama" {
+                try u32("vocab_size", try c.positive("vocab_size"))
+                try u32("rope.dimension_count", headDim ?? hidden / heads)
+            }
+        case "gpt2":
+            let hidden = try c.positive("n_embd"), heads = try c.positive("n_head")
+            try c.checkDivides("n_head", heads, into: "n_embd", hidden)
+            if let act = try c.string("activation_function"), !["gelu_new", "gelu_pytorch_tanh"].contains(act) {
+                throw c.error("activation_function", "is '\(act)': llama.cpp's gpt2 computes the tanh approximation of GELU (gelu_new) only")
+            }
+            try u32("block_count", try c.positive("n_layer"))
+            // GPT2Model reads `n_ctx`; current configs give only `n_positions`, the same number.
+            try u32("context_length", try c.int("n_ctx", positive: true) ?? c.positive("n_positions"))
+            try u32("embedding_length", hidden)
+            // GPT2Model writes 4 × n_embd whatever `n_inner` says; the MLP's real width is what llama.cpp
+            // needs to load the tensors, so a set `n_inner` wins.
+            try u32("feed_forward_length", try c.int("n_inner", positive: true) ?? 4 * hidden)
+            try u32("attention.head_count", heads)
+            add("attention.layer_norm_epsilon", .float32(Float(try c.double("layer_norm_epsilon") ?? 1e-5)))
+        default:
+            let hidden = try c.positive("hidden_size"), heads = try c.positive("num_attention_heads")
+            try c.checkDivides("num_attention_heads", heads, into: "hidden_size", hidden)
+            if let v = config["position_embedding_type"], v != .string("absolute"), !v.isNull {
+                throw c.error("position_embedding_type", "is \(v.serialized()): llama.cpp's bert has absolute positions only")
+            }
+            try u32("block_count", try c.positive("num_hidden_layers"))
+            if let n = try c.int("max_position_embeddings", positive: true) { try u32("context_length", n) }
+            try u32("embedding_length", hidden)
+            if let n = try c.int("intermediate_size", positive: true) { try u32("feed_forward_length", n) }
+            try u32("attention.head_count", heads)
+            if let eps = try c.double("layer_norm_eps") { add("attention.layer_norm_epsilon", .float32(Float(eps))) }
+            add("attention.causal", .bool(false))
+            let types = try c.int("type_vocab_size") ?? 1
+            guard let t = UInt32(exactly: types) else { throw c.error("type_vocab_size", "is \(types), outside the UINT32 range") }
+            out.append(("tokenizer.ggml.token_type_count", .uint32(t)))
+        }
+        return out
+    }
+}
+
+/// Reads `config.json` keys for `GGUFConfig.metadata`, every failure naming the file and the key.
+struct ConfigValues {
+    let config: JSON
+    let file: String
+
+    func error(_ key: String, _ reason: String) -> CheckpointError {
+        CheckpointError(file: file, object: "config key '\(key)'", reason)
+    }
+
+    /// The value of `key` unless absent or null.
+    func value(_ key: String) -> JSON? { config[key].flatMap { $0.isNull ? nil : $0 } }
+
+    func string(_ key: String) throws -> String? {
+        guard let v = value(key) else { return nil }
+        guard let s = v.stringValue else { throw error(key, "is \(v.serialized()), not a string") }
+        return s
+    }
+
+    /// An integer (integral numbers written as `12.0` too).
+    func int(_ key: String, positive: Bool = false) throws -> Int? {
+        guard let v = value(key) else { return nil }
+        let parsed = v.intValue ?? v.doubleValue.flatMap { $0 == $0.rounded() && abs($0) < 1e15 ? Int($0) : nil }
+        guard let i = parsed else { throw error(key, "is \(v.serialized()), not an integer") }
+        guard !positive || i > 0 else { throw error(key, "is \(i); it must be positive") }
+        return i
+    }
+
+    func positive(_ key: String) throws -> Int {
+        guard let i = try int(key, positive: true) else { throw error(key, "is missing") }
+        return i
+    }
+
+    func double(_ key: String) throws -> Double? {
+        guard let v = value(key) else { return nil }
+        guard let d = v.doubleValue, d.isFinite else { throw error(key, "is \(v.serialized()), not a finite number") }
+        return d
+    }
+
+    func checkDivides(_ key: String, _ divisor: Int, into otherKey: String, _ n: Int) throws {
+        if n % divisor != 0 { throw error(key, "is \(divisor), which does not divide \(otherKey) \(n)") }
+    }
+
+    /// `rope_theta`, or transformers 5's `rope_parameters.rope_theta`.
+    func ropeTheta() throws -> Double? {
+        if let nested = value("rope_parameters")?["rope_theta"], !nested.isNull {
+            guard let d = nested.doubleValue, d > 0, d.isFinite else { throw error("rope_parameters.rope_theta", "is \(nested.serialized()), not a positive number") }
+            return d
+        }
+        return try double("rope_theta")
+    }
+
+    /// Rope scaling, partial rotary dimensions and sliding windows: a GGUF of llama.cpp's `llama` or `qwen2`
+    /// cannot say them (and Recast's reader refuses the first two anyway).
+    func refuseUnexpressible(modelType: String) throws {
+        for key in ["rope_scaling", "rope_parameters"] {
+            guard let block = value(key) else { continue }
+            let type = block["rope_type"]?.stringValue ?? block["type"]?.stringValue ?? "default"
+            if type != "default" {
+                throw error(key, "has rope_type '\(type)': only plain rotary embeddings are converted")
+            }
+        }
+        if let f = try double("partial_rotary_factor"), f != 1 {
+            throw error("partial_rotary_factor", "is \(f): rotary embeddings over part of each head are not converted")
+        }
+        // As transformers (and Recast's Llama family) decide it: Mistral windows every layer, Qwen2 the layers
+        // from `max_window_layers` on when `use_sliding_window`; an absent window is their default 4096.
+        let positions = try int("max_position_embeddings") ?? Int.max
+        let layers = try int("num_hidden_layers") ?? 0
+        let firstWindowed = try int("max_window_layers") ?? 28
+        let windowed = modelType == "mistral"
+            || (modelType == "qwen2" && config["use_sliding_window"]?.boolValue == true && firstWindowed < layers)
+        let window = config["sliding_window"] == nil ? 4096 : try int("sliding_window")
+        if windowed, let window, window < positions {
+            throw error("sliding_window", "is \(window), shorter than the context (\(positions == Int.max ? "unbounded" : String(positions))): llama.cpp's \(modelType == "mistral" ? "llama" : "qwen2") architecture has no sliding window, so the GGUF would attend differently")
+        }
+    }
+}
