@@ -17,8 +17,9 @@
                                compares the GGUF FILE with the Hugging Face model in FOLDER (config.json and
                                its .safetensors files) as llama.cpp's converter relates them: names by gguf-py's
                                TensorNameMap, q/k rows of llama permuted (convert_hf_to_gguf.py's LlamaModel.permute),
-                               GPT-2's Conv1D weights transposed; prints {"expected": {name: sha256 of the f32
-                               values}, "written": {name: sha256 of FILE's tensor as f32}, "types": {name: type}}
+                               GPT-2's Conv1D weights transposed; prints {"expected": {name: SHA-256 of
+                               gguf.quants.quantize(those values as f32, the type FILE gives the tensor)},
+                               "written": {name: SHA-256 of FILE's bytes}, "types": {name: type}, "unwritten": [names]}
 
 Scalars are printed canonically so that they compare exactly: integers in decimal, booleans as
 true/false, floats as their bit pattern ("f32:3f800000", "f64:3ff0000000000000"), strings as they are.
@@ -212,7 +213,7 @@ def llama_permute(weights, n_head):
 
 
 def from_hf(folder, path):
-    from safetensors.numpy import load_file
+    from safetensors import safe_open
     config = json.load(open(os.path.join(folder, "config.json")))
     model_type = config["model_type"]
     arch = {"llama": gguf.MODEL_ARCH.LLAMA, "mistral": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2,
@@ -223,7 +224,9 @@ def from_hf(folder, path):
     tensors = {}
     for f in sorted(os.listdir(folder)):
         if f.endswith(".safetensors"):
-            tensors.update(load_file(os.path.join(folder, f)))
+            # Through PyTorch, which reads bf16 (NumPy has no bf16); widened to f32 exactly.
+            with safe_open(os.path.join(folder, f), framework="pt") as st:
+                tensors.update({k: st.get_tensor(k).float().numpy() for k in st.keys()})
     for name, data in tensors.items():
         # What llama.cpp's converter drops (GPT-2's mask buffers) and renames (BertModel strips "bert.").
         if name.endswith((".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq")):
@@ -240,14 +243,17 @@ def from_hf(folder, path):
             data = llama_permute(data, config.get("num_key_value_heads") or config["num_attention_heads"])
         if arch == gguf.MODEL_ARCH.GPT2 and name.endswith((".c_attn.weight", ".c_proj.weight", ".c_fc.weight")):
             data = data.T
-        expected[new] = hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()
+        expected[new] = np.ascontiguousarray(data)
     r = gguf.GGUFReader(path)
-    written, types = {}, {}
+    out = {"expected": {}, "written": {}, "types": {}, "unwritten": sorted(set(expected) - {t.name for t in r.tensors})}
     for t in r.tensors:
-        values = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
-        written[t.name] = hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
-        types[t.name] = t.tensor_type.name
-    return {"expected": expected, "written": written, "types": types}
+        raw = r.data[t.data_offset:t.data_offset + t.n_bytes].tobytes()
+        out["written"][t.name] = hashlib.sha256(raw).hexdigest()
+        out["types"][t.name] = t.tensor_type.name
+        if t.name in expected:
+            encoded = gguf.quants.quantize(expected[t.name], t.tensor_type)
+            out["expected"][t.name] = hashlib.sha256(encoded.tobytes()).hexdigest()
+    return out
 
 
 def main():

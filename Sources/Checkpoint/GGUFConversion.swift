@@ -41,10 +41,6 @@ struct GGUFConversion {
         if let i = metadata.firstIndex(where: { $0.key == key }) { metadata[i].value = value } else { metadata.append((key, value)) }
     }
 
-    static func fromHuggingFace(_ store: TensorStore, source path: String, dtype: DType?) throws -> GGUFConversion {
-        throw CheckpointError(file: path, "is not a GGUF file; writing GGUF from \(store.format.rawValue) is not available yet")
-    }
-
     /// Tensor `src` of `store` written as `name` with `shape` in `type`. `reorder`, when given, moves the
     /// source's bytes first (rows permuted, a matrix transposed), in the source's own type so nothing is
     /// rounded twice. Refuses, naming the tensor, what cannot be done: rows that are not a whole number of
