@@ -33,6 +33,14 @@ public enum Companions {
     /// How deep a sentence-transformers module folder is walked.
     static let moduleDepth = 4
 
+    /// Writes companion files built in memory (from a GGUF file's metadata) into `dir`; their names.
+    public static func write(_ files: [(name: String, json: JSON)], into dir: String) throws -> [String] {
+        for f in files {
+            try FileSystem.writeAll(FileSystem.join(dir, f.name), Array((f.json.serialized(pretty: true) + "\n").utf8))
+        }
+        return files.map(\.name)
+    }
+
     /// The companions of the model at `path` (a model folder, or a file in one: weights, config.json).
     public static func find(for path: String) throws -> [Companion] {
         try find(in: FileSystem.isDirectory(path) ? try ModelFolder(path) : try ModelFolder.holding(path))

@@ -96,7 +96,12 @@ extension Swap {
 
             // Companion files follow the rule for links (see `ModelFolder`); one that exists but is not a
             // regular file is refused rather than skipped without a word.
-            copied = try Companions.copy(Companions.find(for: configPath), into: dir)
+            // A GGUF source carries them inside: they are written from its metadata.
+            if let embedded = model.embedded {
+                copied = try Companions.write(embedded.companions(), into: dir)
+            } else {
+                copied = try Companions.copy(Companions.find(for: configPath), into: dir)
+            }
             files += copied
 
             try verify(written: dir, destination: destination, plan: plan)

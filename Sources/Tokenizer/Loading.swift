@@ -27,8 +27,25 @@ extension Tokenizer {
         try self.init(file: file, configFiles: try ConfigFiles(folder: folder))
     }
 
+    /// A tokenizer described by JSON built in memory (from a GGUF file's metadata): `tokenizerJSON` as a
+    /// tokenizer.json holds it, `tokenizerConfig` as a tokenizer_config.json. `file` names the source in
+    /// messages.
+    public convenience init(tokenizerJSON: JSON, tokenizerConfig: JSON?, file: String) throws {
+        func view(_ json: JSON) throws -> JSONDocument {
+            do { return try JSONDocument.parse(Array(json.serialized().utf8)) } catch {
+                throw TokenizerError(file: file, "the tokenizer built from it is not valid JSON: \(error)")
+            }
+        }
+        var configFiles = ConfigFiles()
+        if let tokenizerConfig { configFiles.tokenizerConfig = try view(tokenizerConfig).root }
+        try self.init(document: try view(tokenizerJSON), file: file, configFiles: configFiles)
+    }
+
     convenience init(file: String, configFiles: ConfigFiles) throws {
-        let document = try readJSON(file, what: "a tokenizer")
+        try self.init(document: try readJSON(file, what: "a tokenizer"), file: file, configFiles: configFiles)
+    }
+
+    convenience init(document: JSONDocument, file: String, configFiles: ConfigFiles) throws {
         let root = document.root
         guard root.kind == .object else { throw TokenizerError(file: file, "is not a tokenizer.json: the top level is not an object") }
         func component<T>(_ key: String, _ make: (JSONView, String) throws -> T) throws -> T? {

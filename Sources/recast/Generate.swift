@@ -63,7 +63,7 @@ struct Generate: ParsableCommand {
             let loaded = try Model(path: model)
             let graph = try loaded.graph()
             try Generation.checkModel(graph, file: loaded.configPath ?? model)
-            let tokenizer = try Tokenizer.load(model: model)
+            let tokenizer = try Tokenizer.forModel(model, opened: loaded)
             let prompt = try tokenizer.encode(self.prompt, addSpecialTokens: !noSpecialTokens).ids
             let transformer = try Transformer(graph: graph, store: loaded.store)
             let options = GenerationOptions(maxTokens: maxTokens, sampling: sampling,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import ModelGraph
 import RecastCore
 import Runtime
@@ -118,7 +119,7 @@ struct InputOptions: ParsableArguments {
         if let stride, stride > window {
             throw RuntimeError(file: file, "--stride \(stride) is longer than the window of \(window) tokens: the tokens between windows would never be seen")
         }
-        let tokenizer = try Tokenizer.load(model: model)
+        let tokenizer = try Tokenizer.forModel(model)
         let special = !noSpecialTokens
         let typed = graph.embeddings.tokenType != nil
         if let text {
@@ -210,4 +211,18 @@ struct InputSequences {
     var tokenCount: Int { sequences.reduce(0) { $0 + $1.count } }
     /// The longest sequence's length.
     var longest: Int { sequences.map(\.count).max() ?? 0 }
+}
+
+extension Tokenizer {
+    /// The tokenizer of the model at `path`: the one built from a GGUF file's metadata (`model`, when the
+    /// caller has it open already, saves reading the file again), else the folder's tokenizer files.
+    static func forModel(_ path: String, opened model: Model? = nil) throws -> Tokenizer {
+        let embedded = try model?.embedded ?? (path.hasSuffix(".gguf") && !FileSystem.isDirectory(path) ? Checkpoint.embeddedModel(at: path) : nil)
+        guard let embedded else { return try Tokenizer.load(model: path) }
+        let files = try embedded.companions()
+        guard let json = files.first(where: { $0.name == "tokenizer.json" })?.json else {
+            throw TokenizerError(file: path, "holds no tokenizer (no tokenizer.ggml.* metadata)")
+        }
+        return try Tokenizer(tokenizerJSON: json, tokenizerConfig: files.first { $0.name == "tokenizer_config.json" }?.json, file: path)
+    }
 }

@@ -21,7 +21,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let model = try Model(path: path)
-            let summary = CheckpointSummary(model.store)
+            let summary = CheckpointSummary(model.stored)
             // A recognised transformer whose checkpoint fails validation still inspects: the tensors are
             // shown, the architecture is null, and the problems go to stderr.
             var graph: ModelGraph?

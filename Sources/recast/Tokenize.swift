@@ -67,7 +67,7 @@ struct Tokenize: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let tokenizer = try Tokenizer.load(model: model)
+            let tokenizer = try Tokenizer.forModel(model)
             if let decode {
                 try printDecoded(try Tokenize.ids(decode), tokenizer)
                 return

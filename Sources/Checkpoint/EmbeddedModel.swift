@@ -1,0 +1,42 @@
+import GGUF
+import RecastCore
+
+/// A model whose config and companion files live inside its weights file, as a GGUF file's metadata
+/// holds them: the store under Hugging Face's names, the `config.json` built from the metadata, and the
+/// companion files built from it (`tokenizer.json`, `tokenizer_config.json`), by name.
+public struct EmbeddedModel {
+    public var store: TensorStore
+    public var config: JSON
+    let gguf: GGUFFile
+
+    /// Companion files, by their name in a model folder, built when asked for (a tokenizer the metadata
+    /// describes badly fails only the commands that need it); written out by convert and swap.
+    public func companions() throws -> [(name: String, json: JSON)] {
+        var files: [(name: String, json: JSON)] = []
+        guard gguf.header.value("tokenizer.ggml.model") != nil else { return files }
+        files.append(("tokenizer.json", try GGUFTokenizer.tokenizerJSON(from: gguf.header, file: gguf.path)))
+        if let c = try GGUFTokenizer.tokenizerConfig(from: gguf.header, file: gguf.path) {
+            files.append(("tokenizer_config.json", c))
+        }
+        return files
+    }
+}
+
+extension Checkpoint {
+    /// The model a store carries inside itself: for a GGUF file, its Hugging Face view with config.json
+    /// and the tokenizer files built from its metadata; nil for stores whose config lies beside them.
+    public static func embeddedModel(_ store: TensorStore) throws -> EmbeddedModel? {
+        guard let gguf = store as? GGUFFile else { return nil }
+        let view = try GGUFHuggingFaceStore(file: gguf)
+        return EmbeddedModel(store: view, config: view.config, gguf: gguf)
+    }
+
+    /// The embedded model of the checkpoint at `path`, or nil when it is not a file that carries one.
+    public static func embeddedModel(at path: String) throws -> EmbeddedModel? {
+        guard !FileSystem.isDirectory(path) else {
+            let weights = try weightsPath(in: path)
+            return weights.hasSuffix(".gguf") ? try embeddedModel(open(weights)) : nil
+        }
+        return try embeddedModel(open(path))
+    }
+}
