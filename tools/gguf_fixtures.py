@@ -20,6 +20,10 @@
                                GPT-2's Conv1D weights transposed; prints {"expected": {name: SHA-256 of
                                gguf.quants.quantize(those values as f32, the type FILE gives the tensor)},
                                "written": {name: SHA-256 of FILE's bytes}, "types": {name: type}, "unwritten": [names]}
+  gguf_fixtures.py same-values A B
+                               compares the tensors of two Hugging Face folders as f32 values, names compared without
+                               the "bert." and "transformer." prefixes; prints {"compared": n, "differ": [...],
+                               "only_a": [...], "only_b": [...], "dtypes_b": {name: dtype}}
 
 Scalars are printed canonically so that they compare exactly: integers in decimal, booleans as
 true/false, floats as their bit pattern ("f32:3f800000", "f64:3ff0000000000000"), strings as they are.
@@ -212,8 +216,36 @@ def llama_permute(weights, n_head):
             .swapaxes(1, 2).reshape(weights.shape))
 
 
-def from_hf(folder, path):
+def load_folder(folder):
+    """Every tensor of a folder's .safetensors files, widened to f32 through PyTorch (NumPy has no bf16)."""
     from safetensors import safe_open
+    tensors, dtypes = {}, {}
+    for f in sorted(os.listdir(folder)):
+        if f.endswith(".safetensors"):
+            with safe_open(os.path.join(folder, f), framework="pt") as st:
+                for k in st.keys():
+                    t = st.get_tensor(k)
+                    tensors[k], dtypes[k] = t.float().numpy(), str(t.dtype).replace("torch.", "")
+    return tensors, dtypes
+
+
+def same_values(a, b):
+    def strip(name):
+        for prefix in ("bert.", "transformer."):
+            if name.startswith(prefix):
+                return name[len(prefix):]
+        return name
+    ta, _ = load_folder(a)
+    tb, dtypes = load_folder(b)
+    ta = {strip(k): v for k, v in ta.items()}
+    tb = {strip(k): v for k, v in tb.items()}
+    common = sorted(set(ta) & set(tb))
+    differ = [k for k in common if ta[k].shape != tb[k].shape or ta[k].tobytes() != tb[k].tobytes()]
+    return {"compared": len(common), "differ": differ, "only_a": sorted(set(ta) - set(tb)),
+            "only_b": sorted(set(tb) - set(ta)), "dtypes_b": {strip(k): v for k, v in dtypes.items()}}
+
+
+def from_hf(folder, path):
     config = json.load(open(os.path.join(folder, "config.json")))
     model_type = config["model_type"]
     arch = {"llama": gguf.MODEL_ARCH.LLAMA, "mistral": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2,
@@ -221,12 +253,7 @@ def from_hf(folder, path):
     n_blocks = config.get("num_hidden_layers", config.get("n_layer"))
     names = gguf.get_tensor_name_map(arch, n_blocks)
     expected = {}
-    tensors = {}
-    for f in sorted(os.listdir(folder)):
-        if f.endswith(".safetensors"):
-            # Through PyTorch, which reads bf16 (NumPy has no bf16); widened to f32 exactly.
-            with safe_open(os.path.join(folder, f), framework="pt") as st:
-                tensors.update({k: st.get_tensor(k).float().numpy() for k in st.keys()})
+    tensors, _ = load_folder(folder)
     for name, data in tensors.items():
         # What llama.cpp's converter drops (GPT-2's mask buffers) and renames (BertModel strips "bert.").
         if name.endswith((".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq")):
@@ -280,6 +307,8 @@ def main():
         print(json.dumps(encode(sys.argv[2], sys.argv[3])))
     elif command == "from-hf":
         print(json.dumps(from_hf(sys.argv[2], sys.argv[3])))
+    elif command == "same-values":
+        print(json.dumps(same_values(sys.argv[2], sys.argv[3])))
     elif command == "types":
         print(json.dumps([{"id": int(q), "name": q.name, "block_size": b, "bytes_per_block": s}
                           for q, (b, s) in GGML_QUANT_SIZES.items()]))

@@ -96,6 +96,10 @@ public enum Converter {
     public static func convert(_ store: TensorStore, source path: String, destination: String, options: ConvertOptions,
                                progress: ProgressSink? = nil) throws -> ConvertSummary {
         let kind = try OutputKind(destination: destination)
+        // A GGUF file becomes a Hugging Face folder through its Hugging Face view (names, layouts, quantised
+        // tensors dequantised), with the config.json and tokenizer files its metadata describes.
+        let embedded = kind == .directory ? try Checkpoint.embeddedModel(store) : nil
+        let store = embedded?.store ?? store
         if let target = options.dtype.dtype, target.isQuantized, kind != .ggufFile {
             throw CheckpointError(file: destination, "--dtype \(options.dtype.rawValue) is for GGUF output (NAME.gguf); safetensors and HDF5 hold f32, f16 or bf16")
         }
@@ -132,7 +136,15 @@ public enum Converter {
                 let names = try SafeTensorsWriter.writeSharded(tensors, metadata: store.metadata, directory: output.temporaryPath,
                                                                maxShardSize: options.maxShardSize ?? defaultShardSize, progress: progress)
                 files = names.map { FileSystem.join(destination, $0) }
-                if let config {
+                if let embedded {
+                    var config = embedded.config
+                    if let dtype = options.dtype.dtype, let name = ["F16": "float16", "BF16": "bfloat16", "F32": "float32"][dtype.rawValue] {
+                        config.set("torch_dtype", .string(name))
+                    }
+                    companions = try Companions.write([("config.json", config)] + embedded.companions(), into: output.temporaryPath)
+                    files = companions.map { FileSystem.join(destination, $0) } + files
+                    companions.removeFirst()
+                } else if let config {
                     // The config and the companion files go along, under the folder's rule for links.
                     try InputFile.copy(config, to: FileSystem.join(output.temporaryPath, "config.json"),
                                        limit: JSONFileLimit.config, what: "a config.json")

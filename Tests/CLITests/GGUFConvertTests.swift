@@ -103,6 +103,117 @@ import RecastCore
         if quantised { #expect(metadataValue(written, "general.quantization_version") == .string("2")) }
     }
 
+    /// Hugging Face → GGUF as llama.cpp's converter relates them, checked with gguf-py
+    /// (tools/gguf_fixtures.py from-hf): every tensor under the name gguf-py's `TensorNameMap` gives it, the
+    /// llama q/k rows permuted as `LlamaModel.permute` does and GPT-2's Conv1D weights transposed, its bytes
+    /// gguf-py's `quantize` of those values in the type written; the types by llama.cpp's rules (norms,
+    /// biases, 1-D tensors, position and token-type embeddings F32; the output, or the embedding tied to it,
+    /// Q8_0 for a quantised target; `keep` keeps the source's dtype); `{arch}.*` metadata from config.json.
+    @Test(arguments: ["llama", "gpt2", "bert"])
+    func huggingFaceToGGUFMatchesLlamaCppsConversion(_ model: String) throws {
+        let config = try JSON.parse(String(contentsOfFile: fixture(model) + "/config.json", encoding: .utf8))
+        let layers = config["num_hidden_layers"]?.intValue ?? config["n_layer"]?.intValue
+        let sourceType = model == "llama" ? "BF16" : "F32"  // the fixtures' dtypes
+        for target in ["keep", "f32", "f16", "q8_0", "q4_1"] {
+            let out = dir.file("\(model)-\(target).gguf")
+            let r = try recast(["convert", fixture(model), out, "--dtype", target])
+            #expect(r.status == 0, "\(model) \(target): \(r.stderr)")
+            let check = try pythonJSON("gguf_fixtures.py", ["from-hf", fixture(model), out])
+            #expect(check["unwritten"] == .array([]), "\(model) \(target)")
+            let expected = check["expected"]?.objectValue ?? [], written = check["written"]?.objectValue ?? []
+            #expect(!expected.isEmpty && expected.count == written.count, "\(model) \(target)")
+            for (name, digest) in expected { #expect(check["written"]?[name] == digest, "\(model) \(target): \(name)") }
+
+            let dumped = try dump(out)
+            let tensors = dumped["tensors"]?.arrayValue ?? []
+            let tied = !tensors.contains { $0["name"]?.stringValue == "output.weight" }
+            for t in tensors {
+                let name = t["name"]?.stringValue ?? "", dims = t["dims"]?.arrayValue?.count ?? 0
+                let f32 = dims <= 1 || name.hasSuffix("_norm.weight") || !name.hasSuffix(".weight")
+                    || ["position_embd.weight", "token_types.weight"].contains(name)
+                let type = f32 ? "F32"
+                    : target.hasPrefix("q") && (name == "output.weight" || (tied && name == "token_embd.weight")) ? "Q8_0"
+                    : target == "keep" ? sourceType : target.uppercased()
+                #expect(t["type_name"]?.stringValue == type, "\(model) \(target): \(name)")
+            }
+            #expect(metadataValue(dumped, "general.architecture") == .string(model))
+            #expect(metadataValue(dumped, "\(model).block_count") == .string(String(layers ?? -1)))
+            let fileType = target == "keep" ? (sourceType == "BF16" ? "MOSTLY_BF16" : "ALL_F32")
+                : target == "f32" ? "ALL_F32" : "MOSTLY_" + target.uppercased()
+            #expect(metadataValue(dumped, "general.file_type") == .string(String(try llamaFileType(fileType) ?? -1)), "\(model) \(target)")
+        }
+    }
+
+    /// Hugging Face → GGUF f32 → Hugging Face gives every tensor back bit for bit (compared as f32 values
+    /// by gguf-py-free NumPy code), less what llama.cpp's converter drops (GPT-2's mask buffers, BERT's
+    /// pooler and position ids); config.json comes back with the model's sizes. A real model with a
+    /// tokenizer (all-MiniLM-L6-v2) also gets its tokenizer back: it encodes real text as the original does.
+    @Test(arguments: ["llama", "gpt2", "bert", "minilm"])
+    func huggingFaceToGGUFAndBackIsBitIdentical(_ model: String) throws {
+        let source: String
+        if model == "minilm" {
+            let r = try python([repoRoot + "/tools/models.py", "minilm"])
+            source = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        } else {
+            source = fixture(model)
+        }
+        let gguf = dir.file("\(model).gguf"), back = dir.file("\(model)-back")
+        let there = try recast(["convert", source, gguf, "--dtype", "f32"])
+        #expect(there.status == 0, "\(there.stderr)")
+        let again = try recast(["convert", gguf, back])
+        #expect(again.status == 0, "\(again.stderr)")
+        let same = try pythonJSON("gguf_fixtures.py", ["same-values", source, back])
+        #expect(same["differ"] == .array([]), "\(model)")
+        #expect(same["only_b"] == .array([]), "\(model)")
+        #expect((same["compared"]?.intValue ?? 0) > 10, "\(model)")
+        let dropped = (same["only_a"]?.arrayValue ?? []).compactMap(\.stringValue)
+        for name in dropped {
+            #expect(name.hasSuffix(".attn.bias") || name.hasSuffix(".attn.masked_bias") || name.hasPrefix("pooler.")
+                    || name == "embeddings.position_ids", "\(model): \(name) was lost")
+        }
+        let original = try JSON.parse(String(contentsOfFile: source + "/config.json", encoding: .utf8))
+        let built = try JSON.parse(String(contentsOfFile: back + "/config.json", encoding: .utf8))
+        for key in ["model_type", "vocab_size", "hidden_size", "n_embd", "num_hidden_layers", "n_layer", "num_attention_heads", "n_head"] {
+            #expect(built[key] == original[key], "\(model): \(key)")
+        }
+        if model == "minilm" {
+            let encode = try python(["-c", """
+                import sys, pydoc_data.topics as topics
+                from tokenizers import Tokenizer
+                text = topics.topics["assignment"][:4000]
+                a, b = Tokenizer.from_file(sys.argv[1]), Tokenizer.from_file(sys.argv[2])
+                a.no_truncation(); a.no_padding()
+                ids = a.encode(text).ids
+                print(len(ids), ids == b.encode(text).ids)
+                """, source + "/tokenizer.json", back + "/tokenizer.json"])
+            #expect(encode.stdout.hasSuffix("True\n") && encode.stdout.count > 8, "\(encode.stdout) \(encode.stderr)")
+        }
+    }
+
+    /// The real SmolLM2 GGUF (Q4_1, Q8_0, F32) becomes a Hugging Face folder whose tensors and tokenizer.json
+    /// are those of tools/models.py's folder, built from the same GGUF by gguf-py and NumPy; `--dtype bf16`
+    /// writes bf16 and says so in config.json.
+    @Test func smolLM2BecomesTheFolderGGUFPyBuilds() throws {
+        let reference = try python([repoRoot + "/tools/models.py", "smollm2"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let out = dir.file("smol")
+        let r = try recast(["convert", try smolLM2(), out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("config.json, tokenizer.json, tokenizer_config.json"), "\(r.stdout)")
+        let same = try pythonJSON("gguf_fixtures.py", ["same-values", reference, out])
+        #expect(same["compared"]?.intValue == 272 && same["differ"] == .array([]), "\(same["differ"] ?? .null)")
+        #expect(same["only_a"] == .array([]) && same["only_b"] == .array([]))
+        #expect(Set((same["dtypes_b"]?.objectValue ?? []).compactMap(\.1.stringValue)) == ["float32"])
+        let tokenizer = { (folder: String) in try JSON.parse(String(contentsOfFile: folder + "/tokenizer.json", encoding: .utf8)) }
+        #expect(try tokenizer(out) == tokenizer(reference))
+
+        let bf16 = dir.file("smol-bf16")
+        #expect(try recast(["convert", try smolLM2(), bf16, "--dtype", "bf16"]).status == 0)
+        let dtypes = try pythonJSON("gguf_fixtures.py", ["same-values", reference, bf16])["dtypes_b"]?.objectValue ?? []
+        #expect(Set(dtypes.compactMap(\.1.stringValue)) == ["bfloat16"])
+        let config = try JSON.parse(String(contentsOfFile: bf16 + "/config.json", encoding: .utf8))
+        #expect(config["torch_dtype"] == .string("bfloat16"))
+    }
+
     /// Quantised tensors leave GGUF for safetensors only on an explicit dtype, dequantised as gguf-py does.
     @Test func quantisedTensorsDequantiseToSafetensorsOnAnExplicitDType() throws {
         let src = try fixtures("model")["model"]!
