@@ -10,6 +10,10 @@
                                      space runs, special tokens...) with both tokenizer.json files (padding
                                      and truncation off, special tokens added); prints JSON
                                      {"entries": n, "tokens": n, "differing": n, "examples": [...]}
+  gguf_tokenizers.py presplit CANDIDATE
+                                     pre-tokenizes the corpus with CANDIDATE's pre-tokenizer and with llama.cpp's
+                                     default split (tokenizer.ggml.pre "default" or missing) written here with
+                                     the `regex` module; prints {"entries", "pieces", "differing", "examples"}
 
 The metadata is what llama.cpp's convert_hf_to_gguf.py writes for each tokenizer (get_vocab_base,
 BertModel.set_vocab, gguf-py's SpecialVocab), written here from its published description:
@@ -232,11 +236,56 @@ def compare(ref_path, candidate_path):
                       "examples": examples}))
 
 
+# llama.cpp's split when tokenizer.ggml.pre is "default" or missing (src/llama-vocab.cpp, the default case of
+# llm_tokenizer_bpe): each regex in turn isolates its matches inside the pieces the ones before left.
+LLAMA_CPP_DEFAULT = [r"[\p{P}\$\+<=>\^~\|]+", r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)",
+                     r"\p{N}+", r"[0-9][0-9][0-9]"]
+
+
+def llama_cpp_default_split(text):
+    import regex
+    pieces = [text]
+    for expression in LLAMA_CPP_DEFAULT:
+        out = []
+        for piece in pieces:
+            position = 0
+            for m in regex.finditer(expression, piece):
+                if m.start() > position:
+                    out.append(piece[position:m.start()])
+                if m.end() > m.start():
+                    out.append(m.group())
+                position = m.end()
+            if position < len(piece):
+                out.append(piece[position:])
+        pieces = out
+    return pieces
+
+
+def presplit(candidate_path):
+    """The pre-tokenizer of CANDIDATE against llama.cpp's default split written with the `regex` module."""
+    from tokenizer_corpus import corpus
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    spelling = bytes_to_unicode()
+    tok = load(candidate_path)
+    texts = corpus()
+    differing = []
+    pieces = 0
+    for text in texts:
+        want = ["".join(spelling[b] for b in p.encode("utf-8")) for p in llama_cpp_default_split(text)]
+        got = [p for p, _ in tok.pre_tokenizer.pre_tokenize_str(text)]
+        pieces += len(want)
+        if got != want:
+            differing.append({"text": text, "llama.cpp": want, "candidate": got})
+    print(json.dumps({"entries": len(texts), "pieces": pieces, "differing": len(differing), "examples": differing[:3]}))
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "write":
         write(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "compare":
         compare(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 3 and sys.argv[1] == "presplit":
+        presplit(sys.argv[2])
     else:
         sys.exit(__doc__)
 

@@ -57,17 +57,15 @@ public enum GGUFConfig {
                 "is \(rotary), but heads have \(headDim) dimensions: rotary embeddings over part of each head are not implemented")
         }
         try m.refuseRopeScaling()
-        var c = JSON.object([])
-        c.set("architectures", .array([.string(isLlama ? "LlamaForCausalLM" : "Qwen2ForCausalLM")]))
-        c.set("model_type", .string(m.architecture))
+        var c = m.newConfig(class: isLlama ? "LlamaForCausalLM" : "Qwen2ForCausalLM")
         c.set("hidden_size", .int(hidden))
         c.set("intermediate_size", .int(try m.positive(m.arch("feed_forward_length"))))
         c.set("num_hidden_layers", .int(layers))
         c.set("num_attention_heads", .int(heads))
         c.set("num_key_value_heads", .int(kvHeads))
         if headDim != hidden / heads || hidden % heads != 0 { c.set("head_dim", .int(headDim)) }
-        c.set("rms_norm_eps", try m.shortestFloat(m.arch("attention.layer_norm_rms_epsilon"), required: true) ?? .null)
-        if let theta = try m.shortestFloat(m.arch("rope.freq_base"), required: false) { c.set("rope_theta", theta) }
+        c.set("rms_norm_eps", try m.requiredFloat(m.arch("attention.layer_norm_rms_epsilon")))
+        if let theta = try m.float(m.arch("rope.freq_base")) { c.set("rope_theta", theta) }
         c.set("vocab_size", .int(try m.vocabSize(hidden: hidden)))
         if let context = try m.int(m.arch("context_length"), positive: true) { c.set("max_position_embeddings", .int(context)) }
         c.set("tie_word_embeddings", .bool(!m.hasTensor("output.weight")))
@@ -89,12 +87,8 @@ public enum GGUFConfig {
 
     /// gpt2: learned positions, LayerNorm, tanh-approximated GELU.
     static func gpt2Config(_ m: inout MetadataReader) throws -> JSON {
-        let hidden = try m.positive(m.arch("embedding_length"))
-        let heads = try m.positive(m.arch("attention.head_count"))
-        try m.checkDivides(hidden: hidden, heads: heads)
-        var c = JSON.object([])
-        c.set("architectures", .array([.string("GPT2LMHeadModel")]))
-        c.set("model_type", .string("gpt2"))
+        let (hidden, heads) = try m.widthAndHeads()
+        var c = m.newConfig(class: "GPT2LMHeadModel")
         c.set("vocab_size", .int(try m.vocabSize(hidden: hidden)))
         c.set("n_positions", .int(try m.contextLength(positionsTensor: "position_embd.weight")))
         c.set("n_embd", .int(hidden))
@@ -102,7 +96,7 @@ public enum GGUFConfig {
         c.set("n_head", .int(heads))
         c.set("n_inner", .int(try m.positive(m.arch("feed_forward_length"))))
         c.set("activation_function", .string("gelu_new"))
-        c.set("layer_norm_epsilon", try m.shortestFloat(m.arch("attention.layer_norm_epsilon"), required: true) ?? .null)
+        c.set("layer_norm_epsilon", try m.requiredFloat(m.arch("attention.layer_norm_epsilon")))
         c.set("tie_word_embeddings", .bool(!m.hasTensor("output.weight")))
         try m.setSpecialTokens(&c, ["bos", "eos"])
         c.set("torch_dtype", .string("float32"))
@@ -111,15 +105,11 @@ public enum GGUFConfig {
 
     /// bert: a bidirectional post-norm encoder with token types.
     static func bertConfig(_ m: inout MetadataReader) throws -> JSON {
-        let hidden = try m.positive(m.arch("embedding_length"))
-        let heads = try m.positive(m.arch("attention.head_count"))
-        try m.checkDivides(hidden: hidden, heads: heads)
+        let (hidden, heads) = try m.widthAndHeads()
         if let causal = try m.bool(m.arch("attention.causal")), causal {
             throw m.error(m.arch("attention.causal"), "is true: the causal (decoder) form of BERT is not implemented")
         }
-        var c = JSON.object([])
-        c.set("architectures", .array([.string("BertModel")]))
-        c.set("model_type", .string("bert"))
+        var c = m.newConfig(class: "BertModel")
         c.set("vocab_size", .int(try m.vocabSize(hidden: hidden)))
         c.set("hidden_size", .int(hidden))
         c.set("num_hidden_layers", .int(try m.positive(m.arch("block_count"))))
@@ -128,7 +118,7 @@ public enum GGUFConfig {
         c.set("hidden_act", .string("gelu"))
         c.set("max_position_embeddings", .int(try m.contextLength(positionsTensor: "position_embd.weight")))
         c.set("type_vocab_size", .int(try m.tokenTypes()))
-        c.set("layer_norm_eps", try m.shortestFloat(m.arch("attention.layer_norm_epsilon"), required: true) ?? .null)
+        c.set("layer_norm_eps", try m.requiredFloat(m.arch("attention.layer_norm_epsilon")))
         try m.setSpecialTokens(&c, ["pad"])
         c.set("torch_dtype", .string("float32"))
         return c
@@ -190,12 +180,26 @@ struct MetadataReader {
         return i
     }
 
+    /// `architectures` and `model_type` of a new config.
+    func newConfig(class name: String) -> JSON {
+        .object([("architectures", .array([.string(name)])), ("model_type", .string(architecture))])
+    }
+
+    /// `embedding_length` and `attention.head_count`, the heads dividing the width.
+    func widthAndHeads() throws -> (Int, Int) {
+        let hidden = try positive(arch("embedding_length")), heads = try positive(arch("attention.head_count"))
+        try checkDivides(hidden: hidden, heads: heads)
+        return (hidden, heads)
+    }
+
+    func requiredFloat(_ key: String) throws -> JSON {
+        guard let v = try float(key) else { throw error(key, "is missing") }
+        return v
+    }
+
     /// A float key as the shortest decimal of its f32 (or f64) value.
-    func shortestFloat(_ key: String, required: Bool) throws -> JSON? {
-        guard let v = header.value(key) else {
-            if required { throw error(key, "is missing") }
-            return nil
-        }
+    func float(_ key: String) throws -> JSON? {
+        guard let v = header.value(key) else { return nil }
         switch v {
         case let .float32(f) where f.isFinite: return .number(GGUFConfig.shortestDecimal(f))
         case let .float64(d) where d.isFinite: return .number("\(d)")

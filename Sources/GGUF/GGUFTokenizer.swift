@@ -86,12 +86,20 @@ enum GGUFPreTokenizer: String, CaseIterable {
     case llama3 = "llama-bpe"
     /// Qwen2: digits alone, NFC normalisation.
     case qwen2
+    /// llama.cpp's own split when the file names none or `default` (src/llama-vocab.cpp): runs of
+    /// punctuation, then GPT-2's regex, then runs of digits, then three ASCII digits, each isolating its
+    /// matches in the pieces of the one before. No Hugging Face tokenizer has it; it is what llama.cpp runs.
+    case llamaCppDefault = "default"
 
     /// Other names llama.cpp gives the same pre-tokenizer.
     static let aliases: [String: GGUFPreTokenizer] = ["llama3": .llama3, "llama-v3": .llama3]
 
     static let llama3Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
     static let qwen2Regex = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+
+    /// The regexes of `llamaCppDefault`, in the order llama.cpp applies them.
+    static let llamaCppDefaultRegexes = [#"[\p{P}\$\+<=>\^~\|]+"#, #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#,
+                                         #"\p{N}+"#, #"[0-9][0-9][0-9]"#]
 
     init?(name: String) {
         if let known = GGUFPreTokenizer(rawValue: name) { self = known } else if let alias = Self.aliases[name] { self = alias } else { return nil }
@@ -121,6 +129,8 @@ enum GGUFPreTokenizer: String, CaseIterable {
             .object([("type", .string("Sequence")), ("pretokenizers", .array([Self.split(Self.llama3Regex), Self.byteLevel(useRegex: false)]))])
         case .qwen2:
             .object([("type", .string("Sequence")), ("pretokenizers", .array([Self.split(Self.qwen2Regex), Self.byteLevel(trimOffsets: false, useRegex: false)]))])
+        case .llamaCppDefault:
+            .object([("type", .string("Sequence")), ("pretokenizers", .array(Self.llamaCppDefaultRegexes.map(Self.split) + [Self.byteLevel(useRegex: false)]))])
         }
     }
 

@@ -48,9 +48,8 @@ struct GGUFVocabulary {
         }
         self.model = model
         if model == .gpt2 {
-            guard let name = try string(K.pre) else {
-                throw fail(K.pre, "is missing: a gpt2 tokenizer needs its pre-tokenizer named (one of \(GGUFPreTokenizer.names)); convert the model again with a current llama.cpp")
-            }
+            // Missing, llama.cpp runs its default split (and warns that the file should be converted again).
+            let name = try string(K.pre) ?? GGUFPreTokenizer.llamaCppDefault.rawValue
             guard let known = GGUFPreTokenizer(name: name) else {
                 throw fail(K.pre, "is '\(name)', a pre-tokenizer Recast does not know; it knows \(GGUFPreTokenizer.names)")
             }

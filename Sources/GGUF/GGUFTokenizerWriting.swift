@@ -61,11 +61,13 @@ struct GGUFTokenizerWriter {
                     kinds.append(specialIDs.contains(id) ? .control : .userDefined)
                 }
             }
+            let addSpacePrefix = try sentencePieceSpacePrefix()
             entries.append((K.model, .string("llama")))
             entries.append((K.pre, .string("default")))
             entries.append((K.tokens, strings(tokens)))
             entries.append((K.scores, .array(GGUFArray(elementType: .float32, elements: Self.scores(tokens: tokens, merges: merges).map(GGUFValue.float32)))))
             entries.append((K.tokenType, types(kinds)))
+            if !addSpacePrefix { entries.append((K.addSpacePrefix, .bool(false))) }
             entries.append((K.merges, strings(merges.map { $0.0 + " " + $0.1 })))
         case "BPE":
             guard let pre = GGUFPreTokenizer.recognise(normalizer: json["normalizer"], preTokenizer: json["pre_tokenizer"]) else {
@@ -84,7 +86,7 @@ struct GGUFTokenizerWriter {
             guard prefix == "##" else { throw fail("'model.continuing_subword_prefix'", "is '\(prefix)'; llama.cpp's WordPiece knows only '##'") }
             // BertModel.set_vocab's "phantom space" spelling.
             let respelled = zip(tokens, kinds).map { token, kind in
-                kind == .control ? token : token.hasPrefix("##") ? String(token.dropFirst(2)) : "\u{2581}" + token
+                kind == .control ? token : Self.starts(token, "##") ? Self.dropping(2, from: token) : "\u{2581}" + token
             }
             entries.append((K.model, .string("bert")))
             entries.append((K.pre, .string("default")))
@@ -95,6 +97,24 @@ struct GGUFTokenizerWriter {
         }
         entries += specialEntries()
         return entries
+    }
+
+    /// Whether a SentencePiece BPE tokenizer.json puts `▁` before the text, which is all llama.cpp can say
+    /// about its spaces (`tokenizer.ggml.add_space_prefix`): the legacy normalizer (Prepend `▁`, Replace
+    /// spaces) or a `Metaspace` pre-tokenizer that prepends; a normalizer that only replaces spaces does not.
+    /// A `Metaspace` tokenizer reads back in the legacy form, which llama.cpp follows: the two differ
+    /// only on text that starts with a space or follows a special token.
+    func sentencePieceSpacePrefix() throws -> Bool {
+        let replace = JSON.object([("type", .string("Replace")), ("pattern", .object([("String", .string(" "))])), ("content", .string("\u{2581}"))])
+        let prepend = JSON.object([("type", .string("Prepend")), ("prepend", .string("\u{2581}"))])
+        let normalizer = json["normalizer"] ?? .null, pre = json["pre_tokenizer"] ?? .null
+        let steps = normalizer["normalizers"]?.arrayValue ?? [normalizer]
+        if pre.isNull && steps == [prepend, replace] { return true }
+        if pre.isNull && steps == [replace] { return false }
+        if normalizer.isNull, pre["type"]?.stringValue == "Metaspace", (pre["replacement"]?.stringValue ?? "\u{2581}") == "\u{2581}" {
+            return pre["prepend_scheme"]?.stringValue != "never" && pre["add_prefix_space"]?.boolValue != false
+        }
+        throw fail("'normalizer'", "\(normalizer.serialized()) with pre-tokenizer \(pre.serialized()) is not a SentencePiece space handling llama.cpp has (Prepend and Replace '▁', or Metaspace)")
     }
 
     /// `get_vocab_base`: every id below the largest, a gap as `[PADn]` (unused); added tokens control when
@@ -127,8 +147,18 @@ struct GGUFTokenizerWriter {
 
     /// convert_hf_to_gguf.py's `does_token_look_special`: added tokens some models forget to mark special.
     static func looksSpecial(_ t: String) -> Bool {
-        ["<pad>", "<mask>", "<2mass>", "[@BOS@]"].contains(t) || (t.hasPrefix("<|") && t.hasSuffix("|>"))
-            || (t.hasPrefix("<\u{FF5C}") && t.hasSuffix("\u{FF5C}>")) || (t.hasPrefix("<unused") && t.hasSuffix(">"))
+        ["<pad>", "<mask>", "<2mass>", "[@BOS@]"].contains(t) || (starts(t, "<|") && ends(t, "|>"))
+            || (starts(t, "<\u{FF5C}") && ends(t, "\u{FF5C}>")) || (starts(t, "<unused") && ends(t, ">"))
+    }
+
+    /// Prefix and suffix tests on Unicode scalars, as Python compares strings: `String.hasPrefix` compares
+    /// characters, so "##" is no prefix of "##\u{308}" (the second `#` and the mark are one character).
+    static func starts(_ s: String, _ prefix: String) -> Bool { s.unicodeScalars.starts(with: prefix.unicodeScalars) }
+    static func ends(_ s: String, _ suffix: String) -> Bool { s.unicodeScalars.reversed().starts(with: suffix.unicodeScalars.reversed()) }
+    static func dropping(_ n: Int, from s: String) -> String {
+        var out = ""
+        out.unicodeScalars.append(contentsOf: s.unicodeScalars.dropFirst(n))
+        return out
     }
 
     /// `<0x00>` … `<0xFF>`: SentencePiece's byte-fallback tokens.

@@ -51,7 +51,8 @@ public enum LlamaCppNames {
     /// The Hugging Face name and layout of llama.cpp tensor `name`, given the Hugging Face config (for the
     /// head counts of the rotary permutation, and the layer count); nil when the name is not one llama.cpp
     /// gives a tensor of this architecture with a Hugging Face counterpart (`rope_freqs.weight`, which
-    /// llama.cpp computes from the rope scaling, is one).
+    /// llama.cpp computes from the rope scaling, is one), its block is beyond `num_hidden_layers`, or it is a
+    /// q or k projection and the config lacks valid head counts.
     public static func huggingFace(_ name: String, architecture: String, config: JSON) -> LlamaCppName? {
         guard let table = LlamaCppTable.of(architecture), let parsed = LlamaCppTensorName(name) else { return nil }
         let entries = parsed.block == nil ? table.globalEntries : table.blockEntries

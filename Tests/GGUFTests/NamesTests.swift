@@ -19,6 +19,16 @@ func readFloats(_ path: String) throws -> [Float] {
     return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
 }
 
+/// Where two arrays first differ (floats by bit pattern), so that a failure prints one value, not a million;
+/// nil when they are equal.
+func firstDifference<T: Equatable>(_ a: [T], _ b: [T]) -> String? {
+    guard a.count == b.count else { return "\(a.count) values against \(b.count)" }
+    guard let i = a.indices.first(where: { a[$0] != b[$0] }) else { return nil }
+    return "first difference at index \(i): \(a[i]) against \(b[i])"
+}
+
+func firstDifference(_ a: [Float], _ b: [Float]) -> String? { firstDifference(a.map(\.bitPattern), b.map(\.bitPattern)) }
+
 func fixtureConfig(_ dir: String) throws -> JSON {
     try JSON.parse(Array(try Data(contentsOf: URL(fileURLWithPath: fixture(dir) + "/config.json"))))
 }
@@ -152,7 +162,7 @@ let namedFixtures: [(String, String)] = [
             case let .rotaryRows(heads):
                 restored = try RotaryPermutation.permuteRows(stored, rows: t.shape[0], heads: heads, toLlamaCpp: false, tensor: t.name, file: "model.gguf")
             }
-            #expect(restored.map(\.bitPattern) == original.map(\.bitPattern), "\(dir): \(t.name) -> \(name.huggingFace)")
+            #expect(firstDifference(restored, original) == nil, "\(dir): \(t.name) -> \(name.huggingFace)")
         }
 
         // The metadata, written back from the fixture's own config.

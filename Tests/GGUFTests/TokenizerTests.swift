@@ -32,6 +32,19 @@ func expectEncodesLike(_ reference: String, _ candidate: String, _ label: String
     #expect(r["differing"]?.intValue == 0, "\(label): \(r["differing"]?.intValue ?? -1) of \(entries) entries encode differently, e.g. \(r["examples"]?.serialized() ?? "")")
 }
 
+/// A value against gguf-py's dump of it (tools/gguf_fixtures.py dump), naming the first differing element.
+func expectSameValue(_ value: GGUFValue, _ expected: JSON, _ label: String) throws {
+    guard value.type == .array else {
+        #expect(canonical(value) == expected["value"], "\(label)")
+        return
+    }
+    let got = leaves(value), want = expected["value"]?.arrayValue ?? []
+    #expect(got.count == want.count, "\(label): \(got.count) elements, gguf-py reads \(want.count)")
+    if let i = zip(got, want).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+        Issue.record("\(label): element \(i) is \(got[i].serialized()), gguf-py reads \(want[i].serialized())")
+    }
+}
+
 /// tokenizer.json from GGUF tokenizer metadata, and GGUF tokenizer metadata from tokenizer.json.
 @Suite(.serialized) struct TokenizerTests {
     /// The GGUF tokenizer fixtures tools/gguf_tokenizers.py writes with gguf-py, each with its reference.
@@ -94,8 +107,7 @@ func expectEncodesLike(_ reference: String, _ candidate: String, _ label: String
         for (key, value) in entries {
             guard let expected = stored[key] else { continue }
             #expect(typeNames(value) == (expected["types"]?.arrayValue ?? []).compactMap(\.stringValue), "\(key)")
-            let got = value.type == .array ? JSON.array(leaves(value)) : canonical(value)
-            #expect(got == expected["value"], "\(key) differs from the GGUF")
+            try expectSameValue(value, expected, key)
         }
         #expect(keys.filter { stored[$0] != nil }.count >= 10, "too few keys compared: \(keys)")
     }
@@ -149,10 +161,51 @@ func expectEncodesLike(_ reference: String, _ candidate: String, _ label: String
         for (key, value) in entries {
             guard let expected = stored[key] else { continue }
             compared += 1
-            let got = value.type == .array ? JSON.array(leaves(value)) : canonical(value)
-            #expect(got == expected["value"], "\(name): \(key) differs")
+            try expectSameValue(value, expected, "\(name): \(key)")
         }
         #expect(compared >= 6, "\(name): only \(compared) keys compared")
+    }
+
+    /// A SentencePiece tokenizer whose normalizer only replaces spaces (no `▁` put first) gets
+    /// add_space_prefix false, and reads back encoding like it; an unknown space handling is refused.
+    @Test func sentencePieceWithoutSpacePrefix() throws {
+        let path = fixture("tokenizers/llama-bpe/tokenizer.json")
+        var json = try readJSON(path)
+        let replace = try #require(json["normalizer"]?["normalizers"]?.arrayValue?.last)
+        json.set("normalizer", replace)
+        let dir = TempDir()
+        let variant = dir.write("variant.json", json.serialized())
+        let config = JSON.object([("bos_token", .string("<s>")), ("eos_token", .string("</s>")), ("unk_token", .string("<unk>"))])
+        let entries = try GGUFTokenizer.metadata(tokenizerJSON: json, tokenizerConfig: config, file: variant)
+        #expect(entries.first { $0.key == "tokenizer.ggml.add_space_prefix" }?.value == .bool(false))
+        let back = try GGUFTokenizer.tokenizerJSON(from: header(entries), file: "round trip")
+        try expectEncodesLike(variant, dir.write("tokenizer.json", back.serialized()), "llama-bpe without the space prefix")
+
+        json.set("normalizer", .object([("type", .string("NFKC"))]))
+        #expect(throws: CheckpointError.self) { try GGUFTokenizer.metadata(tokenizerJSON: json, tokenizerConfig: config, file: variant) }
+        do {
+            _ = try GGUFTokenizer.metadata(tokenizerJSON: json, tokenizerConfig: config, file: variant)
+        } catch let e as CheckpointError {
+            #expect(e.file == variant && e.object == "'normalizer'" && e.reason.contains("NFKC"), "\(e)")
+        }
+    }
+
+    /// `tokenizer.ggml.pre` "default", or none, reads as llama.cpp's own split, checked piece by piece on
+    /// the corpus against that split written in Python with the `regex` module; the JSON loads in Recast,
+    /// and its metadata names "default" again.
+    @Test func llamaCppDefaultPreTokenizer() throws {
+        let m = try validMetadata()
+        let named = try GGUFTokenizer.tokenizerJSON(from: header(replacing(m, "tokenizer.ggml.pre", .string("default"))), file: "default.gguf")
+        let unnamed = try GGUFTokenizer.tokenizerJSON(from: header(replacing(m, "tokenizer.ggml.pre", nil)), file: "none.gguf")
+        #expect(named == unnamed)
+        let dir = TempDir()
+        let path = dir.write("tokenizer.json", named.serialized())
+        let r = try pythonJSON("gguf_tokenizers.py", ["presplit", path])
+        #expect(r["entries"]?.intValue ?? 0 > 12_000)
+        #expect(r["differing"]?.intValue == 0, "\(r["examples"]?.serialized() ?? "")")
+        _ = try Tokenizer(file: path)
+        let back = try GGUFTokenizer.metadata(tokenizerJSON: named, tokenizerConfig: nil, file: path)
+        #expect(back.first { $0.key == "tokenizer.ggml.pre" }?.value == .string("default"))
     }
 
     // MARK: malformed metadata
@@ -211,7 +264,7 @@ func expectEncodesLike(_ reference: String, _ candidate: String, _ label: String
         let m = try validMetadata()
         expectRefused(replacing(m, "tokenizer.ggml.model", .string("rwkv")), key: "tokenizer.ggml.model", mentioning: ["rwkv"])
         expectRefused(replacing(m, "tokenizer.ggml.model", nil), key: "tokenizer.ggml.model", mentioning: ["missing"])
-        expectRefused(replacing(m, "tokenizer.ggml.pre", .string("deepseek-coder")), key: "tokenizer.ggml.pre", mentioning: ["deepseek-coder"])
+        expectRefused(replacing(m, "tokenizer.ggml.pre", .string("deepseek-coder")), key: "tokenizer.ggml.pre", mentioning: ["deepseek-coder", "smollm"])
         expectRefused(replacing(m, "tokenizer.ggml.pre", .uint32(3)), key: "tokenizer.ggml.pre", mentioning: ["STRING"])
     }
 
