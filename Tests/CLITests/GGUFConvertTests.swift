@@ -255,6 +255,15 @@ import RecastCore
             #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
             #expect(FileSystem.list(folder) == before, "\(args) left \(FileSystem.list(folder))")
         }
+        // Hugging Face weights without the config.json the GGUF metadata is built from.
+        let lone = dir.file("lone")
+        try FileSystem.makeDirectory(lone)
+        try InputFile.copy(fixture("gpt2") + "/model.safetensors", to: lone + "/model.safetensors")
+        let noConfig = try recast(["convert", lone + "/model.safetensors", lone + "/x.gguf"])
+        #expect(noConfig.status != 0)
+        #expect(noConfig.stderr.contains("model.safetensors: has no config.json beside it"), "\(noConfig.stderr)")
+        #expect(FileSystem.list(lone) == ["model.safetensors"])
+
         // An output inside the folder it reads from (a folder holding one GGUF file).
         let single = dir.file("single")
         try FileSystem.makeDirectory(single)
