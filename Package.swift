@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "HardeningTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Checkpoint", "recast"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph"], exclude: ["Inputs"]),
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "RecastCore", "Tokenizer"]),
-        .testTarget(name: "QuantizationTests", dependencies: ["TestSupport", "RecastCore", "Quantization"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["TestSupport", "RecastCore", "Quantization", "GGUF"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "RecastCore", "recast"]),
         // The real models (tools/models.py) on real text against tools/reference.py.
         .testTarget(name: "RealModelTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "recast"]),

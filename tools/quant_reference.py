@@ -7,9 +7,7 @@
                                       (gguf.quants.quantize of them)
   quant_reference.py grids > Sources/Quantization/IQGrids.swift
                                       the lattice tables of the IQ1/IQ2/IQ3 types, as a Swift source file
-  quant_reference.py tensors GGUF OUTDIR [N]   the first N (default all) quantised tensors of a GGUF file:
-                                      OUTDIR/i.blocks, OUTDIR/i.f32
-Prints a JSON list of {"type", "blocks"/"elements", "name"} for what it wrote. Seeded: the same run gives
+Prints a JSON list of {"type", "blocks"/"elements"} for what it wrote. Seeded: the same run gives
 the same bytes.
 
 The blocks are random bytes, then each f16 scale field is set: a few blocks carry the edge cases (±0,
@@ -109,7 +107,7 @@ def main():
     if sys.argv[1] == "grids":
         sys.stdout.write(swift_grids())
         return
-    mode, out = sys.argv[1], sys.argv[-1] if sys.argv[1] != "tensors" else sys.argv[3]
+    mode, out = sys.argv[1], sys.argv[-1]
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(11)
     listing = []
@@ -130,22 +128,8 @@ def main():
             write(os.path.join(out, name + ".input"), x.astype("<f4"))
             write(os.path.join(out, name + ".quant"), q)
             listing.append({"type": name, "elements": int(x.size)})
-    elif mode == "tensors":
-        from gguf import GGUFReader
-        limit = int(sys.argv[4]) if len(sys.argv) > 4 else None
-        reader = GGUFReader(sys.argv[2])
-        for t in reader.tensors:
-            if t.tensor_type.name not in SCALE_FIELDS or (limit is not None and len(listing) >= limit):
-                continue
-            data = np.asarray(t.data).view(np.uint8).reshape(-1)
-            values = gguf.quants.dequantize(data, t.tensor_type)
-            i = len(listing)
-            write(os.path.join(out, f"{i}.blocks"), data)
-            write(os.path.join(out, f"{i}.f32"), values.astype("<f4"))
-            listing.append({"type": t.tensor_type.name, "name": t.name,
-                            "blocks": int(data.size // GGML_QUANT_SIZES[t.tensor_type][1])})
     else:
-        sys.exit(f"unknown mode {mode!r}: dequant, quant or tensors")
+        sys.exit(f"unknown mode {mode!r}: dequant, quant or grids")
     print(json.dumps(listing))
 
 

@@ -112,7 +112,7 @@ public struct GGUFHeader: Sendable {
         guard let value = metadata.first(where: { $0.key == key })?.value else { return defaultAlignment }
         let at = offsets[key]
         guard case let .uint32(v) = value else {
-            throw CheckpointError(file: file, object: "key '\(key)'", offset: at, "is a \(value.type.rawValue); it must be a UINT32")
+            throw CheckpointError(file: file, object: "key '\(key)'", offset: at, "is a \(value.type.name); it must be a UINT32")
         }
         guard v > 0, v & (v - 1) == 0 else {
             throw CheckpointError(file: file, object: "key '\(key)'", offset: at, "is \(v); it must be a power of two")

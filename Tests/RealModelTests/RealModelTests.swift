@@ -168,10 +168,21 @@ import SafeTensors
         let perplexity = exp(nll / scored), accuracy = Double(correct) / scored
         #expect(perplexity < 40 && accuracy > 0.3, "perplexity \(perplexity), top-1 \(accuracy)")
         let reference = try pythonJSON("reference.py", ["perplexity", folder, "--text-file", doc, "--max-length", "512"])["text"]
-        #expect(reference?["tokens"]?.intValue == ids.count)
+        #expect(reference?["tokens"]?.intValue == ids.count - 1)  // the tokens scored
         let ppl = reference?["perplexity"]?["original"]?.doubleValue ?? .nan
         let acc = reference?["next_token_accuracy"]?["original"]?.doubleValue ?? .nan
         #expect(abs(perplexity - ppl) <= 1e-4 * ppl, "perplexity \(perplexity) vs reference \(ppl)")
         #expect(abs(accuracy - acc) <= 2 / scored, "top-1 \(accuracy) vs reference \(acc)")
+    }
+
+    /// `generate` on the SmolLM2 GGUF streams the same greedy text as on the folder tools/models.py
+    /// converts from it with gguf-py: the tokenizer built from tokenizer.ggml.*, the end-of-sequence id
+    /// from its metadata, and the weights all agree.
+    @Test func smolLM2GGUFGeneratesAsItsFolder() throws {
+        let gguf = try Self.model("smollm2-gguf"), folder = try Self.model("smollm2")
+        let prompt = ["--prompt", "The GNU General Public License is a free, copyleft license for", "--max-tokens", "12"]
+        let a = try recast(["generate", gguf] + prompt), b = try recast(["generate", folder] + prompt)
+        try #require(a.status == 0 && b.status == 0, "\(a.stderr)\n\(b.stderr)")
+        #expect(a.stdout == b.stdout && a.stdout.count > 20, "\(a.stdout) vs \(b.stdout)")
     }
 }
