@@ -144,6 +144,28 @@ import RecastCore
         }
     }
 
+    /// Hugging Face → GGUF f32 equals tools/gguf_names.py's conversion (llama.cpp's converter written in
+    /// Python from convert_hf_to_gguf.py, on gguf-py's writer): the same metadata, key for key, and the
+    /// same tensors in the same order, type, dimensions and bytes; Recast adds `general.file_type` and
+    /// `general.quantization_version`, which llama.cpp's converter writes too.
+    @Test(arguments: ["llama", "qwen2", "gpt2", "bert"])
+    func huggingFaceToGGUFEqualsThePythonConversion(_ model: String) throws {
+        let folder = dir.file("py-\(model)")
+        try FileSystem.makeDirectory(folder)
+        let py = try python([repoRoot + "/tools/gguf_names.py", "convert", fixture(model), model, folder])
+        #expect(py.status == 0, "\(py.stderr)")
+        let out = dir.file("\(model).gguf")
+        let r = try recast(["convert", fixture(model), out, "--dtype", "f32"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let theirs = try dump(folder + "/model.gguf"), ours = try dump(out)
+        let keys = { (d: JSON) in (d["metadata"]?.arrayValue ?? []).map { JSON.array([$0["key"] ?? .null, $0["types"] ?? .null, $0["value"] ?? .null]) } }
+        let extra = keys(ours).filter { ["general.file_type", "general.quantization_version"].contains($0.arrayValue?.first?.stringValue ?? "") }
+        #expect(keys(ours).filter { !extra.contains($0) } == keys(theirs))
+        #expect(extra.count == 2)
+        let tensors = { (d: JSON) in (d["tensors"]?.arrayValue ?? []).map { JSON.array([$0["name"] ?? .null, $0["type_name"] ?? .null, $0["dims"] ?? .null, $0["sha256"] ?? .null]) } }
+        #expect(!tensors(theirs).isEmpty && tensors(ours) == tensors(theirs))
+    }
+
     /// Hugging Face → GGUF f32 → Hugging Face gives every tensor back bit for bit (compared as f32 values
     /// by gguf-py-free NumPy code), less what llama.cpp's converter drops (GPT-2's mask buffers, BERT's
     /// pooler and position ids); config.json comes back with the model's sizes. A real model with a
