@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "HDF5", dependencies: ["RecastCore", "CHDF5", "CZlib"], swiftSettings: strict),
         .target(name: "GGUF", dependencies: ["RecastCore", "Quantization"], swiftSettings: strict),
         // Opening any checkpoint path and writing any format.
-        .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5", "GGUF"], swiftSettings: strict),
+        .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5", "GGUF", "Quantization"], swiftSettings: strict),
         // Text to token ids and back, exactly as Hugging Face `tokenizers` does, from tokenizer.json.
         .target(name: "Tokenizer", dependencies: ["RecastCore"], swiftSettings: strict),
         // GGML block quantisation: every block type gguf-py decodes to f32, and f32 to Q8_0/Q4_*/Q5_*, bit-identical to gguf-py.

@@ -8,6 +8,24 @@
   gguf_fixtures.py types       prints gguf.constants.GGML_QUANT_SIZES as JSON
   gguf_fixtures.py seeds DIR   writes the small seeds of the fuzz target fuzz-gguf (Fuzz/corpus-seeds/gguf):
                                one tensor of every GGML type in a file of its own, a version-2 file, arrays
+  gguf_fixtures.py model DIR   writes a small llama-like model (model.gguf: f32, f16, Q4_1 and Q8_0 weights, norms,
+                               a bias, the output tied to the embedding) and odd_rows.gguf (rows of 48
+                               elements); prints JSON {"files": {...}}
+  gguf_fixtures.py encode FILE TYPE
+                               prints {tensor: SHA-256} of gguf.quants.quantize(the tensor as f32, TYPE) for every
+                               floating-point or quantised tensor of FILE (dequantised by gguf.quants.dequantize
+                               first); null where the rows are not a whole number of TYPE's blocks
+  gguf_fixtures.py from-hf FOLDER FILE
+                               compares the GGUF FILE with the Hugging Face model in FOLDER (config.json and
+                               its .safetensors files) as llama.cpp's converter relates them: names by gguf-py's
+                               TensorNameMap, q/k rows of llama permuted (convert_hf_to_gguf.py's LlamaModel.permute),
+                               GPT-2's Conv1D weights transposed; prints {"expected": {name: SHA-256 of
+                               gguf.quants.quantize(those values as f32, the type FILE gives the tensor)},
+                               "written": {name: SHA-256 of FILE's bytes}, "types": {name: type}, "unwritten": [names]}
+  gguf_fixtures.py same-values A B
+                               compares the tensors of two Hugging Face folders as f32 values, names compared without
+                               the "bert." and "transformer." prefixes; prints {"compared": n, "differ": [...],
+                               "only_a": [...], "only_b": [...], "dtypes_b": {name: dtype}}
 
 Scalars are printed canonically so that they compare exactly: integers in decimal, booleans as
 true/false, floats as their bit pattern ("f32:3f800000", "f64:3ff0000000000000"), strings as they are.
@@ -184,6 +202,123 @@ def dump(path):
             "data_offset": int(r.data_offset), "metadata": metadata, "tensors": tensors}
 
 
+def write_model(path, rng):
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_block_count(1)
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    # Scales spread over decades, so that blocks differ in range (the quantisers' interesting cases).
+    def weights(shape, dtype=np.float32):
+        scale = 10.0 ** rng.uniform(-3, 1, size=(shape[0],) + (1,) * (len(shape) - 1))
+        return (rng.standard_normal(shape) * scale).astype(dtype)
+    w.add_tensor("token_embd.weight", weights((48, 64)))
+    w.add_tensor("blk.0.attn_norm.weight", weights((64,)))
+    w.add_tensor("blk.0.attn_q.weight", weights((64, 64)))
+    w.add_tensor("blk.0.attn_q.bias", weights((64,)))
+    w.add_tensor("blk.0.attn_k.weight", weights((32, 64), np.float16))
+    w.add_tensor("blk.0.ffn_down.weight", weights((64, 96)))
+    w.add_tensor("blk.0.attn_v.weight", gguf.quants.quantize(weights((32, 64)), Q.Q4_1), raw_dtype=Q.Q4_1)
+    w.add_tensor("blk.0.attn_output.weight", gguf.quants.quantize(weights((64, 64)), Q.Q8_0), raw_dtype=Q.Q8_0)
+    w.add_tensor("blk.0.ffn_norm.weight", weights((64,)))
+    w.add_tensor("output_norm.weight", weights((64,)))
+    finish(w)
+
+
+def write_odd_rows(path, rng):
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_tensor("blk.0.attn_q.weight", rng.standard_normal((64, 64)).astype(np.float32))
+    w.add_tensor("blk.0.attn_v.weight", rng.standard_normal((4, 48)).astype(np.float32))
+    finish(w)
+
+
+def encode(path, type_name):
+    r = gguf.GGUFReader(path)
+    target = Q[type_name.upper()]
+    block = GGML_QUANT_SIZES[target][0]
+    out = {}
+    for t in r.tensors:
+        if t.tensor_type in (Q.I8, Q.I16, Q.I32, Q.I64):
+            continue
+        values = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+        if values.shape[-1] % block:
+            out[t.name] = None
+            continue
+        out[t.name] = hashlib.sha256(gguf.quants.quantize(values, target).tobytes()).hexdigest()
+    return out
+
+
+def llama_permute(weights, n_head):
+    # convert_hf_to_gguf.py's LlamaModel.permute: per head, rotate_half's halves interleaved.
+    return (weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
+            .swapaxes(1, 2).reshape(weights.shape))
+
+
+def load_folder(folder):
+    """Every tensor of a folder's .safetensors files, widened to f32 through PyTorch (NumPy has no bf16)."""
+    from safetensors import safe_open
+    tensors, dtypes = {}, {}
+    for f in sorted(os.listdir(folder)):
+        if f.endswith(".safetensors"):
+            with safe_open(os.path.join(folder, f), framework="pt") as st:
+                for k in st.keys():
+                    t = st.get_tensor(k)
+                    tensors[k], dtypes[k] = t.float().numpy(), str(t.dtype).replace("torch.", "")
+    return tensors, dtypes
+
+
+def same_values(a, b):
+    def strip(name):
+        for prefix in ("bert.", "transformer."):
+            if name.startswith(prefix):
+                return name[len(prefix):]
+        return name
+    ta, _ = load_folder(a)
+    tb, dtypes = load_folder(b)
+    ta = {strip(k): v for k, v in ta.items()}
+    tb = {strip(k): v for k, v in tb.items()}
+    common = sorted(set(ta) & set(tb))
+    differ = [k for k in common if ta[k].shape != tb[k].shape or ta[k].tobytes() != tb[k].tobytes()]
+    return {"compared": len(common), "differ": differ, "only_a": sorted(set(ta) - set(tb)),
+            "only_b": sorted(set(tb) - set(ta)), "dtypes_b": {strip(k): v for k, v in dtypes.items()}}
+
+
+def from_hf(folder, path):
+    config = json.load(open(os.path.join(folder, "config.json")))
+    model_type = config["model_type"]
+    arch = {"llama": gguf.MODEL_ARCH.LLAMA, "mistral": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2,
+            "gpt2": gguf.MODEL_ARCH.GPT2, "bert": gguf.MODEL_ARCH.BERT}[model_type]
+    n_blocks = config.get("num_hidden_layers", config.get("n_layer"))
+    names = gguf.get_tensor_name_map(arch, n_blocks)
+    expected = {}
+    tensors, _ = load_folder(folder)
+    for name, data in tensors.items():
+        # What llama.cpp's converter drops (GPT-2's mask buffers) and renames (BertModel strips "bert.").
+        if name.endswith((".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq")):
+            continue
+        if arch == gguf.MODEL_ARCH.BERT and name.startswith("bert."):
+            name = name[5:]
+        new = names.get_name(name, try_suffixes=(".weight", ".bias"))
+        if new is None:
+            continue
+        data = data.astype(np.float32)
+        if arch == gguf.MODEL_ARCH.LLAMA and name.endswith(("q_proj.weight", "q_proj.bias")):
+            data = llama_permute(data, config["num_attention_heads"])
+        if arch == gguf.MODEL_ARCH.LLAMA and name.endswith(("k_proj.weight", "k_proj.bias")):
+            data = llama_permute(data, config.get("num_key_value_heads") or config["num_attention_heads"])
+        if arch == gguf.MODEL_ARCH.GPT2 and name.endswith((".c_attn.weight", ".c_proj.weight", ".c_fc.weight")):
+            data = data.T
+        expected[new] = np.ascontiguousarray(data)
+    r = gguf.GGUFReader(path)
+    out = {"expected": {}, "written": {}, "types": {}, "unwritten": sorted(set(expected) - {t.name for t in r.tensors})}
+    for t in r.tensors:
+        raw = r.data[t.data_offset:t.data_offset + t.n_bytes].tobytes()
+        out["written"][t.name] = hashlib.sha256(raw).hexdigest()
+        out["types"][t.name] = t.tensor_type.name
+        if t.name in expected:
+            encoded = gguf.quants.quantize(expected[t.name], t.tensor_type)
+            out["expected"][t.name] = hashlib.sha256(encoded.tobytes()).hexdigest()
+    return out
+
+
 def main():
     command = sys.argv[1]
     if command == "write":
@@ -199,6 +334,19 @@ def main():
         write_seeds(sys.argv[2], np.random.default_rng(12))
     elif command == "dump":
         print(json.dumps(dump(sys.argv[2])))
+    elif command == "model":
+        folder = sys.argv[2]
+        rng = np.random.default_rng(12)
+        files = {"model": "model.gguf", "odd_rows": "odd_rows.gguf"}
+        write_model(os.path.join(folder, files["model"]), rng)
+        write_odd_rows(os.path.join(folder, files["odd_rows"]), rng)
+        print(json.dumps({"files": files}))
+    elif command == "encode":
+        print(json.dumps(encode(sys.argv[2], sys.argv[3])))
+    elif command == "from-hf":
+        print(json.dumps(from_hf(sys.argv[2], sys.argv[3])))
+    elif command == "same-values":
+        print(json.dumps(same_values(sys.argv[2], sys.argv[3])))
     elif command == "types":
         print(json.dumps([{"id": int(q), "name": q.name, "block_size": b, "bytes_per_block": s}
                           for q, (b, s) in GGML_QUANT_SIZES.items()]))

@@ -1,10 +1,12 @@
+import GGUF
 import HDF5
 import RecastCore
 import SafeTensors
 
-/// The dtype a conversion writes floating-point tensors in.
+/// The dtype a conversion writes floating-point tensors in. The block-quantised ones (`q8_0`…) are for
+/// GGUF output only.
 public enum DTypeChoice: String, Sendable, CaseIterable {
-    case keep, f32, f16, bf16
+    case keep, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1
 
     public var dtype: DType? {
         switch self {
@@ -12,6 +14,11 @@ public enum DTypeChoice: String, Sendable, CaseIterable {
         case .f32: .f32
         case .f16: .f16
         case .bf16: .bf16
+        case .q8_0: .q8_0
+        case .q4_0: .q4_0
+        case .q4_1: .q4_1
+        case .q5_0: .q5_0
+        case .q5_1: .q5_1
         }
     }
 }
@@ -20,6 +27,8 @@ public enum DTypeChoice: String, Sendable, CaseIterable {
 public enum OutputKind: Equatable, Sendable {
     case safetensorsFile
     case hdf5File
+    /// A GGUF file (llama.cpp's format).
+    case ggufFile
     /// A directory of safetensors shards with an index (and the source's `config.json`).
     case directory
 
@@ -27,10 +36,11 @@ public enum OutputKind: Equatable, Sendable {
         let lower = destination.lowercased()
         if lower.hasSuffix(".safetensors") { self = .safetensorsFile }
         else if lower.hasSuffix(".h5") || lower.hasSuffix(".hdf5") { self = .hdf5File }
+        else if lower.hasSuffix(".gguf") { self = .ggufFile }
         else if FileSystem.isDirectory(destination) || destination.hasSuffix("/") || !FileSystem.split(destination).base.contains(".") {
             self = .directory
         } else {
-            throw CheckpointError(file: destination, "unknown output type: name it .safetensors, .h5/.hdf5, or a folder")
+            throw CheckpointError(file: destination, "unknown output type: name it .safetensors, .h5/.hdf5, .gguf, or a folder")
         }
     }
 }
@@ -86,12 +96,27 @@ public enum Converter {
     public static func convert(_ store: TensorStore, source path: String, destination: String, options: ConvertOptions,
                                progress: ProgressSink? = nil) throws -> ConvertSummary {
         let kind = try OutputKind(destination: destination)
+        // A GGUF file becomes a Hugging Face folder through its Hugging Face view (names, layouts, quantised
+        // tensors dequantised), with the config.json and tokenizer files its metadata describes.
+        let embedded = kind == .directory ? try Checkpoint.embeddedModel(store) : nil
+        let store = embedded?.store ?? store
+        if let target = options.dtype.dtype, target.isQuantized, kind != .ggufFile {
+            throw CheckpointError(file: destination, "--dtype \(options.dtype.rawValue) is for GGUF output (NAME.gguf); safetensors and HDF5 hold f32, f16 or bf16")
+        }
         // Claims the destination (or fails: it exists, or it is, holds or lies inside the source) first.
         let output = try AtomicOutput(destination: destination, directory: kind == .directory, force: options.force,
                                       reads: Checkpoint.inputs(of: path, store: store))
         if let s = store as? SafeTensorsFile { s.releaseAfterRead = true }
         if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }
-        let tensors = try outputTensors(store, options: options)
+        var metadata: [(key: String, value: GGUFValue)] = []
+        let tensors: [OutputTensor]
+        if kind == .ggufFile {
+            let plan = try GGUFConversion.plan(store, source: path, dtype: options.dtype.dtype)
+            metadata = plan.metadata
+            tensors = plan.tensors
+        } else {
+            tensors = try outputTensors(store, options: options)
+        }
         var files: [String] = [], companions: [String] = [], leftBehind: [String] = []
         let config = try Checkpoint.configPath(for: path)
         try output.write {
@@ -104,11 +129,22 @@ public enum Converter {
                 try HDF5Writer.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
                 files = [destination]
                 leftBehind = try leftBehindBySingleFile(source: path, config: config)
+            case .ggufFile:
+                try GGUFWriter.write(metadata: metadata, tensors: tensors, to: output.temporaryPath, progress: progress)
+                files = [destination]
             case .directory:
                 let names = try SafeTensorsWriter.writeSharded(tensors, metadata: store.metadata, directory: output.temporaryPath,
                                                                maxShardSize: options.maxShardSize ?? defaultShardSize, progress: progress)
                 files = names.map { FileSystem.join(destination, $0) }
-                if let config {
+                if let embedded {
+                    var config = embedded.config
+                    if let dtype = options.dtype.dtype, let name = ["F16": "float16", "BF16": "bfloat16", "F32": "float32"][dtype.rawValue] {
+                        config.set("torch_dtype", .string(name))
+                    }
+                    companions = try Companions.write([("config.json", config)] + embedded.companions(), into: output.temporaryPath)
+                    files = companions.map { FileSystem.join(destination, $0) } + files
+                    companions.removeFirst()
+                } else if let config {
                     // The config and the companion files go along, under the folder's rule for links.
                     try InputFile.copy(config, to: FileSystem.join(output.temporaryPath, "config.json"),
                                        limit: JSONFileLimit.config, what: "a config.json")
@@ -144,6 +180,7 @@ public enum Converter {
             guard let src = store.info(named: p.source) else {
                 throw CheckpointError.tensor(p.source, in: file, "not in the checkpoint")
             }
+            if src.dtype.isQuantized { return try dequantized(src, from: store, as: p, options: options, file: file) }
             var outDType = src.dtype
             if let target = options.dtype.dtype, src.dtype.isFloatingPoint, src.dtype != .c64 { outDType = target }
             var shape = src.shape
@@ -176,6 +213,24 @@ public enum Converter {
                     }
                 }
             }
+        }
+    }
+
+    /// A block-quantised tensor (of a GGUF file) for a format that holds element types only: dequantised
+    /// as gguf-py does, then cast to the dtype asked for. A quantised tensor is only ever changed on an
+    /// explicit `--dtype`, so `keep` refuses it.
+    static func dequantized(_ src: TensorInfo, from store: TensorStore, as p: TensorPlan, options: ConvertOptions, file: String) throws -> OutputTensor {
+        guard let target = options.dtype.dtype, !target.isQuantized else {
+            throw CheckpointError.tensor(p.source, in: file,
+                "is \(src.dtype.rawValue), block-quantised, which only GGUF holds: pass --dtype f32, f16 or bf16 to dequantise it, or write NAME.gguf")
+        }
+        guard !p.transpose else { throw CheckpointError.tensor(p.source, in: file, "is block-quantised and cannot be transposed") }
+        guard let info = TensorInfo(name: p.name, dtype: target, shape: src.shape) else {
+            throw CheckpointError.tensor(p.name, in: file, "its size overflows")
+        }
+        return OutputTensor(info: info) { consume in
+            let values = try store.loadFloat32(p.source)
+            try values.withUnsafeBytes { try castChunks($0, from: .f32, to: target, count: values.count, consume) }
         }
     }
 

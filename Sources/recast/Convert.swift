@@ -7,21 +7,24 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert a checkpoint between formats and dtypes.",
         discussion: """
-            The output format follows DST: a .safetensors file, an .h5/.hdf5 file, or a folder \
-            (sharded safetensors with an index). Casts apply to floating-point tensors only. \
+            The output format follows DST: a .safetensors file, an .h5/.hdf5 file, a .gguf file, or a \
+            folder (sharded safetensors with an index). Casts apply to floating-point tensors only. \
             A folder also gets the source's config.json and companion files (tokenizer, generation \
             config, sentence-transformers modules, README.md); a single file cannot hold them. \
+            GGUF output from a GGUF file keeps its names and metadata; --dtype keep copies every tensor \
+            bit for bit, and only an explicit --dtype changes a quantised tensor. Norms, biases and 1-D \
+            tensors stay f32, as llama.cpp expects. \
             The output is written beside DST and renamed into place when complete.
             """
     )
 
-    @Argument(help: "The checkpoint to read: a .safetensors file, a sharded index .json, an HDF5 file, or a model folder.")
+    @Argument(help: "The checkpoint to read: a .safetensors file, a sharded index .json, an HDF5 file, a GGUF file, or a model folder.")
     var source: String
 
-    @Argument(help: "Where to write: NAME.safetensors, NAME.h5 / NAME.hdf5, or a folder.")
+    @Argument(help: "Where to write: NAME.safetensors, NAME.h5 / NAME.hdf5, NAME.gguf, or a folder.")
     var destination: String
 
-    @Option(help: "Dtype for floating-point tensors: keep, f32, f16 or bf16.")
+    @Option(help: "Dtype for floating-point tensors: keep, f32, f16 or bf16; for GGUF output also q8_0, q4_0, q4_1, q5_0 or q5_1.")
     var dtype: String = "keep"
 
     @Option(help: "Split safetensors output into shards of at most this size (5GB = 5·10^9 bytes, 2GiB = 2·2^30).")
@@ -35,7 +38,7 @@ struct Convert: ParsableCommand {
 
     func validate() throws {
         guard DTypeChoice(rawValue: dtype) != nil else {
-            throw ValidationError("--dtype must be one of keep, f32, f16, bf16 (got '\(dtype)')")
+            throw ValidationError("--dtype must be one of \(DTypeChoice.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(dtype)')")
         }
         guard ["keep", "pytorch"].contains(names) else {
             throw ValidationError("--names must be keep or pytorch (got '\(names)')")
@@ -51,7 +54,7 @@ struct Convert: ParsableCommand {
             options.dtype = DTypeChoice(rawValue: dtype) ?? .keep
             options.maxShardSize = maxShardSize.flatMap(ByteSize.parse)
             options.force = force
-            if options.maxShardSize != nil, try OutputKind(destination: destination) == .hdf5File {
+            if options.maxShardSize != nil, try [.hdf5File, .ggufFile].contains(OutputKind(destination: destination)) {
                 throw ValidationError("--max-shard-size applies to safetensors output only")
             }
             let store = try Checkpoint.open(source)

@@ -173,7 +173,7 @@ import RecastCore
         let dtype = try recast(["convert", fixture("gpt2"), dir.file("o.safetensors"), "--dtype", "f1\nrecast: error: fake\u{1b}[2J"])
         #expect(dtype.status == 64, "\(dtype.stderr)")
         expectClean(dtype, "--dtype")
-        #expect(dtype.stderr.hasPrefix("recast: error: --dtype must be one of keep, f32, f16, bf16 (got 'f1\\nrecast: error: fake\\u{1b}[2J')\n"), "\(dtype.stderr)")
+        #expect(dtype.stderr.hasPrefix("recast: error: --dtype must be one of keep, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1 (got 'f1\\nrecast: error: fake\\u{1b}[2J')\n"), "\(dtype.stderr)")
         let option = try recast(["inspect", fixture("gpt2"), "--x\u{1b}]0;pwned\u{7}\nrecast: error: fake"])
         #expect(option.status == 64, "\(option.stderr)")
         expectClean(option, "unknown option")

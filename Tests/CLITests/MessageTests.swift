@@ -25,7 +25,7 @@ import RecastCore
             (["inspect"], "Missing expected argument '<path>'"),
             (["inspect", fixture("gpt2"), "--bogus"], "Unknown option '--bogus'"),
             (["frobnicate"], "Unexpected argument 'frobnicate'"),
-            (["convert", fixture("gpt2"), dir.file("o.safetensors"), "--dtype", "f64"], "--dtype must be one of keep, f32, f16, bf16 (got 'f64')"),
+            (["convert", fixture("gpt2"), dir.file("o.safetensors"), "--dtype", "f64"], "--dtype must be one of keep, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1 (got 'f64')"),
             (["swap", fixture("gpt2"), dir.file("s")], "Missing expected argument '--feature-map <feature-map>'"),
             (["run", fixture("gpt2"), "--out", dir.file("o.safetensors")], "give the input: --tokens 1,2,3, --length N, --text STRING, --text-file FILE, --lines FILE or --tokens-file FILE"),
             (["run", fixture("gpt2"), "--length", "two", "--out", dir.file("o.safetensors")], "The value 'two' is invalid for '--length <length>'"),
