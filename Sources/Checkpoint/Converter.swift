@@ -96,13 +96,13 @@ public enum Converter {
     public static func convert(_ store: TensorStore, source path: String, destination: String, options: ConvertOptions,
                                progress: ProgressSink? = nil) throws -> ConvertSummary {
         let kind = try OutputKind(destination: destination)
-        // A GGUF file becomes a Hugging Face folder through its Hugging Face view (names, layouts, quantised
-        // tensors dequantised), with the config.json and tokenizer files its metadata describes.
-        let embedded = kind == .directory ? try Checkpoint.embeddedModel(store) : nil
-        let store = embedded?.store ?? store
         if let target = options.dtype.dtype, target.isQuantized, kind != .ggufFile {
             throw CheckpointError(file: destination, "--dtype \(options.dtype.rawValue) is for GGUF output (NAME.gguf); safetensors and HDF5 hold f32, f16 or bf16")
         }
+        // A GGUF file becomes a Hugging Face checkpoint through its Hugging Face view (names, layouts, quantised
+        // tensors dequantised to f32), a folder with the config.json and tokenizer files its metadata describes.
+        let embedded = kind == .ggufFile ? nil : try Checkpoint.embeddedModel(store)
+        let store = embedded?.store ?? store
         // Claims the destination (or fails: it exists, or it is, holds or lies inside the source) first.
         let output = try AtomicOutput(destination: destination, directory: kind == .directory, force: options.force,
                                       reads: Checkpoint.inputs(of: path, store: store))
@@ -124,11 +124,11 @@ public enum Converter {
             case .safetensorsFile:
                 try SafeTensorsWriter.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
                 files = [destination]
-                leftBehind = try leftBehindBySingleFile(source: path, config: config)
+                leftBehind = try leftBehindBySingleFile(source: path, config: config, embedded: embedded)
             case .hdf5File:
                 try HDF5Writer.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
                 files = [destination]
-                leftBehind = try leftBehindBySingleFile(source: path, config: config)
+                leftBehind = try leftBehindBySingleFile(source: path, config: config, embedded: embedded)
             case .ggufFile:
                 try GGUFWriter.write(metadata: metadata, tensors: tensors, to: output.temporaryPath, progress: progress)
                 files = [destination]
@@ -160,7 +160,8 @@ public enum Converter {
 
     /// What a single-file output of a model folder leaves behind: its config.json and companion files.
     /// (A weights file converted to another keeps what lies beside it: nothing was in it to lose.)
-    static func leftBehindBySingleFile(source: String, config: String?) throws -> [String] {
+    static func leftBehindBySingleFile(source: String, config: String?, embedded: EmbeddedModel? = nil) throws -> [String] {
+        if let embedded { return ["config.json"] + (try embedded.companions()).map(\.name) }
         guard FileSystem.isDirectory(source), let config else { return [] }
         return ["config.json"] + (try Companions.find(for: config)).map(\.name)
     }
@@ -180,7 +181,10 @@ public enum Converter {
             guard let src = store.info(named: p.source) else {
                 throw CheckpointError.tensor(p.source, in: file, "not in the checkpoint")
             }
-            if src.dtype.isQuantized { return try dequantized(src, from: store, as: p, options: options, file: file) }
+            // (A GGUF file reaches here through its Hugging Face view, which dequantises.)
+            guard !src.dtype.isQuantized else {
+                throw CheckpointError.tensor(p.source, in: file, "is \(src.dtype.rawValue), block-quantised, which only GGUF holds: write NAME.gguf")
+            }
             var outDType = src.dtype
             if let target = options.dtype.dtype, src.dtype.isFloatingPoint, src.dtype != .c64 { outDType = target }
             var shape = src.shape
@@ -213,24 +217,6 @@ public enum Converter {
                     }
                 }
             }
-        }
-    }
-
-    /// A block-quantised tensor (of a GGUF file) for a format that holds element types only: dequantised
-    /// as gguf-py does, then cast to the dtype asked for. A quantised tensor is only ever changed on an
-    /// explicit `--dtype`, so `keep` refuses it.
-    static func dequantized(_ src: TensorInfo, from store: TensorStore, as p: TensorPlan, options: ConvertOptions, file: String) throws -> OutputTensor {
-        guard let target = options.dtype.dtype, !target.isQuantized else {
-            throw CheckpointError.tensor(p.source, in: file,
-                "is \(src.dtype.rawValue), block-quantised, which only GGUF holds: pass --dtype f32, f16 or bf16 to dequantise it, or write NAME.gguf")
-        }
-        guard !p.transpose else { throw CheckpointError.tensor(p.source, in: file, "is block-quantised and cannot be transposed") }
-        guard let info = TensorInfo(name: p.name, dtype: target, shape: src.shape) else {
-            throw CheckpointError.tensor(p.name, in: file, "its size overflows")
-        }
-        return OutputTensor(info: info) { consume in
-            let values = try store.loadFloat32(p.source)
-            try values.withUnsafeBytes { try castChunks($0, from: .f32, to: target, count: values.count, consume) }
         }
     }
 

@@ -13,7 +13,10 @@ struct Convert: ParsableCommand {
             config, sentence-transformers modules, README.md); a single file cannot hold them. \
             GGUF output from a GGUF file keeps its names and metadata; --dtype keep copies every tensor \
             bit for bit, and only an explicit --dtype changes a quantised tensor. Norms, biases and 1-D \
-            tensors stay f32, as llama.cpp expects. \
+            tensors stay f32, as llama.cpp expects. From a Hugging Face model, GGUF output gets llama.cpp's \
+            names and layouts and its metadata from config.json and tokenizer.json. A GGUF file converted \
+            to a folder becomes a Hugging Face model: config.json and tokenizer files from its metadata, \
+            quantised tensors dequantised. \
             The output is written beside DST and renamed into place when complete.
             """
     )
