@@ -93,24 +93,25 @@ public final class GGUFHuggingFaceStore: TensorStore {
         if e.layout == .same, !e.source.type.isQuantized {
             return try file.withBytes(of: e.source.name, body)
         }
-        // Decoded (or copied) whole, then put in Hugging Face's layout.
-        var stored: [UInt8]
+        // Dequantised whole, or viewed in the mapping; then put in Hugging Face's layout.
         if e.source.type.isQuantized {
             let values = try file.loadFloat32(e.source.name)
-            stored = values.withUnsafeBytes { Array($0) }
-        } else {
-            stored = try file.withBytes(of: e.source.name) { Array($0) }
+            return try values.withUnsafeBytes { try arrange($0, e, body) }
         }
+        return try file.withBytes(of: e.source.name) { try arrange($0, e, body) }
+    }
+
+    /// Hands `stored` (a whole tensor in llama.cpp's layout, in the view's dtype) to `body` in Hugging
+    /// Face's layout.
+    private func arrange<R>(_ stored: UnsafeRawBufferPointer, _ e: Entry, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         switch e.layout {
         case .same:
-            return try stored.withUnsafeBytes(body)
+            return try body(stored)
         case let .rotaryRows(heads):
             var out = [UInt8](repeating: 0, count: stored.count)
-            try stored.withUnsafeBytes { src in
-                try out.withUnsafeMutableBytes { dst in
-                    try RotaryPermutation.permuteRows(src, into: dst, rows: e.info.shape[0], heads: heads, toLlamaCpp: false,
-                                                      tensor: e.source.name, file: file.path)
-                }
+            try out.withUnsafeMutableBytes { dst in
+                try RotaryPermutation.permuteRows(stored, into: dst, rows: e.info.shape[0], heads: heads, toLlamaCpp: false,
+                                                  tensor: e.source.name, file: file.path)
             }
             return try out.withUnsafeBytes(body)
         case .transposed:
@@ -118,13 +119,11 @@ public final class GGUFHuggingFaceStore: TensorStore {
             let rows = e.info.shape[1], cols = e.info.shape[0]
             let width = e.info.dtype.bitWidth / 8
             var out = [UInt8](repeating: 0, count: stored.count)
-            stored.withUnsafeBytes { src in
-                out.withUnsafeMutableBytes { dst in
-                    guard let s = src.baseAddress, let d = dst.baseAddress else { return }
-                    for r in 0..<rows {
-                        for c in 0..<cols {
-                            (d + (c * rows + r) * width).copyMemory(from: s + (r * cols + c) * width, byteCount: width)
-                        }
+            out.withUnsafeMutableBytes { dst in
+                guard let s = stored.baseAddress, let d = dst.baseAddress else { return }
+                for r in 0..<rows {
+                    for c in 0..<cols {
+                        (d + (c * rows + r) * width).copyMemory(from: s + (r * cols + c) * width, byteCount: width)
                     }
                 }
             }

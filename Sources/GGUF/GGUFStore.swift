@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import Quantization
 import RecastCore
 
@@ -32,15 +34,37 @@ extension GGUFFile: TensorStore {
             throw CheckpointError.tensor(name, in: path, "is \(t.type.rawValue), a GGML type Recast cannot dequantize")
         }
         let count = t.elementCount
+        guard t.byteCount == t.type.byteCount(elements: count) else {
+            throw CheckpointError.tensor(name, in: path, "holds \(t.byteCount) bytes, not whole \(t.type.rawValue) blocks for \(count) elements")
+        }
+        // Large tensors are decoded in as many pieces as there are cores, each a whole number of blocks.
+        let blocks = count / t.type.blockSize
+        let pieces = count >= 1 << 20 ? max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)) : 1
+        let perPiece = (blocks + pieces - 1) / pieces
         return try withBytes(of: name) { raw in
-            try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                if let out = buffer.baseAddress {
-                    do { try Dequantize.rows(type: t.type, bytes: raw, count: count, into: out) } catch let e as QuantizationError {
-                        throw CheckpointError.tensor(name, in: path, e.description)
+            let failures = FirstError()
+            let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                if let outPointer = buffer.baseAddress, let basePointer = raw.baseAddress {
+                    // Each piece writes its own disjoint range of `out`.
+                    nonisolated(unsafe) let out = outPointer, base = basePointer
+                    DispatchQueue.concurrentPerform(iterations: pieces) { p in
+                        let first = min(p * perPiece, blocks), last = min(first + perPiece, blocks)
+                        guard last > first else { return }
+                        let bytes = UnsafeRawBufferPointer(start: base + first * t.type.bytesPerBlock,
+                                                           count: (last - first) * t.type.bytesPerBlock)
+                        do {
+                            try Dequantize.rows(type: t.type, bytes: bytes, count: (last - first) * t.type.blockSize,
+                                                into: out + first * t.type.blockSize)
+                        } catch {
+                            failures.record(error)
+                        }
                     }
                 }
                 initialized = count
             }
+            if let e = failures.first as? QuantizationError { throw CheckpointError.tensor(name, in: path, e.description) }
+            if let e = failures.first { throw e }
+            return values
         }
     }
 }
@@ -48,4 +72,22 @@ extension GGUFFile: TensorStore {
 extension GGUFTensorInfo {
     /// The tensor as every store describes one: shape outermost first.
     public var tensorInfo: TensorInfo { TensorInfo(name: name, dtype: type, shape: shape, byteCount: byteCount) }
+}
+
+/// The first error thrown by concurrent pieces of work.
+private final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error?
+
+    func record(_ e: Error) {
+        lock.lock()
+        if error == nil { error = e }
+        lock.unlock()
+    }
+
+    var first: Error? {
+        lock.lock()
+        defer { lock.unlock() }
+        return error
+    }
 }
