@@ -108,6 +108,8 @@ public enum Converter {
                                       reads: Checkpoint.inputs(of: path, store: store))
         if let s = store as? SafeTensorsFile { s.releaseAfterRead = true }
         if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }
+        if let s = store as? GGUFFile { s.releaseAfterRead = true }
+        if let s = store as? GGUFHuggingFaceStore { s.file.releaseAfterRead = true }
         var metadata: [(key: String, value: GGUFValue)] = []
         let tensors: [OutputTensor]
         if kind == .ggufFile {
@@ -119,6 +121,8 @@ public enum Converter {
         }
         var files: [String] = [], companions: [String] = [], leftBehind: [String] = []
         let config = try Checkpoint.configPath(for: path)
+        // Built before any tensor is written: a tokenizer the metadata describes badly fails at once.
+        let embeddedCompanions = kind == .directory ? try embedded?.companions() : nil
         try output.write {
             switch kind {
             case .safetensorsFile:
@@ -141,7 +145,7 @@ public enum Converter {
                     if let dtype = options.dtype.dtype, let name = ["F16": "float16", "BF16": "bfloat16", "F32": "float32"][dtype.rawValue] {
                         config.set("torch_dtype", .string(name))
                     }
-                    companions = try Companions.write([("config.json", config)] + embedded.companions(), into: output.temporaryPath)
+                    companions = try Companions.write([("config.json", config)] + (embeddedCompanions ?? []), into: output.temporaryPath)
                     files = companions.map { FileSystem.join(destination, $0) } + files
                     companions.removeFirst()
                 } else if let config {
@@ -161,7 +165,7 @@ public enum Converter {
     /// What a single-file output of a model folder leaves behind: its config.json and companion files.
     /// (A weights file converted to another keeps what lies beside it: nothing was in it to lose.)
     static func leftBehindBySingleFile(source: String, config: String?, embedded: EmbeddedModel? = nil) throws -> [String] {
-        if let embedded { return ["config.json"] + (try embedded.companions()).map(\.name) }
+        if let embedded { return ["config.json"] + embedded.companionNames }
         guard FileSystem.isDirectory(source), let config else { return [] }
         return ["config.json"] + (try Companions.find(for: config)).map(\.name)
     }

@@ -350,7 +350,7 @@ extension GGUFConfig {
             if let theta = try c.ropeTheta() { add("rope.freq_base", .float32(Float(theta))) }
             if let eps = try c.double("rms_norm_eps") { add("attention.layer_norm_rms_epsilon", .float32(Float(eps))) }
             // llama.cpp takes the head size from here when it is not hidden / heads.
-            if let headDim, headDim * heads != hidden {
+            if let headDim, headDim.multipliedReportingOverflow(by: heads) != (hidden, false) {
                 try u32("attention.key_length", headDim)
                 try u32("attention.value_length", headDim)
             }

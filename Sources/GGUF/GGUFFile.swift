@@ -7,6 +7,8 @@ public final class GGUFFile {
     public let header: GGUFHeader
     let mapping: MappedFile
     private let index: [String: Int]
+    /// Drop pages from the resident set after each read: set by streaming jobs such as convert.
+    public var releaseAfterRead = false
 
     public convenience init(path: String) throws {
         try self.init(mapping: try MappedFile(path: path))
@@ -41,6 +43,12 @@ public final class GGUFFile {
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let range = fileRange(of: name), let view = mapping.view(range) else {
             throw CheckpointError.tensor(name, in: path, "not in this file")
+        }
+        // `reading`: a file cut or rewritten while the tensor is read is an error, not zeros or SIGBUS.
+        if releaseAfterRead {
+            mapping.adviseSequential(range)
+            defer { mapping.release(range) }
+            return try mapping.reading { try body(view) }
         }
         return try mapping.reading { try body(view) }
     }

@@ -32,6 +32,8 @@ public struct GGUFHeader: Sendable {
     public static let defaultAlignment = 32
     /// GGML's limit on a tensor's dimensions (`GGML_MAX_DIMS`).
     public static let maxDimensions = 4
+    /// The largest `general.alignment` accepted.
+    public static let maxAlignment: UInt32 = 1 << 20
     /// Deepest nesting of arrays accepted: deeper is only ever a hostile file, and would exhaust the stack.
     public static let maxArrayDepth = 16
 
@@ -71,6 +73,13 @@ public struct GGUFHeader: Sendable {
         // tensor info: an 8-byte name length, 4-byte dimension count, 4-byte type, 8-byte offset.
         try cursor.checkCount(keyCount, each: 13, "metadata entries", at: 16)
         try cursor.checkCount(tensorCount, each: 24, "tensor infos", at: 8)
+        // Each entry costs more in memory than in the file (the entry, its index and name): refused before
+        // anything is allocated when the counts alone would not fit.
+        let entries = MemoryNeed.product([Int(keyCount), MemoryLayout<(key: String, value: GGUFValue)>.stride + 64])
+            + MemoryNeed.product([Int(tensorCount), MemoryLayout<GGUFTensorInfo>.stride + 128])
+        if let refusal = cursor.memory.refusal(needing: entries, for: "\(keyCount) metadata entries and \(tensorCount) tensor infos") {
+            throw CheckpointError(file: file, offset: 8, refusal)
+        }
 
         var metadata: [(key: String, value: GGUFValue)] = []
         var keyOffsets: [String: Int] = [:]
@@ -116,6 +125,12 @@ public struct GGUFHeader: Sendable {
         }
         guard v > 0, v & (v - 1) == 0 else {
             throw CheckpointError(file: file, object: "key '\(key)'", offset: at, "is \(v); it must be a power of two")
+        }
+        // Real files use 32 (llama.cpp's default) or a few kilobytes at most; a larger one would make every
+        // copy of the file pad each tensor with up to that many bytes.
+        guard v <= maxAlignment else {
+            throw CheckpointError(file: file, object: "key '\(key)'", offset: at,
+                "is \(v); Recast reads alignments up to \(maxAlignment) bytes (1 MiB)")
         }
         return Int(v)
     }

@@ -56,7 +56,7 @@ public final class GGUFHuggingFaceStore: TensorStore {
                 shape = [shape[1], shape[0]]
             }
             if case let .rotaryRows(heads) = hf.layout {
-                guard let rows = shape.first, heads > 0, rows % (2 * heads) == 0 else {
+                guard let rows = shape.first, heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else {
                     throw CheckpointError.tensor(t.name, in: path, "has shape \(shape), which does not split into \(heads) heads of rotary pairs")
                 }
             }

@@ -37,6 +37,10 @@ extension GGUFFile: TensorStore {
         guard t.byteCount == t.type.byteCount(elements: count) else {
             throw CheckpointError.tensor(name, in: path, "holds \(t.byteCount) bytes, not whole \(t.type.rawValue) blocks for \(count) elements")
         }
+        let need = MemoryNeed.product([count, MemoryLayout<Float>.stride])
+        if let refusal = MemoryLimit.current().refusal(needing: need, for: "its \(count) values dequantised to f32") {
+            throw CheckpointError.tensor(name, in: path, refusal)
+        }
         // Large tensors are decoded in as many pieces as there are cores, each a whole number of blocks.
         let blocks = count / t.type.blockSize
         let pieces = count >= 1 << 20 ? max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)) : 1

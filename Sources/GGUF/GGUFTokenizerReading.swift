@@ -261,12 +261,15 @@ struct GGUFVocabulary {
         let scores = self.scores ?? []
         var ids: [String: Int] = [:]
         for (i, t) in tokens.enumerated() { ids[t] = i }
+        // Both halves are tokens, so only cuts at lengths some token has can match: a vocabulary with one
+        // very long token costs a few cuts, not one per character.
+        let lengths = Set(tokens.map(\.unicodeScalars.count)).sorted()
         var candidates: [(left: String, right: String, score: Float, leftLength: Int, rightLength: Int, order: Int)] = []
         for (i, token) in tokens.enumerated() {
             let scalars = Array(token.unicodeScalars)
             guard scalars.count > 1 else { continue }
             var local: [(String, String, Int, Int, Int, Int)] = []
-            for cut in 1..<scalars.count {
+            for cut in lengths where cut >= 1 && cut < scalars.count {
                 var l = "", r = ""
                 l.unicodeScalars.append(contentsOf: scalars[..<cut])
                 r.unicodeScalars.append(contentsOf: scalars[cut...])

@@ -82,8 +82,9 @@ public enum GGUFWriter {
         }
         var alignment = GGUFHeader.defaultAlignment
         if let value = metadata.first(where: { $0.key == "general.alignment" })?.value {
-            guard case let .uint32(v) = value, v > 0, v & (v - 1) == 0 else {
-                throw CheckpointError(file: file, object: "key 'general.alignment'", "is \(value) (\(value.type.name)); it must be a UINT32 power of two")
+            guard case let .uint32(v) = value, v > 0, v & (v - 1) == 0, v <= GGUFHeader.maxAlignment else {
+                throw CheckpointError(file: file, object: "key 'general.alignment'",
+                    "is \(value) (\(value.type.name)); it must be a UINT32 power of two of at most \(GGUFHeader.maxAlignment)")
             }
             alignment = Int(v)
         }

@@ -49,6 +49,9 @@ extension Swap {
         // something the swap reads (the model, its config, the companion files copied below).
         let reads = Checkpoint.inputs(of: source, store: store)
         let output = try AtomicOutput(destination: destination, directory: true, force: options.force, reads: reads)
+        // A GGUF source's tokenizer files, built before the slow part: a tokenizer its metadata describes
+        // badly fails at once.
+        let embeddedCompanions = try model.embedded?.companions()
         let dir = output.temporaryPath
 
         var files: [String] = []
@@ -97,8 +100,8 @@ extension Swap {
             // Companion files follow the rule for links (see `ModelFolder`); one that exists but is not a
             // regular file is refused rather than skipped without a word.
             // A GGUF source carries them inside: they are written from its metadata.
-            if let embedded = model.embedded {
-                copied = try Companions.write(embedded.companions(), into: dir)
+            if let embeddedCompanions {
+                copied = try Companions.write(embeddedCompanions, into: dir)
             } else {
                 copied = try Companions.copy(Companions.find(for: configPath), into: dir)
             }

@@ -217,9 +217,14 @@ extension Tokenizer {
     /// The tokenizer of the model at `path`: the one built from a GGUF file's metadata (`model`, when the
     /// caller has it open already, saves reading the file again), else the folder's tokenizer files.
     static func forModel(_ path: String, opened model: Model? = nil) throws -> Tokenizer {
-        let embedded = try model?.embedded ?? (path.hasSuffix(".gguf") && !FileSystem.isDirectory(path) ? Checkpoint.embeddedModel(at: path) : nil)
-        guard let embedded else { return try Tokenizer.load(model: path) }
-        let files = try embedded.companions()
+        let files: [(name: String, json: JSON)]
+        if let embedded = model?.embedded {
+            files = try embedded.companions()
+        } else if model == nil, let gguf = try Checkpoint.ggufFile(at: path) {
+            files = try Checkpoint.embeddedCompanions(of: gguf)
+        } else {
+            return try Tokenizer.load(model: path)
+        }
         guard let json = files.first(where: { $0.name == "tokenizer.json" })?.json else {
             throw TokenizerError(file: path, "holds no tokenizer (no tokenizer.ggml.* metadata)")
         }

@@ -98,6 +98,20 @@ import RecastCore
         #expect(r.status != 0 && r.stderr.contains("general.architecture") && r.stderr.contains("mamba"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.file("x.safetensors")))
     }
+
+    /// Head counts whose product with head_dim overflows are refused with a message, not a trap.
+    @Test func oversizedHeadsAreRefusedForGGUFOutput() throws {
+        let folder = try dir.copyFixture("llama")
+        let path = folder + "/config.json"
+        var config = try JSON.parse(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        config.set("num_attention_heads", .int(1 << 30))
+        config.set("head_dim", .int(1 << 40))
+        try Data(config.serialized().utf8).write(to: URL(fileURLWithPath: path))
+        let out = dir.file("big.gguf")
+        let r = try recast(["convert", folder, out])
+        #expect(r.status == 1 && !r.signalled && r.stderr.hasPrefix("recast: error: "), "\(r.status) \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
 }
 
 /// Every floating-point tensor of a safetensors file, or of every safetensors file in a folder, as f32

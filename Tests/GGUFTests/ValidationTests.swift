@@ -174,6 +174,8 @@ import RecastCore
         let type = keyOffset("general.alignment") + 8 + 17
         #expect(open(mutated { put(UInt32(48), at: type + 4, in: &$0) }).contains("key 'general.alignment' (byte \(keyOffset("general.alignment"))): is 48; it must be a power of two"))
         #expect(open(mutated { put(UInt32(5), at: type, in: &$0) }).contains("is a INT32; it must be a UINT32"))
+        // 2^31 is a power of two, but every copy would pad each tensor with up to 2 GB.
+        #expect(open(mutated { put(UInt32(1 << 31), at: type + 4, in: &$0) }).contains("is 2147483648; Recast reads alignments up to 1048576 bytes"))
     }
 
     @Test func tooManyDimensions() {

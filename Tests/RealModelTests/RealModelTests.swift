@@ -184,5 +184,15 @@ import SafeTensors
         let a = try recast(["generate", gguf] + prompt), b = try recast(["generate", folder] + prompt)
         try #require(a.status == 0 && b.status == 0, "\(a.stderr)\n\(b.stderr)")
         #expect(a.stdout == b.stdout && a.stdout.count > 20, "\(a.stdout) vs \(b.stdout)")
+        // The content decides, not the name: a GGUF file under another name tokenizes with its own
+        // tokenizer, as the .gguf does, and a folder beside it with a different tokenizer is not consulted.
+        let tmp = TempDir()
+        let renamed = tmp.file("weights.bin")
+        try FileManager.default.createSymbolicLink(atPath: renamed, withDestinationPath: gguf)
+        try FileManager.default.copyItem(atPath: repoRoot + "/fixtures/tokenizers/gpt2-bpe/tokenizer.json", toPath: tmp.file("tokenizer.json"))
+        let text = ["--text", "Recast reads 49,152 tokens."]
+        let t1 = try recast(["tokenize", renamed] + text), t2 = try recast(["tokenize", gguf] + text), t3 = try recast(["tokenize", folder] + text)
+        try #require(t1.status == 0 && t2.status == 0 && t3.status == 0, "\(t1.stderr)\n\(t2.stderr)")
+        #expect(t1.stdout == t2.stdout && t2.stdout == t3.stdout && !t1.stdout.isEmpty, "\(t1.stdout) \(t2.stdout) \(t3.stdout)")
     }
 }
