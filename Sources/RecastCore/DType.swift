@@ -105,6 +105,9 @@ public enum DType: String, Sendable, CaseIterable, Codable {
         return bits / 8
     }
 
+    /// The element types: every dtype but GGML's block-quantised ones (the dtypes safetensors and HDF5 hold).
+    public static var elementTypes: [DType] { allCases.filter { !$0.isQuantized } }
+
     /// Parses a safetensors code; nil for a code Recast does not know, and for the GGML block types,
     /// which safetensors cannot hold.
     public init?(code: String) {

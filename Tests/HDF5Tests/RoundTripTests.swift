@@ -20,7 +20,7 @@ func sampleBytes(_ dtype: DType, shape: [Int], seed: UInt64) -> [UInt8] {
 
 @Suite("HDF5 round trip")
 struct RoundTripTests {
-    @Test("every dtype survives HDF5Writer → HDF5Store bit for bit", arguments: DType.allCases)
+    @Test("every dtype survives HDF5Writer → HDF5Store bit for bit", arguments: DType.elementTypes)
     func everyDType(dtype: DType) throws {
         let dir = try TemporaryDirectory()
         let path = dir.file("t.h5")
@@ -44,7 +44,7 @@ struct RoundTripTests {
         let path = dir.file("all.h5")
         var outputs: [OutputTensor] = []
         var expected: [String: (DType, [Int], [UInt8])] = [:]
-        for (k, dtype) in DType.allCases.enumerated() {
+        for (k, dtype) in DType.elementTypes.enumerated() {
             let shape = sampleShape(dtype)
             let data = sampleBytes(dtype, shape: shape, seed: UInt64(k + 1))
             let name = "model/layer_\(k)/\(dtype.rawValue.lowercased()):0"

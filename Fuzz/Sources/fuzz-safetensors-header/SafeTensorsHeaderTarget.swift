@@ -67,7 +67,7 @@ func roundTrip(_ header: SafeTensorsHeader, _ bytes: UnsafeRawBufferPointer) {
 
 let headerMutator = JSONMutator(
     keys: ["dtype", "shape", "data_offsets", "__metadata__", "t", "u", "format"],
-    strings: DType.allCases.map(\.rawValue) + ["F32 ", "f32", "pt"])
+    strings: DType.elementTypes.map(\.rawValue) + ["F32 ", "f32", "pt"])
 
 /// Half the time: edit the header's JSON, then either lay the data offsets out again to fit the
 /// (edited) dtypes and shapes, with the data section resized to match, or leave them as edited (for
