@@ -65,49 +65,56 @@ extension Swap {
             try files.map { SourceFile(name: FileSystem.split($0).base, sha256: try store.value.sha256(of: $0)) }
                 + [SourceFile(name: "config.json", sha256: configHash)]
         }
-        try output.write {
+        do {
+            try output.write {
 
-            if let s = store as? SafeTensorsFile { s.releaseAfterRead = true }
-            if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }
+                if let s = store as? SafeTensorsFile { s.releaseAfterRead = true }
+                if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }
 
-            shards = try layout(store: store, graph: graph, plan: plan, newTensors: fresh, format: options.format)
-            switch options.format {
-            case .hdf5:
-                let name = "model.h5"
-                try HDF5Writer.write(shards[0].tensors, metadata: shards[0].metadata, to: FileSystem.join(dir, name), progress: progress)
-                files.append(name)
-            case .safetensors where shards.count == 1:
-                let name = "model.safetensors"
-                try SafeTensorsWriter.write(shards[0].tensors, metadata: shards[0].metadata, to: FileSystem.join(dir, name), progress: progress)
-                files.append(name)
-            case .safetensors:
-                var weightMap: [(String, JSON)] = []
-                for (k, shard) in shards.enumerated() {
-                    let name = SafeTensorsWriter.shardName(k + 1, of: shards.count)
-                    try SafeTensorsWriter.write(shard.tensors, metadata: shard.metadata, to: FileSystem.join(dir, name), progress: progress)
+                shards = try layout(store: store, graph: graph, plan: plan, newTensors: fresh, format: options.format)
+                switch options.format {
+                case .hdf5:
+                    let name = "model.h5"
+                    try HDF5Writer.write(shards[0].tensors, metadata: shards[0].metadata, to: FileSystem.join(dir, name), progress: progress)
                     files.append(name)
-                    for t in shard.tensors { weightMap.append((t.info.name, .string(name))) }
+                case .safetensors where shards.count == 1:
+                    let name = "model.safetensors"
+                    try SafeTensorsWriter.write(shards[0].tensors, metadata: shards[0].metadata, to: FileSystem.join(dir, name), progress: progress)
+                    files.append(name)
+                case .safetensors:
+                    var weightMap: [(String, JSON)] = []
+                    for (k, shard) in shards.enumerated() {
+                        let name = SafeTensorsWriter.shardName(k + 1, of: shards.count)
+                        try SafeTensorsWriter.write(shard.tensors, metadata: shard.metadata, to: FileSystem.join(dir, name), progress: progress)
+                        files.append(name)
+                        for t in shard.tensors { weightMap.append((t.info.name, .string(name))) }
+                    }
+                    let total = shards.reduce(0) { $0 + $1.tensors.reduce(0) { $0 + $1.info.byteCount } }
+                    try SafeTensorsWriter.writeIndex(weightMap: weightMap, totalSize: total, metadata: store.metadata, directory: dir)
+                    files.append(SafeTensorsWriter.indexName)
                 }
-                let total = shards.reduce(0) { $0 + $1.tensors.reduce(0) { $0 + $1.info.byteCount } }
-                try SafeTensorsWriter.writeIndex(weightMap: weightMap, totalSize: total, metadata: store.metadata, directory: dir)
-                files.append(SafeTensorsWriter.indexName)
+
+                config.set("linear_attention", linearAttentionBlock(plan: plan, sourceFiles: try hashing.value()))
+                try FileSystem.writeAll(FileSystem.join(dir, "config.json"), Array((config.serialized(pretty: true) + "\n").utf8))
+                files.insert("config.json", at: 0)
+
+                // Companion files follow the rule for links (see `ModelFolder`); one that exists but is not a
+                // regular file is refused rather than skipped without a word.
+                // A GGUF source carries them inside: they are written from its metadata.
+                if let embeddedCompanions {
+                    copied = try Companions.write(embeddedCompanions, into: dir)
+                } else {
+                    copied = try Companions.copy(Companions.find(for: configPath), into: dir)
+                }
+                files += copied
+
+                try verify(written: dir, destination: destination, plan: plan)
             }
-
-            config.set("linear_attention", linearAttentionBlock(plan: plan, sourceFiles: try hashing.value()))
-            try FileSystem.writeAll(FileSystem.join(dir, "config.json"), Array((config.serialized(pretty: true) + "\n").utf8))
-            files.insert("config.json", at: 0)
-
-            // Companion files follow the rule for links (see `ModelFolder`); one that exists but is not a
-            // regular file is refused rather than skipped without a word.
-            // A GGUF source carries them inside: they are written from its metadata.
-            if let embeddedCompanions {
-                copied = try Companions.write(embeddedCompanions, into: dir)
-            } else {
-                copied = try Companions.copy(Companions.find(for: configPath), into: dir)
-            }
-            files += copied
-
-            try verify(written: dir, destination: destination, plan: plan)
+        } catch {
+            // The hashing thread reads the source through libcrypto: wait for it, so that the process
+            // does not exit (and libcrypto clean up) under it, which crashed after the error was printed.
+            _ = try? hashing.value()
+            throw error
         }
         let all = shards.flatMap(\.tensors)
         return SwapSummary(destination: output.destination, files: files, copiedFiles: copied, plan: plan, layerCount: graph.layerCount,
