@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import RecastCore
 
 /// The transformer families Recast maps.
@@ -73,6 +76,17 @@ public struct Rotary: Sendable, Hashable {
     public var theta: Double
     /// Dimensions rotated (the head size unless partial rotary is configured).
     public var dimensions: Int
+
+    public init(theta: Double, dimensions: Int) {
+        self.theta = theta
+        self.dimensions = dimensions
+    }
+
+    /// The angle per position of each rotated pair i < dimensions/2: θ^(−2i/dimensions).
+    /// The runtime and the reference build their rotation tables from these.
+    public var inverseFrequencies: [Double] {
+        (0..<(dimensions / 2)).map { i in 1 / pow(theta, Double(2 * i) / Double(dimensions)) }
+    }
 }
 
 /// The feature-map tensors of a swapped (linear) attention layer, by role.
@@ -81,6 +95,8 @@ public struct FeatureMapTensors: Sendable, Hashable {
     public var shared: [String: TensorRef] = [:]
     public var query: [String: TensorRef] = [:]
     public var key: [String: TensorRef] = [:]
+    /// The sliding-window hybrid's g_h per head, `{P}.window_factors` `[H]` (γ_h = sigmoid(g_h)); nil without a window.
+    public var windowFactors: TensorRef?
     public init() {}
 }
 
@@ -147,6 +163,9 @@ public struct LinearAttentionConfig: Sendable, Hashable {
     public var eps: Double
     public var sharedQK: Bool
     public var folded: Bool
+    /// The sliding-window hybrid (LoLCATs): softmax over the last `window` positions, linear attention
+    /// beyond; nil for plain linear attention. Absent from config.json when nil.
+    public var window: Int?
 }
 
 /// A checkpoint seen as a transformer: which tensor plays which role. Nodes refer to tensors of the

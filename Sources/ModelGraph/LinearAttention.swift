@@ -36,8 +36,10 @@ extension LinearAttentionConfig {
         let eps = r.double("eps", default: defaultEps, range: epsRange)
         let shared = r.bool("shared_qk", default: true)
         let folded = r.bool("folded", default: false)
+        var window: Int?
+        if let w = block["window"], !w.isNull { window = r.positiveInt("window") }
         for p in r.problems { reader.add(p.replacingOccurrences("config key '", "config key 'linear_attention.")) }
-        return LinearAttentionConfig(featureMap: map, featureDim: dim, layers: list, eps: eps, sharedQK: shared, folded: folded)
+        return LinearAttentionConfig(featureMap: map, featureDim: dim, layers: list, eps: eps, sharedQK: shared, folded: folded, window: window)
     }
 }
 
@@ -70,6 +72,9 @@ extension ModelGraph {
                 maps.query["bias"] = builder.required(p + ".feature_map_q.bias", shape: [h, k])
                 maps.key["weight"] = builder.required(p + ".feature_map_k.weight", shape: [h, k, d])
                 maps.key["bias"] = builder.required(p + ".feature_map_k.bias", shape: [h, k])
+            }
+            if la.window != nil {
+                maps.windowFactors = builder.required(p + ".window_factors", shape: [h])
             }
             blocks[i].attention.featureMap = maps
         }

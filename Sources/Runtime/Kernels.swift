@@ -133,9 +133,9 @@ enum Kernels {
     /// at sequence position `position`.
     static func rotate(_ p: UnsafeMutablePointer<Float>, heads: Int, headDim d: Int, rotary: Rotary, position: Int) {
         let half = rotary.dimensions / 2
+        let frequencies = rotary.inverseFrequencies
         for i in 0..<half {
-            let invFreq = 1 / pow(rotary.theta, Double(2 * i) / Double(rotary.dimensions))
-            let angle = Double(position) * invFreq
+            let angle = Double(position) * frequencies[i]
             let c = Float(cos(angle)), s = Float(sin(angle))
             for h in 0..<heads {
                 let base = p + h * d
