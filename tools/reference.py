@@ -92,6 +92,18 @@ attention.self" (bert), "[model.]layers.{i}.self_attn" (llama family).
             state after ln_1 for GPT-2, the layer input for BERT) straight to
             the pre-relu features: phi(q_h) = relu(W^_h x + b^_h); q and k are
             not built (so BERT query/key tensors may be absent).
+  window    "window": W (optional, a positive integer): the sliding-window
+            hybrid (LoLCATs). Query n of head h mixes softmax over a window
+            with linear attention over every other position, one normaliser:
+              y_n = [sum_win g e_i v_i + phi_q(q_n)^T S] / [sum_win g e_i + phi_q(q_n)^T z + eps]
+            e_i = exp(q_n.k_i s - c_n), s the layer's softmax scale (1/sqrt(d),
+            or GPT-2's variants), c_n = max over the window of q_n.k_i s (it
+            scales the softmax terms only), g = sigmoid(P.window_factors [H]);
+            S, z sum phi_k(k_j) v_j^T, phi_k(k_j) over the linear positions.
+            Causal: window n-W < i <= n, linear j <= n-W (recurrently a buffer
+            of W keys; the key leaving it is folded into S, z). Bidirectional:
+            window |i-n| <= floor(W/2), linear every other position. Not defined
+            for folded maps (the softmax needs q and k).
 For tensor lookups without shared/split preference the split names are tried
 first when shared_qk is false and the shared ones first when it is true, the
 other spelling being accepted as a fallback.
@@ -395,6 +407,105 @@ def build_feature_map(lin, weights, P, n_heads, d, hidden, layer):
 
 
 # ---------------------------------------------------------------------------
+# The sliding-window hybrid (LoLCATs): softmax over a window, linear attention beyond it
+# ---------------------------------------------------------------------------
+#
+# For query n with window positions Wn and linear positions Ln (issue 12):
+#   y_n = [sum_{i in Wn} g_h exp(q_n.k_i s - c_n) v_i + phi_q(q_n)^T sum_{j in Ln} phi_k(k_j) v_j^T]
+#       / [sum_{i in Wn} g_h exp(q_n.k_i s - c_n)     + phi_q(q_n)^T sum_{j in Ln} phi_k(k_j)      + eps]
+# c_n = max_{i in Wn} q_n.k_i s scales the softmax terms only (part of the function, not a stabiliser);
+# g_h = sigmoid(window_factors[h]); s is the layer's softmax scale. Causal: Wn = n-W < i <= n,
+# Ln = j <= n-W. Bidirectional: Wn = |i - n| <= floor(W/2), Ln = every other position.
+
+def hybrid_masks(T, window, causal):
+    """([T, T] window positions, [T, T] linear positions) of each query (row)."""
+    a = np.arange(T)[:, None]
+    b = np.arange(T)[None, :]
+    if causal:
+        return (b <= a) & (b > a - window), b <= a - window
+    near = np.abs(b - a) <= window // 2
+    return near, ~near
+
+
+def hybrid_attention_parallel(q, k, v, fq, fk, gamma, window, causal, scale, eps, keys=None):
+    """All queries at once: q, k, v [H, T, d], fq, fk [H, T, F], gamma [H]; keys [T] (bool) marks
+    the real (unpadded) keys. Returns [H, T, d]."""
+    T = q.shape[1]
+    near, far = hybrid_masks(T, window, causal)
+    if keys is not None:
+        near = near & keys[None, :]
+        far = far & keys[None, :]
+    s = np.einsum("htd,hsd->hts", q, k) * scale
+    c = np.where(near[None], s, -np.inf).max(-1, keepdims=True)
+    c = np.where(np.isfinite(c), c, 0.0)  # a query with no window key (a padded row) has no softmax term
+    soft = gamma[:, None, None] * np.where(near[None], np.exp(np.where(near[None], s - c, 0.0)), 0.0)
+    lin = np.einsum("htf,hsf->hts", fq, fk) * far[None]
+    weights = soft + lin
+    return (weights @ v) / (weights.sum(-1, keepdims=True) + eps)
+
+
+def hybrid_query(q, fq, K, V, S, z, gamma, scale, eps):
+    """One query q [H, d] (phi_q(q) = fq [H, F]) against window keys/values K, V [H, w, d] and the
+    linear state S [H, F, d], z [H, F]. Returns [H, d]."""
+    s = np.einsum("hd,hsd->hs", q, K) * scale
+    e = gamma[:, None] * np.exp(s - s.max(-1, keepdims=True))
+    num = np.einsum("hs,hsd->hd", e, V) + np.einsum("hf,hfd->hd", fq, S)
+    den = e.sum(-1) + np.einsum("hf,hf->h", fq, z) + eps
+    return num / den[:, None]
+
+
+class HybridCausalState:
+    """Recurrent state of a causal hybrid layer: a buffer of the last W (k, v, phi_k(k)) and (S, z)
+    over every older position. The token leaving the window is folded into S and z."""
+
+    def __init__(self, gamma, window, scale, eps):
+        self.gamma, self.window, self.scale, self.eps = gamma, window, scale, eps
+        self.ring = []
+        self.S = self.z = None
+
+    def step(self, q, k, v, fq, fk):
+        if self.S is None:
+            self.S = np.zeros((fk.shape[0], fk.shape[1], v.shape[1]))
+            self.z = np.zeros(fk.shape)
+        self.ring.append((k, v, fk))
+        if len(self.ring) > self.window:  # position t - W leaves the window
+            _, v_old, fk_old = self.ring.pop(0)
+            self.S = self.S + fk_old[:, :, None] * v_old[:, None, :]
+            self.z = self.z + fk_old
+        K = np.stack([r[0] for r in self.ring], axis=1)
+        V = np.stack([r[1] for r in self.ring], axis=1)
+        return hybrid_query(q, fq, K, V, self.S, self.z, self.gamma, self.scale, self.eps)
+
+
+def hybrid_bidirectional_recurrent(proj, gamma, window, scale, eps):
+    """A bidirectional hybrid layer token by token: proj[t] = (q, k, v, phi_q, phi_k) of position t, each
+    [H, *]. The linear part of query t is a prefix state (positions < t - W/2) plus a suffix state
+    (positions > t + W/2), accumulated in one pass forward and one backward. Returns [T] of [H, d]."""
+    T = len(proj)
+    half = window // 2
+    H, F = proj[0][4].shape
+    d = proj[0][2].shape[1]
+    zero = (np.zeros((H, F, d)), np.zeros((H, F)))
+    prefix = [zero]  # prefix[m]: over positions < m
+    for _, _, v, _, fk in proj:
+        S, z = prefix[-1]
+        prefix.append((S + fk[:, :, None] * v[:, None, :], z + fk))
+    suffix = [zero]  # suffix[T - m]: over positions >= m
+    for _, _, v, _, fk in reversed(proj):
+        S, z = suffix[-1]
+        suffix.append((S + fk[:, :, None] * v[:, None, :], z + fk))
+    out = []
+    for t, (q, _, _, fq, _) in enumerate(proj):
+        lo, hi = max(t - half, 0), min(t + half + 1, T)
+        S = prefix[lo][0] + suffix[T - hi][0]
+        z = prefix[lo][1] + suffix[T - hi][1]
+        K = np.stack([proj[j][1] for j in range(lo, hi)], axis=1)
+        V = np.stack([proj[j][2] for j in range(lo, hi)], axis=1)
+        out.append(hybrid_query(q, fq, K, V, S, z, gamma, scale, eps))
+    return out
+
+
+# ---------------------------------------------------------------------------
 # Model
 # ---------------------------------------------------------------------------
 
@@ -481,17 +592,34 @@ class Model:
         self.check_numbers()
         self.linear_layers = set()
         self.fmaps = {}
+        self.window = None  # linear_attention.window: the sliding-window hybrid's W (None: pure linear)
+        self.gammas = {}  # layer -> gamma_h = sigmoid(window_factors) [H], hybrid layers only
         if self.lin:
             layers = self.lin.get("layers")
             self.linear_layers = set(range(self.layers)) if layers is None else set(int(i) for i in layers)
             self.eps = float(self.lin.get("eps", 1e-6))
             if self.lin.get("folded") and self.family == "llama":
                 raise SystemExit("folded feature maps are not defined with rotary embeddings")
+            self.window = self.lin.get("window")
+            if self.window is not None:
+                if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
+                    raise SystemExit(f"config.json linear_attention.window: {self.window!r}, expected a positive integer")
+                if self.lin.get("folded"):
+                    raise SystemExit("linear_attention.window is not defined for folded feature maps "
+                                     "(the window's softmax needs the layer's q and k)")
             for i in sorted(self.linear_layers):
                 if not 0 <= i < self.layers:
                     raise SystemExit(f"linear_attention.layers: {i} out of range")
                 self.fmaps[i] = build_feature_map(self.lin, self.w, self.attn_prefix(i), self.heads,
                                                   self.head_dim, self.hidden, i)
+                if self.window is not None:
+                    name = f"{self.attn_prefix(i)}.window_factors"
+                    g = self.w.get(name)
+                    if g is None:
+                        raise SystemExit(f"layer {i}: missing window tensor {name}")
+                    if g.shape != (self.heads,):
+                        raise SystemExit(f"{name}: shape {list(g.shape)}, expected [{self.heads}]")
+                    self.gammas[i] = 1.0 / (1.0 + np.exp(-g.astype(np.float64)))  # gamma_h = sigmoid(g_h)
 
     # -- names -------------------------------------------------------------
     def attn_prefix(self, i):
@@ -570,8 +698,17 @@ class Model:
     def project(self, i, h, positions):
         """Return (q or phi_q, k or phi_k, v) as [H, T, *] for the normalised
         attention input h [T, hidden] at the given positions."""
+        return self._project(i, h, positions, self.fmaps.get(i))
+
+    def project_hybrid(self, i, h, positions):
+        """A hybrid (windowed) layer: (q, k, v, phi_q(q), phi_k(k)), q and k after rotary and the
+        grouped-query repeat (never folded: refused at load)."""
+        q, k, v = self._project(i, h, positions, None)
+        fm = self.fmaps[i]
+        return q, k, v, fm("q", q), fm("k", k)
+
+    def _project(self, i, h, positions, fm):
         H, d, C = self.heads, self.head_dim, self.hidden
-        fm = self.fmaps.get(i)
         if self.family == "gpt2":
             W = self.W(f"h.{i}.attn.c_attn.weight")
             b = self.W(f"h.{i}.attn.c_attn.bias")
@@ -691,6 +828,11 @@ class Model:
         x = self.embed(tokens, pos)
         for i in range(self.layers):
             h = self.attn_input(i, x)
+            if i in self.gammas:
+                ctx = hybrid_attention_parallel(*self.project_hybrid(i, h, pos), self.gammas[i], self.window,
+                                                self.causal, self.attn_scale(i), self.eps, keys)
+                x = self.after_attention(i, x, self.attn_out(i, ctx))
+                continue
             q, k, v = self.project(i, h, pos)
             allowed = np.broadcast_to(keys[None, :], (T, T))
             if self.causal:
@@ -731,13 +873,20 @@ class Model:
 
     def _recurrent_causal(self, tokens):
         caches = [dict(k=[], v=[], S=None, z=None) for _ in range(self.layers)]
+        hybrids = {i: HybridCausalState(self.gammas[i], self.window, self.attn_scale(i), self.eps)
+                   for i in self.gammas}
         outs = []
         for t, tok in enumerate(tokens):
             x = self.embed([tok], [t])  # [1, C]
             for i in range(self.layers):
                 h = self.attn_input(i, x)
-                q, k, v = self.project(i, h, [t])  # [H, 1, *]
                 c = caches[i]
+                if i in hybrids:
+                    q, k, v, fq, fk = (a[:, 0, :] for a in self.project_hybrid(i, h, [t]))
+                    ctx = hybrids[i].step(q, k, v, fq, fk)[:, None, :]
+                    x = self.after_attention(i, x, self.attn_out(i, ctx))
+                    continue
+                q, k, v = self.project(i, h, [t])  # [H, 1, *]
                 if i in self.linear_layers:
                     kt, vt, qt = k[:, 0, :], v[:, 0, :], q[:, 0, :]
                     if c["S"] is None:
@@ -767,6 +916,12 @@ class Model:
         T = len(tokens)
         xs = [self.embed([tok], [t]) for t, tok in enumerate(tokens)]
         for i in range(self.layers):
+            if i in self.gammas:
+                proj = [[a[:, 0, :] for a in self.project_hybrid(i, self.attn_input(i, xs[t]), [t])]
+                        for t in range(T)]
+                ctxs = hybrid_bidirectional_recurrent(proj, self.gammas[i], self.window, self.attn_scale(i), self.eps)
+                xs = [self.after_attention(i, xs[t], self.attn_out(i, ctxs[t][:, None, :])) for t in range(T)]
+                continue
             proj = [self.project(i, self.attn_input(i, xs[t]), [t]) for t in range(T)]
             new = []
             if i in self.linear_layers:
@@ -1255,6 +1410,71 @@ def selftest(fixtures):
                 h1, l1 = m.run(seq)
                 d = max(d, maxdiff(hb[n, :len(seq)], h1), maxdiff(None if lb is None else lb[n, :len(seq)], l1))
             check(f"{name} padded batch == each alone", d <= 1e-10 and mask.sum() == 18, f"maxdiff={d:.3e}")
+    # the sliding-window hybrid, on every fixture with an unfolded feature map (window added in memory)
+    def hybrid(m, window, g, eps=None):
+        w = dict(m.w)
+        for i in m.linear_layers:
+            w[f"{m.attn_prefix(i)}.window_factors"] = np.full(m.heads, g) if np.isscalar(g) else g
+        lin = dict(m.lin, window=window, **({} if eps is None else {"eps": eps}))
+        return Model(m.dir, dict(m.cfg, linear_attention=lin), w)
+
+    for name, m in models.items():
+        if not m.lin or m.lin.get("folded"):
+            continue
+        T = 12
+        toks = seeded_tokens(T, 7, m.vocab)
+        g = np.random.default_rng(5).normal(size=m.heads) - 1.0
+        hy = hybrid(m, 4, g)
+        hp, lp = hy.run(toks, "parallel")
+        hr, lr = hy.run(toks, "recurrent")
+        d = max(maxdiff(hp, hr), maxdiff(lp, lr))
+        check(f"{name} window 4 recurrent==parallel", d <= 1e-10, f"maxdiff={d:.3e}")
+        soft = Model(m.dir, dict(m.cfg, linear_attention=dict(m.lin, layers=[])), m.w)
+        hs, _ = soft.run(toks)
+        hl, _ = m.run(toks)
+        check(f"{name} window 4 differs from softmax and from linear",
+              min(maxdiff(hp, hs), maxdiff(hp, hl)) > 1e-6, f"{maxdiff(hp, hs):.3e} {maxdiff(hp, hl):.3e}")
+        # a window covering the whole sequence leaves S = z = 0: softmax, gamma cancelling (up to eps)
+        wide = T if m.causal else 2 * T
+        for gv in (0.0, -2.1972):
+            hw, _ = hybrid(m, wide, gv, eps=1e-200).run(toks, "recurrent" if gv else "parallel")
+            check(f"{name} window >= length == softmax (gamma {1 / (1 + math.exp(-gv)):.1f})",
+                  maxdiff(hw, hs) <= 1e-10, f"maxdiff={maxdiff(hw, hs):.3e}")
+    if "bert-t2r" in models:
+        m = hybrid(models["bert-t2r"], 4, -1.0)
+        seqs = [seeded_tokens(n, 11 + n, m.vocab) for n in (3, 9, 6)]
+        hb, _, _ = m.run_batch(seqs, pad_id=1)
+        d = max(maxdiff(hb[n, :len(seq)], m.run(seq)[0]) for n, seq in enumerate(seqs))
+        check("bert-t2r window 4 padded batch == each alone", d <= 1e-10, f"maxdiff={d:.3e}")
+
+    # the hybrid as a function, on random heads: its two limits
+    rng = np.random.default_rng(9)
+    H, T, D, F, W = 2, 10, 4, 6, 3
+    q, k, v = (rng.normal(size=(H, T, D)) for _ in range(3))
+    fq, fk = (np.abs(rng.normal(size=(H, T, F))) for _ in range(2))
+    for causal in (True, False):
+        near, far = hybrid_masks(T, W, causal)
+        # gamma -> 0: only linear attention over the positions outside the window remains
+        y = hybrid_attention_parallel(q, k, v, fq, fk, np.full(H, 1e-30), W, causal, 0.5, 1e-12)
+        A = np.einsum("htf,hsf->hts", fq, fk) * far[None]
+        rows = far.any(-1)
+        want = (A @ v) / A.sum(-1, keepdims=True).clip(1e-300)
+        d = maxdiff(y[:, rows], want[:, rows])
+        check(f"hybrid gamma->0 is linear attention outside the window ({'causal' if causal else 'bidirectional'})",
+              d <= 1e-9, f"maxdiff={d:.3e}")
+        # no linear features: softmax over the window alone, whatever gamma
+        y = hybrid_attention_parallel(q, k, v, fq * 0, fk, np.full(H, 0.3), W, causal, 0.5, 1e-200)
+        s = np.where(near[None], np.einsum("htd,hsd->hts", q, k) * 0.5, -np.inf)
+        d = maxdiff(y, softmax(s, -1) @ v)
+        check(f"hybrid without features is windowed softmax ({'causal' if causal else 'bidirectional'})",
+              d <= 1e-12, f"maxdiff={d:.3e}")
+    near, far = hybrid_masks(6, 2, True)
+    check("causal hybrid window: n-W < i <= n; linear: j <= n-W",
+          all(near[n, i] == (n - 2 < i <= n) and far[n, i] == (i <= n - 2) for n in range(6) for i in range(6)))
+    near, far = hybrid_masks(6, 5, False)
+    check("bidirectional hybrid window: |i-n| <= W//2; linear: the rest",
+          all(near[n, i] == (abs(i - n) <= 2) and far[n, i] == (abs(i - n) > 2) for n in range(6) for i in range(6)))
+
     # pooling by hand on a 2-sentence batch
     hid = np.arange(2 * 3 * 2, dtype=np.float64).reshape(2, 3, 2)
     msk = np.array([[1, 1, 0], [1, 1, 1]], dtype=bool)
