@@ -60,7 +60,8 @@ bert   : word + position(0..T-1) + token_type(0) embeddings -> LayerNorm;
          Names with or without the "bert." prefix.
 llama  : (also qwen2, mistral) RMSNorm x * 1/sqrt(mean(x^2) + eps) * w;
          rotary (rotate_half convention, inv_freq = 1/theta^(arange(0,d,2)/d),
-         cos/sin = cat(freqs, freqs)); GQA: kv head j serves query heads
+         cos/sin = cat(freqs, freqs); rope_parameters / rope_scaling of
+         type linear or llama3 rescale inv_freq: rope_inverse_frequencies); GQA: kv head j serves query heads
          j*g .. (j+1)*g-1 with g = heads / kv_heads; SiLU gated MLP
          down(silu(gate(x)) * up(x)); q/k/v/o biases used when present (qwen2).
 
@@ -407,6 +408,42 @@ def build_feature_map(lin, weights, P, n_heads, d, hidden, layer):
 
 
 # ---------------------------------------------------------------------------
+# Rotary scaling (transformers' rope_parameters / rope_scaling)
+# ---------------------------------------------------------------------------
+
+# The rotary types the reference computes, each with the keys it requires (besides rope_type).
+ROPE_TYPES = {
+    "default": (),
+    "linear": ("factor",),
+    "llama3": ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"),
+}
+
+
+def rope_inverse_frequencies(theta, d, scaling=None):
+    """The rotation angle per position of each pair i < d/2, from the published definitions:
+    default  inv_freq_i = theta^(-2i/d)
+    linear   inv_freq_i / factor (positions divided by factor: Position Interpolation, Chen et al. 2023)
+    llama3   Llama 3.1's frequency-dependent interpolation (Meta's reference apply_scaling): with
+             wavelength l_i = 2 pi / inv_freq_i, L = original_max_position_embeddings,
+             l_i < L / high_freq_factor: unchanged; l_i > L / low_freq_factor: inv_freq_i / factor;
+             in between s = (L / l_i - low_freq_factor) / (high_freq_factor - low_freq_factor) and
+             (1 - s) inv_freq_i / factor + s inv_freq_i."""
+    inv = 1.0 / theta ** (np.arange(0, d, 2, dtype=np.float64) / d)
+    kind = (scaling or {}).get("rope_type", "default")
+    if kind == "default":
+        return inv
+    factor = float(scaling["factor"])
+    if kind == "linear":
+        return inv / factor
+    low, high = float(scaling["low_freq_factor"]), float(scaling["high_freq_factor"])
+    original = float(scaling["original_max_position_embeddings"])
+    wavelength = 2 * math.pi / inv
+    smooth = (original / wavelength - low) / (high - low)
+    band = (1 - smooth) * inv / factor + smooth * inv
+    return np.where(wavelength < original / high, inv, np.where(wavelength > original / low, inv / factor, band))
+
+
+# ---------------------------------------------------------------------------
 # The sliding-window hybrid (LoLCATs): softmax over a window, linear attention beyond it
 # ---------------------------------------------------------------------------
 #
@@ -575,11 +612,21 @@ class Model:
             self.vocab = config["vocab_size"]
             self.causal = True
             self.theta = float(config.get("rope_theta", 10000.0))
+            self.rope_scaling = None  # the rope_parameters / rope_scaling object of type linear or llama3
             for key in ("rope_parameters", "rope_scaling"):
                 rp = config.get(key)
                 if rp:
-                    if rp.get("rope_type", rp.get("type", "default")) != "default":
-                        raise SystemExit(f"{key}: only rope_type 'default' is supported by the reference")
+                    kind = rp.get("rope_type", rp.get("type", "default"))
+                    if kind not in ROPE_TYPES:
+                        raise SystemExit(f"{key} type {kind!r} is not supported; supported: default, "
+                                         + ", ".join(t for t in ROPE_TYPES if t != "default"))
+                    for name in ROPE_TYPES[kind]:
+                        if not isinstance(rp.get(name), (int, float)) or not math.isfinite(rp[name]) or rp[name] <= 0:
+                            raise SystemExit(f"{key}.{name}: {rp.get(name)!r}, expected a finite number > 0")
+                    if kind == "llama3" and rp["high_freq_factor"] <= rp["low_freq_factor"]:
+                        raise SystemExit(f"{key}: high_freq_factor must be greater than low_freq_factor")
+                    if kind != "default":
+                        self.rope_scaling = dict(rp, rope_type=kind)
                     self.theta = float(rp.get("rope_theta", self.theta))
             self.windows = sliding_windows(config, mt, self.layers)
             if self.heads % self.kv_heads:
@@ -686,8 +733,7 @@ class Model:
 
     def rotary(self, x, positions):
         d = self.head_dim
-        theta = self.theta
-        inv_freq = 1.0 / theta ** (np.arange(0, d, 2, dtype=np.float64) / d)
+        inv_freq = rope_inverse_frequencies(self.theta, d, self.rope_scaling)
         freqs = np.asarray(positions, dtype=np.float64)[:, None] * inv_freq[None, :]
         emb = np.concatenate([freqs, freqs], axis=-1)
         cos, sin = np.cos(emb), np.sin(emb)
@@ -1446,6 +1492,34 @@ def selftest(fixtures):
         hb, _, _ = m.run_batch(seqs, pad_id=1)
         d = max(maxdiff(hb[n, :len(seq)], m.run(seq)[0]) for n, seq in enumerate(seqs))
         check("bert-t2r window 4 padded batch == each alone", d <= 1e-10, f"maxdiff={d:.3e}")
+
+    # rotary scaling: linear divides every frequency; llama3 keeps the high ones, divides the low ones and
+    # interpolates between; both against transformers' own inverse frequencies when it is installed
+    inv = rope_inverse_frequencies(10000.0, 64)
+    lin = rope_inverse_frequencies(10000.0, 64, {"rope_type": "linear", "factor": 4.0})
+    check("linear rope scaling divides by the factor", np.allclose(lin * 4.0, inv, rtol=1e-15, atol=0))
+    l3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+          "original_max_position_embeddings": 64}
+    got = rope_inverse_frequencies(10000.0, 64, l3)
+    wl = 2 * math.pi / inv
+    check("llama3 rope scaling: high frequencies kept, low ones divided, a band in between",
+          np.array_equal(got[wl < 16], inv[wl < 16]) and np.allclose(got[wl > 64], inv[wl > 64] / 8, rtol=1e-15)
+          and np.all((got[(wl >= 16) & (wl <= 64)] < inv[(wl >= 16) & (wl <= 64)])
+                     & (got[(wl >= 16) & (wl <= 64)] > inv[(wl >= 16) & (wl <= 64)] / 8))
+          and ((wl >= 16) & (wl <= 64)).sum() >= 2 and (wl < 16).sum() >= 2 and (wl > 64).sum() >= 2)
+    try:
+        import torch  # noqa: F401
+        from transformers import LlamaConfig
+        from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+    except ImportError:
+        torch = None
+    if torch is not None:
+        for params in ({"rope_type": "linear", "factor": 4.0}, l3):
+            cfg = LlamaConfig(hidden_size=128, num_attention_heads=2, rope_parameters=dict(params, rope_theta=10000.0))
+            theirs, _ = ROPE_INIT_FUNCTIONS[params["rope_type"]](cfg, "cpu")
+            ours = rope_inverse_frequencies(10000.0, 64, params)
+            d = float(np.max(np.abs(theirs.double().numpy() - ours) / ours))
+            check(f"{params['rope_type']} rope scaling == transformers' (f32)", d <= 1e-6, f"max rel diff={d:.2e}")
 
     # the hybrid as a function, on random heads: its two limits
     rng = np.random.default_rng(9)
