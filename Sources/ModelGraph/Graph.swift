@@ -76,16 +76,48 @@ public struct Rotary: Sendable, Hashable {
     public var theta: Double
     /// Dimensions rotated (the head size unless partial rotary is configured).
     public var dimensions: Int
+    /// How the frequencies are rescaled for longer contexts (`rope_parameters` / `rope_scaling`); nil: plain.
+    public var scaling: RopeScaling?
 
-    public init(theta: Double, dimensions: Int) {
+    public init(theta: Double, dimensions: Int, scaling: RopeScaling? = nil) {
         self.theta = theta
         self.dimensions = dimensions
+        self.scaling = scaling
     }
 
-    /// The angle per position of each rotated pair i < dimensions/2: θ^(−2i/dimensions).
+    /// The angle per position of each rotated pair i < dimensions/2: θ^(−2i/dimensions), rescaled by `scaling`.
     /// The runtime and the reference build their rotation tables from these.
     public var inverseFrequencies: [Double] {
-        (0..<(dimensions / 2)).map { i in 1 / pow(theta, Double(2 * i) / Double(dimensions)) }
+        let plain = (0..<(dimensions / 2)).map { i in 1 / pow(theta, Double(2 * i) / Double(dimensions)) }
+        return scaling.map { s in plain.map(s.rescale) } ?? plain
+    }
+}
+
+/// The rotary scalings Recast implements, as transformers' `modeling_rope_utils` defines them.
+public enum RopeScaling: Sendable, Hashable {
+    /// Position interpolation: positions divided by `factor`, i.e. every inverse frequency divided by it.
+    case linear(factor: Double)
+    /// Llama 3.1's frequency-dependent interpolation. With wavelength λ = 2π / f and L = `originalMaxPositions`:
+    /// λ < L / `highFrequencyFactor` keeps f; λ > L / `lowFrequencyFactor` gives f / `factor`; in between,
+    /// with s = (L / λ − low) / (high − low), (1 − s)·f / factor + s·f.
+    case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double, originalMaxPositions: Int)
+
+    /// The `rope_type` names, as `config.json` writes them.
+    public static let names = ["linear", "llama3"]
+
+    /// One inverse frequency f, rescaled.
+    public func rescale(_ f: Double) -> Double {
+        switch self {
+        case .linear(let factor):
+            return f / factor
+        case .llama3(let factor, let low, let high, let original):
+            let wavelength = 2 * Double.pi / f
+            let context = Double(original)
+            if wavelength < context / high { return f }
+            if wavelength > context / low { return f / factor }
+            let s = (context / wavelength - low) / (high - low)
+            return (1 - s) * f / factor + s * f
+        }
     }
 }
 

@@ -87,8 +87,13 @@ func number(_ text: String) -> JSON { try! JSON.parse(text) }
 @Suite struct UnimplementedKeyTests {
     static let refused: [(String, String, String, String)] = [
         // fixture, key, JSON value, what the message must say
-        ("llama", "rope_scaling", #"{"rope_type": "llama3", "factor": 8.0}"#, "rope_type 'llama3'"),
-        ("llama", "rope_scaling", #"{"type": "linear", "factor": 2.0}"#, "rope_type 'linear'"),
+        ("llama", "rope_scaling", #"{"rope_type": "dynamic", "factor": 8.0}"#, "rope_scaling type 'dynamic' is not supported; supported: linear, llama3"),
+        ("llama", "rope_scaling", #"{"type": "longrope", "factor": 2.0}"#, "rope_type 'longrope'"),
+        ("llama", "rope_scaling", #"{"rope_type": "llama3", "factor": 8.0}"#, "rope_scaling.low_freq_factor' is missing"),
+        ("llama", "rope_scaling", #"{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1, "high_freq_factor": 4}"#, "rope_scaling.original_max_position_embeddings' is missing"),
+        ("llama", "rope_scaling", #"{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4, "high_freq_factor": 1, "original_max_position_embeddings": 64}"#, "not greater than low_freq_factor"),
+        ("llama", "rope_scaling", #"{"type": "linear"}"#, "rope_scaling.factor' is missing"),
+        ("llama", "rope_parameters", #"{"rope_type": "linear", "factor": -2.0}"#, "rope_parameters.factor' is -2"),
         ("qwen2", "rope_parameters", #"{"rope_type": "yarn", "factor": 4.0, "rope_theta": 1000000.0}"#, "rope_type 'yarn'"),
         ("mistral", "rope_parameters", #"{"rope_type": "default", "rope_theta": 0}"#, "rope_parameters.rope_theta"),
         ("llama", "rope_parameters", #"{"rope_type": "default", "partial_rotary_factor": 0.5}"#, "partial_rotary_factor"),
@@ -144,6 +149,19 @@ func number(_ text: String) -> JSON { try! JSON.parse(text) }
             .blocks[0].attention.rotary?.theta == 5000)
         #expect(try build("llama") { $0.set("rope_scaling", try! JSON.parse(#"{"type": "default"}"#)) }.blocks[0].attention.rotary?.theta == 10000)
         #expect(try build("llama") { $0.set("partial_rotary_factor", .int(1)) }.blocks[0].attention.rotary?.dimensions == 8)
+    }
+
+    /// Linear and llama3 rotary scaling are read into the graph, from either key and either spelling of the type.
+    @Test func rotaryScalingIsRead() throws {
+        let linear = try build("llama") { $0.set("rope_scaling", try! JSON.parse(#"{"type": "linear", "factor": 2.0}"#)) }
+        #expect(linear.blocks.allSatisfy { $0.attention.rotary?.scaling == .linear(factor: 2) })
+        let l3 = try build("qwen2") {
+            $0.set("rope_parameters", try! JSON.parse(#"{"rope_type": "llama3", "factor": 8, "low_freq_factor": 1, "high_freq_factor": 4, "original_max_position_embeddings": 8192, "rope_theta": 500000}"#))
+        }
+        let rotary = try #require(l3.blocks[0].attention.rotary)
+        #expect(rotary.theta == 500_000)
+        #expect(rotary.scaling == .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalMaxPositions: 8192))
+        #expect(try build("llama") { _ in }.blocks[0].attention.rotary?.scaling == nil)
     }
 
     /// Llama's `mlp_bias` and `attention_bias` put biases on the projections: they are read, not ignored.

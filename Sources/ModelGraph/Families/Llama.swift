@@ -20,7 +20,7 @@ public enum LlamaFamily: ModelFamily {
         // transformers' defaults: LlamaConfig 2048, MistralConfig 4096 × 32, Qwen2Config 32768.
         let positions = c.positiveInt("max_position_embeddings", default: ["mistral": 4096 * 32, "qwen2": 32768][modelType] ?? 2048)
         let eps = c.double("rms_norm_eps", default: 1e-6, range: .normEpsilon)
-        let theta = rotaryBase(&c)
+        let (theta, scaling) = rotaryBase(&c)
         let activation = c.activation("hidden_act", default: "silu")
         // transformers' Llama, Mistral and Qwen2 configs all default `tie_word_embeddings` to false.
         let tied = c.bool("tie_word_embeddings", default: false)
@@ -52,7 +52,7 @@ public enum LlamaFamily: ModelFamily {
                 key: b.linear(a + "k_proj.weight", bias: qkvBias ? a + "k_proj.bias" : nil, in: hidden, out: kvHeads * d),
                 value: b.linear(a + "v_proj.weight", bias: qkvBias ? a + "v_proj.bias" : nil, in: hidden, out: kvHeads * d),
                 output: b.linear(a + "o_proj.weight", bias: oBias ? a + "o_proj.bias" : nil, in: heads * d, out: hidden),
-                heads: heads, kvHeads: kvHeads, headDim: d, rotary: Rotary(theta: theta, dimensions: d), causal: true,
+                heads: heads, kvHeads: kvHeads, headDim: d, rotary: Rotary(theta: theta, dimensions: d, scaling: scaling), causal: true,
                 scale: 1 / Double(max(d, 1)).squareRoot(), slidingWindow: i < windows.count ? windows[i] : nil, modulePath: b.prefix + l + "self_attn", featureMap: nil)
             b.ignore(a + "rotary_emb.inv_freq")
             func mlpBiasName(_ n: String) -> String? { mlpBias ? l + "mlp.\(n).bias" : nil }
@@ -78,12 +78,13 @@ public enum LlamaFamily: ModelFamily {
             tiedEmbeddings: head == nil, prefix: b.prefix, linearAttention: nil, ignoredTensors: [])
     }
 
-    /// The rotary base, from `rope_theta` or from the `rope_parameters` / `rope_scaling` object (transformers 5
-    /// writes `{"rope_type": "default", "rope_theta": …}` there). Only plain rotary embeddings are implemented:
-    /// any other `rope_type` (linear, dynamic, yarn, llama3, longrope, …) and a `partial_rotary_factor` other
-    /// than 1 are refused by name.
-    static func rotaryBase(_ c: inout ConfigReader) -> Double {
+    /// The rotary base and scaling, from `rope_theta` and the `rope_parameters` / `rope_scaling` object (transformers 5
+    /// writes `{"rope_type": "default", "rope_theta": …}` there). Plain rotary embeddings and the scalings of
+    /// `RopeScaling` (linear, llama3) are implemented: any other `rope_type` (dynamic, yarn, longrope, …) and a
+    /// `partial_rotary_factor` other than 1 are refused by name.
+    static func rotaryBase(_ c: inout ConfigReader) -> (Double, RopeScaling?) {
         var theta = c.double("rope_theta", default: 10000, range: .positive)
+        var scaling: RopeScaling?
         if let v = c.json["partial_rotary_factor"], !v.isNull, v.doubleValue != 1 {
             c.add("config key 'partial_rotary_factor' is \(v.serialized()): rotary embeddings over part of each head are not implemented for this family")
         }
@@ -99,8 +100,25 @@ public enum LlamaFamily: ModelFamily {
             }
             var r = ConfigReader(json: block, file: c.file)
             let type = r.string("rope_type", "type", default: "default")
-            if type != "default" {
-                c.add("config key '\(key)' has rope_type '\(type)': only plain rotary embeddings (rope_type 'default') are implemented")
+            switch type {
+            case "default": break
+            case "linear":
+                scaling = .linear(factor: r.double("factor", default: 1, range: .positive))
+                if block["factor"].map({ $0.isNull }) ?? true { r.add("config key 'factor' is missing") }
+            case "llama3":
+                for k in ["factor", "low_freq_factor", "high_freq_factor"] where block[k].map({ $0.isNull }) ?? true {
+                    r.add("config key '\(k)' is missing")
+                }
+                let factor = r.double("factor", default: 1, range: .positive)
+                let low = r.double("low_freq_factor", default: 1, range: .positive)
+                let high = r.double("high_freq_factor", default: 4, range: .positive)
+                let original = r.positiveInt("original_max_position_embeddings")
+                if high <= low {
+                    r.add("config key 'high_freq_factor' is \(high), not greater than low_freq_factor \(low)")
+                }
+                scaling = .llama3(factor: factor, lowFrequencyFactor: low, highFrequencyFactor: high, originalMaxPositions: original)
+            default:
+                c.add("config key '\(key)' has rope_type '\(type)': \(key) type '\(type)' is not supported; supported: \(RopeScaling.names.joined(separator: ", ")) (and the plain 'default')")
             }
             if let v = block["partial_rotary_factor"], !v.isNull, v.doubleValue != 1 {
                 c.add("config key '\(key).partial_rotary_factor' is \(v.serialized()): rotary embeddings over part of each head are not implemented for this family")
@@ -110,7 +128,7 @@ public enum LlamaFamily: ModelFamily {
             }
             for p in r.problems { c.add(p.replacingOccurrences("config key '", "config key '\(key).")) }
         }
-        return theta
+        return (theta, scaling)
     }
 
     /// The sliding window of each layer, nil for full attention, as transformers decides it:
