@@ -99,22 +99,4 @@ import ModelGraph
         }
         #expect(try schemaErrors(blocks) == Array(repeating: [], count: blocks.count))
     }
-
-    /// `window` is optional: a positive integer, not with folded maps (the window's softmax needs q and k).
-    @Test func windowIsAnOptionalPositiveInteger() throws {
-        func windowed(_ w: JSON, folded: Bool = false) -> JSON {
-            var b = Swap.linearAttentionBlock(plan: Self.plan(.t2r, shared: !folded, folded: folded),
-                                              sourceFiles: [SourceFile(name: "model.safetensors", sha256: Self.sha)])
-            b.set("window", w)
-            return b
-        }
-        let good = [windowed(.int(64)), windowed(.int(1))]
-        #expect(try schemaErrors(good) == [[], []])
-        let bad: [(String, JSON)] = [
-            ("zero window", windowed(.int(0))), ("negative window", windowed(.int(-3))),
-            ("fractional window", windowed(.number("2.5"))), ("string window", windowed(.string("64"))),
-            ("null window", windowed(.null)), ("folded window", windowed(.int(64), folded: true)),
-        ]
-        for ((what, _), e) in zip(bad, try schemaErrors(bad.map(\.1))) { #expect(!e.isEmpty, "accepted: \(what)") }
-    }
 }
