@@ -881,8 +881,8 @@ class Model:
                 continue
             q, k, v = self.project(i, h, pos)
             allowed = np.broadcast_to(keys[None, :], (T, T))
-            if self.causal:
-                allowed = allowed & self.causal_mask(i, T)
+            if self.causal:  # a swapped layer attends linearly to every earlier key: no softmax window
+                allowed = allowed & (self.causal_mask(i, T) if i not in self.linear_layers else np.tri(T, dtype=bool))
             if i in self.linear_layers:
                 A = np.einsum("htf,hsf->hts", q, k) * allowed[None]
                 ctx = (A @ v) / (A.sum(-1, keepdims=True) + self.eps)
@@ -1398,6 +1398,18 @@ def selftest(fixtures):
         check("window 1 keeps only the diagonal", np.array_equal(mask, np.eye(5, dtype=bool)))
         mask = m.causal_mask(0, 7)
         check("window W keeps keys i-W < j <= i", all(mask[i, j] == (i - W < j <= i) for i in range(7) for j in range(7)))
+        # a swapped layer of a windowed model attends linearly to every earlier key, in both modes (elu needs
+        # no tensors), and the hybrid's own window replaces the softmax one
+        lin = Model(m.dir, dict(m.cfg, linear_attention={"feature_map": "elu", "layers": [0]}), m.w)
+        hp, _ = lin.run(toks, "parallel")
+        hr, _ = lin.run(toks, "recurrent")
+        check("mistral linear layer past the softmax window: recurrent==parallel", maxdiff(hp, hr) <= 1e-10,
+              f"maxdiff={maxdiff(hp, hr):.3e}")
+        w = dict(m.w, **{f"{m.attn_prefix(0)}.window_factors": np.zeros(m.heads)})
+        hy = Model(m.dir, dict(m.cfg, linear_attention={"feature_map": "elu", "layers": [0], "window": 2 * W}), w)
+        hp, _ = hy.run(toks, "parallel")
+        hr, _ = hy.run(toks, "recurrent")
+        check("mistral hybrid layer, window 2W: recurrent==parallel", maxdiff(hp, hr) <= 1e-10, f"maxdiff={maxdiff(hp, hr):.3e}")
     for a, b in (("gpt2-t2r", "gpt2-t2r-folded"), ("bert-t2r", "bert-t2r-folded")):
         # the stored folded weights are rounded to f32
         same(a, b, 1e-5, f"{a} == {b} (up to f32 rounding of the folded weights)")

@@ -133,7 +133,6 @@ extension ModelGraph {
         if let la = config["linear_attention"], la["folded"]?.boolValue == true, let layers = la["layers"]?.arrayValue {
             builder.foldedLayers = Set(layers.compactMap(\.intValue))
         }
-        for f in foreignKeys { reader.refuse(f.key, unless: f.neutral, f.why) }
         var graph = family.build(type, &reader, &builder)
         graph.linearAttention = LinearAttentionConfig.read(config, reader: &reader, layers: graph.layerCount)
         if let la = graph.linearAttention { graph.attachFeatureMaps(la, builder: &builder) }
@@ -148,25 +147,6 @@ extension ModelGraph {
         graph.ignoredTensors = store.tensors.map(\.name).filter { !builder.used.contains($0) }
         return graph
     }
-
-    /// Keys of other architectures that, set to anything but their neutral value, ask for a computation none of
-    /// Recast's families has. transformers' classes for gpt2, bert, llama, mistral and qwen2 do not read them,
-    /// so such a config is a mislabelled model (a GPT-NeoX, OLMo, Gemma, Granite, Falcon, …): refused by name.
-    static let foreignKeys: [(key: String, neutral: [JSON], why: String)] = [
-        ("qk_layernorm", [.bool(false)], "normalising q and k is not part of this model type"),
-        ("use_qk_norm", [.bool(false)], "normalising q and k is not part of this model type"),
-        ("use_parallel_residual", [.bool(false)], "parallel attention and MLP residuals are not part of this model type"),
-        ("parallel_attn", [.bool(false)], "parallel attention and MLP residuals are not part of this model type"),
-        ("alibi", [.bool(false)], "ALiBi position biases are not implemented"),
-        ("rotary_pct", [.int(1)], "rotary embeddings over part of each head are not implemented"),
-        ("clip_qkv", [], "clipping q, k and v is not implemented"),
-        ("attn_logit_softcapping", [], "attention logit soft-capping is not implemented"),
-        ("final_logit_softcapping", [], "logit soft-capping is not implemented"),
-        ("attention_multiplier", [], "a custom attention scale is not part of this model type"),
-        ("embedding_multiplier", [.int(1)], "scaled embeddings are not part of this model type"),
-        ("residual_multiplier", [.int(1)], "scaled residuals are not part of this model type"),
-        ("logits_scaling", [.int(1)], "scaled logits are not part of this model type"),
-    ]
 
     /// Tensors that lie inside a layer (`h.3.`, `encoder.layer.3.`, `model.layers.3.`) but that no part of the
     /// graph reads. Running without them computes another model than the checkpoint's (an `mlp_bias` or

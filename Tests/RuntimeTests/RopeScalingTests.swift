@@ -70,7 +70,7 @@ import SafeTensors
             config.set("rope_parameters", params)
             config.set("head_dim", .int(d))
             var reader = ConfigReader(json: config, file: "config.json")
-            let (theta, scaling) = LlamaFamily.rotaryBase(&reader)
+            let (theta, scaling) = LlamaConfig.rotary(&reader)
             #expect(reader.problems.isEmpty, "\(reader.problems)")
             let ours = Rotary(theta: theta, dimensions: d, scaling: scaling).inverseFrequencies
             let want = try #require(expected.arrayValue).compactMap(\.doubleValue)

@@ -11,40 +11,19 @@ public enum LlamaFamily: ModelFamily {
     public static let modelTypes: Set<String> = ["llama", "mistral", "qwen2"]
 
     public static func build(modelType: String, config c: inout ConfigReader, builder b: inout GraphBuilder) -> ModelGraph {
-        let hidden = c.positiveInt("hidden_size")
-        let heads = c.positiveInt("num_attention_heads")
-        let kvHeads = c.positiveInt("num_key_value_heads", default: heads)
-        let layers = c.positiveInt("num_hidden_layers")
-        let inter = c.positiveInt("intermediate_size")
-        let vocab = c.positiveInt("vocab_size")
-        // transformers' defaults: LlamaConfig 2048, MistralConfig 4096 × 32, Qwen2Config 32768.
-        let positions = c.positiveInt("max_position_embeddings", default: ["mistral": 4096 * 32, "qwen2": 32768][modelType] ?? 2048)
-        let eps = c.double("rms_norm_eps", default: 1e-6, range: .normEpsilon)
-        let (theta, scaling) = rotaryBase(&c)
-        let activation = c.activation("hidden_act", default: "silu")
-        // transformers' Llama, Mistral and Qwen2 configs all default `tie_word_embeddings` to false.
-        let tied = c.bool("tie_word_embeddings", default: false)
-        let explicitHeadDim = c.json["head_dim"].flatMap { $0.isNull ? nil : $0 } != nil ? c.positiveInt("head_dim") : nil
-        // Which biases exist is fixed per class: Qwen2Attention has q/k/v biases and none on o_proj,
-        // MistralAttention and MistralMLP none, LlamaAttention follows `attention_bias` and LlamaMLP `mlp_bias`.
-        let attentionBias = modelType == "llama" && c.bool("attention_bias", default: false)
-        let qkvBias = modelType == "qwen2" || attentionBias
-        let oBias = attentionBias
-        let mlpBias = modelType == "llama" && c.bool("mlp_bias", default: false)
-        // LlamaAttention with `pretraining_tp` > 1 (transformers 4.31–4.44) splits each projection into slices
-        // and sums them: the same product, so any positive value is computed as 1 is.
-        if c.json["pretraining_tp"].map({ !$0.isNull }) == true { _ = c.positiveInt("pretraining_tp") }
-        c.check("initializer_range", range: .unit)
-        let windows = slidingWindows(modelType: modelType, layers: layers, &c)
-        ModelGraph.checkHeads(hidden: hidden, heads: heads, kvHeads: kvHeads, headDim: explicitHeadDim, into: &b)
-        let d = explicitHeadDim ?? (heads > 0 ? hidden / heads : 0)
+        let config = LlamaConfig(modelType: modelType, reading: &c)
+        let hidden = config.hiddenSize, heads = config.heads, kvHeads = config.kvHeads, inter = config.intermediateSize
+        let vocab = config.vocabSize, eps = config.rmsNormEpsilon, windows = config.slidingWindows
+        let qkvBias = config.qkvBias, oBias = config.outputBias, mlpBias = config.mlpBias
+        ModelGraph.checkHeads(hidden: hidden, heads: heads, kvHeads: kvHeads, headDim: config.explicitHeadDim, into: &b)
+        let d = config.headDim
 
         if !b.choosePrefix(["model.", ""], anchor: "embed_tokens.weight") {
             b.add("no tensor 'model.embed_tokens.weight': not a Llama-family checkpoint")
         }
         let token = b.required("embed_tokens.weight", shape: [vocab, hidden])
         var blocks: [Block] = []
-        for i in 0..<b.layers(layers, key: "num_hidden_layers") {
+        for i in 0..<b.layers(config.layers, key: "num_hidden_layers") {
             let l = "layers.\(i)."
             let a = l + "self_attn."
             let attention = Attention(
@@ -52,14 +31,14 @@ public enum LlamaFamily: ModelFamily {
                 key: b.linear(a + "k_proj.weight", bias: qkvBias ? a + "k_proj.bias" : nil, in: hidden, out: kvHeads * d),
                 value: b.linear(a + "v_proj.weight", bias: qkvBias ? a + "v_proj.bias" : nil, in: hidden, out: kvHeads * d),
                 output: b.linear(a + "o_proj.weight", bias: oBias ? a + "o_proj.bias" : nil, in: heads * d, out: hidden),
-                heads: heads, kvHeads: kvHeads, headDim: d, rotary: Rotary(theta: theta, dimensions: d, scaling: scaling), causal: true,
+                heads: heads, kvHeads: kvHeads, headDim: d, rotary: Rotary(theta: config.ropeTheta, dimensions: d, scaling: config.ropeScaling), causal: true,
                 scale: 1 / Double(max(d, 1)).squareRoot(), slidingWindow: i < windows.count ? windows[i] : nil, modulePath: b.prefix + l + "self_attn", featureMap: nil)
             b.ignore(a + "rotary_emb.inv_freq")
             func mlpBiasName(_ n: String) -> String? { mlpBias ? l + "mlp.\(n).bias" : nil }
             let mlp = MLP(up: b.linear(l + "mlp.up_proj.weight", bias: mlpBiasName("up_proj"), in: hidden, out: inter),
                           gate: b.linear(l + "mlp.gate_proj.weight", bias: mlpBiasName("gate_proj"), in: hidden, out: inter),
                           down: b.linear(l + "mlp.down_proj.weight", bias: mlpBiasName("down_proj"), in: inter, out: hidden),
-                          activation: activation)
+                          activation: config.activation)
             blocks.append(Block(index: i, placement: .pre,
                                 attentionNorm: b.norm(.rmsNorm, weight: l + "input_layernorm.weight", bias: nil, size: hidden, eps: eps),
                                 attention: attention,
@@ -68,21 +47,89 @@ public enum LlamaFamily: ModelFamily {
         }
         let finalNorm = b.norm(.rmsNorm, weight: "norm.weight", bias: nil, size: hidden, eps: eps)
         let head = b.tensor("/lm_head.weight", shape: [vocab, hidden], optional: true)
-        if head == nil && !tied { b.add("tie_word_embeddings is false but tensor 'lm_head.weight' is missing") }
+        if head == nil && !config.tiedEmbeddings { b.add("tie_word_embeddings is false but tensor 'lm_head.weight' is missing") }
         return ModelGraph(
             family: .llama, modelType: modelType, hiddenSize: hidden, vocabSize: vocab, heads: heads, kvHeads: kvHeads, headDim: d,
-            intermediateSize: inter, maxPositions: positions, causal: true,
+            intermediateSize: inter, maxPositions: config.maxPositions, causal: true,
             embeddings: Embeddings(token: token, position: nil, positionOffset: 0, tokenType: nil, norm: nil),
             blocks: blocks, finalNorm: finalNorm,
             lmHead: Projection(weight: head ?? token, bias: nil, layout: .outIn, inFeatures: hidden, outFeatures: vocab),
             tiedEmbeddings: head == nil, prefix: b.prefix, linearAttention: nil, ignoredTensors: [])
+    }
+}
+
+/// A Llama-family `config.json` (Llama, Mistral, Qwen2), typed: every key the family reads, with the defaults of
+/// transformers' `LlamaConfig`, `MistralConfig` and `Qwen2Config`, and the keys it refuses. Problems go into the
+/// reader, so that all of them are reported at once.
+public struct LlamaConfig: Sendable, Hashable {
+    public var hiddenSize: Int
+    /// `num_attention_heads`.
+    public var heads: Int
+    /// `num_key_value_heads`, default the number of heads.
+    public var kvHeads: Int
+    /// `num_hidden_layers`.
+    public var layers: Int
+    public var intermediateSize: Int
+    public var vocabSize: Int
+    /// `max_position_embeddings`: transformers' defaults are LlamaConfig 2048, MistralConfig 4096 × 32, Qwen2Config 32768.
+    public var maxPositions: Int
+    /// `rms_norm_eps`, default 1e-6.
+    public var rmsNormEpsilon: Double
+    /// The rotary base: `rope_theta`, or from `rope_parameters` / `rope_scaling`.
+    public var ropeTheta: Double
+    /// Linear or llama3 rotary scaling; nil for plain rotary embeddings.
+    public var ropeScaling: RopeScaling?
+    /// `hidden_act`, default `silu`.
+    public var activation: Activation
+    /// `tie_word_embeddings`: transformers' Llama, Mistral and Qwen2 configs all default it to false.
+    public var tiedEmbeddings: Bool
+    /// `head_dim` when the config sets it.
+    public var explicitHeadDim: Int?
+    /// Which biases exist is fixed per class: Qwen2Attention has q/k/v biases and none on o_proj,
+    /// MistralAttention and MistralMLP none, LlamaAttention follows `attention_bias` and LlamaMLP `mlp_bias`.
+    public var qkvBias: Bool
+    public var outputBias: Bool
+    public var mlpBias: Bool
+    /// Each layer's sliding window (nil: full causal attention).
+    public var slidingWindows: [Int?]
+
+    /// The head size: `head_dim`, else the hidden size over the heads.
+    public var headDim: Int { explicitHeadDim ?? (heads > 0 ? hiddenSize / heads : 0) }
+
+    /// The keys the Llama family knows it does not compute (besides the rotary and sliding-window forms refused
+    /// where they are read: partial rotary, other rope types, per-layer rotary parameters, Mistral's layer_types).
+    public static let refusedKeys = UnsupportedKey.foreign
+
+    public init(modelType: String, reading c: inout ConfigReader) {
+        hiddenSize = c.positiveInt("hidden_size")
+        heads = c.positiveInt("num_attention_heads")
+        kvHeads = c.positiveInt("num_key_value_heads", default: heads)
+        layers = c.positiveInt("num_hidden_layers")
+        intermediateSize = c.positiveInt("intermediate_size")
+        vocabSize = c.positiveInt("vocab_size")
+        maxPositions = c.positiveInt("max_position_embeddings", default: ["mistral": 4096 * 32, "qwen2": 32768][modelType] ?? 2048)
+        rmsNormEpsilon = c.double("rms_norm_eps", default: 1e-6, range: .normEpsilon)
+        (ropeTheta, ropeScaling) = Self.rotary(&c)
+        activation = c.activation("hidden_act", default: "silu")
+        tiedEmbeddings = c.bool("tie_word_embeddings", default: false)
+        explicitHeadDim = c.json["head_dim"].flatMap { $0.isNull ? nil : $0 } != nil ? c.positiveInt("head_dim") : nil
+        let attentionBias = modelType == "llama" && c.bool("attention_bias", default: false)
+        qkvBias = modelType == "qwen2" || attentionBias
+        outputBias = attentionBias
+        mlpBias = modelType == "llama" && c.bool("mlp_bias", default: false)
+        // LlamaAttention with `pretraining_tp` > 1 (transformers 4.31–4.44) splits each projection into slices
+        // and sums them: the same product, so any positive value is computed as 1 is.
+        if c.json["pretraining_tp"].map({ !$0.isNull }) == true { _ = c.positiveInt("pretraining_tp") }
+        c.refuse(Self.refusedKeys)
+        c.check("initializer_range", range: .unit)
+        slidingWindows = Self.slidingWindows(modelType: modelType, layers: layers, &c)
     }
 
     /// The rotary base and scaling, from `rope_theta` and the `rope_parameters` / `rope_scaling` object (transformers 5
     /// writes `{"rope_type": "default", "rope_theta": …}` there). Plain rotary embeddings and the scalings of
     /// `RopeScaling` (linear, llama3) are implemented: any other `rope_type` (dynamic, yarn, longrope, …) and a
     /// `partial_rotary_factor` other than 1 are refused by name.
-    static func rotaryBase(_ c: inout ConfigReader) -> (Double, RopeScaling?) {
+    static func rotary(_ c: inout ConfigReader) -> (Double, RopeScaling?) {
         var theta = c.double("rope_theta", default: 10000, range: .positive)
         var scaling: RopeScaling?
         if let v = c.json["partial_rotary_factor"], !v.isNull, v.doubleValue != 1 {
