@@ -31,20 +31,20 @@ let package = Package(
         .target(name: "SafeTensors", dependencies: ["RecastCore"], swiftSettings: strict),
         .target(name: "HDF5", dependencies: ["RecastCore", "CHDF5", "CZlib"], swiftSettings: strict),
         .target(name: "GGUF", dependencies: ["RecastCore", "Quantization"], swiftSettings: strict),
-        // Opening any checkpoint path and writing any format.
-        .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5", "GGUF", "Quantization"], swiftSettings: strict),
+        // Opening any checkpoint path (and a model with its config), and writing any format and model folder.
+        .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5", "GGUF", "Quantization", "ModelGraph"], swiftSettings: strict),
         // Text to token ids and back, exactly as Hugging Face `tokenizers` does, from tokenizer.json.
         .target(name: "Tokenizer", dependencies: ["RecastCore"], swiftSettings: strict),
         // GGML block quantisation: every block type gguf-py decodes to f32, and f32 to Q8_0/Q4_*/Q5_*, bit-identical to gguf-py.
         .target(name: "Quantization", dependencies: ["RecastCore"], swiftSettings: strict),
         // Typed transformer graph over a store.
-        .target(name: "ModelGraph", dependencies: ["RecastCore", "Checkpoint"], swiftSettings: strict),
+        .target(name: "ModelGraph", dependencies: ["RecastCore"], swiftSettings: strict),
         // Attention swap: feature maps and their initialisers.
         .target(name: "Rewrite", dependencies: ["RecastCore", "ModelGraph", "Checkpoint", "SafeTensors", "HDF5"], swiftSettings: strict),
         // CPU forward pass over BLAS.
         .target(name: "Runtime", dependencies: ["RecastCore", "ModelGraph", "CBLAS"], swiftSettings: strict),
         // Comparisons and reports.
-        .target(name: "Verify", dependencies: ["RecastCore", "ModelGraph", "Runtime", "Tokenizer"], swiftSettings: strict),
+        .target(name: "Verify", dependencies: ["RecastCore", "Checkpoint", "ModelGraph", "Runtime", "Tokenizer"], swiftSettings: strict),
         // The command line: parsing and formatting only.
         .executableTarget(
             name: "recast",
@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "ModelGraphTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint"]),
         .testTarget(name: "RuntimeTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Runtime", "Rewrite"]),
         .testTarget(name: "RewriteTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Rewrite"]),
-        .testTarget(name: "VerifyTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "ModelGraph", "Runtime", "Verify"]),
+        .testTarget(name: "VerifyTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Checkpoint", "ModelGraph", "Runtime", "Verify"]),
         .testTarget(name: "HardeningTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Checkpoint", "recast"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "HDF5", "GGUF", "Checkpoint", "ModelGraph"], exclude: ["Inputs"]),
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "RecastCore", "Tokenizer"]),

@@ -104,61 +104,39 @@ public enum Converter {
         let embedded = kind == .ggufFile ? nil : try Checkpoint.embeddedModel(store)
         let store = embedded?.store ?? store
         // Claims the destination (or fails: it exists, or it is, holds or lies inside the source) first.
-        let output = try AtomicOutput(destination: destination, directory: kind == .directory, force: options.force,
-                                      reads: Checkpoint.inputs(of: path, store: store))
-        if let s = store as? SafeTensorsFile { s.releaseAfterRead = true }
-        if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }
-        if let s = store as? GGUFFile { s.releaseAfterRead = true }
-        if let s = store as? GGUFHuggingFaceStore { s.file.releaseAfterRead = true }
-        var metadata: [(key: String, value: GGUFValue)] = []
-        let tensors: [OutputTensor]
-        if kind == .ggufFile {
+        let writer = try CheckpointWriter(destination: destination, folder: kind == .directory, force: options.force, source: path, store: store)
+        CheckpointWriter.releasePagesAfterRead(of: store)
+        let weights: OutputWeights
+        switch kind {
+        case .ggufFile:
             let plan = try GGUFConversion.plan(store, source: path, dtype: options.dtype.dtype)
-            metadata = plan.metadata
-            tensors = plan.tensors
-        } else {
-            tensors = try outputTensors(store, options: options)
+            weights = .gguf(plan.tensors, metadata: plan.metadata)
+        case .hdf5File:
+            weights = .hdf5(try outputTensors(store, options: options), metadata: store.metadata)
+        case .safetensorsFile, .directory:
+            weights = .safetensors(try outputTensors(store, options: options), metadata: store.metadata,
+                                   maxShardSize: options.maxShardSize ?? defaultShardSize)
         }
-        var files: [String] = [], companions: [String] = [], leftBehind: [String] = []
         let config = try Checkpoint.configPath(for: path)
-        // Built before any tensor is written: a tokenizer the metadata describes badly fails at once.
-        let embeddedCompanions = kind == .directory ? try embedded?.companions() : nil
-        try output.write {
-            switch kind {
-            case .safetensorsFile:
-                try SafeTensorsWriter.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
-                files = [destination]
-                leftBehind = try leftBehindBySingleFile(source: path, config: config, embedded: embedded)
-            case .hdf5File:
-                try HDF5Writer.write(tensors, metadata: store.metadata, to: output.temporaryPath, progress: progress)
-                files = [destination]
-                leftBehind = try leftBehindBySingleFile(source: path, config: config, embedded: embedded)
-            case .ggufFile:
-                try GGUFWriter.write(metadata: metadata, tensors: tensors, to: output.temporaryPath, progress: progress)
-                files = [destination]
-            case .directory:
-                let names = try SafeTensorsWriter.writeSharded(tensors, metadata: store.metadata, directory: output.temporaryPath,
-                                                               maxShardSize: options.maxShardSize ?? defaultShardSize, progress: progress)
-                files = names.map { FileSystem.join(destination, $0) }
-                if let embedded {
-                    var config = embedded.config
-                    if let dtype = options.dtype.dtype, let name = ["F16": "float16", "BF16": "bfloat16", "F32": "float32"][dtype.rawValue] {
-                        config.set("torch_dtype", .string(name))
-                    }
-                    companions = try Companions.write([("config.json", config)] + (embeddedCompanions ?? []), into: output.temporaryPath)
-                    files = companions.map { FileSystem.join(destination, $0) } + files
-                    companions.removeFirst()
-                } else if let config {
-                    // The config and the companion files go along, under the folder's rule for links.
-                    try InputFile.copy(config, to: FileSystem.join(output.temporaryPath, "config.json"),
-                                       limit: JSONFileLimit.config, what: "a config.json")
-                    files.insert(FileSystem.join(destination, "config.json"), at: 0)
-                    companions = try Companions.copy(Companions.find(for: config), into: output.temporaryPath)
-                    files += companions.map { FileSystem.join(destination, $0) }
-                }
+        var described: OutputConfig?, companions: OutputCompanions?
+        if kind == .directory, let embedded {
+            // Built before any tensor is written: a tokenizer the metadata describes badly fails at once.
+            companions = .built(try embedded.companions())
+            var json = embedded.config
+            if let dtype = options.dtype.dtype, let name = ["F16": "float16", "BF16": "bfloat16", "F32": "float32"][dtype.rawValue] {
+                json.set("torch_dtype", .string(name))
             }
+            described = .json(json)
+        } else if kind == .directory, let config {
+            // The config and the companion files go along, under the folder's rule for links.
+            described = .copy(config)
+            companions = .copies(of: config)
         }
-        return ConvertSummary(destination: destination, files: files, companions: companions, leftBehind: leftBehind,
+        let leftBehind = [.safetensorsFile, .hdf5File].contains(kind) ? try leftBehindBySingleFile(source: path, config: config, embedded: embedded) : []
+        try writer.write(weights: weights, config: { described }, companions: companions, progress: progress)
+        let tensors = weights.tensors
+        let files = kind == .directory ? writer.files.map { FileSystem.join(destination, $0) } : [destination]
+        return ConvertSummary(destination: destination, files: files, companions: writer.companions, leftBehind: leftBehind,
                               tensorCount: tensors.count, bytesWritten: tensors.reduce(0) { $0 + $1.info.byteCount })
     }
 

@@ -1,5 +1,4 @@
 import Checkpoint
-import HDF5
 import ModelGraph
 import RecastCore
 import SafeTensors
@@ -47,16 +46,15 @@ extension Swap {
         let fresh = try newTensors(graph: graph, store: store, plan: plan)
         // Claims the destination before the slow part, or fails: it exists, or it is, holds or lies inside
         // something the swap reads (the model, its config, the companion files copied below).
-        let reads = Checkpoint.inputs(of: source, store: store)
-        let output = try AtomicOutput(destination: destination, directory: true, force: options.force, reads: reads)
+        let writer = try CheckpointWriter(destination: destination, folder: true, force: options.force, source: source, store: store)
         // A GGUF source's tokenizer files, built before the slow part: a tokenizer its metadata describes
-        // badly fails at once.
-        let embeddedCompanions = try model.embedded?.companions()
-        let dir = output.temporaryPath
+        // badly fails at once. A GGUF source carries them inside: they are written from its metadata.
+        let companions: OutputCompanions = try model.embedded.map { .built(try $0.companions()) } ?? .copies(of: configPath)
+        let shards = try layout(store: store, graph: graph, plan: plan, newTensors: fresh, format: options.format)
+        let weights: OutputWeights = options.format == .hdf5
+            ? .hdf5(shards[0].tensors, metadata: shards[0].metadata)
+            : .shards(shards, indexMetadata: store.metadata)
 
-        var files: [String] = []
-        var copied: [String] = []
-        var shards: [Shard] = []
         // The provenance hashes read every source byte once more: do it on the other core while writing.
         // The store hashes its own mappings and the model the config bytes it parsed, so no source file
         // is opened a second time (a model of any number of shards needs no descriptor per shard).
@@ -65,49 +63,12 @@ extension Swap {
             try files.map { SourceFile(name: FileSystem.split($0).base, sha256: try store.value.sha256(of: $0)) }
                 + [SourceFile(name: "config.json", sha256: configHash)]
         }
+        CheckpointWriter.releasePagesAfterRead(of: store)
         do {
-            try output.write {
-
-                if let s = store as? SafeTensorsFile { s.releaseAfterRead = true }
-                if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }
-
-                shards = try layout(store: store, graph: graph, plan: plan, newTensors: fresh, format: options.format)
-                switch options.format {
-                case .hdf5:
-                    let name = "model.h5"
-                    try HDF5Writer.write(shards[0].tensors, metadata: shards[0].metadata, to: FileSystem.join(dir, name), progress: progress)
-                    files.append(name)
-                case .safetensors where shards.count == 1:
-                    let name = "model.safetensors"
-                    try SafeTensorsWriter.write(shards[0].tensors, metadata: shards[0].metadata, to: FileSystem.join(dir, name), progress: progress)
-                    files.append(name)
-                case .safetensors:
-                    var weightMap: [(String, JSON)] = []
-                    for (k, shard) in shards.enumerated() {
-                        let name = SafeTensorsWriter.shardName(k + 1, of: shards.count)
-                        try SafeTensorsWriter.write(shard.tensors, metadata: shard.metadata, to: FileSystem.join(dir, name), progress: progress)
-                        files.append(name)
-                        for t in shard.tensors { weightMap.append((t.info.name, .string(name))) }
-                    }
-                    let total = shards.reduce(0) { $0 + $1.tensors.reduce(0) { $0 + $1.info.byteCount } }
-                    try SafeTensorsWriter.writeIndex(weightMap: weightMap, totalSize: total, metadata: store.metadata, directory: dir)
-                    files.append(SafeTensorsWriter.indexName)
-                }
-
+            try writer.write(weights: weights, config: {
                 config.set("linear_attention", linearAttentionBlock(plan: plan, sourceFiles: try hashing.value()))
-                try FileSystem.writeAll(FileSystem.join(dir, "config.json"), Array((config.serialized(pretty: true) + "\n").utf8))
-                files.insert("config.json", at: 0)
-
-                // Companion files follow the rule for links (see `ModelFolder`); one that exists but is not a
-                // regular file is refused rather than skipped without a word.
-                // A GGUF source carries them inside: they are written from its metadata.
-                if let embeddedCompanions {
-                    copied = try Companions.write(embeddedCompanions, into: dir)
-                } else {
-                    copied = try Companions.copy(Companions.find(for: configPath), into: dir)
-                }
-                files += copied
-
+                return .json(config)
+            }, companions: companions, progress: progress) { dir in
                 try verify(written: dir, destination: destination, plan: plan)
             }
         } catch {
@@ -117,7 +78,7 @@ extension Swap {
             throw error
         }
         let all = shards.flatMap(\.tensors)
-        return SwapSummary(destination: output.destination, files: files, copiedFiles: copied, plan: plan, layerCount: graph.layerCount,
+        return SwapSummary(destination: writer.destination, files: writer.files, copiedFiles: writer.companions, plan: plan, layerCount: graph.layerCount,
                            newTensors: fresh.map(\.info), newParameterCount: fresh.reduce(0) { $0 + $1.info.elementCount },
                            copiedTensorCount: all.count - fresh.count, bytesWritten: all.reduce(0) { $0 + $1.info.byteCount })
     }
@@ -129,11 +90,7 @@ extension Swap {
         init(_ value: TensorStore) { self.value = value }
     }
 
-    /// One output file's tensors and metadata.
-    struct Shard {
-        var metadata: Metadata
-        var tensors: [OutputTensor]
-    }
+    typealias Shard = SafeTensorsWriter.Shard
 
     /// Places every tensor: the originals in the source's shards and order, each layer's new tensors in the
     /// shard that holds its query weight, right after the last tensor of its attention module. HDF5 output
@@ -143,13 +100,13 @@ extension Swap {
         var shards: [Shard]
         var shardOf: [String: Int] = [:]
         if format == .safetensors, let sharded = store as? ShardedSafeTensors {
-            shards = sharded.shards.map { Shard(metadata: $0.metadata, tensors: []) }
+            shards = sharded.shards.map { Shard(tensors: [], metadata: $0.metadata) }
             for (k, file) in sharded.shards.enumerated() { for t in file.tensors { shardOf[t.name] = k } }
         } else if let sharded = store as? ShardedSafeTensors {
             // One file from shards: the shards' own header metadata, not the index's (`total_size`).
-            shards = [Shard(metadata: sharded.shards.first?.metadata ?? [], tensors: [])]
+            shards = [Shard(tensors: [], metadata: sharded.shards.first?.metadata ?? [])]
         } else {
-            shards = [Shard(metadata: store.metadata, tensors: [])]
+            shards = [Shard(tensors: [], metadata: store.metadata)]
         }
         for info in store.tensors {
             shards[shardOf[info.name] ?? 0].tensors.append(.copy(info, from: store))

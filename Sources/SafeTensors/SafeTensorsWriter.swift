@@ -52,23 +52,44 @@ public enum SafeTensorsWriter {
         return shards
     }
 
-    /// Writes `model-0000i-of-0000n.safetensors` shards and `model.safetensors.index.json` into `directory`.
+    /// One file of a sharded output: its tensors, in order, and its header metadata.
+    public struct Shard {
+        public var tensors: [OutputTensor]
+        public var metadata: Metadata
+        public init(tensors: [OutputTensor], metadata: Metadata) {
+            self.tensors = tensors
+            self.metadata = metadata
+        }
+    }
+
+    /// Writes `model-0000i-of-0000n.safetensors` shards of at most `maxShardSize` data bytes and
+    /// `model.safetensors.index.json` into `directory`, every shard with the same `metadata`.
     /// Returns the file names written.
     @discardableResult
     public static func writeSharded(_ tensors: [OutputTensor], metadata: Metadata, directory: String,
                                     maxShardSize: Int, progress: ProgressSink? = nil) throws -> [String] {
-        let infos = tensors.map(\.info)
+        let groups = plan(tensors.map(\.info), maxShardSize: maxShardSize)
+        return try writeShards(groups.map { Shard(tensors: $0.map { tensors[$0] }, metadata: metadata) },
+                               indexMetadata: metadata, directory: directory, progress: progress)
+    }
+
+    /// Writes the given shards as `model-0000i-of-0000n.safetensors` (in order, each with its own header
+    /// metadata) and `model.safetensors.index.json` (with `indexMetadata` and `total_size`) into `directory`.
+    /// Returns the file names written.
+    @discardableResult
+    public static func writeShards(_ shards: [Shard], indexMetadata: Metadata, directory: String,
+                                   progress: ProgressSink? = nil) throws -> [String] {
+        let infos = shards.flatMap { $0.tensors.map(\.info) }
         try checkNames(infos, file: directory)
-        let groups = plan(infos, maxShardSize: maxShardSize)
         var weightMap: [(String, JSON)] = []
         var names: [String] = []
-        for (k, group) in groups.enumerated() {
-            let name = shardName(k + 1, of: groups.count)
+        for (k, shard) in shards.enumerated() {
+            let name = shardName(k + 1, of: shards.count)
             names.append(name)
-            try write(group.map { tensors[$0] }, metadata: metadata, to: FileSystem.join(directory, name), progress: progress)
-            for i in group { weightMap.append((infos[i].name, .string(name))) }
+            try write(shard.tensors, metadata: shard.metadata, to: FileSystem.join(directory, name), progress: progress)
+            for t in shard.tensors { weightMap.append((t.info.name, .string(name))) }
         }
-        try writeIndex(weightMap: weightMap, totalSize: infos.reduce(0) { $0 + $1.byteCount }, metadata: metadata, directory: directory)
+        try writeIndex(weightMap: weightMap, totalSize: infos.reduce(0) { $0 + $1.byteCount }, metadata: indexMetadata, directory: directory)
         return names + [indexName]
     }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Checkpoint
 import ModelGraph
 import RecastCore
 import Runtime

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import Checkpoint
 import ModelGraph
 import RecastCore
 import Runtime

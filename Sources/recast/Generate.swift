@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import ModelGraph
 import RecastCore
 import Runtime

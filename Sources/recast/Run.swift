@@ -140,8 +140,7 @@ struct Run: ParsableCommand {
             if self.input.idCount == nil {
                 try checkFits(sequences: input.sequences.count, tokens: input.tokenCount, longest: input.longest)
             }
-            let output = try AtomicOutput(destination: out, directory: false, force: force,
-                                          reads: Checkpoint.inputs(of: model, store: loaded.store))
+            let output = try CheckpointWriter(destination: out, folder: false, force: force, source: model, store: loaded.store)
             let transformer = try Transformer(graph: graph, store: loaded.store)
             let results: [ForwardOutput]
             switch forwardMode {
@@ -169,7 +168,7 @@ struct Run: ParsableCommand {
             } else {
                 meta.append(("sequences", "\(input.sequences.count)"))
             }
-            try output.write { try SafeTensorsWriter.write(written, metadata: meta, to: output.temporaryPath) }
+            try output.write(weights: .safetensors(written, metadata: meta, maxShardSize: .max))
             let shapes = written.map { "\($0.info.name) [\($0.info.shape.map(String.init).joined(separator: ", "))]" }
             Terminal.output("wrote \(out): \(shapes.joined(separator: ", ")) (\(mode)\(input.sequences.count > 1 ? ", \(input.sequences.count) sequences, \(input.tokenCount) tokens" : ""))")
         }

@@ -1,6 +1,7 @@
 import Testing
 import TestSupport
 import RecastCore
+import Checkpoint
 import ModelGraph
 @testable import Rewrite
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import RecastCore
+import Checkpoint
 import ModelGraph
 @testable import Rewrite
 

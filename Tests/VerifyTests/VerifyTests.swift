@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 import RecastCore
 import SafeTensors
+import Checkpoint
 import ModelGraph
 @testable import Verify
 

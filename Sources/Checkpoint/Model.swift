@@ -1,4 +1,4 @@
-import Checkpoint
+import ModelGraph
 import RecastCore
 
 /// A checkpoint opened together with its config and, when it is a recognised transformer, its graph.
