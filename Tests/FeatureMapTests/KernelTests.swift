@@ -68,6 +68,21 @@ struct KernelCase {
         return all[(head * n)..<((head + 1) * n)]
     }
 
+    /// The smallest |W_h x + b_h| over the rows, in Double: how far T2R's relu is from its kink.
+    var affineMargin: Double {
+        let k = weights.dimension, n = inFeatures
+        let w = Array(slice("weight")), b = Array(slice("bias"))
+        var margin = Double.infinity
+        for r in 0..<rows {
+            for j in 0..<k {
+                var u = Double(b[j])
+                for c in 0..<n { u += Double(w[j * n + c]) * Double(x[r * ldx + c]) }
+                margin = min(margin, abs(u))
+            }
+        }
+        return margin
+    }
+
     /// x without the padding of its row stride.
     var denseX: [[Float]] { (0..<rows).map { r in Array(x[(r * ldx)..<(r * ldx + inFeatures)]) } }
 }
@@ -85,9 +100,12 @@ func relativeError(_ a: [Double], _ b: [Double]) -> Double {
     /// Central differences of L = Σ grad ⊙ φ in every input and trained parameter, against the backward kernel.
     @Test(arguments: FeatureMapKind.allCases)
     func backwardMatchesFiniteDifferences(kind: FeatureMapKind) throws {
-        let c = KernelCase(kind, seed: 3)
-        let g = c.backward()
         let step: Float = 1e-2
+        // relu has a kink at 0, where a difference quotient is meaningless: for t2r, the first seed whose
+        // W x + b stays clear of it by more than any step moves it (|W|, |x| ≤ 1, so by 0.02).
+        let seeds: [UInt64] = kind == .t2r ? Array(0..<64) : [3]
+        let c = try #require(seeds.lazy.map { KernelCase(kind, seed: $0) }.first { kind != .t2r || $0.affineMargin > 0.02 })
+        let g = c.backward()
         #expect(g.input.count == c.rows * c.inFeatures)
         var numeric: [Double] = [], analytic: [Double] = []
         for r in 0..<c.rows {
