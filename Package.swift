@@ -8,7 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "recast", targets: ["recast"]),
-        .library(name: "RecastKit", targets: ["RecastCore", "SafeTensors", "HDF5", "GGUF", "Quantization", "Checkpoint", "ModelGraph", "Runtime", "Rewrite", "Verify", "Tokenizer"]),
+        .library(name: "RecastKit", targets: ["RecastCore", "SafeTensors", "HDF5", "GGUF", "Quantization", "Checkpoint", "LinearAlgebra", "FeatureMaps", "ModelGraph", "Runtime", "Rewrite", "Verify", "Tokenizer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -37,19 +37,23 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["RecastCore"], swiftSettings: strict),
         // GGML block quantisation: every block type gguf-py decodes to f32, and f32 to Q8_0/Q4_*/Q5_*, bit-identical to gguf-py.
         .target(name: "Quantization", dependencies: ["RecastCore"], swiftSettings: strict),
+        // Single-precision products over BLAS (loaded on first use) and the row softmax.
+        .target(name: "LinearAlgebra", dependencies: ["RecastCore", "CBLAS"], swiftSettings: strict),
+        // The feature maps of linear attention, one file each: parameters, initialisers, forward and backward kernels.
+        .target(name: "FeatureMaps", dependencies: ["RecastCore", "LinearAlgebra"], swiftSettings: strict),
         // Typed transformer graph over a store.
-        .target(name: "ModelGraph", dependencies: ["RecastCore"], swiftSettings: strict),
+        .target(name: "ModelGraph", dependencies: ["RecastCore", "FeatureMaps"], swiftSettings: strict),
         // Attention swap: feature maps and their initialisers.
-        .target(name: "Rewrite", dependencies: ["RecastCore", "ModelGraph", "Checkpoint", "SafeTensors", "HDF5"], swiftSettings: strict),
+        .target(name: "Rewrite", dependencies: ["RecastCore", "FeatureMaps", "ModelGraph", "Checkpoint", "SafeTensors", "HDF5"], swiftSettings: strict),
         // CPU forward pass over BLAS.
-        .target(name: "Runtime", dependencies: ["RecastCore", "ModelGraph", "CBLAS"], swiftSettings: strict),
+        .target(name: "Runtime", dependencies: ["RecastCore", "FeatureMaps", "ModelGraph", "CBLAS"], swiftSettings: strict),
         // Comparisons and reports.
-        .target(name: "Verify", dependencies: ["RecastCore", "Checkpoint", "ModelGraph", "Runtime", "Tokenizer"], swiftSettings: strict),
+        .target(name: "Verify", dependencies: ["RecastCore", "Checkpoint", "FeatureMaps", "ModelGraph", "Runtime", "Tokenizer"], swiftSettings: strict),
         // The command line: parsing and formatting only.
         .executableTarget(
             name: "recast",
             dependencies: [
-                "RecastCore", "SafeTensors", "HDF5", "Checkpoint", "ModelGraph", "Rewrite", "Runtime", "Verify", "Tokenizer",
+                "RecastCore", "SafeTensors", "HDF5", "Checkpoint", "FeatureMaps", "ModelGraph", "Rewrite", "Runtime", "Verify", "Tokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -61,9 +65,10 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["TestSupport", "RecastCore", "GGUF", "Tokenizer"]),
         .testTarget(name: "HDF5Tests", dependencies: ["RecastCore", "HDF5", "SafeTensors"]),
         .testTarget(name: "CheckpointTests", dependencies: ["TestSupport", "RecastCore", "Checkpoint", "SafeTensors", "HDF5", "ModelGraph", "Rewrite", "recast"]),
-        .testTarget(name: "ModelGraphTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Runtime", "Rewrite"]),
-        .testTarget(name: "RewriteTests", dependencies: ["TestSupport", "RecastCore", "ModelGraph", "Checkpoint", "Rewrite"]),
+        .testTarget(name: "ModelGraphTests", dependencies: ["TestSupport", "RecastCore", "FeatureMaps", "ModelGraph", "Checkpoint"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["TestSupport", "RecastCore", "FeatureMaps", "ModelGraph", "Checkpoint", "Runtime", "Rewrite"]),
+        .testTarget(name: "RewriteTests", dependencies: ["TestSupport", "RecastCore", "FeatureMaps", "ModelGraph", "Checkpoint", "Rewrite", "recast"]),
+        .testTarget(name: "FeatureMapTests", dependencies: ["TestSupport", "RecastCore", "LinearAlgebra", "FeatureMaps"]),
         .testTarget(name: "VerifyTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Checkpoint", "ModelGraph", "Runtime", "Verify"]),
         .testTarget(name: "HardeningTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Checkpoint", "recast"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "HDF5", "GGUF", "Checkpoint", "ModelGraph"], exclude: ["Inputs"]),

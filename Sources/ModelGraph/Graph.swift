@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FeatureMaps
 import RecastCore
 
 /// The transformer families Recast maps.
@@ -189,7 +190,7 @@ public struct Embeddings: Sendable, Hashable {
 
 /// The `linear_attention` block of an exported config.json.
 public struct LinearAttentionConfig: Sendable, Hashable {
-    public var featureMap: String
+    public var featureMap: FeatureMapKind
     public var featureDim: Int
     public var layers: [Int]
     public var eps: Double
@@ -286,7 +287,7 @@ public struct ModelGraph: Sendable {
         ]
         if let la = linearAttention {
             pairs.append(("linear_attention", .object([
-                ("feature_map", .string(la.featureMap)), ("feature_dim", .int(la.featureDim)),
+                ("feature_map", .string(la.featureMap.name)), ("feature_dim", .int(la.featureDim)),
                 ("layers", .array(la.layers.map { .int($0) })),
             ])))
         } else {

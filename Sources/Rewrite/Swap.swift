@@ -15,6 +15,17 @@ public struct SwapPlan: Sendable, Equatable {
     /// T2R: φ was drawn as two maps (q and k) rather than one. Differs from `!sharedQK` when folded:
     /// folded tensors are always per q and k, but the map folded into them may be one.
     public var separateMaps: Bool
+    /// The sliding-window hybrid's window W (`--window`); nil for plain linear attention.
+    public var window: Int? = nil
+
+    /// The swapped model's `linear_attention` config.
+    public var config: LinearAttentionConfig {
+        LinearAttentionConfig(featureMap, featureDim: featureDim, layers: layers, eps: eps, sharedQK: sharedQK,
+                              folded: folded, window: window)
+    }
+
+    /// Features φ produces per head on heads of size `d` (2k for hedgehog).
+    public func featureCount(headDim d: Int) -> Int { featureMap.map.featureCount(dimension: featureDim, headDim: d) }
 }
 
 /// A source file named in the provenance of a swapped model.
@@ -42,31 +53,30 @@ public enum Swap {
         }
         let layers = try options.layers.resolve(layerCount: graph.layerCount, file: file)
         let d = graph.headDim
-        let dim: Int
-        switch options.featureMap {
-        case .t2r: dim = options.featureDim ?? SwapOptions.defaultT2RFeatures
-        case .performer: dim = options.featureDim ?? SwapOptions.defaultPerformerFeatures
-        case .hedgehog: dim = options.featureDim ?? d
-        case .elu:
-            if let k = options.featureDim, k != d {
-                throw SwapError(file: file, "--feature-dim \(k) does not apply to elu: elu(x)+1 keeps the head size, \(d) features")
-            }
-            dim = d
+        let map = options.featureMap.map
+        if let k = options.featureDim, let refusal = map.dimensionRefusal(k, headDim: d) {
+            throw SwapError(file: file, refusal)
         }
+        let dim = options.featureDim ?? map.defaultDimension(headDim: d)
         if options.fold {
             if let i = layers.first(where: { graph.blocks[$0].attention.rotary != nil }) {
                 throw SwapError(file: file, "--fold is refused for model_type '\(graph.modelType)': layer \(i) applies rotary position embeddings to q and k between the projection and the feature map, so W_φ cannot be multiplied into the projection")
             }
         }
-        let shared: Bool
-        switch options.featureMap {
-        case .t2r: shared = !options.separateQK && !options.fold
-        case .performer, .elu: shared = true
-        case .hedgehog: shared = false
+        let shared: Bool, separateMaps: Bool
+        switch map.qkSharing {
+        case .optional: (shared, separateMaps) = (!options.separateQK && !options.fold, options.separateQK)
+        case .alwaysSeparate: (shared, separateMaps) = (false, true)
+        case .refused: (shared, separateMaps) = (true, false)
         }
         return SwapPlan(featureMap: options.featureMap, featureDim: dim, layers: layers, eps: options.eps,
-                        sharedQK: shared, folded: options.fold, seed: options.seed,
-                        separateMaps: options.featureMap == .hedgehog || (options.featureMap == .t2r && options.separateQK))
+                        sharedQK: shared, folded: options.fold, seed: options.seed, separateMaps: separateMaps, window: options.window)
+    }
+
+    /// The swap as a function of the graph: the swapped graph (its `linearAttention` and each swapped
+    /// layer's feature-map tensors) and the new tensors it names, which compute their values only when written.
+    public static func rewrite(graph: ModelGraph, store: TensorStore, plan: SwapPlan) throws -> (graph: ModelGraph, tensors: [OutputTensor]) {
+        (graph.swapped(to: plan.config), try newTensors(graph: graph, store: store, plan: plan))
     }
 
     /// The feature-map tensors of a swap, in layer order; each computes its values only when written.
@@ -98,6 +108,7 @@ public enum Swap {
             ("eps", .double(plan.eps)),
             ("shared_qk", .bool(plan.sharedQK)),
             ("folded", .bool(plan.folded)),
+        ] + (plan.window.map { [("window", JSON.int($0))] } ?? []) + [
             ("seed", .number(String(plan.seed))),
             ("source", .object([
                 ("files", .array(sourceFiles.map { .object([("name", .string($0.name)), ("sha256", .string($0.sha256))]) })),
@@ -107,102 +118,75 @@ public enum Swap {
 
     // MARK: tensors of one layer
 
-    /// The purpose names that key the random streams; changing one changes every seeded output.
-    enum Purpose {
-        static func t2r(_ role: String, _ param: String) -> String { "t2r/\(role)/\(param)" }
-        static let performer = "performer/projection"
-    }
+    /// g_h of every new window factor: γ_h = sigmoid(−2.1972) = 0.1, as LoLCATs starts.
+    public static let initialWindowFactor = -2.1972
 
     static func layerTensors(graph: ModelGraph, store: TensorStore, plan: SwapPlan, layer: Int) throws -> [OutputTensor] {
         let a = graph.blocks[layer].attention
-        let p = a.modulePath
-        let h = a.heads, d = a.headDim, k = plan.featureDim, seed = plan.seed
+        let h = a.heads, d = a.headDim, k = plan.featureDim
+        let la = plan.config
+        let layout = la.layout(a, hiddenSize: graph.hiddenSize)
+        let map = plan.featureMap.map
         let dtype = parameterDType(store.info(named: a.query.weight.name)?.dtype)
 
-        func tensor(_ name: String, _ shape: [Int], _ type: DType, _ values: @escaping () throws -> [Double]) throws -> OutputTensor {
-            guard let info = TensorInfo(name: name, dtype: type, shape: shape) else {
-                throw SwapError(file: store.files.first, "tensor '\(name)' of shape \(shape) is too large")
+        func tensor(_ ref: TensorRef, _ type: DType, _ values: @escaping () throws -> [Double]) throws -> OutputTensor {
+            guard let info = TensorInfo(name: ref.name, dtype: type, shape: ref.shape) else {
+                throw SwapError(file: store.files.first, "tensor '\(ref.name)' of shape \(ref.shape) is too large")
             }
             return OutputTensor(info: info) { consume in
                 let v = try values()
-                precondition(v.count == info.elementCount, "feature-map initialiser produced \(v.count) values for \(shape)")
+                precondition(v.count == info.elementCount, "feature-map initialiser produced \(v.count) values for \(ref.shape)")
                 try encode(v, as: type).withUnsafeBytes { try consume($0) }
             }
         }
-        /// T2R weight and bias of every head for one role, as stored unfolded (rounded through `dtype`).
-        func t2rValues(_ role: String) -> (weight: [Double], bias: [Double]) {
-            var w: [Double] = [], b: [Double] = []
-            for head in 0..<h {
-                var ws = RandomStream(seed: seed, purpose: Purpose.t2r(role, "weight"), layer: layer, head: head)
-                var bs = RandomStream(seed: seed, purpose: Purpose.t2r(role, "bias"), layer: layer, head: head)
-                let x = Initializers.t2r(features: k, headDim: d, weightStream: &ws, biasStream: &bs)
-                w += x.weight
-                b += x.bias
-            }
-            return (roundTrip(w, through: dtype), roundTrip(b, through: dtype))
+        /// One unfolded parameter, every head, as stored (rounded through `dtype`).
+        func initial(_ p: FeatureMapParameter, _ layout: FeatureMapLayout) -> [Double] {
+            var all: [Double] = []
+            for head in 0..<h { all += map.initialValues(p, layout: layout, seed: plan.seed, layer: layer, head: head) }
+            return roundTrip(all, through: dtype)
         }
 
-        switch plan.featureMap {
-        case .elu:
-            return []
-        case .performer:
-            return [try tensor(p + ".feature_map.projection", [h, k, d], dtype) {
-                var all: [Double] = []
-                for head in 0..<h {
-                    var s = RandomStream(seed: seed, purpose: Purpose.performer, layer: layer, head: head)
-                    all += Initializers.performer(features: k, headDim: d, stream: &s)
-                }
-                return all
-            }]
-        case .hedgehog:
-            let x = Initializers.hedgehog(features: k, headDim: d)
-            let w = Array((0..<h).map { _ in x.weight }.joined()), b = Array((0..<h).map { _ in x.bias }.joined())
-            var out: [OutputTensor] = []
-            for role in ["q", "k"] {
-                out.append(try tensor(p + ".feature_map_\(role).weight", [h, k, d], dtype) { w })
-                out.append(try tensor(p + ".feature_map_\(role).bias", [h, k], dtype) { b })
+        var out: [OutputTensor] = []
+        for (parameter, ref) in graph.linearAttentionTensors(la, layer: layer) {
+            guard let parameter else {
+                out.append(try tensor(ref, dtype) { [Double](repeating: initialWindowFactor, count: h) })
+                continue
             }
-            return out
-        case .t2r where !plan.folded:
-            let roles = plan.sharedQK ? [("shared", "feature_map")] : [("q", "feature_map_q"), ("k", "feature_map_k")]
-            var out: [OutputTensor] = []
-            for (role, name) in roles {
-                out.append(try tensor(p + ".\(name).weight", [h, k, d], dtype) { t2rValues(role).weight })
-                out.append(try tensor(p + ".\(name).bias", [h, k], dtype) { t2rValues(role).bias })
+            guard layout.folded else {
+                out.append(try tensor(ref, dtype) { initial(parameter, layout) })
+                continue
             }
-            return out
-        case .t2r:
-            // φ is drawn exactly as the unfolded swap with the same options would store it (shared unless
-            // --separate-qk), then multiplied into the projection.
-            let separate = plan.separateMaps
-            let foldedType = dtype == .f64 ? DType.f64 : .f32
+            // Folded (t2r): φ is drawn exactly as the unfolded swap with the same options would store it
+            // (shared unless --separate-qk), then multiplied into the projection.
+            var unfolded = layout
+            unfolded.folded = false
+            unfolded.sharedQK = !plan.separateMaps
+            let mapRole: FeatureMapRole = plan.separateMaps ? parameter.role : .shared
+            let weight = FeatureMapParameter(role: mapRole, key: "weight", shape: [h, k, d])
+            let bias = FeatureMapParameter(role: mapRole, key: "bias", shape: [h, k])
+            let projection = parameter.role == .query ? a.query : a.key
             let n = graph.hiddenSize
             let groups = a.kvHeads > 0 && h % a.kvHeads == 0 ? h / a.kvHeads : 1
-            var out: [OutputTensor] = []
-            for (role, projection) in [("q", a.query), ("k", a.key)] {
-                let mapRole = separate ? role : "shared"
-                let folded = {
-                    let phi = t2rValues(mapRole)
-                    let (pw, pb) = try projection.load(from: store)
-                    var w: [Double] = [], b: [Double] = []
-                    for head in 0..<h {
-                        // Keys are shared by the query heads of a group (GQA); φ stays per query head.
-                        let src = role == "q" ? head : head / groups
-                        let rows = Array(pw[(src * d * n)..<((src + 1) * d * n)]).map(Double.init)
-                        let rowBias = pb.map { Array($0[(src * d)..<((src + 1) * d)]).map(Double.init) }
-                        let f = Initializers.fold(mapWeight: Array(phi.weight[(head * k * d)..<((head + 1) * k * d)]),
-                                                  mapBias: Array(phi.bias[(head * k)..<((head + 1) * k)]),
-                                                  features: k, headDim: d, projection: rows, projectionBias: rowBias, inFeatures: n)
-                        w += f.weight
-                        b += f.bias
-                    }
-                    return (w, b)
+            let folded = {
+                let (phiWeight, phiBias) = (initial(weight, unfolded), initial(bias, unfolded))
+                let (pw, pb) = try projection.load(from: store)
+                var w: [Double] = [], b: [Double] = []
+                for head in 0..<h {
+                    // Keys are shared by the query heads of a group (GQA); φ stays per query head.
+                    let src = parameter.role == .query ? head : head / groups
+                    let rows = Array(pw[(src * d * n)..<((src + 1) * d * n)]).map(Double.init)
+                    let rowBias = pb.map { Array($0[(src * d)..<((src + 1) * d)]).map(Double.init) }
+                    let f = T2R.fold(mapWeight: Array(phiWeight[(head * k * d)..<((head + 1) * k * d)]),
+                                     mapBias: Array(phiBias[(head * k)..<((head + 1) * k)]),
+                                     features: k, headDim: d, projection: rows, projectionBias: rowBias, inFeatures: n)
+                    w += f.weight
+                    b += f.bias
                 }
-                out.append(try tensor(p + ".feature_map_\(role).weight", [h, k, n], foldedType) { try folded().0 })
-                out.append(try tensor(p + ".feature_map_\(role).bias", [h, k], foldedType) { try folded().1 })
+                return parameter.key == "weight" ? w : b
             }
-            return out
+            out.append(try tensor(ref, dtype == .f64 ? .f64 : .f32, folded))
         }
+        return out
     }
 
     /// New parameters take the dtype of the layer's query weight when it is a float type a writer

@@ -125,11 +125,11 @@ public struct SwapOptions: Sendable {
     public var eps: Double = LinearAttentionConfig.defaultEps
     public var format: SwapFormat = .safetensors
     public var force = false
+    /// The sliding-window hybrid (LoLCATs, W = 64): softmax over the last W positions, linear attention
+    /// beyond; adds `{P}.window_factors` `[H]`. nil: plain linear attention.
+    public var window: Int?
 
     public init(featureMap: FeatureMapKind) { self.featureMap = featureMap }
-
-    public static let defaultT2RFeatures = 32
-    public static let defaultPerformerFeatures = 256
 
     /// Checks what needs no model: dimensions, eps, and which flags go with which feature map.
     public func validate() throws(SwapError) {
@@ -139,26 +139,23 @@ public struct SwapOptions: Sendable {
         guard LinearAttentionConfig.epsRange.contains(eps) else {
             throw SwapError("--eps must be a positive number (got \(eps)); it keeps the linear-attention denominator away from zero")
         }
-        if separateQK {
-            switch featureMap {
-            case .t2r, .hedgehog: break
-            case .performer:
-                throw SwapError("--separate-qk does not apply to performer: its random projection is fixed and shared by q and k")
-            case .elu:
-                throw SwapError("--separate-qk does not apply to elu: elu(x)+1 has no parameters")
+        let map = featureMap.map
+        if separateQK, case let .refused(why) = map.qkSharing { throw SwapError(why) }
+        if fold, let why = map.foldRefusal { throw SwapError(why) }
+        if let w = window {
+            guard w > 0 else { throw SwapError("--window must be a positive number of positions (got \(w)); LoLCATs uses 64") }
+            if fold {
+                throw SwapError("--window is refused with --fold: the window's softmax needs q·k of the last W positions, so q and k must still be formed, and a folded map replaces them")
             }
         }
-        if fold {
-            switch featureMap {
-            case .t2r: break
-            case .performer:
-                throw SwapError("--fold is refused for performer: φ(x) = m^(-1/2)·exp(ωᵀx′ − ‖x′‖²/2) needs ‖q‖² besides the projection ωᵀq, so q itself must still be formed and there is no linear first stage to fold")
-            case .elu:
-                throw SwapError("--fold is refused for elu: elu(x)+1 acts on q and k element by element and has no linear stage to fold into the projections")
-            case .hedgehog:
-                throw SwapError("--fold is refused for hedgehog: the folded format (config 'folded', the runtime and tools/reference.py) is defined for t2r only, and Hedgehog's maps start as the identity to be trained on q and k themselves; with k = d a folded map would be as large as the projection it replaces")
-            }
+    }
+
+    /// What the options ask that changes nothing, one line each, for the user to see.
+    public var warnings: [String] {
+        if separateQK && featureMap.map.qkSharing == .alwaysSeparate {
+            return ["--separate-qk changes nothing for \(featureMap.name): its q and k feature maps are always separate"]
         }
+        return []
     }
 }
 
@@ -172,14 +169,13 @@ extension String {
 }
 
 extension SwapPlan {
-    /// Memory the largest feature-map tensor takes while it is drawn and written: its values as doubles,
-    /// their copy rounded through the stored dtype, and the encoded bytes (at most 8 a value). Hedgehog
-    /// also keeps one head's map beside the stacked heads.
+    /// Memory the largest new tensor takes while it is drawn and written: its values as doubles, their copy
+    /// rounded through the stored dtype, and the encoded bytes (at most 8 a value).
     public func memoryNeed(graph: ModelGraph) -> MemoryNeed {
         var need = MemoryNeed()
-        guard featureMap != .elu else { return need }
-        let largest = layers.map { graph.blocks[$0].attention }.map { MemoryNeed.product([$0.heads, featureDim, $0.headDim]) }.max() ?? 0
-        need.add("feature-map values", [largest, 3], bytesEach: 8)
+        let largest = layers.flatMap { graph.linearAttentionTensors(config, layer: $0) }
+            .map { MemoryNeed.product($0.ref.shape) }.max() ?? 0
+        if largest > 0 { need.add(window == nil ? "feature-map values" : "feature-map and window-factor values", [largest, 3], bytesEach: 8) }
         return need
     }
 

@@ -127,7 +127,7 @@ public enum Verifier {
             LayerError(layer: l, linear: conv.isLinear(layer: l), relativeError: conv.isLinear(layer: l) ? layerSums[l] / count : 0)
         }
         var report = VerifyReport(
-            original: original, converted: converted, family: og.family, featureMap: la.featureMap,
+            original: original, converted: converted, family: og.family, featureMap: la.featureMap.name,
             input: input.kind, source: input.source, sequences: input.sequences.count,
             tokens: input.sequences.reduce(0) { $0 + $1.count }, layers: layers,
             hiddenRelativeError: (hidden.difference / max(hidden.reference, 1e-300)).squareRoot(),
@@ -199,12 +199,7 @@ public enum Verifier {
         var bytes = converted.kvCacheBytes(length: length)
         if let la = converted.linearAttention {
             let d = converted.headDim
-            let m: Int
-            switch FeatureMapKind(rawValue: la.featureMap) {
-            case .elu: m = d
-            case .hedgehog: m = 2 * la.featureDim
-            default: m = la.featureDim
-            }
+            let m = la.featureMap.map.featureCount(dimension: la.featureDim, headDim: d)
             bytes += linear.count * converted.heads * (m * d + m) * 4
         }
         return StatePoint(length: length, kvCacheBytes: original.kvCacheBytes(length: length), convertedBytes: bytes)

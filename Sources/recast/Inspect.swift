@@ -58,7 +58,10 @@ enum InspectText {
             if g.lmHead != nil { extras.append(g.tiedEmbeddings ? "LM head tied to the embedding" : "separate LM head") }
             if !extras.isEmpty { lines.append("            " + extras.joined(separator: ", ")) }
             if let la = g.linearAttention {
-                lines.append("linear:     \(la.featureMap) feature map, \(la.featureDim) features, layers \(la.layers.map(String.init).joined(separator: ","))\(la.folded ? ", folded" : "")")
+                let features = la.featureMap.map.featureCount(dimension: la.featureDim, headDim: g.headDim)
+                let count = features == la.featureDim ? "\(features) features" : "\(features) features (feature dim \(la.featureDim))"
+                let window = la.window.map { ", softmax window \($0)" } ?? ""
+                lines.append("linear:     \(la.featureMap.name) feature map, \(count), layers \(la.layers.map(String.init).joined(separator: ","))\(la.folded ? ", folded" : "")\(window)")
             }
             lines.append("parameters: " + g.parameterCounts().map { "\($0.0) \(grouped($0.1))" }.joined(separator: ", "))
         }

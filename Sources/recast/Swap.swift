@@ -15,9 +15,11 @@ struct Swap: ParsableCommand {
             command and seed give byte-identical files on any machine. The output is written beside DST and \
             renamed into place when complete.
 
-            Feature maps (d = head size): t2r relu(W x + b), k features (default 32); performer positive \
-            orthogonal random features, m features (default 256); elu elu(x)+1, no parameters; hedgehog \
-            [softmax(W x + b), softmax(-(W x + b))], 2k features (default k = d).
+            Feature maps (d = head size): \(knownFeatureMaps.map { "\($0.name) \($0.map.formula)" }.joined(separator: "; ")).
+
+            With --window W (LoLCATs uses 64), each swapped layer keeps softmax attention over the last W \
+            positions and uses linear attention beyond them, mixed with a learned factor per head \
+            {P}.window_factors (g_h = -2.1972 at first, so sigmoid(g_h) = 0.1).
             """
     )
 
@@ -27,7 +29,7 @@ struct Swap: ParsableCommand {
     @Argument(help: "The folder to write.")
     var destination: String
 
-    @Option(help: "The feature map: t2r, performer, elu or hedgehog.")
+    @Option(help: ArgumentHelp("The feature map: \(FeatureMapKind.knownNames)."))
     var featureMap: String
 
     @Option(help: "Features per head: k for t2r (default 32) and hedgehog (default d), m for performer (default 256).",
@@ -40,11 +42,15 @@ struct Swap: ParsableCommand {
     @Option(help: "Seed of the random initialisation.")
     var seed: UInt64 = 0
 
-    @Flag(name: .customLong("separate-qk"), help: "t2r: one feature map for queries and one for keys instead of a shared one.")
+    @Flag(name: .customLong("separate-qk"), help: "t2r: one feature map for queries and one for keys instead of a shared one (hedgehog's are always separate).")
     var separateQK = false
 
     @Flag(help: "t2r: multiply the feature maps into the query and key projections (not with rotary embeddings).")
     var fold = false
+
+    @Option(help: "Keep softmax attention over the last W positions and use linear attention beyond (LoLCATs uses 64); not with --fold.",
+            transform: parseCount)
+    var window: Int?
 
     @Option(help: "The linear-attention denominator's epsilon.")
     var eps: Double = LinearAttentionConfig.defaultEps
@@ -57,7 +63,7 @@ struct Swap: ParsableCommand {
 
     func options() throws -> SwapOptions {
         guard let kind = FeatureMapKind(rawValue: featureMap) else {
-            throw ValidationError("--feature-map must be one of t2r, performer, elu, hedgehog (got '\(featureMap)')")
+            throw ValidationError("--feature-map must be one of \(FeatureMapKind.knownNames) (got '\(featureMap)')")
         }
         guard let weights = SwapFormat(rawValue: format) else {
             throw ValidationError("--format must be safetensors or hdf5 (got '\(format)')")
@@ -68,6 +74,7 @@ struct Swap: ParsableCommand {
         o.separateQK = separateQK
         o.fold = fold
         o.eps = eps
+        o.window = window
         o.format = weights
         o.force = force
         do {
@@ -86,16 +93,20 @@ struct Swap: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let options = try options()
+            for w in options.warnings { Terminal.warning(w) }
             let model = try Model(path: source)
             let bar = ProgressBar.make(total: model.store.byteCount, label: "swapping")
             let summary = try Rewrite.Swap.write(model: model, destination: destination, options: options, progress: bar)
             bar?.finish()
             let plan = summary.plan
-            var how = "\(plan.featureMap.rawValue), feature dim \(plan.featureDim)"
-            if plan.featureMap == .t2r {
+            var how = "\(plan.featureMap.name), feature dim \(plan.featureDim)"
+            let features = plan.featureCount(headDim: try model.graph().headDim)
+            if features != plan.featureDim { how += " (\(features) features)" }
+            if plan.featureMap.map.qkSharing == .optional {
                 how += plan.folded ? ", folded" : plan.sharedQK ? ", shared q/k" : ", separate q/k"
             }
             if [.t2r, .performer].contains(plan.featureMap) { how += ", seed \(plan.seed)" }
+            if let w = plan.window { how += ", window \(w)" }
             Terminal.output("swapped layer\(plan.layers.count == 1 ? "" : "s") \(LayerSelection.text(plan.layers)) (\(plan.layers.count) of \(summary.layerCount)) to linear attention: \(how)")
             Terminal.output("new parameters: \(InspectText.grouped(summary.newParameterCount)) in \(summary.newTensors.count) tensors; \(summary.copiedTensorCount) tensors copied unchanged")
             Terminal.output("wrote \(summary.destination): \(summary.files.joined(separator: ", ")) (\(ByteSize.format(summary.bytesWritten)) of weights)")

@@ -88,7 +88,7 @@ import Checkpoint
 
     @Test func swappedCheckpointsCarryTheirFeatureMaps() throws {
         let g = try graph("gpt2-t2r")
-        #expect(g.linearAttention?.featureMap == "t2r" && g.linearAttention?.layers == [0, 1])
+        #expect(g.linearAttention?.featureMap == .t2r && g.linearAttention?.layers == [0, 1])
         #expect(g.blocks[0].attention.featureMap?.query["weight"]?.name == "h.0.attn.feature_map_q.weight")
         let p = try graph("qwen2-performer")
         #expect(p.blocks[1].attention.featureMap?.shared["projection"]?.shape == [4, 16, 8])

@@ -44,9 +44,11 @@ import ModelGraph
 
     @Test(arguments: [(16, 8), (8, 8), (4, 8)])
     func hedgehogIdentity(k: Int, d: Int) {
-        let x = Initializers.hedgehog(features: k, headDim: d)
-        for i in 0..<k { for j in 0..<d { #expect(x.weight[i * d + j] == (i == j ? 1 : 0)) } }
-        #expect(x.bias == [Double](repeating: 0, count: k))
+        let layout = FeatureMapLayout(heads: 1, headDim: d, dimension: k, sharedQK: false, hiddenSize: d)
+        let p = Hedgehog().parameters(layout)
+        let weight = Hedgehog().initialValues(p[0], layout: layout, seed: 0, layer: 0, head: 0)
+        for i in 0..<k { for j in 0..<d { #expect(weight[i * d + j] == (i == j ? 1 : 0)) } }
+        #expect(Hedgehog().initialValues(p[1], layout: layout, seed: 0, layer: 0, head: 0) == [Double](repeating: 0, count: k))
     }
 
     @Test func hedgehogTensors() throws {
@@ -66,7 +68,7 @@ import ModelGraph
     @Test(arguments: [(20, 8), (8, 8), (5, 8), (64, 16)])
     func performerBlocksOrthogonal(m: Int, d: Int) {
         var s = RandomStream(seed: 9, purpose: "test", layer: 0, head: 0)
-        let w = Initializers.performer(features: m, headDim: d, stream: &s)
+        let w = Performer.orthogonalFeatures(features: m, headDim: d, stream: &s)
         #expect(w.count == m * d)
         var worst = 0.0
         for start in stride(from: 0, to: m, by: d) {
@@ -117,7 +119,7 @@ import ModelGraph
         var squares: [Double] = []
         for head in 0..<400 {
             var s = RandomStream(seed: 2, purpose: "performer/projection", layer: 0, head: head)
-            let w = Initializers.performer(features: m, headDim: d, stream: &s)
+            let w = Performer.orthogonalFeatures(features: m, headDim: d, stream: &s)
             for r in 0..<m { squares.append((0..<d).reduce(0) { $0 + w[r * d + $1] * w[r * d + $1] }) }
         }
         let n = Double(squares.count)

@@ -66,6 +66,7 @@ func expectedNewTensors(_ g: ModelGraph, map: FeatureMapKind, k: Int, layers: [I
                 out[p + ".\(base).weight"] = [h, k, width]
                 out[p + ".\(base).bias"] = [h, k]
             }
+        default: Issue.record("no contract written for feature map \(map)")
         }
     }
     return out

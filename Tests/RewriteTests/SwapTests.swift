@@ -67,7 +67,7 @@ import ModelGraph
         // Loads back as a graph with linear attention on both layers.
         let g = try out.graph()
         let la = try #require(g.linearAttention)
-        #expect(la.featureMap == map.rawValue && la.featureDim == k && la.layers == [0, 1] && la.sharedQK == shared && !la.folded)
+        #expect(la.featureMap == map && la.featureDim == k && la.layers == [0, 1] && la.sharedQK == shared && !la.folded)
         #expect(g.blocks.allSatisfy { $0.attention.featureMap != nil })
     }
 
@@ -136,7 +136,7 @@ import ModelGraph
         for (n, (_, bytes)) in before { #expect(after[n]?.1 == bytes, "\(n)") }
         #expect(after.count == before.count + 4)
         #expect(after["h.1.attn.feature_map.weight"]?.0.shape == [4, 4, 8])
-        #expect(try Model(path: dst).graph().linearAttention?.featureMap == "t2r")
+        #expect(try Model(path: dst).graph().linearAttention?.featureMap == .t2r)
     }
 
     @Test func shardedToHDF5() throws {
@@ -148,7 +148,7 @@ import ModelGraph
         let before = try tensorBytes(Checkpoint.open(fixture("llama"))), after = try tensorBytes(store)
         for (n, (_, bytes)) in before { #expect(after[n]?.1 == bytes, "\(n)") }
         #expect(after["model.layers.0.self_attn.feature_map.projection"]?.0.dtype == .bf16)
-        #expect(try Model(path: dst).graph().linearAttention?.featureMap == "performer")
+        #expect(try Model(path: dst).graph().linearAttention?.featureMap == .performer)
     }
 
     @Test func foldedWrite() throws {
@@ -206,7 +206,7 @@ import ModelGraph
         let m = try Model(path: dst)
         #expect(m.store.format == .safetensors)
         let g = try m.graph()
-        #expect(g.linearAttention?.featureMap == "t2r" && g.blocks[0].attention.query.weight.storedTransposed)
+        #expect(g.linearAttention?.featureMap == .t2r && g.blocks[0].attention.query.weight.storedTransposed)
     }
 
     /// Errors name the file, and nothing is written.
