@@ -74,15 +74,17 @@ public final class Transformer {
     /// Linear and hybrid attention process this many tokens per block in parallel mode.
     static let chunk = 64
 
-    public init(graph: ModelGraph, store: TensorStore) throws {
+    /// Loads the model's weights as f32. With `sharing`, weights another model already loaded from identical
+    /// stored bytes are shared with it, not loaded again (see `SharedWeights`).
+    public init(graph: ModelGraph, store: TensorStore, sharing: SharedWeights? = nil) throws {
         self.graph = graph
         file = store.files.first ?? "model"
         try RunLimits.check(RunLimits.weightsNeed(graph: graph, store: store), for: "the weights", file: file)
         try BLAS.load(file: file)
-        let loader = WeightLoader(store: store)
-        tokenEmbedding = try loader.values(graph.embeddings.token)
-        positionEmbedding = try graph.embeddings.position.map(loader.values)
-        tokenTypeEmbedding = try graph.embeddings.tokenType.map(loader.values)
+        let loader = WeightLoader(store: store, sharing: sharing)
+        tokenEmbedding = try loader.kept(graph.embeddings.token)
+        positionEmbedding = try graph.embeddings.position.map(loader.kept)
+        tokenTypeEmbedding = try graph.embeddings.tokenType.map(loader.kept)
         embeddingNorm = try graph.embeddings.norm.map(loader.norm)
         let la = graph.linearAttention
         var tables: [Rotary: RotaryTable] = [:]
