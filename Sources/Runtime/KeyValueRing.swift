@@ -24,7 +24,7 @@ struct KeyValueRing {
     /// The slot of a held position.
     func slot(of position: Int) -> Int { capacity.map { position % $0 } ?? position }
 
-    /// The position held in `slot`: the ring's slots hold positions 0 ..< count until it is full.
+    /// The position held in `slot`: slot p holds position p until the ring is full (a ring starts at position 0).
     func position(ofSlot slot: Int) -> Int {
         guard let w = capacity, count == w else { return slot }
         let start = end - w
@@ -34,23 +34,31 @@ struct KeyValueRing {
     /// Appends `rows` tokens at positions `end ..< end + rows`; a full ring overwrites the oldest.
     mutating func append(rows: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, stride: Int,
                          features f: UnsafePointer<Float>? = nil, featureStride: Int = 0) {
-        // Only the last W rows of a long block stay.
-        let first = capacity.map { max(0, rows - $0) } ?? 0
-        for r in first..<rows {
-            let position = end + r
-            if let w = capacity, count == w {
-                let s = position % w
-                replace(&keys, slot: s, width: width, from: k + r * stride)
-                replace(&values, slot: s, width: width, from: v + r * stride)
-                if let f { replace(&features, slot: s, width: featureWidth, from: f + r * featureStride) }
-            } else {
+        guard let w = capacity else {
+            for r in 0..<rows {
                 keys.append(contentsOf: UnsafeBufferPointer(start: k + r * stride, count: width))
                 values.append(contentsOf: UnsafeBufferPointer(start: v + r * stride, count: width))
                 if let f { features.append(contentsOf: UnsafeBufferPointer(start: f + r * featureStride, count: featureWidth)) }
-                count += 1
             }
+            count += rows
+            end += rows
+            return
+        }
+        if keys.isEmpty {
+            // The whole ring at once: a long block may skip its first slots.
+            keys = [Float](repeating: 0, count: w * width)
+            values = keys
+            features = [Float](repeating: 0, count: w * featureWidth)
+        }
+        // Only the last W rows of a long block stay.
+        for r in max(0, rows - w)..<rows {
+            let s = (end + r) % w
+            replace(&keys, slot: s, width: width, from: k + r * stride)
+            replace(&values, slot: s, width: width, from: v + r * stride)
+            if let f { replace(&features, slot: s, width: featureWidth, from: f + r * featureStride) }
         }
         end += rows
+        count = min(end, w)
     }
 
     private func replace(_ array: inout [Float], slot: Int, width: Int, from source: UnsafePointer<Float>) {
@@ -59,15 +67,15 @@ struct KeyValueRing {
 
     /// Fills the ring as if `length` tokens had passed, with values from `next` (benchmarks).
     mutating func simulate(length: Int, next: () -> Float) {
-        let n = min(length, capacity ?? length)
-        keys = (0..<(n * width)).map { _ in next() }
-        values = (0..<(n * width)).map { _ in next() }
-        features = (0..<(n * featureWidth)).map { _ in abs(next()) }
+        let n = min(length, capacity ?? length), slots = capacity ?? n
+        keys = (0..<(slots * width)).map { _ in next() }
+        values = (0..<(slots * width)).map { _ in next() }
+        features = (0..<(slots * featureWidth)).map { _ in abs(next()) }
         count = n
         end = length
     }
 
-    /// Bytes held by keys, values and features.
+    /// Bytes of the tokens held: keys, values and features.
     var bytes: Int { 4 * count * (2 * width + featureWidth) }
 }
 
