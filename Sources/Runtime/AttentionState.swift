@@ -46,9 +46,12 @@ extension LoadedAttention {
         return KVCacheState(self)
     }
 
-    /// Rows per block in parallel mode: a whole sequence for softmax layers (scores `[T, T]` per head), chunks
-    /// for linear and hybrid layers, which never form a T×T matrix.
-    func parallelBlock(rows: Int) -> Int { featureMap == nil ? rows : Transformer.chunk }
+    /// Rows per block in parallel mode. Softmax layers take 128 queries at a time over the keys so far (scores
+    /// `[128, T]` per head: the causal half of T×T is mostly skipped); linear and hybrid layers take chunks of
+    /// 64 and never form a T×T matrix.
+    func parallelBlock(rows: Int) -> Int { featureMap == nil ? Self.softmaxBlock : Transformer.chunk }
+
+    static let softmaxBlock = 128
 
     /// φ(q) of one head over the block's rows, `[rows, m]`.
     func queryFeatures(_ fm: FeatureMap, head: Int, _ block: AttentionBlock) -> [Float] {

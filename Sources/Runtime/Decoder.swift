@@ -23,10 +23,16 @@ public final class Decoder {
     public var linearStateBytes: Int { states.reduce(0) { $0 + $1.linearStateBytes } }
 
     /// Feeds one token; returns its hidden state (after the final norm) and logits.
-    public func step(_ token: Int) throws -> ForwardOutput {
-        try model.check(token: token, at: position)
-        try RunLimits.checkLength(position + 1, graph: model.graph, file: model.file)
-        var x = model.embed([token], startPosition: position)
+    public func step(_ token: Int) throws -> ForwardOutput { try feed([token]) }
+
+    /// Feeds several tokens at once (a prompt): each layer's state takes them block by block, as in parallel
+    /// mode, so a prompt costs a parallel pass rather than one step per token. Returns the last token's hidden
+    /// state (after the final norm) and logits.
+    public func feed(_ tokens: [Int]) throws -> ForwardOutput {
+        guard !tokens.isEmpty else { throw RuntimeError(file: model.file, "no tokens to feed") }
+        for (i, t) in tokens.enumerated() { try model.check(token: t, at: position + i) }
+        try RunLimits.checkLength(position + tokens.count, graph: model.graph, file: model.file)
+        var x = model.embed(tokens, startPosition: position)
         try model.checkFinite(x, "the embeddings", firstPosition: position)
         for (i, b) in model.blocks.enumerated() {
             var h = x
@@ -38,17 +44,23 @@ public final class Decoder {
             Kernels.add(&x, model.mlp(b, h2))
             try model.checkFinite(x, "layer \(i) (MLP)", firstPosition: position)
         }
-        position += 1
-        return try model.finish(x, firstPosition: position - 1)
+        position += tokens.count
+        return try model.finish(x.rows == 1 ? x : x.slicing(rows: (x.rows - 1)..<x.rows), firstPosition: position - 1)
     }
 
-    /// One token through one layer's attention: its state attends and takes the token in.
+    /// Rows at the next positions through one layer's attention: its state attends and takes them in.
     func attend(layer: Int, _ a: LoadedAttention, _ h: Matrix) -> Matrix {
-        let projected = a.project(h, segments: [0..<1], firstPosition: position)
-        var ctx = Matrix(rows: 1, cols: a.qWidth)
+        let rows = h.rows
+        let projected = a.project(h, segments: [0..<rows], firstPosition: position)
+        var ctx = Matrix(rows: rows, cols: a.qWidth)
         projected.withBlocks(h, a) { block in
             ctx.data.withUnsafeMutableBufferPointer { c in
-                states[layer].attend(block(0, 1, position), into: c.baseAddress!, ldo: a.qWidth, updating: true)
+                let size = a.parallelBlock(rows: rows)
+                for start in stride(from: 0, to: rows, by: size) {
+                    let n = min(size, rows - start)
+                    states[layer].attend(block(start, n, position + start), into: c.baseAddress! + start * a.qWidth,
+                                         ldo: a.qWidth, updating: true)
+                }
             }
         }
         return a.output.apply(ctx)
