@@ -50,6 +50,18 @@ extension Transformer {
     ///   - probe: sees each layer's attention input and output, over the packed rows of each pass.
     public func forward(batch sequences: [[Int]], typeIds: [[Int]]? = nil, logits: LogitRows = .all,
                         probe: ((Int, Matrix, Matrix) -> Void)? = nil) throws -> [ForwardOutput] {
+        try forward(batch: sequences, typeIds: typeIds, logits: logits, layerProbe: probe, attentionProbe: nil)
+    }
+
+    /// As `forward(batch:typeIds:logits:probe:)`, with a `Probe` that sees, per layer and sequence, each
+    /// head's q, k and v after rotary and the grouped-query repeat, and its output.
+    public func forward(batch sequences: [[Int]], typeIds: [[Int]]? = nil, logits: LogitRows = .all,
+                        probe: Probe) throws -> [ForwardOutput] {
+        try forward(batch: sequences, typeIds: typeIds, logits: logits, layerProbe: nil, attentionProbe: probe)
+    }
+
+    func forward(batch sequences: [[Int]], typeIds: [[Int]]?, logits: LogitRows,
+                 layerProbe probe: ((Int, Matrix, Matrix) -> Void)?, attentionProbe: Probe?) throws -> [ForwardOutput] {
         try check(batch: sequences, typeIds: typeIds, logits: logits)
         var outputs: [ForwardOutput] = []
         outputs.reserveCapacity(sequences.count)
@@ -61,7 +73,8 @@ extension Transformer {
                 end += 1
             }
             let pass = Batch(sequences: sequences[start..<end], typeIds: typeIds?[start..<end])
-            outputs += try forward(pass, logits: logits, probe: probe, firstSequence: sequences.count == 1 ? nil : start)
+            outputs += try forward(pass, logits: logits, probe: probe, attentionProbe: attentionProbe,
+                                   firstSequence: sequences.count == 1 ? nil : start)
             start = end
         }
         return outputs
@@ -104,7 +117,8 @@ extension Transformer {
 
     /// One pass over packed sequences, already checked. `firstSequence`: the index of the pass's first
     /// sequence in the whole batch, for messages (nil: a single sequence, not named).
-    func forward(_ batch: Batch, logits: LogitRows, probe: ((Int, Matrix, Matrix) -> Void)?, firstSequence: Int?) throws -> [ForwardOutput] {
+    func forward(_ batch: Batch, logits: LogitRows, probe: ((Int, Matrix, Matrix) -> Void)?, attentionProbe: Probe? = nil,
+                 firstSequence: Int?) throws -> [ForwardOutput] {
         let segments = batch.segments
         func checkFinite(_ m: Matrix, _ place: @autoclosure () -> String) throws {
             try self.checkFinite(m, place(), firstPosition: 0, sequences: firstSequence.map { (segments, $0) })
@@ -116,7 +130,7 @@ extension Transformer {
             case .pre:
                 var h = x
                 b.attentionNorm.apply(&h)
-                let a = attention(b.attention, h, segments: segments)
+                let a = attention(b.attention, h, segments: segments, layer: i, probe: attentionProbe, sequence: firstSequence ?? 0)
                 probe?(i, h, a)
                 Kernels.add(&x, a)
                 try checkFinite(x, "layer \(i) (attention)")
@@ -125,7 +139,7 @@ extension Transformer {
                 Kernels.add(&x, mlp(b, h2))
                 try checkFinite(x, "layer \(i) (MLP)")
             case .post:
-                let a = attention(b.attention, x, segments: segments)
+                let a = attention(b.attention, x, segments: segments, layer: i, probe: attentionProbe, sequence: firstSequence ?? 0)
                 probe?(i, x, a)
                 Kernels.add(&x, a)
                 b.attentionNorm.apply(&x)

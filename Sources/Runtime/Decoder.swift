@@ -1,48 +1,38 @@
 import ModelGraph
 
-/// Token-by-token inference: a KV cache for softmax layers, a constant-size (S, z) state per head for
-/// linear layers.
+/// Token-by-token inference over per-layer state (`AttentionState`): a KV cache for softmax layers (a ring of
+/// W tokens with a sliding window), a constant-size (S, z) per head for linear layers, both for the hybrid.
 public final class Decoder {
     let model: Transformer
-    /// Softmax layers: keys and values of every past token, `[t, kvHeads·d]` each. A sliding-window layer keeps
-    /// the last W tokens only, as a ring: position p lives in slot p mod W (softmax attention does not depend
-    /// on the order of its key–value pairs, so the ring needs no reordering).
-    var keys: [[Float]]
-    var values: [[Float]]
-    /// Linear layers: S `[heads, m, d]` and z `[heads, m]`.
-    var s: [[Float]]
-    var z: [[Float]]
+    let states: [any AttentionState]
     public internal(set) var position = 0
 
     init(model: Transformer) {
         self.model = model
-        let n = model.blocks.count
-        keys = Array(repeating: [], count: n)
-        values = Array(repeating: [], count: n)
-        s = model.blocks.map { b in
-            guard let fm = b.attention.featureMap else { return [] }
-            return [Float](repeating: 0, count: b.attention.heads * fm.featureCount(headDim: b.attention.headDim) * b.attention.headDim)
-        }
-        z = model.blocks.map { b in
-            guard let fm = b.attention.featureMap else { return [] }
-            return [Float](repeating: 0, count: b.attention.heads * fm.featureCount(headDim: b.attention.headDim))
-        }
+        states = model.blocks.map { $0.attention.makeState() }
     }
 
     /// Bytes of inference state held now: KV cache plus linear-attention state.
     public var stateBytes: Int { kvCacheBytes + linearStateBytes }
 
-    /// Bytes of the softmax layers' KV cache: grows with every token (up to the window of a sliding-window layer).
-    public var kvCacheBytes: Int { 4 * (keys.reduce(0) { $0 + $1.count } + values.reduce(0) { $0 + $1.count }) }
+    /// Bytes of the keys and values held: they grow with every token (up to the window of a sliding-window or
+    /// hybrid layer).
+    public var kvCacheBytes: Int { states.reduce(0) { $0 + $1.kvCacheBytes } }
 
     /// Bytes of the linear layers' (S, z) state: the same at every length.
-    public var linearStateBytes: Int { 4 * (s.reduce(0) { $0 + $1.count } + z.reduce(0) { $0 + $1.count }) }
+    public var linearStateBytes: Int { states.reduce(0) { $0 + $1.linearStateBytes } }
 
     /// Feeds one token; returns its hidden state (after the final norm) and logits.
-    public func step(_ token: Int) throws -> ForwardOutput {
-        try model.check(token: token, at: position)
-        try RunLimits.checkLength(position + 1, graph: model.graph, file: model.file)
-        var x = model.embed([token], startPosition: position)
+    public func step(_ token: Int) throws -> ForwardOutput { try feed([token]) }
+
+    /// Feeds several tokens at once (a prompt): each layer's state takes them block by block, as in parallel
+    /// mode, so a prompt costs a parallel pass rather than one step per token. Returns the last token's hidden
+    /// state (after the final norm) and logits.
+    public func feed(_ tokens: [Int]) throws -> ForwardOutput {
+        guard !tokens.isEmpty else { throw RuntimeError(file: model.file, "no tokens to feed") }
+        for (i, t) in tokens.enumerated() { try model.check(token: t, at: position + i) }
+        try RunLimits.checkLength(position + tokens.count, graph: model.graph, file: model.file)
+        var x = model.embed(tokens, startPosition: position)
         try model.checkFinite(x, "the embeddings", firstPosition: position)
         for (i, b) in model.blocks.enumerated() {
             var h = x
@@ -54,102 +44,26 @@ public final class Decoder {
             Kernels.add(&x, model.mlp(b, h2))
             try model.checkFinite(x, "layer \(i) (MLP)", firstPosition: position)
         }
-        position += 1
-        return try model.finish(x, firstPosition: position - 1)
+        position += tokens.count
+        return try model.finish(x.rows == 1 ? x : x.slicing(rows: (x.rows - 1)..<x.rows), firstPosition: position - 1)
     }
 
+    /// Rows at the next positions through one layer's attention: its state attends and takes them in.
     func attend(layer: Int, _ a: LoadedAttention, _ h: Matrix) -> Matrix {
-        let d = a.headDim
-        var ctx = Matrix(rows: 1, cols: a.qWidth)
-        let v = a.value.apply(h)
-        if let fm = a.featureMap {
-            let m = fm.featureCount(headDim: d)
-            var q = Matrix(rows: 1, cols: a.qWidth), k = Matrix(rows: 1, cols: a.kvWidth)
-            if !fm.isFolded {
-                q = a.query.apply(h)
-                k = a.key.apply(h)
-                if let r = a.rotary { rotate(&q, &k, a, r) }
-            }
-            for head in 0..<a.heads {
-                let g = head / a.groups
-                let (pq, pk): ([Float], [Float]) = h.data.withUnsafeBufferPointer { x in
-                    q.data.withUnsafeBufferPointer { qp in
-                        k.data.withUnsafeBufferPointer { kp in
-                            if fm.isFolded {
-                                return (fm.apply(head: head, isQuery: true, x: x.baseAddress!, rows: 1, ldx: h.cols, headDim: d),
-                                        fm.apply(head: head, isQuery: false, x: x.baseAddress!, rows: 1, ldx: h.cols, headDim: d))
-                            }
-                            return (fm.apply(head: head, isQuery: true, x: qp.baseAddress! + head * d, rows: 1, ldx: a.qWidth, headDim: d),
-                                    fm.apply(head: head, isQuery: false, x: kp.baseAddress! + g * d, rows: 1, ldx: a.kvWidth, headDim: d))
-                        }
-                    }
-                }
-                // S_h += φ(k) vᵀ, z_h += φ(k); ctx_h = S_hᵀ φ(q) / (φ(q)·z_h + ε). S_h is [m, d], row j for feature j.
-                let sBase = head * m * d, zBase = head * m
-                s[layer].withUnsafeMutableBufferPointer { sp in
-                    z[layer].withUnsafeMutableBufferPointer { zp in
-                        v.data.withUnsafeBufferPointer { vp in
-                            ctx.data.withUnsafeMutableBufferPointer { cp in
-                                let state = sp.baseAddress! + sBase, norm = zp.baseAddress! + zBase, value = vp.baseAddress! + g * d
-                                var den: Float = 0
-                                for j in 0..<m {
-                                    let kj = pk[j]
-                                    norm[j] += kj
-                                    den += pq[j] * norm[j]
-                                    if kj != 0 {
-                                        let row = state + j * d
-                                        for c in 0..<d { row[c] += kj * value[c] }
-                                    }
-                                }
-                                BLAS.gemv(rows: m, cols: d, a: state, lda: d, transpose: true, x: pq, y: cp.baseAddress! + head * d,
-                                          alpha: 1 / (den + a.eps))
-                            }
-                        }
-                    }
-                }
-            }
-            return a.output.apply(ctx)
-        }
-        var q = a.query.apply(h), k = a.key.apply(h)
-        if let r = a.rotary { rotate(&q, &k, a, r) }
-        let width = a.kvWidth
-        if let w = a.window, keys[layer].count >= w * width {
-            // The cache is full: this token replaces the one that just left the window, position − W.
-            let slot = (position % w) * width
-            keys[layer].replaceSubrange(slot..<(slot + width), with: k.data)
-            values[layer].replaceSubrange(slot..<(slot + width), with: v.data)
-        } else {
-            keys[layer].append(contentsOf: k.data)
-            values[layer].append(contentsOf: v.data)
-        }
-        let t = keys[layer].count / width
-        let scale = a.scale
-        var scores = [Float](repeating: 0, count: t)
-        keys[layer].withUnsafeBufferPointer { kp in
-            values[layer].withUnsafeBufferPointer { vp in
-                q.data.withUnsafeBufferPointer { qp in
-                    ctx.data.withUnsafeMutableBufferPointer { cp in
-                        scores.withUnsafeMutableBufferPointer { sp in
-                            for head in 0..<a.heads {
-                                let g = head / a.groups
-                                // scores = K_g q_h / √d over the cache, then the softmax-weighted sum of V_g.
-                                BLAS.gemv(rows: t, cols: d, a: kp.baseAddress! + g * d, lda: a.kvWidth, transpose: false,
-                                          x: qp.baseAddress! + head * d, y: sp.baseAddress!, alpha: scale)
-                                Kernels.softmax(sp.baseAddress!, t)
-                                BLAS.gemv(rows: t, cols: d, a: vp.baseAddress! + g * d, lda: a.kvWidth, transpose: true,
-                                          x: sp.baseAddress!, y: cp.baseAddress! + head * d)
-                            }
-                        }
-                    }
+        let rows = h.rows
+        let projected = a.project(h, segments: [0..<rows], firstPosition: position)
+        var ctx = Matrix(rows: rows, cols: a.qWidth)
+        projected.withBlocks(h, a) { block in
+            ctx.data.withUnsafeMutableBufferPointer { c in
+                let size = a.parallelBlock(rows: rows)
+                for start in stride(from: 0, to: rows, by: size) {
+                    let n = min(size, rows - start)
+                    states[layer].attend(block(start, n, position + start), into: c.baseAddress! + start * a.qWidth,
+                                         ldo: a.qWidth, updating: true)
                 }
             }
         }
         return a.output.apply(ctx)
-    }
-
-    func rotate(_ q: inout Matrix, _ k: inout Matrix, _ a: LoadedAttention, _ r: Rotary) {
-        q.data.withUnsafeMutableBufferPointer { Kernels.rotate($0.baseAddress!, heads: a.heads, headDim: a.headDim, rotary: r, position: position) }
-        k.data.withUnsafeMutableBufferPointer { Kernels.rotate($0.baseAddress!, heads: a.kvHeads, headDim: a.headDim, rotary: r, position: position) }
     }
 }
 
@@ -209,16 +123,7 @@ extension Decoder {
             state = state &* 1_664_525 &+ 1_013_904_223
             return Float(state >> 8) / Float(1 << 24) - 0.5
         }
-        for (i, b) in model.blocks.enumerated() {
-            if b.attention.featureMap != nil {
-                for j in 0..<s[i].count { s[i][j] = next() }
-                for j in 0..<z[i].count { z[i][j] = Float(length) * (1 + abs(next())) }
-            } else {
-                let n = min(length, b.attention.window ?? length) * b.attention.kvWidth
-                keys[i] = (0..<n).map { _ in next() }
-                values[i] = (0..<n).map { _ in next() }
-            }
-        }
+        for s in states { s.simulate(length: length, next: next) }
         position = length
     }
 }

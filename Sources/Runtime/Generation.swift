@@ -26,9 +26,9 @@ public enum StopReason: String, Sendable {
     case stopString = "stop string"
 }
 
-/// Text generation, token by token, on the recurrent path: the prompt is fed through a `Decoder` (a KV
-/// cache for softmax layers, the constant (S, z) state for linear ones), then each new token is sampled
-/// from the last logits and fed back.
+/// Text generation over per-layer state (a KV cache for softmax layers, the constant (S, z) for linear
+/// ones): the prompt is fed through a `Decoder` at once (in blocks, as in parallel mode), then each new
+/// token is sampled from the last logits and fed back.
 ///
 /// ```swift
 /// let generation = try Generation(model: transformer, prompt: ids, options: options)
@@ -108,7 +108,7 @@ public final class Generation {
                 }
                 pending = try decoder.step(last).logits?.data
             } else {
-                for t in prompt { pending = try decoder.step(t).logits?.data }
+                pending = try decoder.feed(prompt).logits?.data
                 promptSeconds = Generation.seconds(ContinuousClock.now - start)
             }
         }

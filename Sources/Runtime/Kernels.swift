@@ -128,27 +128,10 @@ enum Kernels {
         let inv = 1 / s
         for i in 0..<n { p[i] *= inv }
     }
-
-    /// Rotary embedding (Hugging Face `rotate_half`) applied to `heads` vectors of size `d` starting at `p`,
-    /// at sequence position `position`.
-    static func rotate(_ p: UnsafeMutablePointer<Float>, heads: Int, headDim d: Int, rotary: Rotary, position: Int) {
-        let half = rotary.dimensions / 2
-        let frequencies = rotary.inverseFrequencies
-        for i in 0..<half {
-            let angle = Double(position) * frequencies[i]
-            let c = Float(cos(angle)), s = Float(sin(angle))
-            for h in 0..<heads {
-                let base = p + h * d
-                let x1 = base[i], x2 = base[i + half]
-                base[i] = x1 * c - x2 * s
-                base[i + half] = x2 * c + x1 * s
-            }
-        }
-    }
 }
 
 /// A pointer handed to the workers of `Kernels.inParallel`, each of which touches its own range only.
-struct SharedPointer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
-    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
+struct SharedPointer<Element>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Element>
+    init(_ pointer: UnsafeMutablePointer<Element>) { self.pointer = pointer }
 }

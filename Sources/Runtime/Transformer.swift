@@ -18,8 +18,14 @@ struct LoadedAttention {
     var eps: Float
     /// The factor on q·k before the softmax (1/√d unless the config says otherwise).
     var scale: Float
-    /// Sliding window W: query i sees keys i − W < j ≤ i. nil: all earlier keys.
+    /// Softmax sliding window W: query i sees keys i − W < j ≤ i. nil: all earlier keys.
     var window: Int?
+    /// The sliding-window hybrid's W (a swapped layer with `linear_attention.window`); nil: plain linear attention.
+    var hybridWindow: Int?
+    /// The hybrid's γ_h = sigmoid(g_h) per head (empty without a window).
+    var windowGates: [Float]
+    /// Rotation tables, shared by the layers of a model.
+    var rotaryTable: RotaryTable?
 
     var groups: Int { heads / kvHeads }
     var qWidth: Int { heads * headDim }
@@ -65,34 +71,57 @@ public final class Transformer {
     let finalNorm: LoadedNorm?
     let lmHead: Linear?
 
-    /// Linear attention processes this many tokens per chunk in parallel mode.
+    /// Linear and hybrid attention process this many tokens per block in parallel mode.
     static let chunk = 64
 
-    public init(graph: ModelGraph, store: TensorStore) throws {
+    /// Loads the model's weights as f32. With `sharing`, weights another model already loaded from identical
+    /// stored bytes are shared with it, not loaded again (see `SharedWeights`).
+    public init(graph: ModelGraph, store: TensorStore, sharing: SharedWeights? = nil) throws {
         self.graph = graph
         file = store.files.first ?? "model"
         try RunLimits.check(RunLimits.weightsNeed(graph: graph, store: store), for: "the weights", file: file)
         try BLAS.load(file: file)
-        let loader = WeightLoader(store: store)
-        tokenEmbedding = try loader.values(graph.embeddings.token)
-        positionEmbedding = try graph.embeddings.position.map(loader.values)
-        tokenTypeEmbedding = try graph.embeddings.tokenType.map(loader.values)
+        let loader = WeightLoader(store: store, sharing: sharing)
+        tokenEmbedding = try loader.kept(graph.embeddings.token)
+        positionEmbedding = try graph.embeddings.position.map(loader.kept)
+        tokenTypeEmbedding = try graph.embeddings.tokenType.map(loader.kept)
         embeddingNorm = try graph.embeddings.norm.map(loader.norm)
         let la = graph.linearAttention
+        var tables: [Rotary: RotaryTable] = [:]
+        let tabulated = graph.maxPositions ?? RotaryTable.maxPositions
         blocks = try graph.blocks.map { b in
             let a = b.attention
             var featureMap: FeatureMap?
+            var hybridWindow: Int?, gates: [Float] = []
             if let la, let tensors = a.featureMap {
                 featureMap = try FeatureMap.load(la, tensors: tensors, attention: a, hidden: graph.hiddenSize, loader: loader)
+                if let w = la.window {
+                    guard let factors = tensors.windowFactors else {
+                        throw RuntimeError(file: store.files.first ?? "model", "linear_attention.window is \(w) but a swapped layer has no window_factors tensor")
+                    }
+                    let g = try loader.values(factors)
+                    guard g.count == a.heads else {
+                        throw RuntimeError(file: store.files.first ?? "model", "\(factors.name) holds \(g.count) values for \(a.heads) heads")
+                    }
+                    hybridWindow = w
+                    gates = g.map { 1 / (1 + expf(-$0)) }
+                }
             }
-            // A folded map reads the attention input directly; q and k are never built (nor need to exist).
-            let folded = featureMap?.isFolded ?? false
+            // A folded map reads the attention input directly; q and k are never built (nor need to exist),
+            // unless the hybrid's softmax window needs them.
+            let skipQK = (featureMap?.isFolded ?? false) && hybridWindow == nil
+            var table: RotaryTable?
+            if let r = a.rotary {
+                table = tables[r] ?? RotaryTable(r, positions: tabulated)
+                tables[r] = table
+            }
             let attention = LoadedAttention(
-                query: folded ? Linear.empty : try loader.linear(a.query), key: folded ? Linear.empty : try loader.linear(a.key),
+                query: skipQK ? Linear.empty : try loader.linear(a.query), key: skipQK ? Linear.empty : try loader.linear(a.key),
                 value: try loader.linear(a.value),
                 output: try loader.linear(a.output), heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim,
                 rotary: a.rotary, causal: a.causal, featureMap: featureMap, eps: Float(la?.eps ?? LinearAttentionConfig.defaultEps),
-                scale: Float(a.scale), window: a.causal ? a.slidingWindow : nil)
+                scale: Float(a.scale), window: a.causal ? a.slidingWindow : nil, hybridWindow: hybridWindow, windowGates: gates,
+                rotaryTable: table)
             return LoadedBlock(placement: b.placement, attentionNorm: try loader.norm(b.attentionNorm), attention: attention,
                                mlpNorm: try loader.norm(b.mlpNorm), up: try loader.linear(b.mlp.up),
                                gate: try b.mlp.gate.map(loader.linear), down: try loader.linear(b.mlp.down), activation: b.mlp.activation)
@@ -208,152 +237,38 @@ public final class Transformer {
     /// Whether layer `i` runs linear attention.
     public func isLinear(layer i: Int) -> Bool { blocks[i].attention.featureMap != nil }
 
-    /// The attention of one layer over packed rows: projections and feature maps over all rows at once,
-    /// the attention itself within each segment (a sequence of the batch), which starts at position 0.
-    func attention(_ a: LoadedAttention, _ h: Matrix, segments: [Range<Int>]) -> Matrix {
-        let t = h.rows, d = a.headDim
-        var ctx = Matrix(rows: t, cols: a.qWidth)
-        let v = a.value.apply(h)
-        if let fm = a.featureMap, fm.isFolded {
-            h.data.withUnsafeBufferPointer { x in
-                v.data.withUnsafeBufferPointer { vp in
-                    ctx.data.withUnsafeMutableBufferPointer { c in
-                        for head in 0..<a.heads {
-                            let g = head / a.groups
-                            let pq = fm.apply(head: head, isQuery: true, x: x.baseAddress!, rows: t, ldx: h.cols, headDim: d)
-                            let pk = fm.apply(head: head, isQuery: false, x: x.baseAddress!, rows: t, ldx: h.cols, headDim: d)
-                            linearAttention(phiQ: pq, phiK: pk, m: fm.featureCount(headDim: d), v: vp.baseAddress! + g * d, ldv: a.kvWidth,
-                                            segments: segments, d: d, causal: a.causal, eps: a.eps, out: c.baseAddress! + head * d, ldo: a.qWidth)
-                        }
-                    }
-                }
-            }
-            return a.output.apply(ctx)
-        }
-        var q = a.query.apply(h)
-        var k = a.key.apply(h)
-        if let rotary = a.rotary {
-            q.data.withUnsafeMutableBufferPointer { qp in
-                k.data.withUnsafeMutableBufferPointer { kp in
-                    for segment in segments {
-                        for r in segment {
-                            let position = r - segment.lowerBound
-                            Kernels.rotate(qp.baseAddress! + r * a.qWidth, heads: a.heads, headDim: d, rotary: rotary, position: position)
-                            Kernels.rotate(kp.baseAddress! + r * a.kvWidth, heads: a.kvHeads, headDim: d, rotary: rotary, position: position)
-                        }
-                    }
-                }
-            }
-        }
-        q.data.withUnsafeBufferPointer { qp in
-            k.data.withUnsafeBufferPointer { kp in
-                v.data.withUnsafeBufferPointer { vp in
-                    ctx.data.withUnsafeMutableBufferPointer { c in
-                        for head in 0..<a.heads {
-                            let g = head / a.groups
-                            let qh = qp.baseAddress! + head * d, kh = kp.baseAddress! + g * d, vh = vp.baseAddress! + g * d
-                            let out = c.baseAddress! + head * d
-                            if let fm = a.featureMap {
-                                let pq = fm.apply(head: head, isQuery: true, x: qh, rows: t, ldx: a.qWidth, headDim: d)
-                                let pk = fm.apply(head: head, isQuery: false, x: kh, rows: t, ldx: a.kvWidth, headDim: d)
-                                linearAttention(phiQ: pq, phiK: pk, m: fm.featureCount(headDim: d), v: vh, ldv: a.kvWidth,
-                                                segments: segments, d: d, causal: a.causal, eps: a.eps, out: out, ldo: a.qWidth)
-                            } else {
-                                for segment in segments {
-                                    let r0 = segment.lowerBound
-                                    softmaxAttention(q: qh + r0 * a.qWidth, ldq: a.qWidth, k: kh + r0 * a.kvWidth, v: vh + r0 * a.kvWidth,
-                                                     ldkv: a.kvWidth, rows: segment.count, d: d, causal: a.causal, window: a.window,
-                                                     scale: a.scale, out: out + r0 * a.qWidth, ldo: a.qWidth)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return a.output.apply(ctx)
-    }
-
-    /// Softmax attention of one head. Causal rows see keys 0...r, or with a sliding window W only the keys
-    /// r − W < j ≤ r (transformers' `sliding_window_overlay`); the weights of unseen keys are zero.
-    func softmaxAttention(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldkv: Int,
-                          rows t: Int, d: Int, causal: Bool, window: Int?, scale: Float, out: UnsafeMutablePointer<Float>, ldo: Int) {
-        var scores = [Float](repeating: 0, count: t * t)
-        scores.withUnsafeMutableBufferPointer { s in
-            let sp = s.baseAddress!
-            BLAS.gemm(m: t, n: t, k: d, a: q, lda: ldq, b: k, ldb: ldkv, transposeB: true, c: sp, ldc: t, alpha: scale)
-            for r in 0..<t {
-                let row = sp + r * t
-                let end = causal ? r + 1 : t
-                let start = causal ? max(0, end - (window ?? end)) : 0
-                Kernels.softmax(row + start, end - start)
-                for j in 0..<start { row[j] = 0 }
-                for j in end..<t { row[j] = 0 }
-            }
-            BLAS.gemm(m: t, n: d, k: t, a: sp, lda: t, b: v, ldb: ldkv, transposeB: false, c: out, ldc: ldo)
-        }
-    }
-
-    /// y_t = φ(q_t)ᵀ S_t / (φ(q_t)ᵀ z_t + ε), with S and z summed up to t (causal) or over the whole
-    /// sequence (bidirectional). Causal sums run chunk by chunk: within a chunk a small masked product,
-    /// across chunks the carried state.
-    /// Linear attention within each segment of packed rows; φ(q) and φ(k) are `[rows, m]`.
-    func linearAttention(phiQ: [Float], phiK: [Float], m: Int, v: UnsafePointer<Float>, ldv: Int, segments: [Range<Int>], d: Int,
-                         causal: Bool, eps: Float, out: UnsafeMutablePointer<Float>, ldo: Int) {
-        phiQ.withUnsafeBufferPointer { pq in
-            phiK.withUnsafeBufferPointer { pk in
+    /// The attention of one layer over packed rows: projections and feature maps over all rows at once, the
+    /// attention itself within each segment (a sequence of the batch, from position 0) by the layer's state
+    /// applied block after block (causal), or over the whole segment (bidirectional). `probe` sees each segment
+    /// of a layer it asks for, `sequence` naming the first segment's sequence.
+    func attention(_ a: LoadedAttention, _ h: Matrix, segments: [Range<Int>], layer: Int = 0, probe: Probe? = nil,
+                   sequence: Int = 0) -> Matrix {
+        let projected = a.project(h, segments: segments, firstPosition: 0)
+        var ctx = Matrix(rows: h.rows, cols: a.qWidth)
+        projected.withBlocks(h, a) { block in
+            ctx.data.withUnsafeMutableBufferPointer { c in
                 for segment in segments {
-                    let r0 = segment.lowerBound
-                    linearAttention(phiQ: pq.baseAddress! + r0 * m, phiK: pk.baseAddress! + r0 * m, m: m, v: v + r0 * ldv, ldv: ldv,
-                                    rows: segment.count, d: d, causal: causal, eps: eps, out: out + r0 * ldo, ldo: ldo)
-                }
-            }
-        }
-    }
-
-    func linearAttention(phiQ q0: UnsafePointer<Float>, phiK k0: UnsafePointer<Float>, m: Int, v: UnsafePointer<Float>, ldv: Int,
-                         rows t: Int, d: Int, causal: Bool, eps: Float, out: UnsafeMutablePointer<Float>, ldo: Int) {
-        var s = [Float](repeating: 0, count: m * d)
-        var z = [Float](repeating: 0, count: m)
-        s.withUnsafeMutableBufferPointer { sp in
-            let S = sp.baseAddress!
-            if !causal {
-                BLAS.gemm(m: m, n: d, k: t, a: k0, lda: m, b: v, ldb: ldv, transposeB: false, c: S, ldc: d, transposeA: true)
-                for r in 0..<t { for j in 0..<m { z[j] += k0[r * m + j] } }
-                BLAS.gemm(m: t, n: d, k: m, a: q0, lda: m, b: S, ldb: d, transposeB: false, c: out, ldc: ldo)
-                for r in 0..<t {
-                    var den: Float = 0
-                    for j in 0..<m { den += q0[r * m + j] * z[j] }
-                    let inv = 1 / (den + eps)
-                    for c in 0..<d { out[r * ldo + c] *= inv }
-                }
-                return
-            }
-            var a = [Float](repeating: 0, count: Transformer.chunk * Transformer.chunk)
-            var r0 = 0
-            while r0 < t {
-                let c = min(Transformer.chunk, t - r0)
-                let qc = q0 + r0 * m, kc = k0 + r0 * m, vc = v + r0 * ldv, oc = out + r0 * ldo
-                // Past chunks through the state.
-                BLAS.gemm(m: c, n: d, k: m, a: qc, lda: m, b: S, ldb: d, transposeB: false, c: oc, ldc: ldo)
-                a.withUnsafeMutableBufferPointer { ap in
-                    let A = ap.baseAddress!
-                    BLAS.gemm(m: c, n: c, k: m, a: qc, lda: m, b: kc, ldb: m, transposeB: true, c: A, ldc: c)
-                    for i in 0..<c { for j in (i + 1)..<max(i + 1, c) { A[i * c + j] = 0 } }
-                    // This chunk, causally masked.
-                    BLAS.gemm(m: c, n: d, k: c, a: A, lda: c, b: vc, ldb: ldv, transposeB: false, c: oc, ldc: ldo, beta: 1)
-                    for i in 0..<c {
-                        var den: Float = 0
-                        for j in 0..<m { den += qc[i * m + j] * z[j] }
-                        for j in 0...i { den += A[i * c + j] }
-                        let inv = 1 / (den + eps)
-                        for col in 0..<d { oc[i * ldo + col] *= inv }
+                    let rows = segment.count, out = c.baseAddress! + segment.lowerBound * a.qWidth
+                    guard a.causal else {
+                        a.attendBidirectional(block(segment.lowerBound, rows, 0), into: out, ldo: a.qWidth)
+                        continue
+                    }
+                    let state = a.makeState(), size = a.parallelBlock(rows: rows)
+                    for start in stride(from: 0, to: rows, by: size) {
+                        let n = min(size, rows - start)
+                        state.attend(block(segment.lowerBound + start, n, start), into: out + start * a.qWidth, ldo: a.qWidth,
+                                     updating: start + n < rows)
                     }
                 }
-                BLAS.gemm(m: m, n: d, k: c, a: kc, lda: m, b: vc, ldb: ldv, transposeB: false, c: S, ldc: d, beta: 1, transposeA: true)
-                for i in 0..<c { for j in 0..<m { z[j] += kc[i * m + j] } }
-                r0 += c
             }
         }
+        let output = a.output.apply(ctx)
+        if let probe, probe.wants(layer: layer) {
+            for (s, segment) in segments.enumerated() {
+                probe.observe(projected.capture(layer: layer, sequence: sequence + s, rows: segment, attention: a, input: h,
+                                                headOutputs: ctx, output: output))
+            }
+        }
+        return output
     }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ModelGraph
 import RecastCore
 
@@ -43,12 +46,44 @@ struct Linear {
     }
 }
 
+/// Weights that several models loaded in one process hold once: `verify` runs an original and its conversion,
+/// whose unswapped tensors are the same. The first model to load a projection or tensor leaves it here; a later
+/// model takes the same array (copy-on-write, never written) when its tensors of the same names hold the same
+/// stored bytes, and loads its own otherwise.
+public final class SharedWeights {
+    var source: TensorStore?
+    var linears: [Projection: Linear] = [:]
+    var tensors: [TensorRef: [Float]] = [:]
+
+    public init() {}
+
+    /// Whether `store` holds the same bytes under `names` as the store that loaded the shared arrays.
+    func sameBytes(_ names: [String], in store: TensorStore) throws -> Bool {
+        guard let source else { return false }
+        if source === store { return true }
+        for name in names {
+            guard let a = source.info(named: name), let b = store.info(named: name), a.dtype == b.dtype, a.shape == b.shape,
+                  a.byteCount == b.byteCount else { return false }
+            let same = try source.withBytes(of: name) { x in
+                try store.withBytes(of: name) { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }
+            }
+            if !same { return false }
+        }
+        return true
+    }
+}
+
 /// Loads graph tensors from the store as f32 in their canonical layout; each store tensor is read once.
 final class WeightLoader {
     let store: TensorStore
+    let shared: SharedWeights?
     private var cache: [String: [Float]] = [:]
 
-    init(store: TensorStore) { self.store = store }
+    init(store: TensorStore, sharing shared: SharedWeights? = nil) {
+        self.store = store
+        self.shared = shared
+        if let shared, shared.source == nil { shared.source = store }
+    }
 
     /// The tensor in canonical layout, cached so fused weights are read once.
     func values(_ ref: TensorRef) throws -> [Float] {
@@ -58,16 +93,29 @@ final class WeightLoader {
         return v
     }
 
+    /// A tensor the model keeps (embeddings, norms, feature maps): shared with another model where it can be.
+    func kept(_ ref: TensorRef) throws -> [Float] {
+        if let shared, let v = shared.tensors[ref], try shared.sameBytes([ref.name], in: store) { return v }
+        let v = try values(ref)
+        if let shared, shared.source === store { shared.tensors[ref] = v }
+        return v
+    }
+
     /// Drops cached tensors used only while building (fused weights are sliced into projections).
     func clear() { cache.removeAll() }
 
     func linear(_ p: Projection) throws -> Linear {
+        if let shared, let l = shared.linears[p], try shared.sameBytes([p.weight.name] + (p.bias.map { [$0.name] } ?? []), in: store) {
+            return l
+        }
         let (w, bias) = p.matrix(fullWeight: try values(p.weight), fullBias: try p.bias.map(values))
-        return Linear(weight: w, bias: bias, inFeatures: p.inFeatures, outFeatures: p.outFeatures)
+        let l = Linear(weight: w, bias: bias, inFeatures: p.inFeatures, outFeatures: p.outFeatures)
+        if let shared, shared.source === store { shared.linears[p] = l }
+        return l
     }
 
     func norm(_ n: Norm) throws -> LoadedNorm {
-        LoadedNorm(kind: n.kind, weight: try values(n.weight), bias: try n.bias.map(values), eps: n.eps)
+        LoadedNorm(kind: n.kind, weight: try kept(n.weight), bias: try n.bias.map(kept), eps: n.eps)
     }
 }
 

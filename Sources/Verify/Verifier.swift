@@ -84,8 +84,10 @@ public enum Verifier {
         let onText = input.kind != .ids
         // Encoders on text only: a language model's folder need not hold sentence-transformers files.
         let pooling = onText && !isLanguageModel ? try given.map { ($0, "given") } ?? sentencePooling(model: original) : nil
-        let orig = try Transformer(graph: og, store: om.store)
-        let conv = try Transformer(graph: cg, store: cm.store)
+        // The weights both models hold unchanged are loaded once.
+        let shared = SharedWeights()
+        let orig = try Transformer(graph: og, store: om.store, sharing: shared)
+        let conv = try Transformer(graph: cg, store: cm.store, sharing: shared)
 
         var layerSums = [Double](repeating: 0, count: og.layerCount)
         var hidden = (difference: 0.0, reference: 0.0)

@@ -1,0 +1,165 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which keys a query sees, by position.
+enum KeyVisibility {
+    /// The keys at or before the query; with a window W, only the last W of them (m > n − W).
+    case causal(window: Int?)
+    /// The keys within `half` positions on either side (the bidirectional hybrid's window).
+    case band(half: Int)
+    /// Every key (bidirectional softmax attention).
+    case all
+
+    func sees(query n: Int, key m: Int) -> Bool {
+        switch self {
+        case let .causal(window): m <= n && (window.map { m > n - $0 } ?? true)
+        case let .band(half): abs(m - n) <= half
+        case .all: true
+        }
+    }
+}
+
+/// Keys and values of one run of tokens, as one head reads them: `count` rows, row stride `stride`, already
+/// offset to the head's KV group.
+struct KeySource {
+    var keys: UnsafePointer<Float>
+    var values: UnsafePointer<Float>
+    var stride: Int
+    var count: Int
+}
+
+/// Which entering tokens a query sees in `AttentionKernels.linearBlock`: row i sees entering row j when
+/// j ≤ i + offset (`.lower`) or j ≥ i + offset (`.upper`).
+enum TriangleMask {
+    case lower(offset: Int)
+    case upper(offset: Int)
+
+    func sees(row i: Int, entering j: Int) -> Bool {
+        switch self {
+        case let .lower(o): j <= i + o
+        case let .upper(o): j >= i + o
+        }
+    }
+}
+
+/// The arithmetic of one attention head over a block of query rows, shared by every attention kind and both
+/// modes (`AttentionState`). Each returns the numerator (into `out`) and the denominator (into `den`) of its
+/// terms, so that the softmax, the linear and the hybrid attention combine them.
+enum AttentionKernels {
+    /// The softmax terms of one head: for query row i at position p0 + i, P[i, j] = exp(scale·q_i·k_j − c_i)
+    /// over the keys the query sees, c_i the largest of those logits; `out` = alpha·P V (added to `out` when
+    /// `accumulate`), `den[i]` = Σ_j P[i, j]. `keyPositions` lists the position of every key of the sources
+    /// in order; `scores` holds rows × keys.
+    static func softmaxTerms(q: UnsafePointer<Float>, ldq: Int, rows c: Int, firstPosition p0: Int, headDim d: Int,
+                             sources: [KeySource], keyPositions: UnsafePointer<Int>, visibility: KeyVisibility, scale: Float,
+                             scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int,
+                             alpha: Float = 1, accumulate: Bool = false, den: UnsafeMutablePointer<Float>) {
+        let total = sources.reduce(0) { $0 + $1.count }
+        var column = 0
+        for s in sources {
+            product(m: c, n: s.count, k: d, a: q, lda: ldq, b: s.keys, ldb: s.stride, transposeB: true,
+                    c: scores + column, ldc: total, alpha: scale)
+            column += s.count
+        }
+        let rows = SharedPointer(scores), sums = SharedPointer(den), positions = SharedPointer(UnsafeMutablePointer(mutating: keyPositions))
+        Kernels.inParallel(count: c, work: total * 8) { range in
+            for i in range {
+                let n = p0 + i, row = rows.pointer + i * total, keyPositions = positions.pointer
+                var largest = -Float.infinity
+                for j in 0..<total where visibility.sees(query: n, key: keyPositions[j]) { largest = max(largest, row[j]) }
+                var sum: Float = 0
+                for j in 0..<total {
+                    if visibility.sees(query: n, key: keyPositions[j]) {
+                        let e = expf(row[j] - largest)
+                        row[j] = e
+                        sum += e
+                    } else {
+                        row[j] = 0
+                    }
+                }
+                sums.pointer[i] = sum
+            }
+        }
+        column = 0
+        for (index, s) in sources.enumerated() {
+            product(m: c, n: d, k: s.count, a: scores + column, lda: total, b: s.values, ldb: s.stride, transposeB: false,
+                    c: out, ldc: ldo, alpha: alpha, beta: accumulate || index > 0 ? 1 : 0)
+            column += s.count
+        }
+    }
+
+    /// The linear terms of one head through its state: `out` = φ(q) S, `den` = φ(q)·z (added to both when
+    /// `accumulate`). φ(q) is `[rows, m]`, S `[m, d]`, z `[m]`.
+    static func linearQuery(phiQ: UnsafePointer<Float>, rows c: Int, features m: Int, headDim d: Int,
+                            s: UnsafePointer<Float>, z: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int,
+                            den: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        product(m: c, n: d, k: m, a: phiQ, lda: m, b: s, ldb: d, transposeB: false, c: out, ldc: ldo, beta: accumulate ? 1 : 0)
+        for i in 0..<c {
+            var sum: Float = 0
+            for j in 0..<m { sum += phiQ[i * m + j] * z[j] }
+            den[i] = accumulate ? den[i] + sum : sum
+        }
+    }
+
+    /// Adds the linear terms of tokens not yet in the state (`entering` rows of φ(k) and v) that each query
+    /// sees by `mask`: A = φ(q) φ(k)ᵀ masked, `out` += A V, `den` += Σ_j A[i, j]. `scratch` holds rows × entering.
+    static func linearBlock(phiQ: UnsafePointer<Float>, rows c: Int, features m: Int, headDim d: Int,
+                            phiK: UnsafePointer<Float>, ldPhiK: Int, values: UnsafePointer<Float>, ldv: Int, entering e: Int,
+                            mask: TriangleMask, scratch a: UnsafeMutablePointer<Float>,
+                            out: UnsafeMutablePointer<Float>, ldo: Int, den: UnsafeMutablePointer<Float>) {
+        guard e > 0 else { return }
+        product(m: c, n: e, k: m, a: phiQ, lda: m, b: phiK, ldb: ldPhiK, transposeB: true, c: a, ldc: e)
+        for i in 0..<c {
+            var sum: Float = 0
+            for j in 0..<e {
+                if mask.sees(row: i, entering: j) { sum += a[i * e + j] } else { a[i * e + j] = 0 }
+            }
+            den[i] += sum
+        }
+        product(m: c, n: d, k: e, a: a, lda: e, b: values, ldb: ldv, transposeB: false, c: out, ldc: ldo, beta: 1)
+    }
+
+    /// Folds tokens into the linear state: S += φ(k)ᵀ V, z += Σ φ(k).
+    static func fold(phiK: UnsafePointer<Float>, ldPhiK: Int, values: UnsafePointer<Float>, ldv: Int, entering e: Int,
+                     features m: Int, headDim d: Int, s: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>) {
+        guard e > 0 else { return }
+        if e == 1 {
+            // One token (decoding): a rank-one update, skipping zero features (ReLU maps).
+            for j in 0..<m {
+                let kj = phiK[j]
+                z[j] += kj
+                if kj != 0 { let row = s + j * d; for col in 0..<d { row[col] += kj * values[col] } }
+            }
+            return
+        }
+        BLAS.gemm(m: m, n: d, k: e, a: phiK, lda: ldPhiK, b: values, ldb: ldv, transposeB: false, c: s, ldc: d, beta: 1, transposeA: true)
+        for r in 0..<e { for j in 0..<m { z[j] += phiK[r * ldPhiK + j] } }
+    }
+
+    /// Divides each row of `out` by its denominator plus `eps`.
+    static func normalize(_ out: UnsafeMutablePointer<Float>, ldo: Int, rows c: Int, headDim d: Int,
+                          den: UnsafePointer<Float>, eps: Float) {
+        for i in 0..<c {
+            let inv = 1 / (den[i] + eps)
+            for col in 0..<d { out[i * ldo + col] *= inv }
+        }
+    }
+
+    /// C = alpha·A op(B) + beta·C; a single row runs as a matrix–vector product.
+    static func product(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                        transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, beta: Float = 0) {
+        guard m > 0, n > 0 else { return }
+        guard k > 0 else {
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+            return
+        }
+        if m == 1 {
+            // y = op(B) a: B is [n, k] when transposed (y_j = b_j·a), else [k, n].
+            BLAS.gemv(rows: transposeB ? n : k, cols: transposeB ? k : n, a: b, lda: ldb, transpose: !transposeB,
+                      x: a, y: c, alpha: alpha, beta: beta)
+        } else {
+            BLAS.gemm(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, alpha: alpha, beta: beta)
+        }
+    }
+}
