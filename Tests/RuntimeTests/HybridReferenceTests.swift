@@ -1,0 +1,53 @@
+import Testing
+import TestSupport
+import RecastCore
+import Checkpoint
+import ModelGraph
+import Rewrite
+import SafeTensors
+@testable import Runtime
+
+/// Sliding-window hybrids written by `recast swap --window` (the library call behind it), run by Recast and
+/// by the NumPy reference, which computes the hybrid from issue 12's formula on its own: every family and
+/// every map, a window shorter than the sequence so that both the softmax and the linear part contribute.
+@Suite struct HybridReferenceTests {
+    static let families = ["gpt2", "gpt2-prefixed", "bert", "bert-tf", "llama", "qwen2", "mistral"]
+    static let cases: [(String, FeatureMapKind)] = families.flatMap { f in FeatureMapKind.allCases.map { (f, $0) } }
+
+    @Test(arguments: cases)
+    func hybridMatchesTheReference(_ family: String, _ map: FeatureMapKind) throws {
+        let dir = TempDir()
+        var o = SwapOptions(featureMap: map)
+        o.seed = 7
+        o.window = 5
+        if map == .t2r || map == .hedgehog { o.featureDim = 12 }
+        if map == .performer { o.featureDim = 24 }
+        let model = dir.file("\(family)-\(map.rawValue)-w5")
+        _ = try Swap.write(source: fixture(family), destination: model, options: o)
+        // Room past one block of the parallel path on the rotary fixtures (64 positions).
+        var config = try JSON.parse(try FileSystem.readAll(model + "/config.json"))
+        #expect(config["linear_attention"]?["window"]?.intValue == 5)
+        if ["llama", "qwen2", "mistral"].contains(family) {
+            config.set("max_position_embeddings", .int(160))
+            try FileSystem.writeAll(model + "/config.json", Array(config.serialized(pretty: true).utf8))
+        }
+        let m = try Model(path: model)
+        let t = try Transformer(graph: try m.graph(), store: m.store)
+        #expect(t.blocks.contains { $0.attention.hybridWindow == 5 })
+        let length = min(100, t.graph.maxPositions ?? 100)
+        let tokens = syntheticTokens(length: length, seed: 8, vocab: t.graph.vocabSize)
+        let ours = try t.forward(tokens: tokens)
+        let out = dir.file("ref.safetensors")
+        let r = try python([repoRoot + "/tools/reference.py", model, "--length", "\(length)", "--seed", "8", "--out", out])
+        try #require(r.status == 0, "\(r.stderr)")
+        let ref = try SafeTensorsFile(path: out)
+        #expect(maxRelativeError(ours.hiddenStates.data, try ref.loadFloat32("hidden_states")) < 1e-4, "\(family) \(map)")
+        if let logits = ours.logits {
+            #expect(maxRelativeError(logits.data, try ref.loadFloat32("logits")) < 1e-4, "\(family) \(map) logits")
+        }
+        if t.graph.causal {
+            let recurrent = try t.forwardRecurrent(tokens: tokens)
+            #expect(maxRelativeError(recurrent.hiddenStates.data, ours.hiddenStates.data) < 1e-5, "\(family) \(map) recurrent")
+        }
+    }
+}
