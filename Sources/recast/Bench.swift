@@ -39,8 +39,10 @@ struct Forward: ParsableCommand {
     @Option var length = 512
     @Option(name: .customLong("repeat")) var repetitions = 3
     @Option var seed: UInt64 = 0
+    @Option(help: "Logits computed: all (every position) or last (the last position only).") var logits = "all"
 
     func validate() throws {
+        guard ["all", "last"].contains(logits) else { throw ValidationError("--logits must be all or last (got '\(logits)')") }
         guard length > 0 else { throw ValidationError("--length must be positive (got \(length))") }
         guard repetitions > 0 else { throw ValidationError("--repeat must be positive (got \(repetitions))") }
     }
@@ -51,7 +53,7 @@ struct Forward: ParsableCommand {
         var best = Double.infinity
         for _ in 0..<max(repetitions, 1) {
             let start = now()
-            _ = try t.forward(tokens: tokens)
+            _ = try t.forward(batch: [tokens], logits: logits == "last" ? .last : .all)
             best = min(best, now() - start)
         }
         print("forward_seconds \(best) tokens_per_second \(Double(length) / best)")
