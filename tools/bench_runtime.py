@@ -3,7 +3,8 @@
 
     python3 tools/bench_runtime.py [--work .cache/bench-runtime] [--threads 2] [--length 512] [--long 4096]
                                    [--repeat 3] [--steps 16] [--skip-torch] [--skip-llama] [--skip-memory]
-                                   [--json FILE]
+                                   [--json FILE] [--recast BINARY] [--no-build]
+    python3 tools/bench_runtime.py --profile     # where Recast's time goes instead (one thread)
 
 Never run in CI: it builds Recast in release mode and takes several minutes. Set
 RECAST_MODEL_CACHE=/path/.cache/models to reuse a model cache that tools/models.py already filled.
@@ -39,6 +40,14 @@ Then prints ratios against the peers of this run and checks the targets of issue
   prefill ≤ PyTorch, and ≤ 1.2× llama.cpp F32 (the issue's anchor 0.55 s when llama.cpp is absent);
   decode ≤ 1.1× llama.cpp F32 (anchor 14.2 ms/token when absent); swapped decode at --long ≤ 1.1× at
   --length; run and generate peaks ≤ 1.25 × (f32 weights + state); verify's peak < 1.2 GB.
+--profile runs Recast alone with one BLAS thread: prefill (all logits, last logits), decode after --length,
+and the swap's decode after --long, under tools/blas_profile.c (an LD_PRELOAD shim, compiled with cc into
+--work, that times every cblas_sgemm/cblas_sgemv by shape as the calling thread's CPU time; the shapes
+name the call sites: MLP, q/k/v/o projections, attention products, LM head) and, where `perf record`
+works, a sampled profile of the compute phase (loading excluded) grouped by what the functions do:
+BLAS, allocation and zeroing, exp, attention loops, rotary angles, NaN checks, ...
+--recast BINARY times that binary (no build): compare a branch's build against main's.
+
 OPENBLAS_CORETYPE is left as preset in the environment and printed with the figures. The machine is
 shared: figures of one run are comparable with each other more than with another run's.
 """
@@ -203,7 +212,7 @@ def blas_site(kind, ta, tb, m, n, k, config):
         return "MLP gate and up"
     if inner == inter and out == hidden:
         return "MLP down"
-    if inner == hidden and (kind == "gemv" or m > 1 or ta == 0) and out >= 64 and (kind == "gemv" or tb == 1):
+    if inner == hidden and (kind == "gemv" or tb == 1):  # weights [out, in], as Linear stores them
         return "attention projections (q, k, v, o)"
     return "attention (scores, context, feature maps, linear state)"
 
@@ -336,10 +345,9 @@ def main():
     figures["swapped_decode_ms"] = {str(T): swapped_ms[0], str(a.long): swapped_ms[1]}
 
     if not a.skip_torch:
-        try:
-            import torch  # noqa: F401
-            import transformers  # noqa: F401
-        except ImportError:
+        # Checked in a child: importing torch here would raise this process's peak memory, which every
+        # child started later inherits as its starting ru_maxrss.
+        if subprocess.run([sys.executable, "-c", "import torch, transformers"], capture_output=True).returncode != 0:
             raise SystemExit("torch and transformers are missing: python3 -m pip install torch==2.13.0, then "
                              "python3 -m pip install -r tools/requirements-bench.txt (or pass --skip-torch)")
         r = measure([sys.executable, "-c", TORCH, model, str(T), str(N), str(S), str(a.threads), tools])
