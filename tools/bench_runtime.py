@@ -434,6 +434,9 @@ def main():
     for name, ratio, limit in targets:
         print(f"  {name:<48} {ratio:6.2f}  " + (verdict(ratio <= limit) if limit is not None else ""))
     print(f"load average at the end: {load_average()}")
+    if float(load_average().split()[0]) > (os.cpu_count() or 1):
+        print("warning: the machine was busy (load above its cores): wall times are inflated, PyTorch's OpenMP threads "
+              "most of all; the peaks stand, but rerun the timings on a quiet machine before quoting them")
     figures["targets"] = [{"target": n, "ratio": r, "limit": lim} for n, r, lim in targets]
     if a.json:
         with open(a.json, "w") as f:
