@@ -34,20 +34,6 @@ import SafeTensors
         let m = try Model(path: model)
         let t = try Transformer(graph: try m.graph(), store: m.store)
         #expect(t.blocks.contains { $0.attention.hybridWindow == 5 })
-        let length = min(100, t.graph.maxPositions ?? 100)
-        let tokens = syntheticTokens(length: length, seed: 8, vocab: t.graph.vocabSize)
-        let ours = try t.forward(tokens: tokens)
-        let out = dir.file("ref.safetensors")
-        let r = try python([repoRoot + "/tools/reference.py", model, "--length", "\(length)", "--seed", "8", "--out", out])
-        try #require(r.status == 0, "\(r.stderr)")
-        let ref = try SafeTensorsFile(path: out)
-        #expect(maxRelativeError(ours.hiddenStates.data, try ref.loadFloat32("hidden_states")) < 1e-4, "\(family) \(map)")
-        if let logits = ours.logits {
-            #expect(maxRelativeError(logits.data, try ref.loadFloat32("logits")) < 1e-4, "\(family) \(map) logits")
-        }
-        if t.graph.causal {
-            let recurrent = try t.forwardRecurrent(tokens: tokens)
-            #expect(maxRelativeError(recurrent.hiddenStates.data, ours.hiddenStates.data) < 1e-5, "\(family) \(map) recurrent")
-        }
+        try expectMatchesReference(t, model: model, length: min(100, t.graph.maxPositions ?? 100), seed: 8, in: dir, "\(family) \(map)")
     }
 }

@@ -40,20 +40,7 @@ import SafeTensors
         let t = try Transformer(graph: try m.graph(), store: m.store)
         // Past one chunk of the parallel linear attention where the model's positions allow.
         let length = t.graph.embeddings.position == nil ? 100 : 60
-        let tokens = syntheticTokens(length: length, seed: 4, vocab: t.graph.vocabSize)
-        let ours = try t.forward(tokens: tokens)
-        let out = dir.file("ref.safetensors")
-        let r = try python([repoRoot + "/tools/reference.py", model, "--length", "\(length)", "--seed", "4", "--out", out])
-        try #require(r.status == 0, "\(r.stderr)")
-        let ref = try SafeTensorsFile(path: out)
-        #expect(maxRelativeError(ours.hiddenStates.data, try ref.loadFloat32("hidden_states")) < 1e-4, "\(family) \(map)")
-        if let logits = ours.logits {
-            #expect(maxRelativeError(logits.data, try ref.loadFloat32("logits")) < 1e-4, "\(family) \(map)")
-        }
-        if t.graph.causal {
-            let rec = try t.forwardRecurrent(tokens: tokens)
-            #expect(maxRelativeError(rec.hiddenStates.data, ours.hiddenStates.data) < 1e-5, "\(family) \(map) recurrent")
-        }
+        try expectMatchesReference(t, model: model, length: length, seed: 4, in: dir, "\(family) \(map)")
     }
 
     /// The HDF5 form of a swapped model runs the same, in Recast and in the reference.
@@ -87,5 +74,25 @@ import SafeTensors
         #expect(maxRelativeError(b.hiddenStates.data, a.hiddenStates.data) < 1e-4)
         let fm = try Model(path: folded).graph()
         #expect(fm.linearAttention?.folded == true && fm.blocks[0].attention.featureMap?.query["weight"]?.shape.last == fm.hiddenSize)
+    }
+}
+
+/// Runs Recast and `tools/reference.py` on `model` over the synthetic tokens (`length`, `seed`): hidden states
+/// and logits within 1e-4 relative of the reference, and for causal models recurrent mode within 1e-5 of parallel.
+func expectMatchesReference(_ t: Transformer, model: String, length: Int, seed: UInt64, in dir: TempDir, _ label: String,
+                            sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let tokens = syntheticTokens(length: length, seed: seed, vocab: t.graph.vocabSize)
+    let ours = try t.forward(tokens: tokens)
+    let out = dir.file("ref-\(seed).safetensors")
+    let r = try python([repoRoot + "/tools/reference.py", model, "--length", "\(length)", "--seed", "\(seed)", "--out", out])
+    try #require(r.status == 0, "\(r.stderr)", sourceLocation: sourceLocation)
+    let ref = try SafeTensorsFile(path: out)
+    #expect(maxRelativeError(ours.hiddenStates.data, try ref.loadFloat32("hidden_states")) < 1e-4, "\(label)", sourceLocation: sourceLocation)
+    if let logits = ours.logits {
+        #expect(maxRelativeError(logits.data, try ref.loadFloat32("logits")) < 1e-4, "\(label) logits", sourceLocation: sourceLocation)
+    }
+    if t.graph.causal {
+        let recurrent = try t.forwardRecurrent(tokens: tokens)
+        #expect(maxRelativeError(recurrent.hiddenStates.data, ours.hiddenStates.data) < 1e-5, "\(label) recurrent", sourceLocation: sourceLocation)
     }
 }
