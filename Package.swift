@@ -46,7 +46,7 @@ let package = Package(
         // Attention swap: feature maps and their initialisers.
         .target(name: "Rewrite", dependencies: ["RecastCore", "FeatureMaps", "ModelGraph", "Checkpoint", "SafeTensors", "HDF5"], swiftSettings: strict),
         // CPU forward pass over BLAS.
-        .target(name: "Runtime", dependencies: ["RecastCore", "FeatureMaps", "ModelGraph", "CBLAS"], swiftSettings: strict),
+        .target(name: "Runtime", dependencies: ["RecastCore", "LinearAlgebra", "FeatureMaps", "ModelGraph"], swiftSettings: strict),
         // Comparisons and reports.
         .target(name: "Verify", dependencies: ["RecastCore", "Checkpoint", "FeatureMaps", "ModelGraph", "Runtime", "Tokenizer"], swiftSettings: strict),
         // The command line: parsing and formatting only.

@@ -26,6 +26,9 @@ public final class Model {
     public init(path: String) throws {
         self.path = path
         stored = try Checkpoint.open(path)
+        // A model's tensors are read once each, into the arrays that run it: their mapped pages are released
+        // as they are read, so the file does not stay resident beside its f32 copy.
+        CheckpointWriter.releasePagesAfterRead(of: stored)
         // A GGUF file Recast cannot map still opens, for `inspect`; the graph then gives the reason.
         var embedding: EmbeddedModel?
         do { embedding = try Checkpoint.embeddedModel(stored) } catch { embeddingError = error }

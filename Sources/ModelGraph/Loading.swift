@@ -17,6 +17,11 @@ extension Projection {
     public func matrix(fullWeight full: [Float], fullBias: [Float]?) -> (weight: [Float], bias: [Float]?) {
         let fullOut = weight.shape.count == 2 ? (layout == .outIn ? weight.shape[0] : weight.shape[1]) : outFeatures
         let slice = outputSlice ?? 0..<fullOut
+        // The whole tensor in PyTorch layout is the matrix itself: hand the array on (copy-on-write) rather
+        // than copying it, so a model holds each weight once (and a tied LM head shares the embedding).
+        if layout == .outIn, slice == 0..<fullOut, full.count == outFeatures * inFeatures {
+            return (full, fullBias.map { $0.count == slice.count ? $0 : Array($0[slice]) })
+        }
         var w = [Float](repeating: 0, count: outFeatures * inFeatures)
         switch layout {
         case .outIn:

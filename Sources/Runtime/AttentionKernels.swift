@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import LinearAlgebra
 #endif
 
 /// Which keys a query sees, by position.

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Dispatch
 import ModelGraph
+import LinearAlgebra
 
 /// A row-major f32 matrix.
 public struct Matrix: Sendable {
@@ -118,16 +119,6 @@ enum Kernels {
         }
     }
 
-    /// Softmax of `n` values at `p`, in place.
-    static func softmax(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        guard n > 0 else { return }
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, p[i]) }
-        var s: Float = 0
-        for i in 0..<n { let e = expf(p[i] - m); p[i] = e; s += e }
-        let inv = 1 / s
-        for i in 0..<n { p[i] *= inv }
-    }
 }
 
 /// A pointer handed to the workers of `Kernels.inParallel`, each of which touches its own range only.

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ModelGraph
 import RecastCore
+import LinearAlgebra
 
 struct LoadedAttention {
     var query: Linear
@@ -80,7 +81,7 @@ public final class Transformer {
         self.graph = graph
         file = store.files.first ?? "model"
         try RunLimits.check(RunLimits.weightsNeed(graph: graph, store: store), for: "the weights", file: file)
-        try BLAS.load(file: file)
+        do { try BLAS.load(file: file) } catch { throw RuntimeError(file: error.file, error.reason) }
         let loader = WeightLoader(store: store, sharing: sharing)
         tokenEmbedding = try loader.kept(graph.embeddings.token)
         positionEmbedding = try graph.embeddings.position.map(loader.kept)

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ModelGraph
 import RecastCore
+import LinearAlgebra
 
 /// y = x Wᵀ + b with W stored `[out, in]` in f32.
 struct Linear {
