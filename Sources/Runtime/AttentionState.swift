@@ -19,7 +19,8 @@ struct AttentionBlock {
     var ldInput: Int
 }
 
-/// The state of one attention layer between blocks of a causal sequence, one type per attention kind.
+/// The state of one attention layer between blocks of a causal sequence, one type per attention kind: softmax
+/// (a growing KV cache, or a ring of W tokens with a sliding window), linear (S, z), and the window hybrid.
 ///
 /// `attend` runs a block of tokens given the state, writes the attention output of every head (before the
 /// output projection, `[rows, heads·d]`) and, when `updating`, takes the block into the state. Both modes run
@@ -42,8 +43,7 @@ extension LoadedAttention {
             if let w = hybridWindow { return HybridState(self, featureMap: fm, window: w) }
             return LinearState(self, featureMap: fm)
         }
-        if let w = window { return SlidingWindowState(self, window: w) }
-        return KVCacheState(self)
+        return SoftmaxState(self, window: window)
     }
 
     /// Rows per block in parallel mode. Softmax layers take 128 queries at a time over the keys so far (scores
@@ -99,36 +99,16 @@ private func softmaxAttend(_ a: LoadedAttention, ring: inout KeyValueRing, _ blo
     if updating { ring.append(rows: c, keys: keys, values: block.values, stride: block.ldkv) }
 }
 
-/// Softmax attention over every earlier token: a KV cache that grows by one token's keys and values per step.
-final class KVCacheState: AttentionState {
+/// Softmax attention. Without a window, over every earlier token: a KV cache that grows by one token's keys
+/// and values per step. With a window W (Mistral's `sliding_window`: a query at n sees n − W < m ≤ n), over the
+/// last W tokens: a ring of W keys and values.
+final class SoftmaxState: AttentionState {
     let attention: LoadedAttention
-    var cache: KeyValueRing
-    let scores = Scratch<Float>(zero: 0), den = Scratch<Float>(zero: 0), positions = Scratch<Int>(zero: 0)
-
-    init(_ a: LoadedAttention) {
-        attention = a
-        cache = KeyValueRing(width: a.kvWidth, capacity: nil)
-    }
-
-    func attend(_ block: AttentionBlock, into out: UnsafeMutablePointer<Float>, ldo: Int, updating: Bool) {
-        softmaxAttend(attention, ring: &cache, block, into: out, ldo: ldo, updating: updating, visibility: .causal(window: nil),
-                      scores: scores, den: den, positions: positions)
-    }
-
-    var kvCacheBytes: Int { cache.bytes }
-    var linearStateBytes: Int { 0 }
-    func simulate(length: Int, next: () -> Float) { cache.simulate(length: length, next: next) }
-}
-
-/// Softmax attention over the last W tokens (Mistral's `sliding_window`: a query at n sees n − W < m ≤ n): a
-/// ring of W keys and values.
-final class SlidingWindowState: AttentionState {
-    let attention: LoadedAttention
-    let window: Int
+    let window: Int?
     var ring: KeyValueRing
     let scores = Scratch<Float>(zero: 0), den = Scratch<Float>(zero: 0), positions = Scratch<Int>(zero: 0)
 
-    init(_ a: LoadedAttention, window: Int) {
+    init(_ a: LoadedAttention, window: Int?) {
         attention = a
         self.window = window
         ring = KeyValueRing(width: a.kvWidth, capacity: window)
