@@ -78,7 +78,7 @@ extension LoadedAttention {
                                                       entering: entering, features: m, headDim: d, s: sh, z: zh)
                             }
                             // γ_h times the softmax terms over the band |i − n| ≤ ⌊W/2⌋.
-                            let gamma = windowGates[head], scoreBuffer = scores.take(b * (b + 2 * half))
+                            let gamma = windowGates[head], scoreBuffer = scores.take(b * min(t, b + 2 * half))
                             for r0 in stride(from: 0, to: t, by: b) {
                                 let c = min(b, t - r0), low = max(0, r0 - half), high = min(t, r0 + c + half)
                                 let band = KeySource(keys: keys + low * block.ldkv + g, values: v + low * block.ldkv, stride: block.ldkv, count: high - low)

@@ -44,11 +44,13 @@ struct KeyValueRing {
             end += rows
             return
         }
-        if keys.isEmpty {
-            // The whole ring at once: a long block may skip its first slots.
-            keys = [Float](repeating: 0, count: w * width)
-            values = keys
-            features = [Float](repeating: 0, count: w * featureWidth)
+        // The ring grows with the tokens it holds, up to W slots: a window longer than any sequence costs what
+        // the sequence costs, not W tokens up front. A long block may skip its first slots.
+        let slots = min(w, end + rows)
+        if keys.count < slots * width {
+            keys += [Float](repeating: 0, count: slots * width - keys.count)
+            values += [Float](repeating: 0, count: slots * width - values.count)
+            features += [Float](repeating: 0, count: slots * featureWidth - features.count)
         }
         // Only the last W rows of a long block stay.
         for r in max(0, rows - w)..<rows {

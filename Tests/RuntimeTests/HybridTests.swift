@@ -133,6 +133,25 @@ func directHybrid(_ capture: AttentionCapture, head: Int, attention a: LoadedAtt
         #expect(maxRelativeError(a.hiddenStates.data, b.hiddenStates.data) < 1e-4)
     }
 
+    /// A window far longer than any sequence (10⁹) costs what the sequence costs: the ring grows with the
+    /// tokens, and the bidirectional band is cut at the sequence. Both modes, causal and bidirectional, equal
+    /// the original softmax model.
+    @Test(arguments: ["llama", "bert"])
+    func hugeWindowAllocatesOnlyWhatTheSequenceNeeds(_ family: String) throws {
+        let dir = TempDir()
+        let hybrid = try loadModel(at: try hybridModel(family, .elu, window: 1_000_000_000, in: dir))
+        let original = try loadModel(at: fixture(family))
+        let tokens = syntheticTokens(length: 40, seed: 2, vocab: hybrid.graph.vocabSize)
+        let a = try hybrid.forward(tokens: tokens), b = try original.forward(tokens: tokens)
+        #expect(maxRelativeError(a.hiddenStates.data, b.hiddenStates.data) < 1e-4)
+        if hybrid.graph.causal {
+            let decoder = try hybrid.makeDecoder()
+            for t in tokens { _ = try decoder.step(t) }
+            #expect(decoder.kvCacheBytes < 1 << 20)
+            #expect(maxRelativeError(try hybrid.forwardRecurrent(tokens: tokens).hiddenStates.data, a.hiddenStates.data) < 1e-5)
+        }
+    }
+
     /// The hybrid's state is the ring of W tokens plus (S, z): the same at 60 tokens as at 20.
     @Test func stateStaysFlatPastTheWindow() throws {
         let dir = TempDir()
