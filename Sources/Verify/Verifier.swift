@@ -194,7 +194,7 @@ public enum Verifier {
     }
 
     /// Bytes of inference state for one sequence: a KV cache of f32 keys and values per softmax layer,
-    /// (S, z) per head of each linear layer.
+    /// (S, z) per head of each linear layer, plus the window's ring in a hybrid layer.
     public static func state(_ original: ModelGraph, _ converted: ModelGraph, length: Int) -> StatePoint {
         // The graph counts its softmax layers' KV caches, each bounded by its sliding window where it has one.
         let linear = Set(converted.linearAttention?.layers ?? [])
@@ -203,6 +203,10 @@ public enum Verifier {
             let d = converted.headDim
             let m = la.featureMap.map.featureCount(dimension: la.featureDim, headDim: d)
             bytes += linear.count * converted.heads * (m * d + m) * 4
+            // The window hybrid also keeps the last W tokens' keys, values and φ(k) (the runtime's ring).
+            if let w = la.window {
+                bytes += linear.count * min(w, length) * (2 * converted.kvHeads * d + converted.heads * m) * 4
+            }
         }
         return StatePoint(length: length, kvCacheBytes: original.kvCacheBytes(length: length), convertedBytes: bytes)
     }
