@@ -8,7 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "recast", targets: ["recast"]),
-        .library(name: "RecastKit", targets: ["RecastCore", "SafeTensors", "HDF5", "GGUF", "Quantization", "Checkpoint", "LinearAlgebra", "FeatureMaps", "ModelGraph", "Runtime", "Rewrite", "Verify", "Tokenizer"]),
+        .library(name: "RecastKit", targets: ["RecastCore", "SafeTensors", "HDF5", "GGUF", "Quantization", "Checkpoint", "LinearAlgebra", "FeatureMaps", "ModelGraph", "Runtime", "Rewrite", "Verify", "Tokenizer", "Calibration"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -47,13 +47,15 @@ let package = Package(
         .target(name: "Rewrite", dependencies: ["RecastCore", "FeatureMaps", "ModelGraph", "Checkpoint", "SafeTensors", "HDF5"], swiftSettings: strict),
         // CPU forward pass over BLAS.
         .target(name: "Runtime", dependencies: ["RecastCore", "LinearAlgebra", "FeatureMaps", "ModelGraph"], swiftSettings: strict),
+        // Attention transfer (LoLCATs stage 1): gradients by hand, AdamW, and the layer-by-layer driver of `recast calibrate`.
+        .target(name: "Calibration", dependencies: ["RecastCore", "LinearAlgebra", "FeatureMaps", "ModelGraph", "Checkpoint", "Runtime", "Tokenizer"], swiftSettings: strict),
         // Comparisons and reports.
         .target(name: "Verify", dependencies: ["RecastCore", "Checkpoint", "FeatureMaps", "ModelGraph", "Runtime", "Tokenizer"], swiftSettings: strict),
         // The command line: parsing and formatting only.
         .executableTarget(
             name: "recast",
             dependencies: [
-                "RecastCore", "SafeTensors", "HDF5", "Checkpoint", "FeatureMaps", "ModelGraph", "Rewrite", "Runtime", "Verify", "Tokenizer",
+                "RecastCore", "SafeTensors", "HDF5", "Checkpoint", "FeatureMaps", "ModelGraph", "Rewrite", "Runtime", "Verify", "Tokenizer", "Calibration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
