@@ -98,10 +98,12 @@ public enum Verifier {
             // Feed each converted layer the exact input its original layer saw.
             // One sequence per pass, so that the probe sees this sequence's rows alone.
             let types = input.typeIds.map { [$0[index]] }
-            let reference = try orig.forward(batch: [tokens], typeIds: types) { layer, x, y in
-                guard conv.isLinear(layer: layer) else { return }
-                layerSums[layer] += relativeError(conv.attentionOutput(layer: layer, input: x).data, y.data)
-            }[0]
+            let linearLayers = Set((0..<og.layerCount).filter(conv.isLinear(layer:)))
+            let probe = Probe(layers: linearLayers) { capture in
+                layerSums[capture.layer] += relativeError(conv.attentionOutput(layer: capture.layer, input: capture.input).data,
+                                                          capture.output.data)
+            }
+            let reference = try orig.forward(batch: [tokens], typeIds: types, probe: probe)[0]
             let output = try conv.forward(batch: [tokens], typeIds: types)[0]
             let (d, r) = squaredDifference(output.hiddenStates.data, reference.hiddenStates.data)
             hidden.difference += d
