@@ -59,6 +59,27 @@ import RecastCore
         #expect(report["original"]?.stringValue == file && report["end_to_end"] != nil)
     }
 
+    /// `inspect` of a swapped GGUF shows the sliding-window hybrid's window, as text and in `--json`
+    /// (`architecture.linear_attention.window`, null without a window), following the schema.
+    @Test func inspectShowsTheSoftmaxWindow() throws {
+        let file = try gguf("llama", "llama")
+        for window in [nil, 5] as [Int?] {
+            let out = dir.file("windowed-\(window ?? 0)")
+            let s = try recast(["swap", file, out, "--feature-map", "t2r"] + (window.map { ["--window", "\($0)"] } ?? []))
+            try #require(s.status == 0, "\(s.stderr)")
+            let r = try recast(["inspect", out, "--json"])
+            try #require(r.status == 0, "\(r.stderr)")
+            let json = try JSON.parse(r.stdout)
+            #expect(try schemaErrors([json], schema: repoRoot + "/schemas/inspect.schema.json") == [[]])
+            let la = json["architecture"]?["linear_attention"]
+            #expect(la?["feature_map"] == .string("t2r"))
+            #expect(la?["window"] == (window.map { JSON.int($0) } ?? .null), "\(la?.serialized() ?? "none")")
+            let text = try recast(["inspect", out])
+            #expect(text.status == 0 && text.stdout.contains("linear:     t2r feature map"), "\(text.stdout)")
+            #expect(text.stdout.contains("softmax window 5") == (window != nil), "\(text.stdout)")
+        }
+    }
+
     /// `inspect --json` on a GGUF follows the schema; its tensors keep llama.cpp's names and the
     /// architecture comes from the metadata.
     @Test func inspectFollowsTheSchema() throws {
