@@ -22,6 +22,20 @@
                                GPT-2's Conv1D weights transposed; prints {"expected": {name: SHA-256 of
                                gguf.quants.quantize(those values as f32, the type FILE gives the tensor)},
                                "written": {name: SHA-256 of FILE's bytes}, "types": {name: type}, "unwritten": [names]}
+  gguf_fixtures.py rope DIR     writes small llama/qwen2 GGUF files with rope scaling as llama.cpp stores it
+                               (rope.scaling.* keys; Llama 3's rope_freqs.weight from the published formula,
+                               llama3_factors), metadata and that tensor only; prints JSON {name: {"file": ...,
+                               "rope_scaling": the config.json object expected back, or null, "refused": what
+                               the refusal must name}}
+  gguf_fixtures.py scaled-model SRC KIND OUT
+                               copies the llama GGUF SRC (as tools/gguf_names.py converts it) to OUT with rope
+                               scaling KIND added: "linear" (factor 4) or "llama3" (factor 8, low 1, high 4,
+                               original context 64 in rope.scaling.original_context_length, rope_freqs.weight)
+  gguf_fixtures.py rope-freqs FILE
+                               the rope_freqs.weight values of FILE as gguf-py reads them, with the values the
+                               published llama3 formula gives for the parameters in the JSON on stdin
+                               ({"theta", "dim", "factor", "low_freq_factor", "high_freq_factor",
+                               "original_max_position_embeddings"}); prints {"written": [...], "expected": [...]}
   gguf_fixtures.py same-values A B
                                compares the tensors of two Hugging Face folders as f32 values, names compared without
                                the "bert." and "transformer." prefixes; prints {"compared": n, "differ": [...],
@@ -319,6 +333,118 @@ def from_hf(folder, path):
     return out
 
 
+def llama3_factors(theta, dim, factor, low, high, original):
+    """Llama 3.1's rotary scaling as llama.cpp stores it: per rotary pair, the divisor of the inverse frequency
+    (Meta's published apply_scaling, in float64: wavelengths under original/high kept, over original/low
+    divided by factor, a linear blend of the two in between), rounded to f32 at the end."""
+    inv = 1.0 / theta ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
+    wavelength = 2 * np.pi / inv
+    smooth = (original / wavelength - low) / (high - low)
+    blended = 1.0 / ((1 - smooth) / factor + smooth)
+    out = np.where(wavelength < original / high, 1.0, np.where(wavelength > original / low, factor, blended))
+    return out.astype(np.float32)
+
+
+def rope_header(path, arch, dim, theta, extra=lambda w: None, freqs=None):
+    """A two-head, one-layer model's metadata (and rope_freqs.weight when given), without weights."""
+    w = gguf.GGUFWriter(path, arch)
+    w.add_block_count(1)
+    w.add_context_length(131072)
+    w.add_embedding_length(2 * dim)
+    w.add_feed_forward_length(4 * dim)
+    w.add_head_count(2)
+    w.add_head_count_kv(2)
+    w.add_rope_freq_base(theta)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_vocab_size(16)
+    w.add_rope_dimension_count(dim)
+    extra(w)
+    if freqs is not None:
+        w.add_tensor("rope_freqs.weight", freqs)
+    finish(w)
+
+
+def llama3_expected(factor, low, high, original):
+    return {"rope_type": "llama3", "factor": factor, "low_freq_factor": low, "high_freq_factor": high,
+            "original_max_position_embeddings": original}
+
+
+def write_rope(folder):
+    out = {}
+
+    def case(name, arch, dim, theta, expected=None, refused=None, extra=lambda w: None, freqs=None):
+        path = os.path.join(folder, name + ".gguf")
+        rope_header(path, arch, dim, theta, extra, freqs)
+        out[name] = {"file": path, "rope_scaling": expected, "refused": refused}
+
+    def linear(factor):
+        return lambda w: (w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR), w.add_rope_scaling_factor(factor))
+
+    case("linear", "llama", 8, 10000.0, {"rope_type": "linear", "factor": 4.0}, extra=linear(4.0))
+    case("linear_qwen2", "qwen2", 8, 10000.0, {"rope_type": "linear", "factor": 2.5}, extra=linear(2.5))
+    # Before rope.scaling.type, llama.cpp wrote a linear factor as rope.scale_linear.
+    case("scale_linear", "llama", 8, 10000.0, {"rope_type": "linear", "factor": 2.0},
+         extra=lambda w: w.add_float32("llama.rope.scale_linear", 2.0))
+    case("none", "llama", 8, 10000.0, None,
+         extra=lambda w: (w.add_rope_scaling_type(gguf.RopeScalingType.NONE), w.add_rope_scaling_factor(1.0)))
+    # Llama 3.1 8B (head size 128, rope_theta 500000) and Llama 3.2 1B (head size 64): the published values.
+    case("llama31", "llama", 128, 500000.0, llama3_expected(8.0, 1.0, 4.0, 8192),
+         freqs=llama3_factors(500000.0, 128, 8.0, 1.0, 4.0, 8192))
+    case("llama32", "llama", 64, 500000.0, llama3_expected(32.0, 1.0, 4.0, 8192),
+         freqs=llama3_factors(500000.0, 64, 32.0, 1.0, 4.0, 8192))
+    # Other low/high factors, found from the blended elements.
+    case("llama3_fitted", "llama", 128, 500000.0, llama3_expected(16.0, 2.0, 8.0, 8192),
+         freqs=llama3_factors(500000.0, 128, 16.0, 2.0, 8.0, 8192))
+    # The original context from rope.scaling.original_context_length (llama.cpp's converter does not write it).
+    case("llama3_context", "llama", 8, 10000.0, llama3_expected(8.0, 1.0, 4.0, 64),
+         extra=lambda w: w.add_rope_scaling_orig_ctx_len(64), freqs=llama3_factors(10000.0, 8, 8.0, 1.0, 4.0, 64))
+    # Factors that are 1 everywhere change nothing.
+    case("ones", "llama", 8, 10000.0, None, freqs=np.ones(4, dtype=np.float32))
+    # Divisors no llama3 parameters give (not monotonic in the wavelength).
+    case("unmatched", "llama", 8, 10000.0, refused="tensor 'rope_freqs.weight'",
+         freqs=np.array([1.0, 3.0, 1.5, 2.0], dtype=np.float32))
+    case("yarn", "llama", 8, 10000.0, refused="key 'llama.rope.scaling.type'",
+         extra=lambda w: (w.add_rope_scaling_type(gguf.RopeScalingType.YARN), w.add_rope_scaling_factor(4.0),
+                          w.add_rope_scaling_orig_ctx_len(4096)))
+    case("longrope", "llama", 8, 10000.0, refused="key 'llama.rope.scaling.type'",
+         extra=lambda w: w.add_rope_scaling_type(gguf.RopeScalingType.LONGROPE))
+    return out
+
+
+def write_scaled_model(src, kind, path):
+    r = gguf.GGUFReader(src)
+    w = gguf.GGUFWriter(path, "llama")
+    for key, field in r.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        main = field.types[0]
+        if main == V.ARRAY:
+            w.add_key_value(key, list(field.contents()), V.ARRAY, sub_type=field.types[-1])
+        else:
+            w.add_key_value(key, field.contents(), main)
+    if kind == "linear":
+        w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        w.add_rope_scaling_factor(4.0)
+    else:
+        dim = int(r.fields["llama.rope.dimension_count"].contents())
+        theta = float(r.fields["llama.rope.freq_base"].contents())
+        w.add_rope_scaling_orig_ctx_len(64)
+        w.add_tensor("rope_freqs.weight", llama3_factors(theta, dim, 8.0, 1.0, 4.0, 64))
+    for t in r.tensors:
+        w.add_tensor(t.name, np.asarray(t.data).reshape([int(d) for d in reversed(t.shape)]), raw_dtype=t.tensor_type)
+    finish(w)
+
+
+def rope_freqs(path, params):
+    r = gguf.GGUFReader(path)
+    written = next((t for t in r.tensors if t.name == "rope_freqs.weight"), None)
+    expected = llama3_factors(params["theta"], params["dim"], params["factor"], params["low_freq_factor"],
+                              params["high_freq_factor"], params["original_max_position_embeddings"])
+    return {"written": None if written is None else [float(x) for x in np.asarray(written.data, dtype=np.float64)],
+            "type": None if written is None else written.tensor_type.name,
+            "expected": [float(x) for x in expected]}
+
+
 def main():
     command = sys.argv[1]
     if command == "write":
@@ -345,6 +471,12 @@ def main():
         print(json.dumps(encode(sys.argv[2], sys.argv[3])))
     elif command == "from-hf":
         print(json.dumps(from_hf(sys.argv[2], sys.argv[3])))
+    elif command == "rope":
+        print(json.dumps(write_rope(sys.argv[2])))
+    elif command == "scaled-model":
+        write_scaled_model(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif command == "rope-freqs":
+        print(json.dumps(rope_freqs(sys.argv[2], json.load(sys.stdin))))
     elif command == "same-values":
         print(json.dumps(same_values(sys.argv[2], sys.argv[3])))
     elif command == "types":

@@ -4,7 +4,8 @@ import RecastCore
 extension GGUFConversion {
     /// A Hugging Face model (safetensors, a folder, HDF5) as llama.cpp's converter writes it: llama.cpp's
     /// names (`LlamaCppNames`), the q and k rows of rotary models permuted and GPT-2's `Conv1D` weights
-    /// transposed, `general.*` and `{arch}.*` metadata from config.json (`GGUFConfig`), `tokenizer.ggml.*`
+    /// transposed, `general.*` and `{arch}.*` metadata from config.json (`GGUFConfig`), llama3 rope scaling as
+    /// a `rope_freqs.weight` tensor (`GGUFConfig.ropeFrequencyFactors`), `tokenizer.ggml.*`
     /// from the tokenizer.json beside it (`GGUFTokenizer`; none without one), and the types
     /// `GGUFTensorTypes` gives.
     static func fromHuggingFace(_ store: TensorStore, source path: String, dtype: DType?) throws -> GGUFConversion {
@@ -23,7 +24,10 @@ extension GGUFConversion {
             planned.append((info, name, layout))
         }
         let tied = !planned.contains { $0.name == "output.weight" }
-        let tensors = try planned.map { p in
+        // llama.cpp's converter writes llama3's frequency divisors first (`generate_extra_tensors`), in f32.
+        let ropeFactors = try GGUFConfig.ropeFrequencyFactors(fromConfig: config, file: configPath)
+        let extra = ropeFactors.map { [OutputTensor.values(GGUFRopeScaling.frequencyTensor, $0, shape: [$0.count])] } ?? []
+        let tensors = try extra + planned.map { p in
             let (shape, reorder) = try moved(p.source, layout: p.layout, file: file)
             let type = GGUFTensorTypes.type(for: p.name, shape: shape, source: p.source.dtype, target: dtype, tiedEmbedding: tied)
             return try encoded(p.source, from: store, name: p.name, shape: shape, as: type, file: file, reorder: reorder)

@@ -16,13 +16,19 @@ public enum GGUFConfig {
     /// - `vocab_size` from the token embedding's rows (checked against `{arch}.vocab_size`);
     /// - `tie_word_embeddings`: true when there is no `output.weight`;
     /// - `bos_token_id`, `eos_token_id`, `pad_token_id` from `tokenizer.ggml.*`; `hidden_act`; `torch_dtype`
-    ///   `float32` (what dequantised weights are: set it when writing another dtype).
+    ///   `float32` (what dequantised weights are: set it when writing another dtype);
+    /// - `rope_scaling` (`GGUFRopeScaling`): `{"rope_type": "linear", "factor": f}` from
+    ///   `{arch}.rope.scaling.type` `linear` (or absent) and `{arch}.rope.scaling.factor` (or the older
+    ///   `rope.scale_linear`) other than 0 and 1; llama3's parameters recovered from a `rope_freqs.weight`
+    ///   tensor (`Llama3RopeParameters.recovered`), whose values `tensorValues` reads. A `rope_freqs` of
+    ///   ones only is no scaling at all.
     ///
     /// Throws, naming `file` and the key or tensor, for a missing or ill-typed key, head counts that do not
-    /// divide, and what Recast cannot run: rope scaling (`{arch}.rope.scaling.type` other than `none`, a
-    /// `rope_freqs` tensor), partial rotary dimensions, experts, per-layer head counts, causal BERT.
-    public static func huggingFaceConfig(from header: GGUFHeader, file: String) throws -> JSON {
-        var m = MetadataReader(header: header, file: file)
+    /// divide, and what Recast cannot run: other rope scalings (yarn, longrope…), a `rope_freqs` tensor no
+    /// llama3 parameters reproduce, partial rotary dimensions, experts, per-layer head counts, causal BERT.
+    public static func huggingFaceConfig(from header: GGUFHeader, file: String,
+                                         tensorValues: ((String) throws -> [Float])? = nil) throws -> JSON {
+        var m = MetadataReader(header: header, file: file, tensorValues: tensorValues)
         guard let architecture = try m.string("general.architecture") else {
             throw CheckpointError(file: file, object: "key 'general.architecture'", "is missing: the file does not say which model it holds")
         }
@@ -56,7 +62,7 @@ public enum GGUFConfig {
             throw m.error(m.arch("rope.dimension_count"),
                 "is \(rotary), but heads have \(headDim) dimensions: rotary embeddings over part of each head are not implemented")
         }
-        try m.refuseRopeScaling()
+        let scaling = try m.ropeScaling(rotaryDimensions: headDim)
         var c = m.newConfig(class: isLlama ? "LlamaForCausalLM" : "Qwen2ForCausalLM")
         c.set("hidden_size", .int(hidden))
         c.set("intermediate_size", .int(try m.positive(m.arch("feed_forward_length"))))
@@ -66,6 +72,7 @@ public enum GGUFConfig {
         if headDim != hidden / heads || hidden % heads != 0 { c.set("head_dim", .int(headDim)) }
         c.set("rms_norm_eps", try m.requiredFloat(m.arch("attention.layer_norm_rms_epsilon")))
         if let theta = try m.float(m.arch("rope.freq_base")) { c.set("rope_theta", theta) }
+        if let scaling { c.set("rope_scaling", scaling.json) }
         c.set("vocab_size", .int(try m.vocabSize(hidden: hidden)))
         if let context = try m.int(m.arch("context_length"), positive: true) { c.set("max_position_embeddings", .int(context)) }
         c.set("tie_word_embeddings", .bool(!m.hasTensor("output.weight")))
@@ -124,6 +131,11 @@ public enum GGUFConfig {
         return c
     }
 
+    /// `huggingFaceConfig(from:file:tensorValues:)` for a whole file, reading its tensors' values from it.
+    public static func huggingFaceConfig(of file: GGUFFile) throws -> JSON {
+        try huggingFaceConfig(from: file.header, file: file.path, tensorValues: file.loadFloat32)
+    }
+
     /// The shortest decimal that reads back as the same f32 (Swift's `Float.description`, like NumPy's
     /// `str(numpy.float32(x))`): the value a config held before llama.cpp stored it as f32
     /// (9.9999997e-06 → `1e-05`).
@@ -136,10 +148,13 @@ struct MetadataReader {
     let file: String
     var architecture = ""
     let tensorNames: Set<String>
+    /// The f32 values of a tensor of the file (for `rope_freqs.weight`).
+    let tensorValues: ((String) throws -> [Float])?
 
-    init(header: GGUFHeader, file: String) {
+    init(header: GGUFHeader, file: String, tensorValues: ((String) throws -> [Float])? = nil) {
         self.header = header
         self.file = file
+        self.tensorValues = tensorValues
         tensorNames = Set(header.tensors.map(\.name))
     }
 
@@ -226,22 +241,65 @@ struct MetadataReader {
         return hidden / heads
     }
 
-    /// Rope scaling of any kind (llama.cpp's `rope.scaling.type` linear/yarn/longrope, the older
-    /// `rope.scale_linear`, or Llama 3's frequency factors in a `rope_freqs` tensor) is refused: Recast runs
-    /// plain rotary embeddings only.
-    func refuseRopeScaling() throws {
-        if let type = try string(arch("rope.scaling.type")), type != "none" {
-            throw error(arch("rope.scaling.type"), "is '\(type)': only plain rotary embeddings (no rope scaling) are implemented")
-        }
+    /// A float key as a `Double`: an f32 as the shortest decimal that reads back as it.
+    func double(_ key: String) throws -> Double? { try float(key)?.doubleValue }
+
+    /// The rotary scaling of a llama or qwen2 file, as llama.cpp's loader reads it: `rope.scaling.type`
+    /// (absent means linear) with `rope.scaling.factor` or the older `rope.scale_linear` (0 or 1: none), and
+    /// for llama, the `rope_freqs.weight` tensor of llama3's frequency divisors. Refused by name: other
+    /// types (yarn, longrope…), a factor with type `none`, a linear factor together with `rope_freqs`, and a
+    /// `rope_freqs` that is not one factor per rotary pair or that no llama3 parameters reproduce.
+    func ropeScaling(rotaryDimensions: Int) throws -> GGUFRopeScaling? {
+        let typeKey = arch("rope.scaling.type")
+        let type = try string(typeKey)
+        var factor: (key: String, value: Double)?
         for key in [arch("rope.scaling.factor"), arch("rope.scale_linear")] {
-            if let v = header.value(key), let f = v.doubleValue, f != 0, f != 1, try string(arch("rope.scaling.type")) != "none" {
-                throw error(key, "is \(v): rope scaling is not implemented (only plain rotary embeddings)")
+            if factor == nil, let v = try double(key) { factor = (key, v) }
+        }
+        if let factor, factor.value < 0 { throw error(factor.key, "is \(factor.value); a rope scaling factor must be positive") }
+        let scaled = factor.map { $0.value != 0 && $0.value != 1 } ?? false
+        let frequencies = GGUFRopeScaling.frequencyTensor
+        switch type {
+        case nil, "linear":
+            if scaled, let factor {
+                if hasTensor(frequencies) {
+                    throw CheckpointError.tensor(frequencies, in: file, "is present together with linear rope scaling (\(factor.key) \(factor.value)): Recast translates one rope scaling at a time")
+                }
+                return .linear(factor: factor.value)
             }
+        case "none":
+            if scaled, let factor {
+                throw error(factor.key, "is \(factor.value) while \(typeKey) is 'none': the file contradicts itself")
+            }
+        case let other?:
+            throw error(typeKey, "is '\(other)': Recast translates linear rope scaling and llama3's rope_freqs only; '\(other)' scaling is not implemented")
         }
-        if hasTensor("rope_freqs.weight") {
-            throw CheckpointError.tensor("rope_freqs.weight", in: file,
-                "holds rotary frequency factors (Llama 3 style rope scaling), which are not implemented: only plain rotary embeddings are")
+        guard hasTensor(frequencies) else { return nil }
+        return try llama3Scaling(rotaryDimensions: rotaryDimensions)
+    }
+
+    /// llama3's parameters from the `rope_freqs.weight` tensor (see `Llama3RopeParameters.recovered`).
+    func llama3Scaling(rotaryDimensions: Int) throws -> GGUFRopeScaling? {
+        let name = GGUFRopeScaling.frequencyTensor
+        guard architecture == "llama" else {
+            throw CheckpointError.tensor(name, in: file, "holds llama3 rope scaling factors, which llama.cpp's \(architecture) architecture does not read: the file is not a \(architecture) model llama.cpp would run")
         }
+        let pairs = rotaryDimensions / 2
+        guard let info = tensor(name), info.elementCount == pairs, info.dimensions.count == 1 else {
+            throw CheckpointError.tensor(name, in: file, "has dimensions \(tensor(name)?.dimensions ?? []); llama.cpp's rope_freqs holds one factor per rotary pair: [\(pairs)]")
+        }
+        guard let tensorValues else {
+            throw CheckpointError.tensor(name, in: file, "holds llama3 rope scaling factors, but its values were not read to recover the scaling from")
+        }
+        let factors = try tensorValues(name)
+        if factors.allSatisfy({ $0 == 1 }) { return nil }
+        let theta = try double(arch("rope.freq_base")) ?? 10000
+        let context = try int(arch("rope.scaling.original_context_length"), positive: true)
+        guard let p = Llama3RopeParameters.recovered(from: factors, theta: theta, dimensions: rotaryDimensions, originalContextLength: context) else {
+            let shown = factors.prefix(8).map { "\($0)" }.joined(separator: ", ") + (factors.count > 8 ? ", …" : "")
+            throw CheckpointError.tensor(name, in: file, "holds rotary frequency factors [\(shown)] that no llama3 rope scaling reproduces (with rope_theta \(theta) and an original context of \(context ?? Llama3RopeParameters.defaultOriginalContextLength)): Recast runs plain, linear and llama3 rotary embeddings only")
+        }
+        return .llama3(p)
     }
 
     /// Rows of the token embedding; `{arch}.vocab_size`, when present, must agree. Without an embedding
@@ -303,7 +361,11 @@ extension GGUFConfig {
     /// `_name_or_path`, when the config has one), then the `{arch}.*` keys:
     /// - every architecture: `block_count`, `context_length`, `embedding_length`, `feed_forward_length`,
     ///   `attention.head_count`, and `attention.head_count_kv` when the config gives it;
-    /// - llama and qwen2: `rope.freq_base`, `attention.layer_norm_rms_epsilon`, and `attention.key_length` /
+    /// - llama and qwen2: linear rope scaling as `rope.scaling.type` `linear` and `rope.scaling.factor`
+    ///   (llama3's goes into the `rope_freqs.weight` tensor, `ropeFrequencyFactors`, with
+    ///   `rope.scaling.original_context_length`, which llama.cpp's converter does not write and its runtime
+    ///   reads only for YaRN: it lets the parameters be recovered exactly), `rope.freq_base`,
+    ///   `attention.layer_norm_rms_epsilon`, and `attention.key_length` /
     ///   `value_length` when `head_dim` is not `hidden_size / num_attention_heads`; llama then
     ///   `vocab_size` and `rope.dimension_count`;
     /// - gpt2: `attention.layer_norm_epsilon`; bert: `attention.layer_norm_epsilon`, `attention.causal`
@@ -315,8 +377,8 @@ extension GGUFConfig {
     ///
     /// Throws, naming `file` and the config key, for a model type with no llama.cpp architecture, a missing
     /// or ill-typed key, head counts that do not divide, and what llama.cpp's architecture cannot express:
-    /// rope scaling, partial rotary dimensions, a sliding window shorter than the context (llama.cpp's
-    /// `llama` and `qwen2` attend to the whole context).
+    /// rope scaling other than linear and llama3 (llama3 only for llama), partial rotary dimensions, a sliding
+    /// window shorter than the context (llama.cpp's `llama` and `qwen2` attend to the whole context).
     public static func metadata(fromConfig config: JSON, file: String) throws -> [(key: String, value: GGUFValue)] {
         let c = ConfigValues(config: config, file: file)
         guard let modelType = try c.string("model_type") else { throw c.error("model_type", "is missing") }
@@ -341,12 +403,22 @@ extension GGUFConfig {
             if headDim == nil { try c.checkDivides("num_attention_heads", heads, into: "hidden_size", hidden) }
             if let kvHeads { try c.checkDivides("num_key_value_heads", kvHeads, into: "num_attention_heads", heads) }
             try c.refuseUnexpressible(modelType: modelType)
+            let scaling = try c.ropeScaling(architecture: architecture)
             try u32("block_count", try c.positive("num_hidden_layers"))
             if let n = try c.int("max_position_embeddings", positive: true) { try u32("context_length", n) }
             try u32("embedding_length", hidden)
             if let n = try c.int("intermediate_size", positive: true) { try u32("feed_forward_length", n) }
             try u32("attention.head_count", heads)
             if let kvHeads { try u32("attention.head_count_kv", kvHeads) }
+            switch scaling {
+            case let .linear(factor)?:
+                add("rope.scaling.type", .string("linear"))
+                add("rope.scaling.factor", .float32(Float(factor)))
+            case let .llama3(p)?:
+                try u32("rope.scaling.original_context_length", p.originalContextLength)
+            case nil:
+                break
+            }
             if let theta = try c.ropeTheta() { add("rope.freq_base", .float32(Float(theta))) }
             if let eps = try c.double("rms_norm_eps") { add("attention.layer_norm_rms_epsilon", .float32(Float(eps))) }
             // llama.cpp takes the head size from here when it is not hidden / heads.
@@ -394,13 +466,28 @@ extension GGUFConfig {
     }
 }
 
+extension GGUFConfig {
+    /// The `rope_freqs.weight` values llama.cpp's converter writes for a config with llama3 rope scaling
+    /// (`Llama3RopeParameters.llamaCppFactors` over the head size, with `rope_theta` or its default 10000);
+    /// nil for any other config. Throws as `metadata(fromConfig:file:)` does for the scaling.
+    public static func ropeFrequencyFactors(fromConfig config: JSON, file: String) throws -> [Float]? {
+        let c = ConfigValues(config: config, file: file)
+        guard let modelType = try c.string("model_type"), let architecture = LlamaCppNames.architecture(modelType: modelType),
+              case let .llama3(p)? = try c.ropeScaling(architecture: architecture) else { return nil }
+        let dimensions = try c.int("head_dim", positive: true) ?? (c.positive("hidden_size") / c.positive("num_attention_heads"))
+        return p.llamaCppFactors(theta: try c.ropeTheta() ?? 10000, dimensions: dimensions)
+    }
+}
+
 /// Reads `config.json` keys for `GGUFConfig.metadata`, every failure naming the file and the key.
 struct ConfigValues {
     let config: JSON
     let file: String
+    /// Where `config` sits in the file (`rope_scaling.` for that object's keys), for the messages.
+    var path = ""
 
     func error(_ key: String, _ reason: String) -> CheckpointError {
-        CheckpointError(file: file, object: "config key '\(key)'", reason)
+        CheckpointError(file: file, object: "config key '\(path)\(key)'", reason)
     }
 
     /// The value of `key` unless absent or null.
@@ -445,16 +532,59 @@ struct ConfigValues {
         return try double("rope_theta")
     }
 
-    /// Rope scaling, partial rotary dimensions and sliding windows: a GGUF of llama.cpp's `llama` or `qwen2`
-    /// cannot say them (and Recast's reader refuses the first two anyway).
-    func refuseUnexpressible(modelType: String) throws {
-        for key in ["rope_scaling", "rope_parameters"] {
+    /// The rotary scaling of `rope_parameters` / `rope_scaling` (transformers' `rope_type`, or the older
+    /// `type`), as transformers reads it: `default` is none; `linear` needs a positive `factor`; `llama3`
+    /// needs `factor`, `low_freq_factor` < `high_freq_factor` and `original_max_position_embeddings` (in the
+    /// object, or at the top level), and llama.cpp's `llama` architecture, the only one that reads its
+    /// `rope_freqs` tensor. Other types (yarn, longrope, dynamic…) and per-layer-type parameters are refused
+    /// by name.
+    func ropeScaling(architecture: String) throws -> GGUFRopeScaling? {
+        var scaling: GGUFRopeScaling?
+        for key in ["rope_parameters", "rope_scaling"] {
             guard let block = value(key) else { continue }
-            let type = block["rope_type"]?.stringValue ?? block["type"]?.stringValue ?? "default"
-            if type != "default" {
-                throw error(key, "has rope_type '\(type)': only plain rotary embeddings are converted")
+            guard let pairs = block.objectValue else { throw error(key, "is \(block.serialized()), not an object") }
+            if let nested = pairs.first(where: { $0.1.objectValue != nil }) {
+                throw error(key, "holds rotary parameters per layer type ('\(nested.0)'): only one set for every layer is converted")
+            }
+            let inner = ConfigValues(config: block, file: file, path: key + ".")
+            if let f = try inner.double("partial_rotary_factor"), f != 1 {
+                throw inner.error("partial_rotary_factor", "is \(f): rotary embeddings over part of each head are not converted")
+            }
+            func positive(_ name: String) throws -> Double {
+                guard let v = try inner.double(name) else { throw inner.error(name, "is missing") }
+                guard v > 0 else { throw inner.error(name, "is \(v); it must be positive") }
+                return v
+            }
+            let type = try inner.string("rope_type") ?? inner.string("type") ?? "default"
+            switch type {
+            case "default":
+                continue
+            case "linear":
+                scaling = .linear(factor: try positive("factor"))
+            case "llama3":
+                guard architecture == "llama" else {
+                    throw error(key, "has rope_type 'llama3', which llama.cpp's \(architecture) architecture cannot hold (its rope_freqs tensor is the llama architecture's)")
+                }
+                let contextKey = "original_max_position_embeddings"
+                guard let context = try inner.int(contextKey, positive: true) ?? int(contextKey, positive: true) else {
+                    throw inner.error(contextKey, "is missing")
+                }
+                let p = Llama3RopeParameters(factor: try positive("factor"), lowFrequencyFactor: try positive("low_freq_factor"),
+                                             highFrequencyFactor: try positive("high_freq_factor"), originalContextLength: context)
+                guard p.highFrequencyFactor > p.lowFrequencyFactor else {
+                    throw inner.error("high_freq_factor", "is \(p.highFrequencyFactor), not greater than low_freq_factor \(p.lowFrequencyFactor)")
+                }
+                scaling = .llama3(p)
+            default:
+                throw error(key, "has rope_type '\(type)': Recast translates linear and llama3 rope scaling only; '\(type)' is not implemented")
             }
         }
+        return scaling
+    }
+
+    /// Partial rotary dimensions and sliding windows: a GGUF of llama.cpp's `llama` or `qwen2` cannot say
+    /// them (and Recast's reader refuses the first anyway).
+    func refuseUnexpressible(modelType: String) throws {
         if let f = try double("partial_rotary_factor"), f != 1 {
             throw error("partial_rotary_factor", "is \(f): rotary embeddings over part of each head are not converted")
         }

@@ -24,7 +24,7 @@ public final class GGUFHuggingFaceStore: TensorStore {
     private let entries: [Entry]
     private let index: [String: Int]
 
-    /// Maps every tensor of `file`; a tensor without a Hugging Face name, a type Recast cannot decode,
+    /// Maps every tensor of `file` but `rope_freqs.weight`, which the config's `rope_scaling` stands for; a tensor without a Hugging Face name, a type Recast cannot decode,
     /// or two tensors under one name is an error naming the tensor.
     public init(file: GGUFFile) throws {
         self.file = file
@@ -37,11 +37,13 @@ public final class GGUFHuggingFaceStore: TensorStore {
                 "is '\(architecture)'; Recast maps the llama.cpp architectures llama, qwen2, gpt2 and bert to Hugging Face models")
         }
         self.architecture = architecture
-        let config = try GGUFConfig.huggingFaceConfig(from: file.header, file: path)
+        let config = try GGUFConfig.huggingFaceConfig(of: file)
         self.config = config
         var entries: [Entry] = []
         var index: [String: Int] = [:]
         for t in file.tensorInfos {
+            // llama3's frequency divisors became config.json's rope_scaling (or were refused).
+            if architecture == "llama", t.name == GGUFRopeScaling.frequencyTensor { continue }
             guard let hf = LlamaCppNames.huggingFace(t.name, architecture: architecture, config: config) else {
                 throw CheckpointError.tensor(t.name, in: path, "has no Hugging Face name in llama.cpp's \(architecture) architecture")
             }

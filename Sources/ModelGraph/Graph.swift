@@ -288,7 +288,7 @@ public struct ModelGraph: Sendable {
         if let la = linearAttention {
             pairs.append(("linear_attention", .object([
                 ("feature_map", .string(la.featureMap.name)), ("feature_dim", .int(la.featureDim)),
-                ("layers", .array(la.layers.map { .int($0) })),
+                ("layers", .array(la.layers.map { .int($0) })), ("window", la.window.map { .int($0) } ?? .null),
             ])))
         } else {
             pairs.append(("linear_attention", .null))

@@ -111,14 +111,19 @@ func replacing(_ key: String, with value: GGUFValue?) -> [(String, GGUFValue)] {
             (replacing("llama.attention.layer_norm_rms_epsilon", with: nil), llamaTensors, "key 'llama.attention.layer_norm_rms_epsilon'", "missing"),
             (replacing("llama.attention.layer_norm_rms_epsilon", with: .uint32(1)), llamaTensors, "key 'llama.attention.layer_norm_rms_epsilon'", "FLOAT32"),
             (replacing("llama.rope.freq_base", with: .float32(.nan)), llamaTensors, "key 'llama.rope.freq_base'", "finite"),
-            (replacing("llama.rope.scaling.type", with: .string("linear")), llamaTensors, "key 'llama.rope.scaling.type'", "rope scaling"),
-            (replacing("llama.rope.scaling.factor", with: .float32(4)), llamaTensors, "key 'llama.rope.scaling.factor'", "rope scaling"),
+            (replacing("llama.rope.scaling.type", with: .string("yarn")), llamaTensors, "key 'llama.rope.scaling.type'", "'yarn' scaling is not implemented"),
+            (replacing("llama.rope.scaling.factor", with: .float32(4)) + [("llama.rope.scaling.type", .string("none"))], llamaTensors,
+             "key 'llama.rope.scaling.factor'", "'none'"),
+            (replacing("llama.rope.scaling.factor", with: .float32(-2)), llamaTensors, "key 'llama.rope.scaling.factor'", "positive"),
+            (replacing("llama.rope.scaling.factor", with: .float32(4)), llamaTensors + [("rope_freqs.weight", [32])], "tensor 'rope_freqs.weight'", "together with linear"),
             (replacing("llama.rope.dimension_count", with: .uint32(32)), llamaTensors, "key 'llama.rope.dimension_count'", "part of each head"),
             (replacing("llama.vocab_size", with: .uint32(100)), llamaTensors, "key 'llama.vocab_size'", "49152 rows"),
             (replacing("llama.expert_count", with: .uint32(8)), llamaTensors, "key 'llama.expert_count'", "mixture-of-experts"),
             (replacing("general.architecture", with: .string("phi3")), llamaTensors, "key 'general.architecture'", "phi3"),
             (replacing("general.architecture", with: nil), llamaTensors, "key 'general.architecture'", "missing"),
-            (llamaMetadata, llamaTensors + [("rope_freqs.weight", [32])], "tensor 'rope_freqs.weight'", "rope scaling"),
+            (llamaMetadata, llamaTensors + [("rope_freqs.weight", [16])], "tensor 'rope_freqs.weight'", "one factor per rotary pair: [32]"),
+            (replacing("general.architecture", with: .string("qwen2")).map { ($0.0.replacingOccurrences(of: "llama.", with: "qwen2."), $0.1) },
+             llamaTensors + [("rope_freqs.weight", [32])], "tensor 'rope_freqs.weight'", "qwen2 architecture does not read"),
             (llamaMetadata, [("token_embd.weight", [577, 49152])], "tensor 'token_embd.weight'", "[576, vocabulary]"),
             (llamaMetadata, llamaTensors + [("blk.0.attn_q.bias", [576])], "tensor 'blk.0.attn_output.bias'", "missing"),
             ([("general.architecture", .string("bert")), ("bert.block_count", .uint32(2)), ("bert.embedding_length", .uint32(32)),
@@ -159,7 +164,15 @@ func replacing(_ key: String, with value: GGUFValue?) -> [(String, GGUFValue)] {
             (edited(llama, "num_attention_heads", .int(3)), "num_key_value_heads", "does not divide"),
             (edited(edited(llama, "head_dim", nil), "num_attention_heads", .int(5)), "num_attention_heads", "does not divide"),
             (edited(llama, "hidden_size", .string("32")), "hidden_size", "not an integer"),
-            (edited(llama, "rope_scaling", try JSON.parse(#"{"rope_type": "linear", "factor": 2.0}"#)), "rope_scaling", "linear"),
+            (edited(llama, "rope_scaling", try JSON.parse(#"{"rope_type": "yarn", "factor": 2.0}"#)), "rope_scaling", "'yarn' is not implemented"),
+            (edited(llama, "rope_scaling", try JSON.parse(#"{"type": "dynamic", "factor": 2.0}"#)), "rope_scaling", "'dynamic' is not implemented"),
+            (edited(llama, "rope_scaling", try JSON.parse(#"{"rope_type": "linear"}"#)), "rope_scaling.factor", "missing"),
+            (edited(llama, "rope_scaling", try JSON.parse(#"{"rope_type": "llama3", "factor": 8.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}"#)),
+             "rope_scaling.low_freq_factor", "missing"),
+            (edited(llama, "rope_scaling", try JSON.parse(#"{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}"#)),
+             "rope_scaling.high_freq_factor", "not greater"),
+            (edited(try fixtureConfig("qwen2"), "rope_scaling", try JSON.parse(#"{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}"#)),
+             "rope_scaling", "qwen2 architecture cannot hold"),
             (edited(llama, "partial_rotary_factor", .number("0.5")), "partial_rotary_factor", "part of each head"),
             (edited(llama, "vocab_size", .int(-1)), "vocab_size", "positive"),
             (try fixtureConfig("mistral"), "sliding_window", "no sliding window"),
@@ -190,5 +203,81 @@ func replacing(_ key: String, with value: GGUFValue?) -> [(String, GGUFValue)] {
         #expect(keys.first { $0.key == "llama.rope.dimension_count" }?.value == .uint32(16))
         let back = try GGUFConfig.huggingFaceConfig(from: header(keys.map { ($0.key, $0.value) }, tensors: [("token_embd.weight", [32, 64])]), file: "m")
         #expect(back["head_dim"]?.intValue == 16)
+    }
+
+    /// Rope scaling as llama.cpp stores it, in files gguf-py writes (tools/gguf_fixtures.py rope): linear
+    /// keys, the older rope.scale_linear, and Llama 3's rope_freqs tensor computed by the published formula
+    /// (Llama 3.1 and 3.2 shapes, other low/high factors, an original context from the metadata) become the
+    /// rope_scaling the fixture was written from; yarn, longrope and divisors no llama3 parameters give are
+    /// refused naming the key or the tensor. The rope_freqs tensor is not part of the Hugging Face view.
+    @Test func ropeScalingFromGGUFPyFiles() throws {
+        let dir = TempDir()
+        let cases = try #require(try pythonJSON("gguf_fixtures.py", ["rope", dir.path]).objectValue)
+        #expect(cases.count == 12)
+        for (name, c) in cases {
+            let path = try #require(c["file"]?.stringValue)
+            let file = try GGUFFile(path: path)
+            if let refused = c["refused"]?.stringValue {
+                let error = #expect(throws: CheckpointError.self, "\(name)") { try GGUFConfig.huggingFaceConfig(of: file) }
+                #expect(error?.file == path && error?.object == refused, "\(name): \(String(describing: error))")
+                #expect(error?.reason.contains("implemented") == true || error?.reason.contains("no llama3 rope scaling reproduces") == true,
+                        "\(name): \(String(describing: error))")
+                continue
+            }
+            let config = try GGUFConfig.huggingFaceConfig(of: file)
+            let expected = c["rope_scaling"].flatMap { $0.isNull ? nil : $0 }
+            #expect(config["rope_scaling"] == expected, "\(name): \(config["rope_scaling"]?.serialized() ?? "none")")
+            #expect(try GGUFHuggingFaceStore(file: file).tensors.allSatisfy { !$0.name.contains("rope") }, "\(name)")
+        }
+    }
+
+    /// config.json's rope scaling through GGUF metadata and back: linear as rope.scaling.type and factor (a
+    /// STRING and a FLOAT32, as gguf-py's writer types them); llama3 as llama.cpp's rope_freqs values, which
+    /// equal those of the published formula computed by NumPy (tools/gguf_fixtures.py llama3_factors), and
+    /// rope.scaling.original_context_length, from which the same parameters are recovered.
+    @Test func ropeScalingThroughMetadataAndBack() throws {
+        let llama = try fixtureConfig("llama")
+        // The fixture's head size 8 (wavelengths 6.3 to 6283) with context 64 sees all three regimes; head
+        // size 64 blends enough frequencies under 8192 to pin low and high 2 and 8.
+        let scalings = [
+            (#"{"rope_type": "linear", "factor": 4.0}"#, 8),
+            (#"{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}"#, 8),
+            (#"{"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 2.0, "high_freq_factor": 8.0, "original_max_position_embeddings": 8192}"#, 64),
+        ]
+        for (text, headDim) in scalings {
+            let scaling = try JSON.parse(text)
+            var config = llama
+            config.set("rope_scaling", scaling)
+            config.set("head_dim", .int(headDim))
+            let keys = try GGUFConfig.metadata(fromConfig: config, file: "config.json")
+            let factors = try GGUFConfig.ropeFrequencyFactors(fromConfig: config, file: "config.json")
+            if scaling["rope_type"]?.stringValue == "linear" {
+                #expect(keys.first { $0.key == "llama.rope.scaling.type" }?.value == .string("linear"))
+                #expect(keys.first { $0.key == "llama.rope.scaling.factor" }?.value == .float32(4))
+                #expect(factors == nil)
+            } else {
+                #expect(!keys.contains { $0.key == "llama.rope.scaling.type" })
+                let context = try #require(scaling["original_max_position_embeddings"]?.intValue)
+                #expect(keys.first { $0.key == "llama.rope.scaling.original_context_length" }?.value == .uint32(UInt32(context)))
+                let mine = try #require(factors)
+                let script = """
+                    import json, sys
+                    sys.path.insert(0, sys.argv[1])
+                    from gguf_fixtures import llama3_factors
+                    p = json.loads(sys.argv[2])
+                    print(json.dumps([float(x) for x in llama3_factors(10000.0, int(sys.argv[3]), p["factor"], p["low_freq_factor"], p["high_freq_factor"], p["original_max_position_embeddings"])]))
+                    """
+                let r = try runProcess("/usr/bin/env", ["python3", "-c", script, repoRoot + "/tools", text, "\(headDim)"])
+                try #require(r.status == 0, "\(r.stderr)")
+                let numpy = try #require(try JSON.parse(r.stdout).arrayValue).compactMap { $0.doubleValue.map(Float.init) }
+                #expect(mine.count == headDim / 2 && numpy.count == headDim / 2)
+                #expect(maxRelativeError(mine, numpy) < 1e-6, "\(mine) vs \(numpy)")
+                #expect(Set(mine).count > 1, "the fixture's head size must see the scaling: \(mine)")
+            }
+            let tensors = [("token_embd.weight", [32, 64])] + (factors.map { [(GGUFRopeScaling.frequencyTensor, [$0.count])] } ?? [])
+            let back = try GGUFConfig.huggingFaceConfig(from: header(keys.map { ($0.key, $0.value) }, tensors: tensors), file: "m",
+                                                        tensorValues: { _ in factors ?? [] })
+            #expect(back["rope_scaling"] == scaling, "\(back["rope_scaling"]?.serialized() ?? "none")")
+        }
     }
 }
