@@ -166,7 +166,8 @@ class HedgehogFeatureMap(AffineFeatures):
 
 class PerformerFeatureMap(nn.Module):
     """Performer's FAVOR+ (Choromanski et al. 2021): φ(x) = m^(−1/2) exp(ωᵀx′ − ‖x′‖²/2), x′ = d^(−1/4) x.
-    The projection ω [H, m, d] is fixed: a parameter that is not trained."""
+    The projection ω [H, m, d] is fixed: a parameter that is not trained (`forward` detaches it, so no
+    gradient reaches it even when loading or `--full` training marks every parameter trainable)."""
 
     def __init__(self, heads: int, features: int, head_dim: int):
         super().__init__()
@@ -175,7 +176,7 @@ class PerformerFeatureMap(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m, d = self.projection.shape[1], self.projection.shape[2]
         xs = x * d ** -0.25
-        projected = torch.einsum("bhtd,hmd->bhtm", xs, self.projection)
+        projected = torch.einsum("bhtd,hmd->bhtm", xs, self.projection.detach())
         return m ** -0.5 * torch.exp(projected - 0.5 * (xs * xs).sum(-1, keepdim=True))
 
 
@@ -300,7 +301,7 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torc
             V = torch.cat([state.ring["v"], v], dim=2)
             FK = torch.cat([state.ring["fk"], fk], dim=2)
             M = torch.cat([state.ring["mask"], key_mask], dim=1)
-    N = K.shape[2]
+    N = V.shape[2]
     n = torch.arange(N - L, N, device=v.device)[:, None]  # query positions among the keys
     j = torch.arange(N, device=v.device)[None, :]
     if causal:

@@ -97,6 +97,44 @@ import RecastCore
             if !name.hasPrefix("bert") { #expect(result["generate_tokens"]?.doubleValue == 0, "\(name): greedy tokens") }
         }
     }
+
+    /// sentence-transformers loads a converted all-MiniLM-L6-v2 (3 of 6 layers t2r with a window, through
+    /// `AutoModel` and the remote code), keeps its mean pooling and normalisation, and embeds what
+    /// `recast run --outputs embeddings` embeds.
+    @Test func sentenceTransformersLoadsAConvertedMiniLM() throws {
+        let models = try python([repoRoot + "/tools/models.py", "minilm"])
+        try #require(models.status == 0, "\(models.stderr)")
+        let source = models.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let model = dir.file("minilm-t2r")
+        let swap = try recast(["swap", source, model, "--feature-map", "t2r", "--feature-dim", "16", "--window", "8", "--layers", "0-2"])
+        try #require(swap.status == 0, "\(swap.stderr)")
+        let lines = dir.write("lines.txt", "The cat sat on the mat.\nLinear attention keeps a constant state.\nHello world\n")
+        let out = dir.file("embeddings.safetensors")
+        let run = try recast(["run", model, "--lines", lines, "--outputs", "embeddings", "--out", out])
+        try #require(run.status == 0, "\(run.stderr)")
+        let script = #"""
+            import json, os, sys
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            from safetensors.torch import load_file
+            from sentence_transformers import SentenceTransformer
+            model = SentenceTransformer(sys.argv[1], trust_remote_code=True, device="cpu")
+            lines = open(sys.argv[2]).read().splitlines()
+            mine = model.encode(lines, convert_to_tensor=True)
+            recast = load_file(sys.argv[3])["embeddings"]
+            print(json.dumps({"modules": [type(m).__name__ for m in model],
+                              "pooling": model[1].get_config_dict().get("pooling_mode"),
+                              "architecture": type(model[0].auto_model).__name__,
+                              "error": float((mine - recast).abs().max() / recast.abs().max())}))
+            """#
+        let r = try python(["-c", script, model, lines, out])
+        try #require(r.status == 0, "sentence-transformers failed (pip install -r tools/requirements.txt): \(r.stderr)")
+        let result = try JSON.parse(r.stdout)
+        #expect(result["modules"]?.arrayValue?.compactMap(\.stringValue) == ["Transformer", "Pooling", "Normalize"])
+        #expect(result["pooling"]?.stringValue == "mean")
+        #expect(result["architecture"]?.stringValue == "RecastBertModel")
+        let error = try #require(result["error"]?.doubleValue)
+        #expect(error < 1e-4, "embeddings relative error \(error)")
+    }
 }
 
 /// The way back: Recast → PyTorch (tools/finetune.py, a few CPU steps) → Recast. What save_pretrained writes
