@@ -497,39 +497,38 @@ class RecastBertConfig(BertConfig):
     """A BERT config with Recast's `linear_attention` block."""
 
 
-class RecastLlamaForCausalLM(LlamaForCausalLM):
+class RotaryCausalLM:
+    """Mixed in before `LlamaForCausalLM`, `Qwen2ForCausalLM` or `MistralForCausalLM`: builds the library's
+    model, then swaps the listed layers' `self_attn` for `attention_class`."""
+
+    attention_class: type
+
+    def __init__(self, config):
+        super().__init__(config)
+        swap_layers(config, self.model.layers, "self_attn", lambda i: self.attention_class(config, i))
+
+
+class RecastLlamaForCausalLM(RotaryCausalLM, LlamaForCausalLM):
     """`LlamaForCausalLM` with Recast's linear attention in the swapped layers."""
 
     config_class = RecastLlamaConfig
-
-    def __init__(self, config: LlamaConfig):
-        super().__init__(config)
-        swap_layers(config, self.model.layers, "self_attn", lambda i: RecastLlamaAttention(config, i))
-
+    attention_class = RecastLlamaAttention
     forward = passing_padding(LlamaForCausalLM.forward)
 
 
-class RecastQwen2ForCausalLM(Qwen2ForCausalLM):
+class RecastQwen2ForCausalLM(RotaryCausalLM, Qwen2ForCausalLM):
     """`Qwen2ForCausalLM` with Recast's linear attention in the swapped layers."""
 
     config_class = RecastQwen2Config
-
-    def __init__(self, config: Qwen2Config):
-        super().__init__(config)
-        swap_layers(config, self.model.layers, "self_attn", lambda i: RecastQwen2Attention(config, i))
-
+    attention_class = RecastQwen2Attention
     forward = passing_padding(Qwen2ForCausalLM.forward)
 
 
-class RecastMistralForCausalLM(MistralForCausalLM):
+class RecastMistralForCausalLM(RotaryCausalLM, MistralForCausalLM):
     """`MistralForCausalLM` with Recast's linear attention in the swapped layers."""
 
     config_class = RecastMistralConfig
-
-    def __init__(self, config: MistralConfig):
-        super().__init__(config)
-        swap_layers(config, self.model.layers, "self_attn", lambda i: RecastMistralAttention(config, i))
-
+    attention_class = RecastMistralAttention
     forward = passing_padding(MistralForCausalLM.forward)
 
 
