@@ -3,7 +3,8 @@
 
 Input: a JSON file, a list of cases
   {"model": folder, "encoder": bool, "tokens": [ids], "recast": run output of "tokens" (.safetensors),
-   "sequences": [[ids], ...], "recast_batch": run output of "sequences" (padded batch), "prefill": n}
+   "sequences": [[ids], ...], "recast_batch": run output of "sequences" (padded batch), "prefill": n,
+   "generate": bool (default true: also the three generate checks, the slowest)}
 Output (stdout): a list of {"model", "missing", "unexpected", and relative errors max|a-b|/max|b| for
   "parallel_logits", "parallel_hidden"    the whole sequence at once vs recast run
   "step_logits"                           prefill then one token at a time through the Cache vs recast run
@@ -59,6 +60,7 @@ def check(case):
                 cache = step.cache
                 logits.append(step.logits[0])
             out["step_logits"] = rel(torch.cat(logits), ref["logits"])
+        if not encoder and case.get("generate", True):
             # Greedy generate: its step logits against a parallel forward of what it produced.
             new = len(case["tokens"]) - n
             g = model.generate(tokens[:, :n], max_new_tokens=new, do_sample=False, output_logits=True,
