@@ -17,7 +17,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if ! python3 -c "import numpy, h5py, safetensors, jsonschema, tokenizers, gguf, transformers, regex" >/dev/null 2>&1; then
+if ! python3 -c "import numpy, h5py, safetensors, jsonschema, tokenizers, gguf, torch, transformers, regex, peft, accelerate, sentence_transformers" >/dev/null 2>&1; then
   echo "setup: installing Python packages from tools/requirements.txt" >&2
   python3 -m pip install -q -r tools/requirements.txt
 fi

@@ -23,7 +23,7 @@ public enum Companions {
         "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model",
         "generation_config.json", "chat_template.json", "chat_template.jinja",
         "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
-        "README.md",
+        "README.md", RemoteCode.fileName,
     ]
 
     /// Size caps: JSON files as a tokenizer.json; other files (SentencePiece models, a model card, a

@@ -1,3 +1,4 @@
+import Checkpoint
 import ModelGraph
 import RecastCore
 
@@ -110,6 +111,7 @@ public enum Swap {
             ("folded", .bool(plan.folded)),
         ] + (plan.window.map { [("window", JSON.int($0))] } ?? []) + [
             ("seed", .number(String(plan.seed))),
+            ("template_version", .int(RemoteCode.templateVersion)),
             ("source", .object([
                 ("files", .array(sourceFiles.map { .object([("name", .string($0.name)), ("sha256", .string($0.sha256))]) })),
             ])),

@@ -64,11 +64,17 @@ extension Swap {
                 + [SourceFile(name: "config.json", sha256: configHash)]
         }
         CheckpointWriter.releasePagesAfterRead(of: store)
+        // A safetensors folder is also a `transformers` model: the Python file of its architecture beside
+        // the weights and `auto_map` pointing at it (`RemoteCode`).
+        let autoMap = options.format == .safetensors ? config["model_type"]?.stringValue.flatMap(RemoteCode.autoMap) : nil
+        var remoteCode: [String] = []
         do {
             try writer.write(weights: weights, config: {
                 config.set("linear_attention", linearAttentionBlock(plan: plan, sourceFiles: try hashing.value()))
+                if let autoMap { config.set("auto_map", autoMap) }
                 return .json(config)
             }, companions: companions, progress: progress) { dir in
+                if autoMap != nil { remoteCode = [try RemoteCode.write(into: dir)] }
                 try verify(written: dir, destination: destination, plan: plan)
             }
         } catch {
@@ -78,7 +84,7 @@ extension Swap {
             throw error
         }
         let all = shards.flatMap(\.tensors)
-        return SwapSummary(destination: writer.destination, files: writer.files, copiedFiles: writer.companions, plan: plan, layerCount: graph.layerCount,
+        return SwapSummary(destination: writer.destination, files: writer.files + remoteCode, copiedFiles: writer.companions, plan: plan, layerCount: graph.layerCount,
                            newTensors: fresh.map(\.info), newParameterCount: fresh.reduce(0) { $0 + $1.info.elementCount },
                            copiedTensorCount: all.count - fresh.count, bytesWritten: all.reduce(0) { $0 + $1.info.byteCount })
     }

@@ -45,7 +45,7 @@ import ModelGraph
     }
 
     @Test func blockLayout() {
-        #expect(Self.valid.serialized() == #"{"feature_map":"t2r","feature_dim":16,"layers":[0,2],"eps":1e-06,"shared_qk":true,"folded":false,"seed":18446744073709551615,"source":{"files":[{"name":"model.safetensors","sha256":"\#(Self.sha)"}]}}"#)
+        #expect(Self.valid.serialized() == #"{"feature_map":"t2r","feature_dim":16,"layers":[0,2],"eps":1e-06,"shared_qk":true,"folded":false,"seed":18446744073709551615,"template_version":1,"source":{"files":[{"name":"model.safetensors","sha256":"\#(Self.sha)"}]}}"#)
     }
 
     /// Each malformed variant is rejected.

@@ -40,7 +40,7 @@ func readConfig(_ path: String) throws -> JSON { try JSON.parse(FileSystem.readA
 
 /// The config without its `linear_attention` key.
 func withoutBlock(_ config: JSON) -> JSON {
-    .object((config.objectValue ?? []).filter { $0.0 != "linear_attention" })
+    .object((config.objectValue ?? []).filter { $0.0 != "linear_attention" && $0.0 != "auto_map" })
 }
 
 /// Every file of a folder with its bytes.

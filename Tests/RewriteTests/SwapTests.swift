@@ -75,7 +75,7 @@ import ModelGraph
     @Test func shardedLikeTheSource() throws {
         let dst = dir.file("llama-t2r")
         let s = try Swap.write(source: fixture("llama"), destination: dst, options: options(.t2r) { $0.featureDim = 4 })
-        #expect(s.files == ["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json"])
+        #expect(s.files == ["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json", "modeling_recast.py"])
         func weightMap(_ d: String) throws -> [String: String] {
             let index = try readConfig(FileSystem.join(d, "model.safetensors.index.json"))
             return Dictionary(uniqueKeysWithValues: (index["weight_map"]?.objectValue ?? []).map { ($0.0, $0.1.stringValue ?? "") })
@@ -102,7 +102,7 @@ import ModelGraph
     @Test func singleFileStaysSingle() throws {
         let dst = dir.file("qwen2-elu")
         let s = try Swap.write(source: fixture("qwen2") + "/model.safetensors", destination: dst, options: options(.elu))
-        #expect(s.files == ["config.json", "model.safetensors"])
+        #expect(s.files == ["config.json", "model.safetensors", "modeling_recast.py"])
         #expect(dir.entries() == ["qwen2-elu"])
         // The header keeps the source's metadata.
         #expect(try Checkpoint.open(dst).metadata.map(\.key) == ["format"])
@@ -116,7 +116,7 @@ import ModelGraph
             _ = try Swap.write(source: fixture("llama"), destination: path, options: options(map) { $0.seed = seed; $0.featureDim = 8 })
         }
         let fa = try folderBytes(a), fb = try folderBytes(b), fc = try folderBytes(c)
-        #expect(fa.keys.sorted() == ["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json"])
+        #expect(fa.keys.sorted() == ["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json", "modeling_recast.py"])
         #expect(fa == fb)
         if map == .hedgehog {
             // Deterministic initialisation: only the recorded seed differs.
@@ -178,7 +178,7 @@ import ModelGraph
         #expect(FileSystem.list(dst) == ["keep.txt"])
         #expect(dir.entries() == ["taken"])
         _ = try Swap.write(source: fixture("gpt2"), destination: dst, options: options(.elu) { $0.force = true })
-        #expect(FileSystem.list(dst) == ["config.json", "model.safetensors"])
+        #expect(FileSystem.list(dst) == ["config.json", "model.safetensors", "modeling_recast.py"])
         #expect(dir.entries() == ["taken"])
     }
 
@@ -252,7 +252,7 @@ import ModelGraph
         let dst = dir.file("out")
         let s = try Swap.write(source: src, destination: dst, options: options(.elu))
         #expect(s.copiedFiles == ["tokenizer.json", "merges.txt"])
-        #expect(FileSystem.list(dst) == ["config.json", "merges.txt", "model.safetensors", "tokenizer.json"])
+        #expect(FileSystem.list(dst) == ["config.json", "merges.txt", "model.safetensors", "modeling_recast.py", "tokenizer.json"])
         #expect(try FileSystem.readAll(FileSystem.join(dst, "tokenizer.json")) == Array(#"{"version": "1.0"}"#.utf8))
     }
 }

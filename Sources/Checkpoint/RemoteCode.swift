@@ -1,0 +1,42 @@
+import RecastCore
+
+/// The Python file that makes a converted model a Hugging Face `transformers` model ("remote code"):
+/// `swap` writes it beside the weights and points config.json's `auto_map` at its classes, so that
+/// `AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)` (GPT-2 and Llama families) and
+/// `AutoModel.from_pretrained(folder, trust_remote_code=True)` (BERT) load the model with Recast's semantics.
+///
+/// The file is python/recast_modeling/modeling_recast.py; `source` and `templateVersion` are generated from
+/// it by tools/embed_remote_code.py (RemoteCodeTemplate.swift), so the binary carries it without resources.
+/// Companion copying (`Companions.fileNames`) carries the file on through `calibrate` and `convert`.
+public enum RemoteCode {
+    /// The Python module: `auto_map` entries are `modeling_recast.<Class>`.
+    public static let moduleName = "modeling_recast"
+    /// The file's name beside the weights.
+    public static let fileName = moduleName + ".py"
+
+    /// The class-name stem per `model_type`, and whether the family loads through `AutoModel` (an encoder)
+    /// rather than `AutoModelForCausalLM`.
+    static let families: [String: (stem: String, model: String, encoder: Bool)] = [
+        "llama": ("RecastLlama", "RecastLlamaForCausalLM", false),
+        "qwen2": ("RecastQwen2", "RecastQwen2ForCausalLM", false),
+        "mistral": ("RecastMistral", "RecastMistralForCausalLM", false),
+        "gpt2": ("RecastGPT2", "RecastGPT2LMHeadModel", false),
+        "bert": ("RecastBert", "RecastBertModel", true),
+    ]
+
+    /// config.json's `auto_map` for a model of `modelType`: `AutoConfig` and `AutoModelForCausalLM` (or
+    /// `AutoModel` for BERT); nil for a family the file does not define.
+    public static func autoMap(modelType: String) -> JSON? {
+        guard let f = families[modelType] else { return nil }
+        return .object([
+            ("AutoConfig", .string("\(moduleName).\(f.stem)Config")),
+            (f.encoder ? "AutoModel" : "AutoModelForCausalLM", .string("\(moduleName).\(f.model)")),
+        ])
+    }
+
+    /// Writes the file into the folder `dir`; its name.
+    public static func write(into dir: String) throws -> String {
+        try FileSystem.writeAll(FileSystem.join(dir, fileName), Array((source + "\n").utf8))
+        return fileName
+    }
+}

@@ -1,0 +1,217 @@
+import Foundation
+import Testing
+import TestSupport
+import RecastCore
+
+/// The finetuning hand-off (issue 14): what `recast swap` writes is a `transformers` model. PyTorch loads it
+/// through the remote code beside the weights (`modeling_recast.py`, `auto_map`) and computes what `recast run`
+/// computes. One Python process (tools/remote_code_check.py) checks every folder: torch and transformers
+/// start once. Needs torch, transformers (tools/requirements.txt); without them the test fails.
+@Suite struct ExportTests {
+    let dir = TempDir()
+
+    static let families = ["gpt2", "bert", "llama", "qwen2", "mistral"]
+    static let maps = ["t2r", "performer", "elu", "hedgehog"]
+    /// Long enough for the window (5) and the prefill (6) to leave both the softmax and the linear part work.
+    static let tokens = [1, 5, 9, 3, 7, 2, 11, 4, 8, 6, 10, 12, 13, 14]
+    static let sequences = [[1, 5, 9, 3, 7, 2], [4, 8, 6, 10, 12, 13, 14, 15, 16, 17]]
+
+    /// Swaps `family` into a new folder and runs it with `recast run` on `tokens` and on the padded batch
+    /// `sequences`; the case tools/remote_code_check.py reads.
+    func swapAndRun(_ family: String, _ arguments: [String], name: String, generate: Bool = true) throws -> JSON {
+        let model = dir.file(name)
+        let swap = try recast(["swap", fixture(family), model] + arguments)
+        #expect(swap.status == 0, "\(name): \(swap.stderr)")
+        let single = dir.file(name + ".run.safetensors"), batch = dir.file(name + ".batch.safetensors")
+        let tokens = Self.tokens.map(String.init).joined(separator: ",")
+        let sequences = dir.write(name + ".sequences.json", JSON.array(Self.sequences.map { .array($0.map { .int($0) }) }).serialized())
+        for run in [["--tokens", tokens, "--out", single], ["--tokens-file", sequences, "--out", batch]] {
+            let r = try recast(["run", model] + run)
+            #expect(r.status == 0, "\(name): \(r.stderr)")
+        }
+        return .object([
+            ("model", .string(model)), ("encoder", .bool(family == "bert")),
+            ("tokens", .array(Self.tokens.map { .int($0) })), ("recast", .string(single)),
+            ("sequences", .array(Self.sequences.map { .array($0.map { .int($0) }) })), ("recast_batch", .string(batch)),
+            ("prefill", .int(6)), ("generate", .bool(generate)),
+        ])
+    }
+
+    @Test func theTemplateIsEmbeddedAndWrittenAsIs() throws {
+        let check = try python([repoRoot + "/tools/embed_remote_code.py", "--check"])
+        #expect(check.status == 0, "\(check.stderr)")
+        let model = dir.file("gpt2-elu")
+        #expect(try recast(["swap", fixture("gpt2"), model, "--feature-map", "elu"]).status == 0)
+        let written = try FileSystem.readAll(model + "/modeling_recast.py")
+        #expect(written == (try FileSystem.readAll(repoRoot + "/python/recast_modeling/modeling_recast.py")))
+        let config = try JSON.parse(try FileSystem.readAll(model + "/config.json"))
+        #expect(config["auto_map"]?["AutoModelForCausalLM"]?.stringValue == "modeling_recast.RecastGPT2LMHeadModel")
+        #expect(config["auto_map"]?["AutoConfig"]?.stringValue == "modeling_recast.RecastGPT2Config")
+        let version = String(decoding: written, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("TEMPLATE_VERSION = ") }
+        #expect(config["linear_attention"]?["template_version"]?.intValue == version.flatMap { Int($0.dropFirst(19)) })
+        // HDF5 output is not a PyTorch folder: no Python file, no auto_map.
+        let h5 = dir.file("gpt2-elu-h5")
+        #expect(try recast(["swap", fixture("gpt2"), h5, "--feature-map", "elu", "--format", "hdf5"]).status == 0)
+        #expect(!FileSystem.exists(h5 + "/modeling_recast.py"))
+        #expect(try JSON.parse(try FileSystem.readAll(h5 + "/config.json"))["auto_map"] == nil)
+    }
+
+    /// Every family and map, with and without a window (plus folded and separate-q/k t2r): transformers
+    /// loads every tensor and its parallel forward, step-by-step cache and padded batches equal `recast run`
+    /// within 1e-4 relative; greedy generate and left-padded generate too, with a window, folded and
+    /// separate.
+    @Test func transformersComputesWhatRecastRuns() throws {
+        var cases: [JSON] = []
+        for family in Self.families {
+            // GPT-2, Llama and Mistral keep a softmax layer (KV cache beside the linear state).
+            let layers = ["gpt2", "llama", "mistral"].contains(family) ? ["--layers", "0"] : []
+            for map in Self.maps {
+                let dim = map == "performer" ? ["--feature-dim", "24"] : map == "elu" ? [] : ["--feature-dim", "6"]
+                for window in [nil, 5] {
+                    let w = window.map { ["--window", String($0)] } ?? []
+                    // generate's checks (the slowest) where the cache holds the most: the window ring.
+                    cases.append(try swapAndRun(family, ["--feature-map", map, "--seed", "3"] + dim + layers + w,
+                                                name: "\(family)-\(map)-\(window.map(String.init) ?? "linear")", generate: window != nil))
+                }
+            }
+        }
+        for family in ["gpt2", "bert"] {
+            cases.append(try swapAndRun(family, ["--feature-map", "t2r", "--fold", "--feature-dim", "6"], name: "\(family)-t2r-folded"))
+        }
+        cases.append(try swapAndRun("qwen2", ["--feature-map", "t2r", "--separate-qk", "--window", "3"], name: "qwen2-t2r-separate"))
+        let spec = dir.write("cases.json", JSON.array(cases).serialized())
+        let r = try python([repoRoot + "/tools/remote_code_check.py", spec])
+        try #require(r.status == 0, "tools/remote_code_check.py failed (torch and transformers installed? pip install -r tools/requirements.txt): \(r.stderr)")
+        let results = try #require(JSON.parse(r.stdout).arrayValue)
+        #expect(results.count == cases.count)
+        for result in results {
+            let name = result["model"]?.stringValue.map { FileSystem.split($0).base } ?? "?"
+            #expect(result["missing"]?.arrayValue?.isEmpty == true, "\(name): missing \(result["missing"]?.serialized() ?? "")")
+            // The GPT-2 fixture carries the legacy attention-mask buffers every GPT2LMHeadModel ignores.
+            let unexpected = result["unexpected"]?.arrayValue?.compactMap(\.stringValue) ?? ["?"]
+            #expect(unexpected.allSatisfy { $0.hasSuffix(".attn.masked_bias") || $0.hasSuffix(".attn.bias") }, "\(name): unexpected \(unexpected)")
+            let generated = cases.first { $0["model"] == result["model"] }?["generate"]?.boolValue ?? true
+            let checks = ["parallel_hidden", "batch_hidden"] + (name.hasPrefix("bert") ? [] :
+                ["parallel_logits", "step_logits", "batch_logits"] + (generated ? ["generate_logits", "left_padded_generate"] : []))
+            for check in checks {
+                let error = try #require(result[check]?.doubleValue, "\(name): no \(check)")
+                #expect(error < 1e-4, "\(name): \(check) relative error \(error)")
+            }
+            if !name.hasPrefix("bert") && generated { #expect(result["generate_tokens"]?.doubleValue == 0, "\(name): greedy tokens") }
+        }
+    }
+
+    /// sentence-transformers loads a converted all-MiniLM-L6-v2 (3 of 6 layers t2r with a window, through
+    /// `AutoModel` and the remote code), keeps its mean pooling and normalisation, and embeds what
+    /// `recast run --outputs embeddings` embeds.
+    @Test func sentenceTransformersLoadsAConvertedMiniLM() throws {
+        let models = try python([repoRoot + "/tools/models.py", "minilm"])
+        try #require(models.status == 0, "\(models.stderr)")
+        let source = models.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let model = dir.file("minilm-t2r")
+        let swap = try recast(["swap", source, model, "--feature-map", "t2r", "--feature-dim", "16", "--window", "8", "--layers", "0-2"])
+        try #require(swap.status == 0, "\(swap.stderr)")
+        let lines = dir.write("lines.txt", "The cat sat on the mat.\nLinear attention keeps a constant state.\nHello world\n")
+        let out = dir.file("embeddings.safetensors")
+        let run = try recast(["run", model, "--lines", lines, "--outputs", "embeddings", "--out", out])
+        try #require(run.status == 0, "\(run.stderr)")
+        let script = #"""
+            import json, os, sys
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            from safetensors.torch import load_file
+            from sentence_transformers import SentenceTransformer
+            model = SentenceTransformer(sys.argv[1], trust_remote_code=True, device="cpu")
+            lines = open(sys.argv[2]).read().splitlines()
+            mine = model.encode(lines, convert_to_tensor=True)
+            recast = load_file(sys.argv[3])["embeddings"]
+            print(json.dumps({"modules": [type(m).__name__ for m in model],
+                              "pooling": model[1].get_config_dict().get("pooling_mode"),
+                              "architecture": type(model[0].auto_model).__name__,
+                              "error": float((mine - recast).abs().max() / recast.abs().max())}))
+            """#
+        let r = try python(["-c", script, model, lines, out])
+        try #require(r.status == 0, "sentence-transformers failed (pip install -r tools/requirements.txt): \(r.stderr)")
+        let result = try JSON.parse(r.stdout)
+        #expect(result["modules"]?.arrayValue?.compactMap(\.stringValue) == ["Transformer", "Pooling", "Normalize"])
+        #expect(result["pooling"]?.stringValue == "mean")
+        #expect(result["architecture"]?.stringValue == "RecastBertModel")
+        let error = try #require(result["error"]?.doubleValue)
+        #expect(error < 1e-4, "embeddings relative error \(error)")
+    }
+}
+
+/// The way back: Recast → PyTorch (tools/finetune.py, a few CPU steps) → Recast. What save_pretrained writes
+/// (f32 sharded after LoRA; bf16 after full training) is read by `inspect`, `run` and `verify`, and only the
+/// trained tensors changed.
+@Suite struct FinetuneRoundTripTests {
+    let dir = TempDir()
+    static let text = "/usr/share/common-licenses/GPL-3"
+
+    /// Names of the tensors of `a` and `b` (model folders, safetensors) whose values differ, by Python's
+    /// safetensors (bf16 read as raw bits); the names only one folder has, too.
+    func changedTensors(_ a: String, _ b: String) throws -> JSON {
+        let script = #"""
+            import glob, json, sys
+            from safetensors import safe_open
+            def tensors(folder):
+                out = {}
+                for path in glob.glob(folder + "/*.safetensors"):
+                    with safe_open(path, "pt") as f:
+                        for name in f.keys():
+                            out[name] = f.get_tensor(name)
+                return out
+            a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+            changed = sorted(n for n in a if n in b and not (a[n].float() == b[n].float()).all())
+            print(json.dumps({"changed": changed, "only_a": sorted(set(a) - set(b)), "only_b": sorted(set(b) - set(a))}))
+            """#
+        let r = try python(["-c", script, a, b])
+        try #require(r.status == 0, "\(r.stderr)")
+        return try JSON.parse(r.stdout)
+    }
+
+    func finetune(_ model: String, _ out: String, _ arguments: [String]) throws -> [JSON] {
+        let log = dir.file(FileSystem.split(out).base + ".log")
+        let r = try python([repoRoot + "/tools/finetune.py", model, Self.text, out, "--byte-tokens", "--seq-len", "16",
+                            "--log", log] + arguments)
+        try #require(r.status == 0, "tools/finetune.py failed (torch, transformers, peft, accelerate installed? pip install -r tools/requirements.txt): \(r.stderr)")
+        return try String(decoding: FileSystem.readAll(log), as: UTF8.self).split(separator: "\n").map { try JSON.parse(String($0)) }
+    }
+
+    func expectRecastReads(_ original: String, _ trained: String) throws {
+        for arguments in [["inspect", trained], ["run", trained, "--tokens", "1,5,9,3,7,2,11,4", "--out", dir.file(FileSystem.split(trained).base + ".run.safetensors")],
+                          ["verify", original, trained, "--tokens", "1,5,9,3,7,2,11,4"]] {
+            let r = try recast(arguments)
+            #expect(r.status == 0, "recast \(arguments[0]) on what save_pretrained wrote: \(r.stderr)")
+        }
+    }
+
+    @Test func loraThenFullTrainingComeBackToRecast() throws {
+        // LoRA (rank 8 on q, k, v, o), merged, saved f32 in shards: the loss falls, only q, k, v, o change.
+        let swapped = dir.file("llama-hedgehog")
+        #expect(try recast(["swap", fixture("llama"), swapped, "--feature-map", "hedgehog", "--feature-dim", "6", "--window", "3"]).status == 0)
+        let lora = dir.file("llama-hedgehog-lora")
+        let log = try finetune(swapped, lora, ["--steps", "20", "--batch", "8", "--lr", "2e-2", "--max-shard-size", "20KB"])
+        let held = try #require(log.last)
+        let before = try #require(held["held_out_before"]?.doubleValue), after = try #require(held["held_out_after"]?.doubleValue)
+        #expect(after < before, "held-out loss \(before) -> \(after)")
+        #expect(FileSystem.list(lora).filter { $0.hasSuffix(".safetensors") }.count > 1, "sharded")
+        #expect(FileSystem.exists(lora + "/modeling_recast.py"))
+        let diff = try changedTensors(swapped, lora)
+        let changed = diff["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let projections = (0..<2).flatMap { i in ["q", "k", "v", "o"].map { "model.layers.\(i).self_attn.\($0)_proj.weight" } }
+        #expect(changed == projections.sorted(), "changed: \(changed)")
+        #expect(diff["only_a"]?.arrayValue?.isEmpty == true && diff["only_b"]?.arrayValue?.isEmpty == true, "\(diff.serialized())")
+        try expectRecastReads(swapped, lora)
+
+        // Full training (performer, whose projection is fixed), saved bf16 in one file: the bf16 fixture
+        // round-trips exactly through f32, so an unchanged tensor compares equal.
+        let performer = dir.file("llama-performer")
+        #expect(try recast(["swap", fixture("llama"), performer, "--feature-map", "performer", "--feature-dim", "16", "--window", "3"]).status == 0)
+        let full = dir.file("llama-performer-full")
+        _ = try finetune(performer, full, ["--full", "--steps", "2", "--batch", "2", "--save-dtype", "bfloat16"])
+        let fullDiff = try changedTensors(performer, full)
+        let fullChanged = fullDiff["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(!fullChanged.isEmpty && !fullChanged.contains { $0.hasSuffix("feature_map.projection") }, "changed: \(fullChanged)")
+        try expectRecastReads(performer, full)
+    }
+}

@@ -1,0 +1,549 @@
+"""Recast's converted architectures for Hugging Face `transformers` (remote code).
+
+`recast swap` (and `recast calibrate`) copy this file beside the weights of a converted model and point
+config.json's `auto_map` at its classes, so that
+
+    AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)   # GPT-2, Llama, Qwen2, Mistral
+    AutoModel.from_pretrained(folder, trust_remote_code=True)              # BERT
+
+load the model with the semantics Recast runs. Each class subclasses the library's own class for the
+family (`LlamaForCausalLM`, `Qwen2ForCausalLM`, `MistralForCausalLM`, `GPT2LMHeadModel`, `BertModel`) and
+replaces only the attention of the layers listed in config.json's `linear_attention.layers`; every other
+module, name and behaviour is the library's.
+
+A swapped layer computes, per head h, with q and k exactly as they would enter softmax attention (after
+projection and bias, after rotary, k and v repeated to the query heads under grouped-query attention):
+
+  pure linear   y_n = φ_q(q_n)ᵀ S_n / (φ_q(q_n)ᵀ z_n + ε),  S_n = Σ_{j∈L(n)} φ_k(k_j) v_jᵀ,  z_n = Σ_{j∈L(n)} φ_k(k_j)
+                with L(n) = {j ≤ n} (causal) or every position (bidirectional), and no 1/√d factor;
+  window W      y_n = [Σ_{i∈W(n)} γ_h e_i v_i + φ_q(q_n)ᵀ S_n] / [Σ_{i∈W(n)} γ_h e_i + φ_q(q_n)ᵀ z_n + ε]
+                (LoLCATs), e_i = exp(s q_n·k_i − c_n), s the layer's softmax scale, c_n the largest s q_n·k_i
+                over W(n) (it scales the softmax terms only), γ_h = sigmoid(window_factors[h]);
+                causal W(n) = {n−W < i ≤ n}, L(n) = {j ≤ n−W}; bidirectional W(n) = {|i−n| ≤ ⌊W/2⌋},
+                L(n) = every other position.
+
+The feature maps φ (parameters `[H, …]`, one slice per head):
+
+  t2r        relu(W x + b)                                  feature_map.{weight [H,k,d], bias [H,k]} when
+                                                            shared_qk, else feature_map_q.* and feature_map_k.*;
+                                                            folded: feature_map_{q,k}.weight [H,k,hidden] read the
+                                                            attention input itself (GPT-2, BERT)
+  performer  m^(−1/2) exp(ωᵀx′ − ‖x′‖²/2), x′ = d^(−1/4) x   feature_map.projection [H,m,d], fixed (not trained)
+  elu        elu(x) + 1                                     no parameters
+  hedgehog   [softmax(W x + b), softmax(−(W x + b))]        feature_map_q.* and feature_map_k.*, 2k features
+
+The parameters are `nn.Parameter`s named as Recast names its tensors (`model.layers.0.self_attn.feature_map_q.weight`,
+`….window_factors`), so `from_pretrained` loads every tensor and `save_pretrained` writes a folder Recast reads.
+
+Generation keeps a constant-size state per swapped layer in the `Cache` that `generate` passes: (S, z), plus,
+with a window, the last W keys, values and φ_k(k) (a key leaving the window is folded into S and z). Softmax
+layers keep the library's KV cache. Padding: `attention_mask` marks the real tokens; a padded key adds nothing
+to S, z or the window (left padding for generation, any padding for encoders).
+
+Written for transformers 5.24 (torch 2.13). TEMPLATE_VERSION is recorded in config.json's
+`linear_attention.template_version` by the Recast that wrote the folder.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import (
+    BertConfig,
+    BertModel,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
+from transformers.cache_utils import Cache, CacheLayerMixin
+from transformers.models.bert.modeling_bert import BertSelfAttention
+from transformers.models.gpt2.modeling_gpt2 import GPT2Attention
+from transformers.models.llama.modeling_llama import LlamaAttention, apply_rotary_pos_emb, repeat_kv
+from transformers.models.mistral.modeling_mistral import MistralAttention
+from transformers.models.qwen2.modeling_qwen2 import Qwen2Attention
+
+#: The version of this file's semantics and names; Recast records it in `linear_attention.template_version`.
+TEMPLATE_VERSION = 1
+
+#: The keyword under which the top-level `forward` passes the 2-D `attention_mask` down to the swapped layers.
+PADDING_KEYWORD = "recast_padding"
+
+FEATURE_MAPS = ("t2r", "performer", "elu", "hedgehog")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The linear_attention block of config.json
+# ---------------------------------------------------------------------------------------------------------
+
+class LinearAttentionSettings:
+    """The `linear_attention` block of config.json, checked: what every swapped layer needs."""
+
+    def __init__(self, block: dict[str, Any], layer_count: int):
+        if not isinstance(block, dict):
+            raise ValueError("config.json 'linear_attention' is not an object")
+        self.feature_map: str = block.get("feature_map", "")
+        if self.feature_map not in FEATURE_MAPS:
+            raise ValueError(f"config.json 'linear_attention.feature_map' is {self.feature_map!r}, not one of {', '.join(FEATURE_MAPS)}")
+        self.feature_dim: int = int(block["feature_dim"])
+        self.layers: list[int] = [int(i) for i in block.get("layers", range(layer_count))]
+        for i in self.layers:
+            if not 0 <= i < layer_count:
+                raise ValueError(f"config.json 'linear_attention.layers' holds {i}, not a layer index below {layer_count}")
+        self.eps: float = float(block.get("eps", 1e-6))
+        self.shared_qk: bool = bool(block.get("shared_qk", True))
+        # Only t2r folds; the other maps read q and k whatever the block says (as in Recast).
+        self.folded: bool = bool(block.get("folded", False)) and self.feature_map == "t2r"
+        window = block.get("window")
+        self.window: int | None = None if window is None else int(window)
+        if self.window is not None and self.window < 1:
+            raise ValueError(f"config.json 'linear_attention.window' is {window!r}, not a positive integer")
+        if self.window is not None and self.folded:
+            raise ValueError("config.json 'linear_attention': a window is not defined for folded feature maps")
+        version = block.get("template_version", TEMPLATE_VERSION)
+        if int(version) > TEMPLATE_VERSION:
+            raise ValueError(f"config.json 'linear_attention.template_version' is {version}, newer than this file's "
+                             f"{TEMPLATE_VERSION}: copy the modeling_recast.py of the Recast that wrote the folder")
+
+    def roles(self) -> list[str]:
+        """The modules holding φ's parameters: `feature_map` (shared) or `feature_map_q` and `feature_map_k`."""
+        if self.feature_map == "elu":
+            return []
+        if self.feature_map == "performer" or (self.feature_map == "t2r" and self.shared_qk and not self.folded):
+            return ["feature_map"]
+        return ["feature_map_q", "feature_map_k"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Feature maps: x [B, H, T, in] (or [B, T, hidden] for a folded map) -> φ(x) [B, H, T, F]
+# ---------------------------------------------------------------------------------------------------------
+
+class AffineFeatures(nn.Module):
+    """u = W_h x + b_h per head: `weight` [H, k, in], `bias` [H, k] (t2r and hedgehog)."""
+
+    def __init__(self, heads: int, features: int, in_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(heads, features, in_features))
+        self.bias = nn.Parameter(torch.zeros(heads, features))
+
+    def affine(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 3:  # folded: the attention input [B, T, hidden], the same for every head
+            return torch.einsum("bti,hki->bhtk", x, self.weight) + self.bias[None, :, None, :]
+        return torch.einsum("bhti,hki->bhtk", x, self.weight) + self.bias[None, :, None, :]
+
+
+class T2RFeatureMap(AffineFeatures):
+    """T2R (Kasai et al. 2021): φ(x) = relu(W x + b), k features."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.affine(x))
+
+
+class HedgehogFeatureMap(AffineFeatures):
+    """Hedgehog (Zhang et al. 2024): φ(x) = [softmax(W x + b), softmax(−(W x + b))], 2k features."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u = self.affine(x)
+        return torch.cat([torch.softmax(u, dim=-1), torch.softmax(-u, dim=-1)], dim=-1)
+
+
+class PerformerFeatureMap(nn.Module):
+    """Performer's FAVOR+ (Choromanski et al. 2021): φ(x) = m^(−1/2) exp(ωᵀx′ − ‖x′‖²/2), x′ = d^(−1/4) x.
+    The projection ω [H, m, d] is fixed: a parameter that is not trained (`forward` detaches it, so no
+    gradient reaches it even when loading or `--full` training marks every parameter trainable)."""
+
+    def __init__(self, heads: int, features: int, head_dim: int):
+        super().__init__()
+        self.projection = nn.Parameter(torch.zeros(heads, features, head_dim), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m, d = self.projection.shape[1], self.projection.shape[2]
+        xs = x * d ** -0.25
+        projected = torch.einsum("bhtd,hmd->bhtm", xs, self.projection.detach())
+        return m ** -0.5 * torch.exp(projected - 0.5 * (xs * xs).sum(-1, keepdim=True))
+
+
+class ELUFeatureMap(nn.Module):
+    """Katharopoulos et al. 2020: φ(x) = elu(x) + 1, element by element, no parameters."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.elu(x) + 1
+
+
+def make_feature_map(settings: LinearAttentionSettings, heads: int, head_dim: int, hidden: int) -> nn.Module:
+    """One role's φ for a layer of `heads` heads of size `head_dim` (maps of a folded t2r read `hidden` features)."""
+    k = settings.feature_dim
+    if settings.feature_map == "t2r":
+        return T2RFeatureMap(heads, k, hidden if settings.folded else head_dim)
+    if settings.feature_map == "hedgehog":
+        return HedgehogFeatureMap(heads, k, head_dim)
+    if settings.feature_map == "performer":
+        return PerformerFeatureMap(heads, k, head_dim)
+    return ELUFeatureMap()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The recurrent state of a swapped layer, kept in transformers' Cache
+# ---------------------------------------------------------------------------------------------------------
+
+class LinearAttentionState(CacheLayerMixin):
+    """One swapped layer's place in a `Cache`: (S [B,H,F,d], z [B,H,F]) over the positions folded so far and,
+    with a window, the last ≤ W keys, values, φ_k(k) and key mask. Its size does not grow with the sequence.
+
+    It reports the positions seen like a `DynamicLayer`, so masks and positions of the other layers are unchanged."""
+
+    is_sliding = False
+    is_compileable = False
+    is_croppable = False
+    supports_early_init = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = 0
+        self.S: torch.Tensor | None = None
+        self.z: torch.Tensor | None = None
+        self.ring: dict[str, torch.Tensor] | None = None
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        self.is_initialized = True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+        raise RuntimeError("a linear-attention layer keeps (S, z) and a window ring, not a KV cache")
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self.seen + query_length, 0
+
+    def get_seq_length(self) -> int:
+        return self.seen
+
+    def get_max_length(self) -> int:
+        return -1
+
+    def reset(self) -> None:
+        self.seen, self.S, self.z, self.ring = 0, None, None, None
+        self.is_initialized = False
+
+    def crop(self, tokens_to_remove: int) -> None:
+        raise NotImplementedError("a linear-attention state cannot give back tokens (assisted decoding is not supported)")
+
+    def _map_batch(self, f) -> None:
+        if self.S is not None:
+            self.S, self.z = f(self.S), f(self.z)
+        if self.ring is not None:
+            self.ring = {key: f(value) for key, value in self.ring.items()}
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        self._map_batch(lambda t: t.index_select(0, beam_idx.to(t.device)))
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        self._map_batch(lambda t: t.repeat_interleave(repeats, dim=0))
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self._map_batch(lambda t: t[indices, ...])
+
+
+def state_in(cache: Cache | None, layer: int) -> LinearAttentionState | None:
+    """The layer's `LinearAttentionState` in `cache`, put in place of the KV layer the cache made for it."""
+    if cache is None:
+        return None
+    if hasattr(cache, "self_attention_cache"):  # an EncoderDecoderCache
+        cache = cache.self_attention_cache
+    while len(cache.layers) <= layer:
+        cache.layers.append(LinearAttentionState())
+    if not isinstance(cache.layers[layer], LinearAttentionState):
+        cache.layers[layer] = LinearAttentionState()
+    return cache.layers[layer]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The attention of a swapped layer
+# ---------------------------------------------------------------------------------------------------------
+
+def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torch.Tensor, fk: torch.Tensor,
+                     key_mask: torch.Tensor | None, gamma: torch.Tensor | None, window: int | None, causal: bool,
+                     scale: float, eps: float, state: LinearAttentionState | None) -> torch.Tensor:
+    """A block of L tokens: q, k, v [B, H, L, d] (q, k unused without a window), fq, fk [B, H, L, F], key_mask
+    [B, L] (True for real tokens; None: all real), gamma [H] (with a window). `state` (causal only) holds what
+    came before the block and is advanced past it. Returns [B, H, L, d].
+
+    The keys are the state's window ring followed by the block; query i of the block sits at ring length + i.
+    A key is in the query's window (softmax term), in its linear part, or invisible; the state's (S, z) cover
+    every position before the ring."""
+    B, H, L, d = v.shape
+    F = fq.shape[-1]
+    if key_mask is None:
+        key_mask = torch.ones(B, L, dtype=torch.bool, device=v.device)
+    key_mask = key_mask.to(torch.bool)
+    S = fq.new_zeros(B, H, F, d)
+    z = fq.new_zeros(B, H, F)
+    K, V, FK, M = k, v, fk, key_mask
+    if state is not None and state.S is not None:
+        S, z = state.S, state.z
+        if state.ring is not None:
+            K = torch.cat([state.ring["k"], k], dim=2)
+            V = torch.cat([state.ring["v"], v], dim=2)
+            FK = torch.cat([state.ring["fk"], fk], dim=2)
+            M = torch.cat([state.ring["mask"], key_mask], dim=1)
+    N = V.shape[2]
+    n = torch.arange(N - L, N, device=v.device)[:, None]  # query positions among the keys
+    j = torch.arange(N, device=v.device)[None, :]
+    if causal:
+        near = (j <= n) & (j > n - window) if window is not None else torch.zeros(L, N, dtype=torch.bool, device=v.device)
+        far = j <= n - window if window is not None else j <= n
+    else:
+        near = (j - n).abs() <= window // 2 if window is not None else torch.zeros(L, N, dtype=torch.bool, device=v.device)
+        far = ~near
+    visible = M[:, None, None, :]  # [B, 1, 1, N]
+    far = far[None, None] & visible
+    weights = torch.einsum("bhlf,bhnf->bhln", fq, FK) * far
+    if window is not None:
+        near = near[None, None] & visible
+        logits = torch.einsum("bhld,bhnd->bhln", q, K) * scale
+        c = logits.masked_fill(~near, float("-inf")).amax(-1, keepdim=True)
+        c = torch.where(torch.isfinite(c), c, torch.zeros_like(c))  # a query with no window key has no softmax term
+        soft = torch.exp((logits - c).masked_fill(~near, 0.0)) * near
+        weights = weights + gamma[None, :, None, None].to(soft.dtype) * soft
+    numerator = weights @ V + torch.einsum("bhlf,bhfd->bhld", fq, S)
+    denominator = weights.sum(-1) + torch.einsum("bhlf,bhf->bhl", fq, z) + eps
+    out = numerator / denominator[..., None]
+    if state is not None:
+        # Positions that leave (or never enter) the window are folded into (S, z); the rest stay in the ring.
+        keep = min(window, N) if window is not None else 0
+        fold = (FK[:, :, : N - keep] * M[:, None, : N - keep, None]).to(S.dtype)
+        state.S = S + torch.einsum("bhnf,bhnd->bhfd", fold, V[:, :, : N - keep].to(S.dtype))
+        state.z = z + fold.sum(2)
+        state.ring = None if keep == 0 else {"k": K[:, :, N - keep:], "v": V[:, :, N - keep:],
+                                             "fk": FK[:, :, N - keep:], "mask": M[:, N - keep:]}
+        state.seen += L
+        state.is_initialized = True
+    return out
+
+
+class LinearAttentionMixin:
+    """What every family's swapped attention adds: φ's parameters, the window factors and the computation.
+    Mixed in before the library's attention class, whose projections (and their names) stay as they are."""
+
+    def init_linear(self, settings: LinearAttentionSettings, heads: int, head_dim: int, hidden: int) -> None:
+        self.linear = settings
+        self.heads = heads
+        for role in settings.roles():
+            setattr(self, role, make_feature_map(settings, heads, head_dim, hidden))
+        if settings.feature_map == "elu":
+            self.feature_map = ELUFeatureMap()
+        if settings.window is not None:
+            # γ_h = sigmoid(g_h); Recast starts g_h at −2.1972 (γ = 0.1, as LoLCATs).
+            self.window_factors = nn.Parameter(torch.full((heads,), -2.1972))
+
+    def phi(self, role: str, x: torch.Tensor) -> torch.Tensor:
+        """φ_q (role "q") or φ_k (role "k") of x."""
+        module = getattr(self, f"feature_map_{role}", None) or self.feature_map
+        return module(x)
+
+    def attend(self, q: torch.Tensor | None, k: torch.Tensor | None, v: torch.Tensor, fq: torch.Tensor, fk: torch.Tensor,
+               kwargs: dict[str, Any], cache: Cache | None, causal: bool) -> torch.Tensor:
+        """The layer's context [B, L, H·d] from q, k, v [B, H, L, d] and φ_q(q), φ_k(k) [B, H, L, F]."""
+        padding = kwargs.get(PADDING_KEYWORD)
+        L = v.shape[2]
+        key_mask = None if padding is None else padding[:, -L:].to(torch.bool)
+        gamma = torch.sigmoid(self.window_factors) if self.linear.window is not None else None
+        state = state_in(cache, self.layer_idx) if causal else None
+        out = linear_attention(q, k, v, fq, fk, key_mask, gamma, self.linear.window, causal, self.scaling,
+                               self.linear.eps, state)
+        return out.transpose(1, 2).reshape(v.shape[0], L, -1)
+
+
+class RotaryLinearAttention(LinearAttentionMixin):
+    """A swapped Llama, Qwen2 or Mistral layer: q, k after rotary, k and v repeated to the query heads."""
+
+    def __init__(self, config, layer_idx: int):
+        super().__init__(config, layer_idx)
+        self.init_linear(LinearAttentionSettings(config.linear_attention, config.num_hidden_layers),
+                         config.num_attention_heads, self.head_dim, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor, position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
+                attention_mask: torch.Tensor | None = None, cache: Cache | None = None, past_key_values: Cache | None = None,
+                **kwargs: Any) -> tuple[torch.Tensor, None]:
+        cache = cache if cache is not None else past_key_values
+        shape = (*hidden_states.shape[:-1], -1, self.head_dim)
+        q = self.q_proj(hidden_states).view(shape).transpose(1, 2)
+        k = self.k_proj(hidden_states).view(shape).transpose(1, 2)
+        v = self.v_proj(hidden_states).view(shape).transpose(1, 2)
+        cos, sin = position_embeddings
+        q, k = apply_rotary_pos_emb(q, k, cos, sin)
+        k, v = repeat_kv(k, self.num_key_value_groups), repeat_kv(v, self.num_key_value_groups)
+        context = self.attend(q, k, v, self.phi("q", q), self.phi("k", k), kwargs, cache, causal=True)
+        return self.o_proj(context), None
+
+
+class RecastLlamaAttention(RotaryLinearAttention, LlamaAttention):
+    """A swapped Llama layer."""
+
+
+class RecastQwen2Attention(RotaryLinearAttention, Qwen2Attention):
+    """A swapped Qwen2 layer (a swapped layer attends linearly to every earlier key: no sliding window)."""
+
+
+class RecastMistralAttention(RotaryLinearAttention, MistralAttention):
+    """A swapped Mistral layer (a swapped layer attends linearly to every earlier key: no sliding window)."""
+
+
+class RecastGPT2Attention(LinearAttentionMixin, GPT2Attention):
+    """A swapped GPT-2 layer; a folded t2r map reads the attention input (after ln_1) itself."""
+
+    def __init__(self, config, layer_idx: int):
+        super().__init__(config, layer_idx=layer_idx)
+        self.init_linear(LinearAttentionSettings(config.linear_attention, config.num_hidden_layers),
+                         self.num_heads, self.head_dim, self.embed_dim)
+
+    def forward(self, hidden_states: torch.Tensor, cache: Cache | None = None, attention_mask: torch.Tensor | None = None,
+                past_key_values: Cache | None = None, **kwargs: Any) -> tuple[torch.Tensor, None]:
+        cache = cache if cache is not None else past_key_values
+        q, k, v = self.c_attn(hidden_states).split(self.split_size, dim=2)
+        shape = (*hidden_states.shape[:-1], -1, self.head_dim)
+        q, k, v = (t.view(shape).transpose(1, 2) for t in (q, k, v))
+        source = hidden_states if self.linear.folded else None
+        fq, fk = self.phi("q", q if source is None else source), self.phi("k", k if source is None else source)
+        context = self.attend(q, k, v, fq, fk, kwargs, cache, causal=True)
+        return self.resid_dropout(self.c_proj(context)), None
+
+
+class RecastBertSelfAttention(LinearAttentionMixin, BertSelfAttention):
+    """A swapped BERT layer: bidirectional; a folded t2r map reads the layer input itself."""
+
+    def __init__(self, config, is_causal: bool = False, layer_idx: int | None = None):
+        super().__init__(config, is_causal=is_causal, layer_idx=layer_idx)
+        self.init_linear(LinearAttentionSettings(config.linear_attention, config.num_hidden_layers),
+                         self.num_attention_heads, self.attention_head_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, cache: Cache | None = None,
+                **kwargs: Any) -> tuple[torch.Tensor, None]:
+        shape = (*hidden_states.shape[:-1], -1, self.attention_head_size)
+        v = self.value(hidden_states).view(shape).transpose(1, 2)
+        if self.linear.folded:
+            q = k = None
+            fq, fk = self.phi("q", hidden_states), self.phi("k", hidden_states)
+        else:
+            q = self.query(hidden_states).view(shape).transpose(1, 2)
+            k = self.key(hidden_states).view(shape).transpose(1, 2)
+            fq, fk = self.phi("q", q), self.phi("k", k)
+        return self.attend(q, k, v, fq, fk, kwargs, None, causal=False), None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Configs and models
+# ---------------------------------------------------------------------------------------------------------
+
+def passing_padding(base_forward):
+    """The library's top-level `forward` (same signature, for `generate` and `peft`), also handing the 2-D
+    `attention_mask` down to the swapped layers under PADDING_KEYWORD."""
+    signature = inspect.signature(base_forward)
+
+    @functools.wraps(base_forward)
+    def forward(self, *args: Any, **kwargs: Any):
+        bound = signature.bind_partial(self, *args, **kwargs).arguments
+        mask = bound.get("attention_mask")
+        if mask is not None and mask.dim() == 2:
+            kwargs[PADDING_KEYWORD] = mask
+        return base_forward(self, *args, **kwargs)
+
+    return forward
+
+
+def swap_layers(config, layers: nn.ModuleList, attention: str, make) -> None:
+    """Replaces the attention module `attention` of each swapped layer with `make(layer_index)`."""
+    settings = LinearAttentionSettings(config.linear_attention, config.num_hidden_layers)
+    for i in settings.layers:
+        parent = layers[i]
+        *path, last = attention.split(".")
+        for part in path:
+            parent = getattr(parent, part)
+        setattr(parent, last, make(i))
+
+
+class RecastLlamaConfig(LlamaConfig):
+    """A Llama config with Recast's `linear_attention` block."""
+
+
+class RecastQwen2Config(Qwen2Config):
+    """A Qwen2 config with Recast's `linear_attention` block."""
+
+
+class RecastMistralConfig(MistralConfig):
+    """A Mistral config with Recast's `linear_attention` block."""
+
+
+class RecastGPT2Config(GPT2Config):
+    """A GPT-2 config with Recast's `linear_attention` block."""
+
+
+class RecastBertConfig(BertConfig):
+    """A BERT config with Recast's `linear_attention` block."""
+
+
+class RotaryCausalLM:
+    """Mixed in before `LlamaForCausalLM`, `Qwen2ForCausalLM` or `MistralForCausalLM`: builds the library's
+    model, then swaps the listed layers' `self_attn` for `attention_class`."""
+
+    attention_class: type
+
+    def __init__(self, config):
+        super().__init__(config)
+        swap_layers(config, self.model.layers, "self_attn", lambda i: self.attention_class(config, i))
+
+
+class RecastLlamaForCausalLM(RotaryCausalLM, LlamaForCausalLM):
+    """`LlamaForCausalLM` with Recast's linear attention in the swapped layers."""
+
+    config_class = RecastLlamaConfig
+    attention_class = RecastLlamaAttention
+    forward = passing_padding(LlamaForCausalLM.forward)
+
+
+class RecastQwen2ForCausalLM(RotaryCausalLM, Qwen2ForCausalLM):
+    """`Qwen2ForCausalLM` with Recast's linear attention in the swapped layers."""
+
+    config_class = RecastQwen2Config
+    attention_class = RecastQwen2Attention
+    forward = passing_padding(Qwen2ForCausalLM.forward)
+
+
+class RecastMistralForCausalLM(RotaryCausalLM, MistralForCausalLM):
+    """`MistralForCausalLM` with Recast's linear attention in the swapped layers."""
+
+    config_class = RecastMistralConfig
+    attention_class = RecastMistralAttention
+    forward = passing_padding(MistralForCausalLM.forward)
+
+
+class RecastGPT2LMHeadModel(GPT2LMHeadModel):
+    """`GPT2LMHeadModel` with Recast's linear attention in the swapped layers."""
+
+    config_class = RecastGPT2Config
+
+    def __init__(self, config: GPT2Config):
+        super().__init__(config)
+        swap_layers(config, self.transformer.h, "attn", lambda i: RecastGPT2Attention(config, i))
+
+    forward = passing_padding(GPT2LMHeadModel.forward)
+
+
+class RecastBertModel(BertModel):
+    """`BertModel` with Recast's linear attention in the swapped layers."""
+
+    config_class = RecastBertConfig
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
+        super().__init__(config, add_pooling_layer=add_pooling_layer)
+        swap_layers(config, self.encoder.layer, "attention.self",
+                    lambda i: RecastBertSelfAttention(config, layer_idx=i))
+
+    forward = passing_padding(BertModel.forward)

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Checks converted model folders loaded by transformers (remote code, modeling_recast.py) against `recast run`.
+
+Input: a JSON file, a list of cases
+  {"model": folder, "encoder": bool, "tokens": [ids], "recast": run output of "tokens" (.safetensors),
+   "sequences": [[ids], ...], "recast_batch": run output of "sequences" (padded batch), "prefill": n,
+   "generate": bool (default true: also the three generate checks, the slowest)}
+Output (stdout): a list of {"model", "missing", "unexpected", and relative errors max|a-b|/max|b| for
+  "parallel_logits", "parallel_hidden"    the whole sequence at once vs recast run
+  "step_logits"                           prefill then one token at a time through the Cache vs recast run
+  "generate_logits"                       greedy generate's per-step logits vs a parallel forward of its output
+  "generate_tokens"                       1.0 when a greedy token is not the argmax of recast-equal logits, else 0
+  "left_padded_generate"                  left-padded batched generate vs each prompt alone
+  "batch_logits", "batch_hidden"          a right-padded batch with attention_mask vs recast run's batch}
+One process for every case: torch and transformers start once. Runs offline (HF_HUB_OFFLINE=1).
+"""
+import json
+import os
+import sys
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import torch  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+from transformers import AutoModel, AutoModelForCausalLM  # noqa: E402
+from transformers.utils import logging as hf_logging  # noqa: E402
+
+hf_logging.disable_progress_bar()
+torch.manual_seed(0)
+
+
+def rel(a, b):
+    return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-30))
+
+
+def check(case):
+    encoder = case["encoder"]
+    cls = AutoModel if encoder else AutoModelForCausalLM
+    model, info = cls.from_pretrained(case["model"], trust_remote_code=True, dtype=torch.float32,
+                                      output_loading_info=True)
+    model.eval()
+    out = {"model": case["model"], "class": type(model).__name__,
+           "missing": sorted(info["missing_keys"]), "unexpected": sorted(info["unexpected_keys"])}
+    tokens = torch.tensor([case["tokens"]])
+    ref = load_file(case["recast"])
+    with torch.no_grad():
+        o = model(tokens, output_hidden_states=True)
+        hidden = o.last_hidden_state if encoder else o.hidden_states[-1]
+        out["parallel_hidden"] = rel(hidden[0], ref["hidden_states"])
+        if not encoder:
+            out["parallel_logits"] = rel(o.logits[0], ref["logits"])
+            model.generation_config.eos_token_id = None  # generate exactly the tokens asked for
+            # Prefill, then one token at a time through the cache (S, z and the window ring; KV for softmax).
+            n = case["prefill"]
+            step = model(tokens[:, :n], use_cache=True)
+            cache, logits = step.cache, [step.logits[0]]
+            for t in case["tokens"][n:]:
+                step = model(torch.tensor([[t]]), cache=cache, use_cache=True)
+                cache = step.cache
+                logits.append(step.logits[0])
+            out["step_logits"] = rel(torch.cat(logits), ref["logits"])
+        if not encoder and case.get("generate", True):
+            # Greedy generate: its step logits against a parallel forward of what it produced.
+            new = len(case["tokens"]) - n
+            g = model.generate(tokens[:, :n], max_new_tokens=new, do_sample=False, output_logits=True,
+                               return_dict_in_generate=True, pad_token_id=0)
+            full = model(g.sequences).logits[0]
+            gen = torch.stack([s[0] for s in g.logits])
+            out["generate_logits"] = rel(gen, full[n - 1:n - 1 + new])
+            out["generate_tokens"] = float(not torch.equal(g.sequences[0, n:], full[n - 1:-1].argmax(-1)))
+            # Left padding: two prompts of different lengths in one batch, against each alone.
+            prompts = [case["tokens"][:n], case["tokens"][2:n + 3]]
+            width = max(len(p) for p in prompts)
+            ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
+            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+            batched = model.generate(ids, attention_mask=mask, max_new_tokens=4, do_sample=False, output_logits=True,
+                                     return_dict_in_generate=True, pad_token_id=0)
+            worst = 0.0
+            for row, p in enumerate(prompts):
+                alone = model.generate(torch.tensor([p]), max_new_tokens=4, do_sample=False, output_logits=True,
+                                       return_dict_in_generate=True, pad_token_id=0)
+                worst = max(worst, rel(torch.stack([s[row] for s in batched.logits]),
+                                       torch.stack([s[0] for s in alone.logits])))
+            out["left_padded_generate"] = worst
+        # A right-padded batch with its attention mask against recast run's batch.
+        seqs = case["sequences"]
+        width = max(len(s) for s in seqs)
+        ids = torch.tensor([s + [0] * (width - len(s)) for s in seqs])
+        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])
+        batch = load_file(case["recast_batch"])
+        o = model(ids, attention_mask=mask, output_hidden_states=True)
+        hidden = o.last_hidden_state if encoder else o.hidden_states[-1]
+        real = mask.bool()
+        out["batch_hidden"] = rel(hidden[real], batch["hidden_states"][real])
+        if not encoder:
+            out["batch_logits"] = rel(o.logits[real], batch["logits"][real])
+    return out
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        cases = json.load(f)
+    json.dump([check(c) for c in cases], sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
