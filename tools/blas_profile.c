@@ -23,11 +23,13 @@
 typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
 typedef void (*sgemv_fn)(int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
 typedef int (*threads_fn)(void);
+typedef void (*set_threads_fn)(int);
 typedef void *(*dlopen_fn)(const char *, int);
 
 static sgemm_fn real_sgemm;
 static sgemv_fn real_sgemv;
 static threads_fn real_threads;
+static set_threads_fn real_set_threads;
 
 enum { SLOTS = 4096 };
 struct entry { int kind, ta, tb, m, n, k; long calls; double seconds, cpu; };
@@ -85,6 +87,9 @@ void cblas_sgemv(int order, int ta, int m, int n, float alpha, const float *a, i
 
 int openblas_get_num_threads(void) { return real_threads ? real_threads() : 1; }
 
+/* Recast sets OpenBLAS to one thread per call and splits products over its own threads. */
+void openblas_set_num_threads(int n) { if (real_set_threads) real_set_threads(n); }
+
 void *dlopen(const char *name, int flags) {
     static dlopen_fn real_dlopen;
     if (!real_dlopen) real_dlopen = (dlopen_fn)dlsym(RTLD_NEXT, "dlopen");
@@ -94,6 +99,7 @@ void *dlopen(const char *name, int flags) {
     real_sgemm = (sgemm_fn)dlsym(blas, "cblas_sgemm");
     real_sgemv = (sgemv_fn)dlsym(blas, "cblas_sgemv");
     real_threads = (threads_fn)dlsym(blas, "openblas_get_num_threads");
+    real_set_threads = (set_threads_fn)dlsym(blas, "openblas_set_num_threads");
     Dl_info self;
     if (!real_sgemm || !real_sgemv || !dladdr((void *)&cblas_sgemm, &self)) return blas;
     return real_dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD);

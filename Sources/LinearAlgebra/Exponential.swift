@@ -5,7 +5,7 @@
 /// bits. Within about 2 ulp of the exact exponential over the whole range; below −87.33 (where exp leaves the
 /// normal floats) the result is 0, above 88.72 it is the largest finite exp, and NaN stays NaN.
 public enum Exponential {
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func value(_ input: Float) -> Float {
         // Clamped by comparisons that keep NaN (a NaN compares false and passes through).
         var x = input > 88.72283 ? 88.72283 : input
@@ -51,17 +51,18 @@ public enum Exponential {
         return total
     }
 
-    /// The largest of p[0 ..< n] (−∞ when n is 0).
+    /// The largest of p[0 ..< n] (−∞ when n is 0), in four interleaved running maxima.
     public static func largest(_ p: UnsafePointer<Float>, count n: Int) -> Float {
-        var acc = SIMD8<Float>(repeating: -.infinity)
+        var m0 = -Float.infinity, m1 = m0, m2 = m0, m3 = m0
         var i = 0
-        let raw = UnsafeRawPointer(p)
-        while i + 8 <= n {
-            acc = pointwiseMax(acc, raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
-            i += 8
+        while i + 4 <= n {
+            m0 = p[i] > m0 ? p[i] : m0
+            m1 = p[i + 1] > m1 ? p[i + 1] : m1
+            m2 = p[i + 2] > m2 ? p[i + 2] : m2
+            m3 = p[i + 3] > m3 ? p[i + 3] : m3
+            i += 4
         }
-        var best = acc.max()
-        while i < n { best = Swift.max(best, p[i]); i += 1 }
-        return best
+        while i < n { m0 = p[i] > m0 ? p[i] : m0; i += 1 }
+        return Swift.max(Swift.max(m0, m1), Swift.max(m2, m3))
     }
 }

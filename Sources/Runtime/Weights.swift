@@ -16,29 +16,32 @@ struct Linear {
 
     func apply(_ x: Matrix) -> Matrix {
         let rows = x.rows, n = outFeatures
-        // Start from the bias in every row (or zeros) and accumulate the product onto it (beta 1): no
-        // separate pass to add the bias.
+        // Start from the bias in every row and accumulate the product onto it (beta 1): no separate pass to
+        // add the bias.
         let start = [Float](unsafeUninitializedCapacity: rows * n) { buffer, count in
             if let bias {
                 bias.withUnsafeBufferPointer { b in
                     for r in 0..<rows { (buffer.baseAddress! + r * n).initialize(from: b.baseAddress!, count: n) }
                 }
-            } else {
+            } else if rows == 1 {
                 buffer.initialize(repeating: 0)
             }
+            // Without a bias a product of several rows overwrites every element (beta 0, which BLAS defines as
+            // not reading C): no zeroing pass.
             count = rows * n
         }
         var y = Matrix(rows: rows, cols: n, data: start)
+        let beta: Float = bias == nil ? 0 : 1
         x.data.withUnsafeBufferPointer { a in
             weight.withUnsafeBufferPointer { w in
                 y.data.withUnsafeMutableBufferPointer { c in
                     if rows == 1 {
                         // One token (recurrent decoding): a matrix–vector product streams the weight once.
                         BLAS.gemv(rows: n, cols: inFeatures, a: w.baseAddress!, lda: inFeatures, transpose: false,
-                                  x: a.baseAddress!, y: c.baseAddress!, beta: 1)
+                                  x: a.baseAddress!, y: c.baseAddress!, beta: beta)
                     } else {
                         BLAS.gemm(m: rows, n: n, k: inFeatures, a: a.baseAddress!, lda: inFeatures,
-                                  b: w.baseAddress!, ldb: inFeatures, transposeB: true, c: c.baseAddress!, ldc: n, beta: 1)
+                                  b: w.baseAddress!, ldb: inFeatures, transposeB: true, c: c.baseAddress!, ldc: n, beta: beta)
                     }
                 }
             }
