@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "HDF5Tests", dependencies: ["RecastCore", "HDF5", "SafeTensors"]),
         .testTarget(name: "CheckpointTests", dependencies: ["TestSupport", "RecastCore", "Checkpoint", "SafeTensors", "HDF5", "ModelGraph", "Rewrite", "recast"]),
         .testTarget(name: "ModelGraphTests", dependencies: ["TestSupport", "RecastCore", "FeatureMaps", "ModelGraph", "Checkpoint"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["TestSupport", "RecastCore", "FeatureMaps", "ModelGraph", "Checkpoint", "Runtime", "Rewrite"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["TestSupport", "RecastCore", "LinearAlgebra", "FeatureMaps", "ModelGraph", "Checkpoint", "Runtime", "Rewrite"]),
         .testTarget(name: "RewriteTests", dependencies: ["TestSupport", "RecastCore", "FeatureMaps", "ModelGraph", "Checkpoint", "Rewrite", "recast"]),
         .testTarget(name: "FeatureMapTests", dependencies: ["TestSupport", "RecastCore", "LinearAlgebra", "FeatureMaps"]),
         .testTarget(name: "CalibrationTests", dependencies: ["TestSupport", "RecastCore", "LinearAlgebra", "FeatureMaps", "ModelGraph", "Checkpoint", "Runtime", "Rewrite", "Calibration"]),
