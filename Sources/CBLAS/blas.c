@@ -10,11 +10,13 @@ enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
 typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
 typedef void (*sgemv_fn)(int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
 typedef int (*threads_fn)(void);
+typedef void (*set_threads_fn)(int);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static sgemm_fn sgemm;
 static sgemv_fn sgemv;
 static threads_fn threads;
+static set_threads_fn set_threads;
 static const char *error = "";
 static const char *library = "";
 static char reason[512];
@@ -40,6 +42,7 @@ static void load(void) {
     sgemm = (sgemm_fn)dlsym(handle, "cblas_sgemm");
     sgemv = (sgemv_fn)dlsym(handle, "cblas_sgemv");
     threads = (threads_fn)dlsym(handle, "openblas_get_num_threads");
+    set_threads = (set_threads_fn)dlsym(handle, "openblas_set_num_threads");
     if (!sgemm || !sgemv) { error = "the BLAS library has no cblas_sgemm or cblas_sgemv"; return; }
     __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
 }
@@ -65,3 +68,5 @@ void recast_blas_sgemv(int trans, int m, int n, float alpha, const float *a, int
 }
 
 int recast_blas_threads(void) { return threads ? threads() : 1; }
+
+void recast_blas_set_threads(int n) { if (set_threads) set_threads(n); }

@@ -79,4 +79,15 @@ public enum BLAS {
 
     /// How many threads BLAS uses once loaded; 1 before.
     public static var threads: Int { recast_blas_loaded() != 0 ? Int(recast_blas_threads()) : 1 }
+
+    /// Runs `body` with BLAS on one thread, for callers that run BLAS products on several threads of their
+    /// own (one product per core, rather than each product spread over every core); the thread count is
+    /// restored after. Not for use while other threads call BLAS. BLAS must be loaded.
+    public static func singleThreaded<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        let before = threads
+        guard before > 1 else { return try body() }
+        recast_blas_set_threads(1)
+        defer { recast_blas_set_threads(Int32(before)) }
+        return try body()
+    }
 }

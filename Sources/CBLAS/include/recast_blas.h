@@ -30,4 +30,7 @@ void recast_blas_sgemv(int trans, int m, int n, float alpha, const float *a, int
 /// openblas_get_num_threads, or 1 when the library has no such function. Requires a successful load.
 int recast_blas_threads(void);
 
+/// openblas_set_num_threads(n); does nothing when the library has no such function. Requires a successful load.
+void recast_blas_set_threads(int n);
+
 #endif

@@ -1,0 +1,191 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import FeatureMaps
+import LinearAlgebra
+import Runtime
+
+/// One head of one captured sequence, ready for the student: the inputs of its maps, its values with a column of
+/// ones, its window terms (fixed: they depend on the teacher's q and k only) and its target.
+struct PreparedHead: Sendable {
+    let rows: Int
+    /// What φ_q and φ_k read: q and k of the head `[T, d]`, or the layer input `[T, hidden]` for a folded map.
+    let queryInput: [Float]
+    let keyInput: [Float]
+    /// v′ = [v, 1] `[T, d + 1]`.
+    let values: [Float]
+    /// E′_n = Σ_{i in n's window} exp(q_n·k_i·scale − c_n) v′_i `[T, d + 1]`, with c_n the largest logit of the
+    /// window; nil without a window. γ_h times E′ is the hybrid's softmax part of numerator and denominator.
+    let window: [Float]?
+    /// The teacher's output `[T, d]`.
+    let target: [Float]
+}
+
+/// The student of one layer: its maps' weights per q and k, its window factors, and how far its linear terms reach.
+struct Student: Sendable {
+    let layer: TransferLayer
+    var query: FeatureMapWeights
+    var key: FeatureMapWeights
+    /// γ_h = sigmoid(g_h), per head (empty without a window).
+    var gates: [Float]
+
+    var features: Int { layer.map.map.featureCount(dimension: layer.layout.dimension, headDim: layer.layout.headDim) }
+
+    var reach: LinearReach {
+        guard let w = layer.window else { return layer.causal ? .before(delay: 0) : .all }
+        return layer.causal ? .before(delay: w) : .outside(delay: w / 2 + 1)
+    }
+}
+
+/// What one (sequence, head) gives: its squared error and, when asked, the gradients of the loss with respect to
+/// the head's slice of every trained parameter (by role and key) and to its window factor g_h.
+struct HeadResult: Sendable {
+    var squaredError: Double
+    var query: [String: [Float]] = [:]
+    var key: [String: [Float]] = [:]
+    var gate: Double = 0
+}
+
+enum TransferObjective {
+    /// Rows of queries per block of the window terms.
+    static let windowBlock = 64
+
+    /// The student's output of head `h` on `x`, `[T, d]`, with what the backward pass reuses: φ_q, φ_k and the
+    /// denominators.
+    static func forward(_ student: Student, head h: Int, _ x: PreparedHead)
+        -> (output: [Float], phiQ: [Float], phiK: [Float], numerator: [Float]) {
+        let layout = student.layer.layout, t = x.rows, d = layout.headDim, e = d + 1, m = student.features
+        let ldx = layout.inFeatures, map = student.layer.map.map
+        var phiQ = [Float](repeating: 0, count: t * m), phiK = [Float](repeating: 0, count: t * m)
+        x.queryInput.withUnsafeBufferPointer { xq in
+            phiQ.withUnsafeMutableBufferPointer { map.forward(student.query, head: h, x: xq.baseAddress!, rows: t, ldx: ldx, into: $0.baseAddress!) }
+        }
+        x.keyInput.withUnsafeBufferPointer { xk in
+            phiK.withUnsafeMutableBufferPointer { map.forward(student.key, head: h, x: xk.baseAddress!, rows: t, ldx: ldx, into: $0.baseAddress!) }
+        }
+        var numerator = LinearTerms.forward(student.reach, phiQ: phiQ, phiK: phiK, values: x.values, rows: t, features: m, width: e)
+        if let window = x.window {
+            let gamma = student.gates[h]
+            for i in numerator.indices { numerator[i] += gamma * window[i] }
+        }
+        var output = [Float](repeating: 0, count: t * d)
+        let eps = student.layer.eps
+        for n in 0..<t {
+            let inv = 1 / (numerator[n * e + d] + eps)
+            for j in 0..<d { output[n * d + j] = numerator[n * e + j] * inv }
+        }
+        return (output, phiQ, phiK, numerator)
+    }
+
+    /// The squared error of head `h` on `x` and, when `gradientScale` is given (dL/d(squared error)), the gradients.
+    static func evaluate(_ student: Student, head h: Int, _ x: PreparedHead, gradientScale: Double?) -> HeadResult {
+        let (y, phiQ, phiK, numerator) = forward(student, head: h, x)
+        let layout = student.layer.layout, t = x.rows, d = layout.headDim, e = d + 1, m = student.features
+        var squared = 0.0
+        for i in y.indices { let r = Double(y[i]) - Double(x.target[i]); squared += r * r }
+        guard let scale = gradientScale else { return HeadResult(squaredError: squared) }
+        // With u_n = 1/(den_n + ε): dL/dnum_n = G_n u_n and dL/dden_n = −u_n G_n·y_n, side by side as g′ `[T, e]`.
+        var g = [Float](repeating: 0, count: t * e)
+        let eps = student.layer.eps
+        for n in 0..<t {
+            let u = 1 / (Double(numerator[n * e + d]) + Double(eps))
+            var dot = 0.0
+            for j in 0..<d {
+                let gj = 2 * scale * (Double(y[n * d + j]) - Double(x.target[n * d + j]))
+                g[n * e + j] = Float(gj * u)
+                dot += gj * Double(y[n * d + j])
+            }
+            g[n * e + d] = Float(-u * dot)
+        }
+        var result = HeadResult(squaredError: squared)
+        if let window = x.window {
+            // num′ = lin′ + γ E′: dL/dγ = Σ g′·E′, and dγ/dg = γ (1 − γ).
+            var dGamma = 0.0
+            for i in g.indices { dGamma += Double(g[i]) * Double(window[i]) }
+            let gamma = Double(student.gates[h])
+            result.gate = dGamma * gamma * (1 - gamma)
+        }
+        let map = student.layer.map.map
+        guard map.parameters(layout).contains(where: \.trained) else { return result }
+        let (dPhiQ, dPhiK) = LinearTerms.backward(student.reach, phiQ: phiQ, phiK: phiK, values: x.values, gradient: g,
+                                                  rows: t, features: m, width: e)
+        let ldx = layout.inFeatures
+        x.queryInput.withUnsafeBufferPointer { xq in
+            dPhiQ.withUnsafeBufferPointer {
+                result.query = map.backward(student.query, head: h, x: xq.baseAddress!, rows: t, ldx: ldx, outputGradient: $0.baseAddress!).parameters
+            }
+        }
+        x.keyInput.withUnsafeBufferPointer { xk in
+            dPhiK.withUnsafeBufferPointer {
+                result.key = map.backward(student.key, head: h, x: xk.baseAddress!, rows: t, ldx: ldx, outputGradient: $0.baseAddress!).parameters
+            }
+        }
+        return result
+    }
+
+    /// E′ of one head: the softmax terms of each query's window (causal: n − W < i ≤ n; bidirectional:
+    /// |i − n| ≤ ⌊W/2⌋), by blocks of rows over the keys their windows span; c_n is each row's largest logit.
+    static func windowTerms(queries q: [Float], keys k: [Float], values v: [Float], rows t: Int, headDim d: Int, window w: Int,
+                            causal: Bool, scale: Float) -> [Float] {
+        let e = d + 1, half = w / 2, b = windowBlock
+        var out = [Float](repeating: 0, count: t * e)
+        let span = causal ? b + w - 1 : b + 2 * half
+        var scores = [Float](repeating: 0, count: b * min(t, span))
+        q.withUnsafeBufferPointer { qb in
+            k.withUnsafeBufferPointer { kb in
+                v.withUnsafeBufferPointer { vb in
+                    out.withUnsafeMutableBufferPointer { ob in
+                        scores.withUnsafeMutableBufferPointer { sb in
+                            let p = sb.baseAddress!
+                            for r0 in stride(from: 0, to: t, by: b) {
+                                let c = min(b, t - r0)
+                                let low = causal ? max(0, r0 - w + 1) : max(0, r0 - half)
+                                let high = causal ? r0 + c : min(t, r0 + c + half), n = high - low
+                                BLAS.gemm(m: c, n: n, k: d, a: qb.baseAddress! + r0 * d, lda: d, b: kb.baseAddress! + low * d, ldb: d,
+                                          transposeB: true, c: p, ldc: n, alpha: scale)
+                                for i in 0..<c {
+                                    let position = r0 + i, row = p + i * n
+                                    let first = (causal ? position - w + 1 : position - half) - low
+                                    let last = (causal ? position : position + half) - low
+                                    let lo = max(0, first), hi = min(n - 1, last)
+                                    var largest = -Float.infinity
+                                    for j in lo...hi { largest = max(largest, row[j]) }
+                                    for j in 0..<n { row[j] = j >= lo && j <= hi ? expf(row[j] - largest) : 0 }
+                                }
+                                BLAS.gemm(m: c, n: e, k: n, a: p, lda: n, b: vb.baseAddress! + low * e, ldb: e, transposeB: false,
+                                          c: ob.baseAddress! + r0 * e, ldc: e)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Runs `body` for 0..<count on every core (BLAS kept to one thread per product by the caller) and returns the
+/// results in index order, so that any reduction over them is the same on every run.
+func inParallel<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
+    let slots = ResultSlots<T>(count)
+    DispatchQueue.concurrentPerform(iterations: count) { i in slots.set(i, body(i)) }
+    return slots.values
+}
+
+/// Results written by parallel workers, each to its own slot (raw memory: no exclusivity check across threads).
+private final class ResultSlots<T>: @unchecked Sendable {
+    private let slots: UnsafeMutablePointer<T?>
+    private let count: Int
+    init(_ count: Int) {
+        self.count = count
+        slots = UnsafeMutablePointer<T?>.allocate(capacity: max(count, 1))
+        slots.initialize(repeating: nil, count: count)
+    }
+    deinit {
+        slots.deinitialize(count: count)
+        slots.deallocate()
+    }
+    func set(_ i: Int, _ value: T) { slots[i] = value }
+    var values: [T] { (0..<count).map { slots[$0]! } }
+}

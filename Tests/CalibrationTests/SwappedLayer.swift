@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+import TestSupport
+import RecastCore
+import Checkpoint
+import ModelGraph
+import Rewrite
+@testable import Runtime
+@testable import Calibration
+
+/// A fixture model and the same model with only layer 0 swapped (so that both see the same layer-0 inputs): the
+/// teacher, the swapped model as the runtime runs it, and layer 0 as attention transfer sees it.
+struct SwappedLayer {
+    let teacher: Transformer
+    let swapped: Transformer
+    let layer: TransferLayer
+    let parameters: LayerParameters
+
+    init(_ family: String, _ map: FeatureMapKind, window: Int?, separateQK: Bool = false, fold: Bool = false, in dir: TempDir) throws {
+        var o = SwapOptions(featureMap: map)
+        o.seed = 3
+        o.layers = try LayerSelection("0")
+        o.window = window
+        o.separateQK = separateQK
+        o.fold = fold
+        if map == .t2r || map == .hedgehog { o.featureDim = 12 }
+        if map == .performer { o.featureDim = 24 }
+        let destination = dir.file("\(family)-\(map.name)-\(window ?? 0)-\(separateQK)-\(fold)")
+        _ = try Swap.write(source: fixture(family), destination: destination, options: o)
+        let model = try Model(path: destination), graph = try model.graph()
+        swapped = try Transformer(graph: graph, store: model.store)
+        let original = try Model(path: fixture(family))
+        teacher = try Transformer(graph: try original.graph(), store: original.store)
+        let la = try #require(graph.linearAttention), a = graph.blocks[0].attention
+        layer = TransferLayer(map: la.featureMap, layout: la.layout(a, hiddenSize: graph.hiddenSize), window: la.window,
+                              causal: a.causal, eps: Float(la.eps), scale: Float(a.scale))
+        var parameters: LayerParameters = [:]
+        for (parameter, ref) in graph.linearAttentionTensors(la, layer: 0) {
+            parameters[parameter?.suffix ?? windowFactorsSuffix] = try model.store.loadFloat32(ref.name)
+        }
+        self.parameters = parameters
+    }
+
+    /// Layer 0 of `model` on each token sequence.
+    static func captures(_ model: Transformer, _ sequences: [[Int]]) throws -> [AttentionCapture] {
+        var out: [AttentionCapture] = []
+        _ = try model.forward(batch: sequences, probe: Probe(layers: [0]) { out.append($0) })
+        return out
+    }
+}
+
+/// Seeded token ids below `vocab`.
+func tokens(_ length: Int, seed: UInt64, vocab: Int = 64) -> [Int] {
+    var rng = RandomStream(seed: seed, purpose: "calibration-test/tokens", layer: 0, head: 0)
+    return (0..<length).map { _ in Int(rng.nextWord() % UInt64(vocab)) }
+}
