@@ -181,9 +181,14 @@ public enum Calibrator {
             for (parameter, ref) in refs { initial[suffix(parameter)] = try model.store.loadFloat32(ref.name) }
             let training = LayerTrainingOptions(steps: steps, learningRate: options.learningRate, batch: options.batch,
                                                 evaluateEvery: max(1, min(50, steps / 10)), seed: options.seed &+ UInt64(l))
-            let result = try trainLayer(transfer, initial: initial, train: train, validation: validation, options: training) { p in
-                progress(CalibrationProgress(layer: l, layerIndex: index, layerCount: layers.count, step: p.step, steps: p.steps,
-                                             trainLoss: p.trainLoss, tokens: p.tokens))
+            let result: LayerTrainingResult
+            do {
+                result = try trainLayer(transfer, initial: initial, train: train, validation: validation, options: training) { p in
+                    progress(CalibrationProgress(layer: l, layerIndex: index, layerCount: layers.count, step: p.step, steps: p.steps,
+                                                 trainLoss: p.trainLoss, tokens: p.tokens))
+                }
+            } catch {
+                throw CalibrationError(file: error.file.isEmpty ? model.configPath ?? converted : error.file, "layer \(l): \(error.reason)")
             }
             // The values as they will be stored (a bf16 model keeps bf16 parameters), measured as such.
             var stored: LayerParameters = [:]
@@ -336,7 +341,7 @@ public enum Calibrator {
     /// The process's peak resident set size (`ru_maxrss`).
     static func peakResidentBytes() -> Int {
         var usage = rusage()
-        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return 0 }
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
         return usage.ru_maxrss * 1024
     }
 }

@@ -12,8 +12,11 @@ import RecastCore
 
     /// `count` windows of `length` synthetic ids as JSON lines.
     func tokensFile(_ name: String, count: Int, length: Int, seed: UInt64, vocab: Int = 64) -> String {
-        let lines = (0..<count).map { i in
-            "[" + syntheticTokens(length: length, seed: seed &+ UInt64(i), vocab: vocab).map(String.init).joined(separator: ",") + "]"
+        var random = SplitMix64(seed: seed)
+        var lines: [String] = []
+        for _ in 0..<count {
+            let ids: [String] = (0..<length).map { _ in String(random.next() % UInt64(vocab)) }
+            lines.append("[" + ids.joined(separator: ",") + "]")
         }
         return dir.write(name, lines.joined(separator: "\n") + "\n")
     }
