@@ -191,7 +191,7 @@ struct TrainingOptions: ParsableArguments {
             out.append(pad(String(l.layer), 5) + "  " + pad(format(l.result.errorBefore), 12) + "  " + pad(format(l.errorAfter), 11) + "  "
                 + pad(ratio.isFinite ? formatFixed(ratio, digits: 1) + "×" : "–", 5) + "  " + pad(String(l.result.bestStep), 9))
         }
-        out.append("time \(formatFixed(r.seconds, digits: 1)) s, peak memory \(ByteSize.format(r.peakMemoryBytes)) (bound \(ByteSize.format(r.memoryBound)))")
+        out.append("time \(formatFixed(r.seconds, digits: 1)) s, peak memory \(ByteSize.format(r.peakMemoryBytes)) (weights, hidden states and one layer's captures estimated at \(ByteSize.format(r.memoryBound)) before starting)")
         out.append("wrote \(r.destination): \(r.files.joined(separator: ", "))")
         return out
     }
