@@ -16,11 +16,14 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static sgemm_fn sgemm;
 static sgemv_fn sgemv;
 static threads_fn threads;
-static set_threads_fn set_threads;
 static const char *error = "";
 static const char *library = "";
 static char reason[512];
 static int loaded;
+static int workers = 1;
+/* Set on the threads of a parallel region of Recast's own (recast_blas_set_in_region): a product there runs
+   on its calling thread alone. */
+static __thread int in_region;
 
 static void load(void) {
     /* OpenBLAS first (Debian's libopenblas0 ships libopenblas.so.0); then the generic BLAS alternative. */
@@ -42,8 +45,16 @@ static void load(void) {
     sgemm = (sgemm_fn)dlsym(handle, "cblas_sgemm");
     sgemv = (sgemv_fn)dlsym(handle, "cblas_sgemv");
     threads = (threads_fn)dlsym(handle, "openblas_get_num_threads");
-    set_threads = (set_threads_fn)dlsym(handle, "openblas_set_num_threads");
+    set_threads_fn set_threads = (set_threads_fn)dlsym(handle, "openblas_set_num_threads");
     if (!sgemm || !sgemv) { error = "the BLAS library has no cblas_sgemm or cblas_sgemv"; return; }
+    /* Recast splits products across the threads OpenBLAS was started with and runs OpenBLAS on one thread
+       per call: its own workers would otherwise spin (sched_yield) for a while after each product,
+       competing with Recast's threads for the cores. */
+    if (threads && set_threads) {
+        workers = threads();
+        if (workers < 1) workers = 1;
+        set_threads(1);
+    }
     __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
 }
 
@@ -67,6 +78,7 @@ void recast_blas_sgemv(int trans, int m, int n, float alpha, const float *a, int
     sgemv(ROW_MAJOR, trans ? TRANS : NO_TRANS, m, n, alpha, a, lda, x, 1, beta, y, 1);
 }
 
-int recast_blas_threads(void) { return threads ? threads() : 1; }
+int recast_blas_threads(void) { return workers; }
 
-void recast_blas_set_threads(int n) { if (set_threads) set_threads(n); }
+int recast_blas_in_region(void) { return in_region; }
+void recast_blas_set_in_region(int on) { in_region = on; }

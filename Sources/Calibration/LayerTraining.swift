@@ -98,8 +98,7 @@ public struct LayerTrainingResult: Sendable {
 /// step. The validation error is measured before the first step, every `evaluateEvery` steps and after the last;
 /// the learning rate drops tenfold when it stalls (`PlateauSchedule`), and the parameters of its lowest point are
 /// returned. Without validation captures, the training captures are measured instead. Sequences and heads run in
-/// parallel on every core with BLAS on one thread; results are added in a fixed order, so the same inputs and seed
-/// give the same bits.
+/// parallel (`BLAS.inParallel`); results are added in a fixed order, so the same inputs and seed give the same bits.
 public func trainLayer(_ layer: TransferLayer, initial: LayerParameters, train: [AttentionCapture],
                        validation: [AttentionCapture], options: LayerTrainingOptions,
                        progress: (LayerProgress) -> Void = { _ in }) throws(CalibrationError) -> LayerTrainingResult {
@@ -116,38 +115,36 @@ public func trainLayer(_ layer: TransferLayer, initial: LayerParameters, train: 
         if let reason = TransferData.refusal(capture, layer: layer) { throw CalibrationError(file: "", reason) }
     }
     do { try BLAS.load(file: "") } catch { throw CalibrationError(file: error.file, error.reason) }
-    return BLAS.singleThreaded { () -> LayerTrainingResult in
-        let trainData = TransferData(train, layer: layer)
-        let checkData = validation.isEmpty ? trainData : TransferData(validation, layer: layer)
-        var vector = trained.pack(initial)
-        func validationError() -> Double { checkData.loss(trained.student(trained.unpack(vector, into: initial)), trained, gradient: false).loss }
-        let before = validationError()
-        var best = (loss: before, step: 0, vector: vector)
-        var optimiser = AdamW(count: trained.count, learningRate: options.learningRate)
-        var schedule = PlateauSchedule()
-        var order = SequenceOrder(count: train.count, seed: options.seed)
-        var trainLoss: [Double] = [], validationLoss = [(step: 0, loss: before)], drops: [Int] = [], tokens = 0
-        for step in stride(from: 1, through: options.steps, by: 1) {
-            let chosen = (0..<options.batch).map { _ in order.next() }
-            let student = trained.student(trained.unpack(vector, into: initial))
-            var (loss, gradient) = trainData.loss(student, trained, sequences: chosen, gradient: true)
-            clipGlobalNorm(&gradient, maxNorm: 1)
-            optimiser.step(&vector, gradient: gradient)
-            trainLoss.append(loss)
-            tokens += chosen.reduce(0) { $0 + train[$1].input.rows }
-            progress(LayerProgress(step: step, steps: options.steps, trainLoss: loss, tokens: tokens))
-            guard step % options.evaluateEvery == 0 || step == options.steps else { continue }
-            let error = validationError()
-            validationLoss.append((step, error))
-            if error < best.loss { best = (error, step, vector) }
-            if let lowered = schedule.observe(error, learningRate: optimiser.learningRate) {
-                optimiser.learningRate = lowered
-                drops.append(step)
-            }
+    let trainData = TransferData(train, layer: layer)
+    let checkData = validation.isEmpty ? trainData : TransferData(validation, layer: layer)
+    var vector = trained.pack(initial)
+    func validationError() -> Double { checkData.loss(trained.student(trained.unpack(vector, into: initial)), trained, gradient: false).loss }
+    let before = validationError()
+    var best = (loss: before, step: 0, vector: vector)
+    var optimiser = AdamW(count: trained.count, learningRate: options.learningRate)
+    var schedule = PlateauSchedule()
+    var order = SequenceOrder(count: train.count, seed: options.seed)
+    var trainLoss: [Double] = [], validationLoss = [(step: 0, loss: before)], drops: [Int] = [], tokens = 0
+    for step in stride(from: 1, through: options.steps, by: 1) {
+        let chosen = (0..<options.batch).map { _ in order.next() }
+        let student = trained.student(trained.unpack(vector, into: initial))
+        var (loss, gradient) = trainData.loss(student, trained, sequences: chosen, gradient: true)
+        clipGlobalNorm(&gradient, maxNorm: 1)
+        optimiser.step(&vector, gradient: gradient)
+        trainLoss.append(loss)
+        tokens += chosen.reduce(0) { $0 + train[$1].input.rows }
+        progress(LayerProgress(step: step, steps: options.steps, trainLoss: loss, tokens: tokens))
+        guard step % options.evaluateEvery == 0 || step == options.steps else { continue }
+        let error = validationError()
+        validationLoss.append((step, error))
+        if error < best.loss { best = (error, step, vector) }
+        if let lowered = schedule.observe(error, learningRate: optimiser.learningRate) {
+            optimiser.learningRate = lowered
+            drops.append(step)
         }
-        return LayerTrainingResult(parameters: trained.unpack(best.vector, into: initial), errorBefore: before, errorAfter: best.loss,
-                                   trainLoss: trainLoss, validationLoss: validationLoss, bestStep: best.step, learningRateDrops: drops)
     }
+    return LayerTrainingResult(parameters: trained.unpack(best.vector, into: initial), errorBefore: before, errorAfter: best.loss,
+                               trainLoss: trainLoss, validationLoss: validationLoss, bestStep: best.step, learningRateDrops: drops)
 }
 
 /// The attention error of a layer's student on captures (the training loss, without gradients).
@@ -162,9 +159,7 @@ public func attentionError(_ layer: TransferLayer, parameters: LayerParameters, 
         if let reason = TransferData.refusal(capture, layer: layer) { preconditionFailure(reason) }
     }
     guard !captures.isEmpty else { return 0 }
-    return BLAS.singleThreaded {
-        TransferData(captures, layer: layer).loss(trained.student(parameters), trained, gradient: false).loss
-    }
+    return TransferData(captures, layer: layer).loss(trained.student(parameters), trained, gradient: false).loss
 }
 
 /// The seeded order in which training sequences are visited: a shuffled pass over all of them, then another.

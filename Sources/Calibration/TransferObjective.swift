@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 import FeatureMaps
 import LinearAlgebra
 import Runtime
@@ -165,11 +164,11 @@ enum TransferObjective {
     }
 }
 
-/// Runs `body` for 0..<count on every core (BLAS kept to one thread per product by the caller) and returns the
-/// results in index order, so that any reduction over them is the same on every run.
+/// Runs `body` for 0..<count over Recast's threads (`BLAS.inParallel`: products inside run on their calling
+/// thread) and returns the results in index order, so that any reduction over them is the same on every run.
 func inParallel<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
     let slots = ResultSlots<T>(count)
-    DispatchQueue.concurrentPerform(iterations: count) { i in slots.set(i, body(i)) }
+    BLAS.inParallel(tasks: count) { i in slots.set(i, body(i)) }
     return slots.values
 }
 

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CBLAS
+import Dispatch
 import RecastCore
 
 /// Why BLAS cannot be used: the file the caller works on and what to do about it.
@@ -57,7 +58,9 @@ public enum BLAS {
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, with B stored `[n×k]` when `transposeB`
     /// (PyTorch `Linear` weights) or `[k×n]` otherwise, and A stored `[k×m]` when `transposeA`.
-    /// Leading dimensions allow strided views.
+    /// Leading dimensions allow strided views. A large product is split over `threads` by columns of C (by
+    /// rows when C is narrow), each part one single-threaded BLAS call: an element of C is summed in the
+    /// same order whatever the split, so the result does not depend on the threads.
     public static func gemm(m: Int, n: Int, k: Int,
                             a: UnsafePointer<Float>, lda: Int,
                             b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
@@ -65,29 +68,97 @@ public enum BLAS {
                             alpha: Float = 1, beta: Float = 0, transposeA: Bool = false) {
         guard m > 0, n > 0 else { return }
         precondition(recast_blas_loaded() != 0, "BLAS used before BLAS.load")
-        recast_blas_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
-                          b, Int32(ldb), beta, c, Int32(ldc))
+        func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+            recast_blas_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
+                              b, Int32(ldb), beta, c, Int32(ldc))
+        }
+        let parts = split(work: m * n * k, minimum: 1 << 21)
+        guard parts > 1 else { return call(m, n, a, b, c) }
+        let pa = SharedPointer(UnsafeMutablePointer(mutating: a)), pb = SharedPointer(UnsafeMutablePointer(mutating: b))
+        let pc = SharedPointer(c)
+        if n >= parts * columnQuantum {
+            inParallel(tasks: parts) { t in
+                let j0 = boundary(t, of: parts, count: n), j1 = boundary(t + 1, of: parts, count: n)
+                call(m, j1 - j0, pa.pointer, pb.pointer + (transposeB ? j0 * ldb : j0), pc.pointer + j0)
+            }
+        } else {
+            inParallel(tasks: parts) { t in
+                let i0 = boundary(t, of: parts, count: m), i1 = boundary(t + 1, of: parts, count: m)
+                call(i1 - i0, n, pa.pointer + (transposeA ? i0 : i0 * lda), pb.pointer, pc.pointer + i0 * ldc)
+            }
+        }
     }
 
-    /// y[m] = alpha · op(A) x + beta · y with A stored `[m×n]` row-major (or its transpose when `transpose`).
+    /// y = alpha · op(A) x + beta · y with A stored `[m×n]` row-major (or its transpose when `transpose`).
+    /// A large product is split over `threads` by elements of y, each part one single-threaded BLAS call.
     public static func gemv(rows m: Int, cols n: Int, a: UnsafePointer<Float>, lda: Int, transpose: Bool,
                             x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0) {
         guard m > 0, n > 0 else { return }
         precondition(recast_blas_loaded() != 0, "BLAS used before BLAS.load")
-        recast_blas_sgemv(transpose ? 1 : 0, Int32(m), Int32(n), alpha, a, Int32(lda), x, beta, y)
+        func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+            recast_blas_sgemv(transpose ? 1 : 0, Int32(m), Int32(n), alpha, a, Int32(lda), x, beta, y)
+        }
+        let outputs = transpose ? n : m
+        let parts = outputs >= 2 * columnQuantum ? split(work: m * n, minimum: 1 << 17) : 1
+        guard parts > 1 else { return call(m, n, a, y) }
+        let pa = SharedPointer(UnsafeMutablePointer(mutating: a)), py = SharedPointer(y)
+        inParallel(tasks: parts) { t in
+            let i0 = boundary(t, of: parts, count: outputs), i1 = boundary(t + 1, of: parts, count: outputs)
+            if transpose {
+                call(m, i1 - i0, pa.pointer + i0, py.pointer + i0)
+            } else {
+                call(i1 - i0, n, pa.pointer + i0 * lda, py.pointer + i0)
+            }
+        }
     }
 
-    /// How many threads BLAS uses once loaded; 1 before.
+    /// Parts of a split product start at multiples of this many columns (whole register tiles of the kernels).
+    static let columnQuantum = 32
+
+    /// The start of part `t` of `parts` over `count`, on a multiple of `columnQuantum` (the last part ends at `count`).
+    static func boundary(_ t: Int, of parts: Int, count: Int) -> Int {
+        t == parts ? count : min(count, (t * count / parts + columnQuantum / 2) / columnQuantum * columnQuantum)
+    }
+
+    /// Parts to split a product of `work` multiply–adds into: one per thread when it is at least `minimum`
+    /// per thread, and not inside a parallel region (whose threads are all busy already).
+    static func split(work: Int, minimum: Int) -> Int {
+        let threads = Self.threads
+        guard threads > 1, recast_blas_in_region() == 0 else { return 1 }
+        return max(1, min(threads, work / minimum))
+    }
+
+    /// Runs `body(t)` for every t of `0..<tasks`, spread over `threads` (serially with one thread, when
+    /// `when` is false, or inside another parallel region). The threads are marked as in a parallel region,
+    /// so products they call run on their calling thread. The one place Recast starts threads for arithmetic;
+    /// `body` must touch disjoint data for different tasks.
+    public static func inParallel(tasks: Int, when: Bool = true, _ body: (Int) -> Void) {
+        guard tasks > 1, when, threads > 1, recast_blas_in_region() == 0 else {
+            for t in 0..<max(tasks, 0) { body(t) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let work = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: tasks) { t in
+                recast_blas_set_in_region(1)
+                work.value(t)
+                recast_blas_set_in_region(0)
+            }
+        }
+    }
+
+    /// How many threads products run on once BLAS is loaded (OPENBLAS_NUM_THREADS or one per core); 1 before.
     public static var threads: Int { recast_blas_loaded() != 0 ? Int(recast_blas_threads()) : 1 }
+}
 
-    /// Runs `body` with BLAS on one thread, for callers that run BLAS products on several threads of their
-    /// own (one product per core, rather than each product spread over every core); the thread count is
-    /// restored after. Not for use while other threads call BLAS. BLAS must be loaded.
-    public static func singleThreaded<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        let before = threads
-        guard before > 1 else { return try body() }
-        recast_blas_set_threads(1)
-        defer { recast_blas_set_threads(Int32(before)) }
-        return try body()
-    }
+/// A pointer handed to the threads of `BLAS.inParallel`, each of which touches its own part only.
+public struct SharedPointer<Element>: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<Element>
+    public init(_ pointer: UnsafeMutablePointer<Element>) { self.pointer = pointer }
+}
+
+/// A value handed to the threads of `BLAS.inParallel`, whose body promises to touch disjoint data.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

@@ -44,6 +44,42 @@ enum TriangleMask {
     }
 }
 
+/// The heads of a block, and its rows in parts, as tasks over threads: task t is head `head(t)` over rows
+/// `rows(t)`. Heads (and parts of rows) are independent, so the results do not depend on which thread runs
+/// which task.
+struct HeadTasks {
+    let heads: Int
+    let parts: Int
+    let span: Int
+    let rowCount: Int
+
+    /// Splits blocks of 64 rows or more in two, so that nine heads load two threads evenly.
+    init(heads: Int, rows: Int, splittingRows: Bool = true) {
+        self.heads = heads
+        rowCount = rows
+        parts = splittingRows && rows >= 64 ? 2 : 1
+        span = (rows + parts - 1) / parts
+    }
+
+    var count: Int { heads * parts }
+    func head(_ t: Int) -> Int { t / parts }
+    func rows(_ t: Int) -> Range<Int> {
+        let first = (t % parts) * span
+        return first..<min(rowCount, first + span)
+    }
+
+    /// Threads for `count` tasks of `work` multiply–adds in all: one unless the work pays for waking them.
+    static func workers(_ count: Int, work: Int) -> Int { work >= 1 << 18 ? max(1, min(BLAS.threads, count)) : 1 }
+
+    /// Runs `body(worker, task)` for every task of `0..<count`, dealt in contiguous runs to `workers` threads;
+    /// each worker owns its scratch (worker < `workers`).
+    static func run(_ count: Int, workers: Int, _ body: (Int, Int) -> Void) {
+        BLAS.inParallel(tasks: workers) { w in
+            for task in (w * count / workers)..<((w + 1) * count / workers) { body(w, task) }
+        }
+    }
+}
+
 /// The arithmetic of one attention head over a block of query rows, shared by every attention kind and both
 /// modes (`AttentionState`). Each returns the numerator (into `out`) and the denominator (into `den`) of its
 /// terms, so that the softmax, the linear and the hybrid attention combine them.
@@ -51,7 +87,7 @@ enum AttentionKernels {
     /// The softmax terms of one head: for query row i at position p0 + i, P[i, j] = exp(scale·q_i·k_j − c_i)
     /// over the keys the query sees, c_i the largest of those logits; `out` = alpha·P V (added to `out` when
     /// `accumulate`), `den[i]` = Σ_j P[i, j]. `keyPositions` lists the position of every key of the sources
-    /// in order; `scores` holds rows × keys.
+    /// in order; `scores` holds rows × keys. Runs on the calling thread: callers split heads and rows over threads.
     static func softmaxTerms(q: UnsafePointer<Float>, ldq: Int, rows c: Int, firstPosition p0: Int, headDim d: Int,
                              sources: [KeySource], keyPositions: UnsafePointer<Int>, visibility: KeyVisibility, scale: Float,
                              scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int,
@@ -63,24 +99,28 @@ enum AttentionKernels {
                     c: scores + column, ldc: total, alpha: scale)
             column += s.count
         }
-        let rows = SharedPointer(scores), sums = SharedPointer(den), positions = SharedPointer(UnsafeMutablePointer(mutating: keyPositions))
-        Kernels.inParallel(count: c, work: total * 8) { range in
-            for i in range {
-                let n = p0 + i, row = rows.pointer + i * total, keyPositions = positions.pointer
-                var largest = -Float.infinity
-                for j in 0..<total where visibility.sees(query: n, key: keyPositions[j]) { largest = max(largest, row[j]) }
-                var sum: Float = 0
-                for j in 0..<total {
-                    if visibility.sees(query: n, key: keyPositions[j]) {
-                        let e = expf(row[j] - largest)
-                        row[j] = e
-                        sum += e
-                    } else {
-                        row[j] = 0
-                    }
+        // Causal without a window over keys in ascending positions: a query sees a prefix of the keys.
+        var prefix = false
+        if case .causal(window: nil) = visibility {
+            prefix = true
+            for j in 1..<max(total, 1) where keyPositions[j] < keyPositions[j - 1] { prefix = false; break }
+        }
+        for i in 0..<c {
+            let n = p0 + i, row = scores + i * total
+            var visible = total
+            if prefix {
+                var low = 0, high = total
+                while low < high {
+                    let mid = (low + high) / 2
+                    if keyPositions[mid] <= n { low = mid + 1 } else { high = mid }
                 }
-                sums.pointer[i] = sum
+                visible = low
+                (row + visible).update(repeating: 0, count: total - visible)
+            } else {
+                // Hidden keys get −∞, whose exponential is 0.
+                for j in 0..<total where !visibility.sees(query: n, key: keyPositions[j]) { row[j] = -.infinity }
             }
+            den[i] = Exponential.shifted(row, count: visible, shift: Exponential.largest(row, count: visible))
         }
         column = 0
         for (index, s) in sources.enumerated() {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import LinearAlgebra
 
 /// A block of consecutive tokens of one sequence, as one attention layer sees it: positions
 /// `firstPosition ..< firstPosition + rows`.
@@ -53,21 +54,25 @@ extension LoadedAttention {
 
     static let softmaxBlock = 128
 
-    /// φ(q) of one head over the block's rows, `[rows, m]`.
-    func queryFeatures(_ fm: FeatureMap, head: Int, _ block: AttentionBlock) -> [Float] {
+    /// φ(q) of one head over the block's rows into `out`, `[rows, m]`.
+    func queryFeatures(_ fm: FeatureMap, head: Int, _ block: AttentionBlock, into out: UnsafeMutablePointer<Float>) {
         if fm.isFolded || block.queries == nil {
-            return fm.apply(head: head, isQuery: true, x: block.input, rows: block.rows, ldx: block.ldInput, headDim: headDim)
+            return fm.apply(head: head, isQuery: true, x: block.input, rows: block.rows, ldx: block.ldInput, into: out)
         }
-        return fm.apply(head: head, isQuery: true, x: block.queries! + head * headDim, rows: block.rows, ldx: block.ldq, headDim: headDim)
+        fm.apply(head: head, isQuery: true, x: block.queries! + head * headDim, rows: block.rows, ldx: block.ldq, into: out)
     }
 
-    /// φ(k) of one head (from its KV group's keys) over the block's rows, `[rows, m]`.
-    func keyFeatures(_ fm: FeatureMap, head: Int, _ block: AttentionBlock) -> [Float] {
+    /// φ(k) of one head (from its KV group's keys) over the block's rows into `out`, `[rows, m]`.
+    func keyFeatures(_ fm: FeatureMap, head: Int, _ block: AttentionBlock, into out: UnsafeMutablePointer<Float>) {
         if fm.isFolded || block.keys == nil {
-            return fm.apply(head: head, isQuery: false, x: block.input, rows: block.rows, ldx: block.ldInput, headDim: headDim)
+            return fm.apply(head: head, isQuery: false, x: block.input, rows: block.rows, ldx: block.ldInput, into: out)
         }
-        return fm.apply(head: head, isQuery: false, x: block.keys! + (head / groups) * headDim, rows: block.rows,
-                        ldx: block.ldkv, headDim: headDim)
+        fm.apply(head: head, isQuery: false, x: block.keys! + (head / groups) * headDim, rows: block.rows, ldx: block.ldkv, into: out)
+    }
+
+    /// Threads for the heads of a block of `rows` rows with `features` features per head and `keys` softmax keys.
+    func headWorkers(rows: Int, features: Int, keys: Int = 0) -> Int {
+        HeadTasks.workers(heads, work: heads * rows * (features * (rows + 2 * headDim) + keys * headDim))
     }
 }
 
@@ -81,18 +86,22 @@ private func softmaxAttend(_ a: LoadedAttention, ring: inout KeyValueRing, _ blo
     let keyPositions = positions.take(total)
     for s in 0..<held { keyPositions[s] = ring.position(ofSlot: s) }
     for r in 0..<c { keyPositions[held + r] = block.firstPosition + r }
-    let scoreBuffer = scores.take(c * total), sums = den.take(c)
+    let tasks = HeadTasks(heads: a.heads, rows: c), span = tasks.span
+    let workers = HeadTasks.workers(tasks.count, work: c * total * a.qWidth)
+    let scoreBuffer = scores.take(workers * span * total), sums = den.take(workers * span)
     ring.keys.withUnsafeBufferPointer { rk in
         ring.values.withUnsafeBufferPointer { rv in
-            for head in 0..<a.heads {
-                let g = (head / a.groups) * d
+            HeadTasks.run(tasks.count, workers: workers) { w, t in
+                let head = tasks.head(t), rows = tasks.rows(t), g = (head / a.groups) * d
+                guard !rows.isEmpty else { return }
                 let past = KeySource(keys: (rk.baseAddress ?? keys) + g, values: (rv.baseAddress ?? keys) + g, stride: a.kvWidth, count: held)
                 let now = KeySource(keys: keys + g, values: block.values + g, stride: block.ldkv, count: c)
-                let o = out + head * d
-                AttentionKernels.softmaxTerms(q: queries + head * d, ldq: block.ldq, rows: c, firstPosition: block.firstPosition,
-                                              headDim: d, sources: [past, now], keyPositions: keyPositions, visibility: visibility,
-                                              scale: a.scale, scores: scoreBuffer, out: o, ldo: ldo, den: sums)
-                AttentionKernels.normalize(o, ldo: ldo, rows: c, headDim: d, den: sums, eps: 0)
+                let o = out + rows.lowerBound * ldo + head * d, taskSums = sums + w * span
+                AttentionKernels.softmaxTerms(q: queries + rows.lowerBound * block.ldq + head * d, ldq: block.ldq, rows: rows.count,
+                                              firstPosition: block.firstPosition + rows.lowerBound, headDim: d, sources: [past, now],
+                                              keyPositions: keyPositions, visibility: visibility, scale: a.scale,
+                                              scores: scoreBuffer + w * span * total, out: o, ldo: ldo, den: taskSums)
+                AttentionKernels.normalize(o, ldo: ldo, rows: rows.count, headDim: d, den: taskSums, eps: 0)
             }
         }
     }
@@ -133,7 +142,7 @@ final class LinearState: AttentionState {
     let features: Int
     var s: [Float]
     var z: [Float]
-    let den = Scratch<Float>(zero: 0), intra = Scratch<Float>(zero: 0)
+    let den = Scratch<Float>(zero: 0), intra = Scratch<Float>(zero: 0), phi = Scratch<Float>(zero: 0)
 
     init(_ a: LoadedAttention, featureMap: FeatureMap) {
         attention = a
@@ -144,18 +153,22 @@ final class LinearState: AttentionState {
     }
 
     func attend(_ block: AttentionBlock, into out: UnsafeMutablePointer<Float>, ldo: Int, updating: Bool) {
-        let a = attention, c = block.rows, d = a.headDim, m = features
-        let sums = den.take(c), scratch = intra.take(c * c)
+        let a = attention, c = block.rows, d = a.headDim, m = features, fm = featureMap
+        let workers = a.headWorkers(rows: c, features: m)
+        let sums = den.take(workers * c), scratch = intra.take(workers * c * c), phis = phi.take(workers * 2 * c * m)
         s.withUnsafeMutableBufferPointer { sp in
             z.withUnsafeMutableBufferPointer { zp in
-                for head in 0..<a.heads {
-                    let pq = a.queryFeatures(featureMap, head: head, block), pk = a.keyFeatures(featureMap, head: head, block)
-                    let sh = sp.baseAddress! + head * m * d, zh = zp.baseAddress! + head * m, o = out + head * d
+                let sBase = sp.baseAddress!, zBase = zp.baseAddress!
+                HeadTasks.run(a.heads, workers: workers) { w, head in
+                    let pq = phis + w * 2 * c * m, pk = pq + c * m, headSums = sums + w * c, headScratch = scratch + w * c * c
+                    a.queryFeatures(fm, head: head, block, into: pq)
+                    a.keyFeatures(fm, head: head, block, into: pk)
+                    let sh = sBase + head * m * d, zh = zBase + head * m, o = out + head * d
                     let v = block.values + (head / a.groups) * d
-                    AttentionKernels.linearQuery(phiQ: pq, rows: c, features: m, headDim: d, s: sh, z: zh, out: o, ldo: ldo, den: sums)
+                    AttentionKernels.linearQuery(phiQ: pq, rows: c, features: m, headDim: d, s: sh, z: zh, out: o, ldo: ldo, den: headSums)
                     AttentionKernels.linearBlock(phiQ: pq, rows: c, features: m, headDim: d, phiK: pk, ldPhiK: m, values: v, ldv: block.ldkv,
-                                                 entering: c, mask: .lower(offset: 0), scratch: scratch, out: o, ldo: ldo, den: sums)
-                    AttentionKernels.normalize(o, ldo: ldo, rows: c, headDim: d, den: sums, eps: a.eps)
+                                                 entering: c, mask: .lower(offset: 0), scratch: headScratch, out: o, ldo: ldo, den: headSums)
+                    AttentionKernels.normalize(o, ldo: ldo, rows: c, headDim: d, den: headSums, eps: a.eps)
                     if updating {
                         AttentionKernels.fold(phiK: pk, ldPhiK: m, values: v, ldv: block.ldkv, entering: c, features: m, headDim: d, s: sh, z: zh)
                     }
@@ -191,6 +204,7 @@ final class HybridState: AttentionState {
     let scores = Scratch<Float>(zero: 0), den = Scratch<Float>(zero: 0), windowDen = Scratch<Float>(zero: 0)
     let intra = Scratch<Float>(zero: 0), positions = Scratch<Int>(zero: 0)
     let blockFeatures = Scratch<Float>(zero: 0), leavingFeatures = Scratch<Float>(zero: 0), leavingValues = Scratch<Float>(zero: 0)
+    let phi = Scratch<Float>(zero: 0)
 
     init(_ a: LoadedAttention, featureMap: FeatureMap, window: Int) {
         attention = a
@@ -206,10 +220,13 @@ final class HybridState: AttentionState {
         guard let queries = block.queries, let keys = block.keys else { return }
         let a = attention, c = block.rows, d = a.headDim, m = features, fw = a.heads * m, w = window, p0 = block.firstPosition
         // φ(k) of the block, every head side by side `[rows, heads·m]`, as the ring keeps it.
-        let blockPhiK = blockFeatures.take(c * fw)
-        for head in 0..<a.heads {
-            let pk = a.keyFeatures(featureMap, head: head, block)
-            for r in 0..<c { for j in 0..<m { blockPhiK[r * fw + head * m + j] = pk[r * m + j] } }
+        let fm = featureMap, held = ring.count, total = held + c
+        let workers = a.headWorkers(rows: c, features: m, keys: total)
+        let blockPhiK = blockFeatures.take(c * fw), phis = phi.take(workers * c * m)
+        HeadTasks.run(a.heads, workers: workers) { worker, head in
+            let pk = phis + worker * c * m
+            a.keyFeatures(fm, head: head, block, into: pk)
+            for r in 0..<c { (blockPhiK + r * fw + head * m).update(from: pk + r * m, count: m) }
         }
         // The tokens that leave the window during this block (positions first ..< last), from the ring or the block.
         let first = max(0, p0 - w), leaving = max(0, p0 + c - w) - first
@@ -229,34 +246,36 @@ final class HybridState: AttentionState {
                 }
             }
         }
-        let held = ring.count, total = held + c
         let keyPositions = positions.take(total)
         for slot in 0..<held { keyPositions[slot] = ring.position(ofSlot: slot) }
         for r in 0..<c { keyPositions[held + r] = p0 + r }
-        let scoreBuffer = scores.take(c * total), sums = den.take(c), windowSums = windowDen.take(c)
-        let scratch = intra.take(c * max(leaving, 1))
+        let scoreBuffer = scores.take(workers * c * total), sums = den.take(workers * c), windowSums = windowDen.take(workers * c)
+        let scratch = intra.take(workers * c * max(leaving, 1))
         s.withUnsafeMutableBufferPointer { sp in
             z.withUnsafeMutableBufferPointer { zp in
                 ring.keys.withUnsafeBufferPointer { rk in
                     ring.values.withUnsafeBufferPointer { rv in
-                        for head in 0..<a.heads {
+                        let sBase = sp.baseAddress!, zBase = zp.baseAddress!
+                        HeadTasks.run(a.heads, workers: workers) { worker, head in
                             let g = (head / a.groups) * d, gamma = a.windowGates[head]
-                            let sh = sp.baseAddress! + head * m * d, zh = zp.baseAddress! + head * m, o = out + head * d
-                            let pq = a.queryFeatures(featureMap, head: head, block)
+                            let sh = sBase + head * m * d, zh = zBase + head * m, o = out + head * d
+                            let headSums = sums + worker * c, headWindowSums = windowSums + worker * c, pq = phis + worker * c * m
+                            a.queryFeatures(fm, head: head, block, into: pq)
                             // φ(q)ᵀ S_{n−W}: the state, plus the leaving tokens each query already sees as linear.
-                            AttentionKernels.linearQuery(phiQ: pq, rows: c, features: m, headDim: d, s: sh, z: zh, out: o, ldo: ldo, den: sums)
+                            AttentionKernels.linearQuery(phiQ: pq, rows: c, features: m, headDim: d, s: sh, z: zh, out: o, ldo: ldo, den: headSums)
                             AttentionKernels.linearBlock(phiQ: pq, rows: c, features: m, headDim: d, phiK: leavingPhiK + head * m, ldPhiK: fw,
                                                          values: leavingV + g, ldv: a.kvWidth, entering: leaving,
-                                                         mask: .lower(offset: p0 - w - first), scratch: scratch, out: o, ldo: ldo, den: sums)
+                                                         mask: .lower(offset: p0 - w - first), scratch: scratch + worker * c * max(leaving, 1),
+                                                         out: o, ldo: ldo, den: headSums)
                             // γ_h times the softmax terms of the window.
                             let past = KeySource(keys: (rk.baseAddress ?? keys) + g, values: (rv.baseAddress ?? keys) + g, stride: a.kvWidth, count: held)
                             let now = KeySource(keys: keys + g, values: block.values + g, stride: block.ldkv, count: c)
                             AttentionKernels.softmaxTerms(q: queries + head * d, ldq: block.ldq, rows: c, firstPosition: p0, headDim: d,
-                                                          sources: [past, now], keyPositions: keyPositions, visibility: .causal(window: w),
-                                                          scale: a.scale, scores: scoreBuffer, out: o, ldo: ldo, alpha: gamma,
-                                                          accumulate: true, den: windowSums)
-                            for i in 0..<c { sums[i] += gamma * windowSums[i] }
-                            AttentionKernels.normalize(o, ldo: ldo, rows: c, headDim: d, den: sums, eps: a.eps)
+                                                          sources: [past, now], keyPositions: keyPositions, visibility: .causal(window: window),
+                                                          scale: a.scale, scores: scoreBuffer + worker * c * total, out: o, ldo: ldo, alpha: gamma,
+                                                          accumulate: true, den: headWindowSums)
+                            for i in 0..<c { headSums[i] += gamma * headWindowSums[i] }
+                            AttentionKernels.normalize(o, ldo: ldo, rows: c, headDim: d, den: headSums, eps: a.eps)
                             if updating {
                                 AttentionKernels.fold(phiK: leavingPhiK + head * m, ldPhiK: fw, values: leavingV + g, ldv: a.kvWidth,
                                                       entering: leaving, features: m, headDim: d, s: sh, z: zh)

@@ -68,18 +68,33 @@ enum Kernels {
 
     static func activate(_ x: inout [Float], _ f: Activation) {
         x.withUnsafeMutableBufferPointer { buffer in
-            let values = SharedPointer(buffer.baseAddress!)
-            inParallel(count: buffer.count, work: 20) { range in
-                let a = values.pointer
-                switch f {
-                case .relu: for i in range { a[i] = max(a[i], 0) }
-                case .silu: for i in range { let v = a[i]; a[i] = v / (1 + expf(-v)) }
-                case .gelu: gelu(a + range.lowerBound, range.count)
-                case .geluTanh:
-                    let c: Float = 0.79788456080286536  // sqrt(2/pi)
-                    for i in range { let v = a[i]; a[i] = 0.5 * v * (1 + tanhf(c * (v + 0.044715 * v * v * v))) }
+            let values = buffer.baseAddress!
+            inParallel(count: buffer.count, work: 20) { range in activate(values + range.lowerBound, range.count, f) }
+        }
+    }
+
+    /// A gated MLP's middle: `up` ← up ⊙ f(gate), element by element in one pass (`gate` is overwritten).
+    static func gated(_ up: inout [Float], by gate: inout [Float], _ f: Activation) {
+        up.withUnsafeMutableBufferPointer { u in
+            gate.withUnsafeMutableBufferPointer { g in
+                let ub = u.baseAddress!, gb = g.baseAddress!
+                inParallel(count: u.count, work: 20) { range in
+                    activate(gb + range.lowerBound, range.count, f)
+                    for i in range { ub[i] *= gb[i] }
                 }
             }
+        }
+    }
+
+    /// f of `n` values in place.
+    static func activate(_ a: UnsafeMutablePointer<Float>, _ n: Int, _ f: Activation) {
+        switch f {
+        case .relu: for i in 0..<n { a[i] = max(a[i], 0) }
+        case .silu: for i in 0..<n { let v = a[i]; a[i] = v / (1 + Exponential.value(-v)) }
+        case .gelu: gelu(a, n)
+        case .geluTanh:
+            let c: Float = 0.79788456080286536  // sqrt(2/pi)
+            for i in 0..<n { let v = a[i]; a[i] = 0.5 * v * (1 + tanhf(c * (v + 0.044715 * v * v * v))) }
         }
     }
 
@@ -111,18 +126,8 @@ enum Kernels {
 
     /// Runs `body` over `0..<count` split into one contiguous range per BLAS thread, when the work
     /// (`count` × `work` operations, roughly) is large enough to pay for waking the threads.
-    static func inParallel(count: Int, work: Int, _ body: @Sendable (Range<Int>) -> Void) {
+    static func inParallel(count: Int, work: Int, _ body: (Range<Int>) -> Void) {
         let threads = min(BLAS.threads, max(1, count * work / 200_000))
-        guard threads > 1 else { return body(0..<count) }
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            body((t * count / threads)..<((t + 1) * count / threads))
-        }
+        BLAS.inParallel(tasks: threads) { t in body((t * count / threads)..<((t + 1) * count / threads)) }
     }
-
-}
-
-/// A pointer handed to the workers of `Kernels.inParallel`, each of which touches its own range only.
-struct SharedPointer<Element>: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Element>
-    init(_ pointer: UnsafeMutablePointer<Element>) { self.pointer = pointer }
 }

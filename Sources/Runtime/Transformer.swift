@@ -185,8 +185,7 @@ public final class Transformer {
         var u = b.up.apply(x)
         if let gate = b.gate {
             var g = gate.apply(x)
-            Kernels.activate(&g.data, b.activation)
-            for i in 0..<u.data.count { u.data[i] *= g.data[i] }
+            Kernels.gated(&u.data, by: &g.data, b.activation)
         } else {
             Kernels.activate(&u.data, b.activation)
         }

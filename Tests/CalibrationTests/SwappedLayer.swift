@@ -9,14 +9,27 @@ import Rewrite
 @testable import Calibration
 
 /// A fixture model and the same model with only layer 0 swapped (so that both see the same layer-0 inputs): the
-/// teacher, the swapped model as the runtime runs it, and layer 0 as attention transfer sees it.
+/// teacher, the swapped model as the runtime runs it, and layer 0 as attention transfer sees it. `positions`
+/// raises `max_position_embeddings` of a rotary fixture (a copy), for sequences longer than the runtime's blocks.
 struct SwappedLayer {
     let teacher: Transformer
     let swapped: Transformer
     let layer: TransferLayer
     let parameters: LayerParameters
 
-    init(_ family: String, _ map: FeatureMapKind, window: Int?, separateQK: Bool = false, fold: Bool = false, in dir: TempDir) throws {
+    init(_ family: String, _ map: FeatureMapKind, window: Int?, separateQK: Bool = false, fold: Bool = false,
+         positions: Int? = nil, in dir: TempDir) throws {
+        var source = fixture(family)
+        if let positions {
+            source = dir.file(family + "-long")
+            if !FileManager.default.fileExists(atPath: source) {
+                try FileManager.default.copyItem(atPath: fixture(family), toPath: source)
+                var config = try JSON.parse(try FileSystem.readAll(source + "/config.json"))
+                config.set("max_position_embeddings", .int(positions))
+                try FileManager.default.removeItem(atPath: source + "/config.json")
+                dir.write(family + "-long/config.json", config.serialized(pretty: true))
+            }
+        }
         var o = SwapOptions(featureMap: map)
         o.seed = 3
         o.layers = try LayerSelection("0")
@@ -26,10 +39,10 @@ struct SwappedLayer {
         if map == .t2r || map == .hedgehog { o.featureDim = 12 }
         if map == .performer { o.featureDim = 24 }
         let destination = dir.file("\(family)-\(map.name)-\(window ?? 0)-\(separateQK)-\(fold)")
-        _ = try Swap.write(source: fixture(family), destination: destination, options: o)
+        _ = try Swap.write(source: source, destination: destination, options: o)
         let model = try Model(path: destination), graph = try model.graph()
         swapped = try Transformer(graph: graph, store: model.store)
-        let original = try Model(path: fixture(family))
+        let original = try Model(path: source)
         teacher = try Transformer(graph: try original.graph(), store: original.store)
         let la = try #require(graph.linearAttention), a = graph.blocks[0].attention
         layer = TransferLayer(map: la.featureMap, layout: la.layout(a, hiddenSize: graph.hiddenSize), window: la.window,

@@ -27,10 +27,15 @@ void recast_blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
 void recast_blas_sgemv(int trans, int m, int n, float alpha, const float *a, int lda, const float *x, float beta,
                        float *y);
 
-/// openblas_get_num_threads, or 1 when the library has no such function. Requires a successful load.
+/// The threads OpenBLAS started with (openblas_get_num_threads at load), or 1 when the library cannot say or
+/// cannot be set to one thread. Once loaded, OpenBLAS runs each call on its calling thread and Recast splits
+/// large products over this many threads itself. Requires a successful load.
 int recast_blas_threads(void);
 
-/// openblas_set_num_threads(n); does nothing when the library has no such function. Requires a successful load.
-void recast_blas_set_threads(int n);
+/// 1 on a thread working in one of Recast's parallel regions, where products are not split again.
+int recast_blas_in_region(void);
+
+/// Marks (1) or unmarks (0) the calling thread as working in a parallel region.
+void recast_blas_set_in_region(int on);
 
 #endif
