@@ -8,6 +8,7 @@ import Calibration
 struct Swap: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Swap softmax attention for linear attention with per-head feature maps.",
+        usage: "recast swap <source> <destination> --feature-map <feature-map> [<options>] [--calibrate-on <file> [<calibration options>]]",
         discussion: """
             Writes DST as a model folder: config.json (the source config plus a "linear_attention" block, \
             schemas/linear-attention.schema.json), every original tensor copied bit for bit, and the new \
