@@ -48,7 +48,7 @@ let package = Package(
         // CPU forward pass over BLAS.
         .target(name: "Runtime", dependencies: ["RecastCore", "LinearAlgebra", "FeatureMaps", "ModelGraph"], swiftSettings: strict),
         // Attention transfer (LoLCATs stage 1): gradients by hand, AdamW, and the layer-by-layer driver of `recast calibrate`.
-        .target(name: "Calibration", dependencies: ["RecastCore", "LinearAlgebra", "FeatureMaps", "ModelGraph", "Checkpoint", "Runtime", "Tokenizer"], swiftSettings: strict),
+        .target(name: "Calibration", dependencies: ["RecastCore", "LinearAlgebra", "FeatureMaps", "ModelGraph", "Checkpoint", "SafeTensors", "Runtime", "Tokenizer"], swiftSettings: strict),
         // Comparisons and reports.
         .target(name: "Verify", dependencies: ["RecastCore", "Checkpoint", "FeatureMaps", "ModelGraph", "Runtime", "Tokenizer"], swiftSettings: strict),
         // The command line: parsing and formatting only.

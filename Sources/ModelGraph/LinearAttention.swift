@@ -48,6 +48,8 @@ extension LinearAttentionConfig {
         let folded = r.bool("folded", default: false)
         var window: Int?
         if let w = block["window"], !w.isNull { window = r.positiveInt("window") }
+        // Provenance only (the graph does not use it), but a damaged record is reported like any other key.
+        if let c = block["calibration"], !c.isNull { _ = CalibrationRecord.read(c, reader: &r) }
         for p in r.problems { reader.add(p.replacingOccurrences("config key '", "config key 'linear_attention.")) }
         guard let map else { return nil }
         return LinearAttentionConfig(featureMap: map, featureDim: dim, layers: list, eps: eps, sharedQK: shared, folded: folded, window: window)
@@ -75,6 +77,15 @@ extension ModelGraph {
         for i in la.layers where i < blocks.count {
             g.blocks[i].attention.featureMap = featureMapTensors(la, layer: i) { $0 }
         }
+        return g
+    }
+
+    /// This graph with every swapped layer back to softmax attention: the model the swap started from, whose
+    /// tensors a swapped model still holds bit for bit (the teacher of `recast calibrate`).
+    public var softmaxOnly: ModelGraph {
+        var g = self
+        g.linearAttention = nil
+        for i in g.blocks.indices { g.blocks[i].attention.featureMap = nil }
         return g
     }
 
@@ -131,5 +142,113 @@ extension FeatureMapTensors {
 extension String {
     func replacingOccurrences(_ target: String, _ replacement: String) -> String {
         components(separatedBy: target).joined(separator: replacement)
+    }
+}
+
+/// The `calibration` record of a `linear_attention` block, written by `recast calibrate`: what the feature maps
+/// were trained on and how, and per layer the attention error on the held-out windows before and after.
+public struct CalibrationRecord: Sendable, Equatable {
+    public struct Layer: Sendable, Equatable {
+        public var layer: Int
+        public var errorBefore: Double
+        public var errorAfter: Double
+        public init(layer: Int, errorBefore: Double, errorAfter: Double) {
+            self.layer = layer
+            self.errorBefore = errorBefore
+            self.errorAfter = errorAfter
+        }
+    }
+
+    /// Lowercase hex SHA-256 of the data file's bytes.
+    public var dataSHA256: String
+    /// How the data file was read: `text-file`, `lines` or `tokens-file`.
+    public var dataFormat: String
+    /// Tokens used (training and validation windows).
+    public var tokens: Int
+    public var windows: Int
+    public var maxLength: Int
+    /// The share of windows held out for validation.
+    public var validation: Double
+    public var steps: Int
+    public var batch: Int
+    public var learningRate: Double
+    public var seed: UInt64
+    public var layers: [Layer]
+
+    public init(dataSHA256: String, dataFormat: String, tokens: Int, windows: Int, maxLength: Int, validation: Double, steps: Int,
+                batch: Int, learningRate: Double, seed: UInt64, layers: [Layer]) {
+        self.dataSHA256 = dataSHA256
+        self.dataFormat = dataFormat
+        self.tokens = tokens
+        self.windows = windows
+        self.maxLength = maxLength
+        self.validation = validation
+        self.steps = steps
+        self.batch = batch
+        self.learningRate = learningRate
+        self.seed = seed
+        self.layers = layers
+    }
+
+    /// The record as config.json holds it (`schemas/linear-attention.schema.json`, `calibration`).
+    public var json: JSON {
+        .object([
+            ("data", .object([("sha256", .string(dataSHA256)), ("format", .string(dataFormat)), ("tokens", .int(tokens)),
+                              ("windows", .int(windows)), ("max_length", .int(maxLength))])),
+            ("validation", .double(validation)),
+            ("steps", .int(steps)),
+            ("batch", .int(batch)),
+            ("learning_rate", .double(learningRate)),
+            ("seed", .number(String(seed))),
+            ("layers", .array(layers.map {
+                .object([("layer", .int($0.layer)), ("error_before", .double($0.errorBefore)), ("error_after", .double($0.errorAfter))])
+            })),
+        ])
+    }
+
+    /// Reads a record; problems (named `config key 'calibration.…'`) go to `reader`, and nil is returned with any.
+    public static func read(_ json: JSON, reader: inout ConfigReader) -> CalibrationRecord? {
+        let before = reader.problems.count
+        guard json.objectValue != nil, let data = json["data"], data.objectValue != nil else {
+            reader.add("config key 'calibration' is not an object with a 'data' object")
+            return nil
+        }
+        var d = ConfigReader(json: data, file: reader.file)
+        let sha = d.string("sha256", default: "")
+        if sha.count != 64 || !sha.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {
+            d.add("config key 'sha256' is '\(sha)', not 64 lowercase hex digits")
+        }
+        let format = d.string("format", default: "")
+        if !["text-file", "lines", "tokens-file"].contains(format) {
+            d.add("config key 'format' is '\(format)', not text-file, lines or tokens-file")
+        }
+        let tokens = d.positiveInt("tokens"), windows = d.positiveInt("windows"), maxLength = d.positiveInt("max_length")
+        for p in d.problems { reader.add(p.replacingOccurrences("config key '", "config key 'calibration.data.")) }
+        var r = ConfigReader(json: json, file: reader.file)
+        let validation = r.double("validation", default: -1, range: NumberRange(lower: 0, lowerInclusive: false, upper: 1, upperInclusive: false))
+        if json["validation"] == nil { r.add("config key 'validation' is missing") }
+        let steps = r.positiveInt("steps"), batch = r.positiveInt("batch")
+        let rate = r.double("learning_rate", default: -1, range: .positive)
+        if json["learning_rate"] == nil { r.add("config key 'learning_rate' is missing") }
+        let seed = json["seed"].flatMap { $0.isNull ? nil : UInt64($0.serialized()) }
+        if seed == nil { r.add("config key 'seed' is \(json["seed"]?.serialized() ?? "missing"), not an integer from 0 to 2^64 - 1") }
+        var layers: [Layer] = []
+        let nonNegative = NumberRange(lower: 0, lowerInclusive: true, upper: .infinity, upperInclusive: false)
+        if let items = json["layers"]?.arrayValue {
+            for (i, item) in items.enumerated() {
+                var l = ConfigReader(json: item, file: reader.file)
+                let layer = l.int("layer")
+                let a = l.double("error_before", default: -1, range: nonNegative), b = l.double("error_after", default: -1, range: nonNegative)
+                if item["error_before"] == nil || item["error_after"] == nil { l.add("config key 'error_before' or 'error_after' is missing") }
+                for p in l.problems { r.add(p.replacingOccurrences("config key '", "config key 'layers[\(i)].")) }
+                layers.append(Layer(layer: layer, errorBefore: a, errorAfter: b))
+            }
+        } else {
+            r.add("config key 'layers' is missing or not a list")
+        }
+        for p in r.problems { reader.add(p.replacingOccurrences("config key '", "config key 'calibration.")) }
+        guard reader.problems.count == before else { return nil }
+        return CalibrationRecord(dataSHA256: sha, dataFormat: format, tokens: tokens, windows: windows, maxLength: maxLength,
+                                 validation: validation, steps: steps, batch: batch, learningRate: rate, seed: seed ?? 0, layers: layers)
     }
 }

@@ -65,19 +65,29 @@ extension Transformer {
         try check(batch: sequences, typeIds: typeIds, logits: logits)
         var outputs: [ForwardOutput] = []
         outputs.reserveCapacity(sequences.count)
-        var start = 0
-        while start < sequences.count {
-            var end = start + 1, rows = sequences[start].count
-            while end < sequences.count, rows + sequences[end].count <= Self.rowsPerPass {
-                rows += sequences[end].count
-                end += 1
-            }
-            let pass = Batch(sequences: sequences[start..<end], typeIds: typeIds?[start..<end])
-            outputs += try forward(pass, logits: logits, probe: probe, attentionProbe: attentionProbe,
-                                   firstSequence: sequences.count == 1 ? nil : start)
-            start = end
+        for pass in Self.passes(lengths: sequences.map(\.count)) {
+            let batch = Batch(sequences: sequences[pass], typeIds: typeIds?[pass])
+            outputs += try forward(batch, logits: logits, probe: probe, attentionProbe: attentionProbe,
+                                   firstSequence: sequences.count == 1 ? nil : pass.lowerBound)
         }
         return outputs
+    }
+
+    /// Consecutive sequences of these lengths grouped into passes of at most `rowsPerPass` rows (a longer
+    /// sequence is a pass of its own), as ranges of sequence indices.
+    static func passes(lengths: [Int]) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        var start = 0
+        while start < lengths.count {
+            var end = start + 1, rows = lengths[start]
+            while end < lengths.count, rows + lengths[end] <= rowsPerPass {
+                rows += lengths[end]
+                end += 1
+            }
+            out.append(start..<end)
+            start = end
+        }
+        return out
     }
 
     /// Refuses a batch the model cannot take: no sequence, a sequence too long or empty, a token outside the
@@ -125,32 +135,18 @@ extension Transformer {
         }
         var x = embed(batch.tokens, positions: batch.positions, typeIds: batch.typeIds)
         try checkFinite(x, "the embeddings")
-        for (i, b) in blocks.enumerated() {
-            switch b.placement {
-            case .pre:
-                var h = x
-                b.attentionNorm.apply(&h)
-                let a = attention(b.attention, h, segments: segments, layer: i, probe: attentionProbe, sequence: firstSequence ?? 0)
-                probe?(i, h, a)
-                Kernels.add(&x, a)
-                try checkFinite(x, "layer \(i) (attention)")
-                var h2 = x
-                b.mlpNorm.apply(&h2)
-                Kernels.add(&x, mlp(b, h2))
-                try checkFinite(x, "layer \(i) (MLP)")
-            case .post:
-                let a = attention(b.attention, x, segments: segments, layer: i, probe: attentionProbe, sequence: firstSequence ?? 0)
-                probe?(i, x, a)
-                Kernels.add(&x, a)
-                b.attentionNorm.apply(&x)
-                try checkFinite(x, "layer \(i) (attention)")
-                Kernels.add(&x, mlp(b, x))
-                b.mlpNorm.apply(&x)
-                try checkFinite(x, "layer \(i) (MLP)")
-            }
+        for i in blocks.indices {
+            try apply(block: i, to: &x, segments: segments, layerProbe: probe, attentionProbe: attentionProbe,
+                      firstSequence: firstSequence) { try checkFinite($0, $1) }
         }
+        return try finish(x, segments: segments, logits: logits, firstSequence: firstSequence)
+    }
+
+    /// The final norm of packed rows and, for language models, the logits asked for; one output per segment.
+    func finish(_ x: Matrix, segments: [Range<Int>], logits: LogitRows, firstSequence: Int?) throws -> [ForwardOutput] {
+        var x = x
         finalNorm?.apply(&x)
-        try checkFinite(x, "the final norm")
+        try checkFinite(x, "the final norm", firstPosition: 0, sequences: firstSequence.map { (segments, $0) })
         var logitMatrix: Matrix?
         var logitSegments = segments
         if let lmHead {
@@ -169,6 +165,39 @@ extension Transformer {
         }
         return segments.indices.map { s in
             ForwardOutput(hiddenStates: x.slicing(rows: segments[s]), logits: logitMatrix.map { $0.slicing(rows: logitSegments[s]) })
+        }
+    }
+}
+
+extension Transformer {
+    /// Block `i` over packed rows `x` (in place): attention within each segment, then the MLP, in the block's
+    /// norm placement. `layerProbe` sees the attention input and output, `attentionProbe` each segment's
+    /// attention (the first segment being sequence `firstSequence`, 0 when nil); `checkFinite` is given each
+    /// result and where it comes from.
+    func apply(block i: Int, to x: inout Matrix, segments: [Range<Int>], layerProbe probe: ((Int, Matrix, Matrix) -> Void)?,
+               attentionProbe: Probe?, firstSequence: Int?, checkFinite: (Matrix, String) throws -> Void) throws {
+        let b = blocks[i]
+        switch b.placement {
+        case .pre:
+            var h = x
+            b.attentionNorm.apply(&h)
+            let a = attention(b.attention, h, segments: segments, layer: i, probe: attentionProbe, sequence: firstSequence ?? 0)
+            probe?(i, h, a)
+            Kernels.add(&x, a)
+            try checkFinite(x, "layer \(i) (attention)")
+            var h2 = x
+            b.mlpNorm.apply(&h2)
+            Kernels.add(&x, mlp(b, h2))
+            try checkFinite(x, "layer \(i) (MLP)")
+        case .post:
+            let a = attention(b.attention, x, segments: segments, layer: i, probe: attentionProbe, sequence: firstSequence ?? 0)
+            probe?(i, x, a)
+            Kernels.add(&x, a)
+            b.attentionNorm.apply(&x)
+            try checkFinite(x, "layer \(i) (attention)")
+            Kernels.add(&x, mlp(b, x))
+            b.mlpNorm.apply(&x)
+            try checkFinite(x, "layer \(i) (MLP)")
         }
     }
 }

@@ -15,7 +15,7 @@ struct Recast: ParsableCommand {
             and runs and verifies the result on the CPU.
             """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Swap.self, Run.self, Generate.self, VerifyCommand.self, Tokenize.self, Bench.self]
+        subcommands: [Inspect.self, Convert.self, Swap.self, Calibrate.self, Run.self, Generate.self, VerifyCommand.self, Tokenize.self, Bench.self]
     )
 
     static func main() {

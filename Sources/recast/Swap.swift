@@ -3,10 +3,12 @@ import Checkpoint
 import ModelGraph
 import RecastCore
 import Rewrite
+import Calibration
 
 struct Swap: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Swap softmax attention for linear attention with per-head feature maps.",
+        usage: "recast swap <source> <destination> --feature-map <feature-map> [<options>] [--calibrate-on <file> [<calibration options>]]",
         discussion: """
             Writes DST as a model folder: config.json (the source config plus a "linear_attention" block, \
             schemas/linear-attention.schema.json), every original tensor copied bit for bit, and the new \
@@ -61,6 +63,11 @@ struct Swap: ParsableCommand {
     @Flag(help: "Replace DST if it exists.")
     var force = false
 
+    @Option(name: .customLong("calibrate-on"), help: ArgumentHelp("Also calibrate the swapped layers on this data before writing DST, as `recast calibrate` does (its options below apply): token ids in a .json or .jsonl file, else text: one document for a language model, one sentence per line for an encoder.", valueName: "file"))
+    var calibrateOn: String?
+
+    @OptionGroup(title: "Calibration (with --calibrate-on)") var training: TrainingOptions
+
     func options() throws -> SwapOptions {
         guard let kind = FeatureMapKind(rawValue: featureMap) else {
             throw ValidationError("--feature-map must be one of \(FeatureMapKind.knownNames) (got '\(featureMap)')")
@@ -88,6 +95,9 @@ struct Swap: ParsableCommand {
 
     func validate() throws {
         _ = try options()
+        if calibrateOn == nil && training.isGiven {
+            throw ValidationError("the calibration options (--steps, --epochs, --lr, --batch, --validation, --tokens, --max-length, --plot, --json, --no-special-tokens) apply with --calibrate-on FILE")
+        }
     }
 
     func run() throws {
@@ -95,21 +105,58 @@ struct Swap: ParsableCommand {
             let options = try options()
             for w in options.warnings { Terminal.warning(w) }
             let model = try Model(path: source)
+            if let calibrateOn {
+                return try swapAndCalibrate(model: model, options: options, data: calibrateOn)
+            }
             let bar = ProgressBar.make(total: model.store.byteCount, label: "swapping")
             let summary = try Rewrite.Swap.write(model: model, destination: destination, options: options, progress: bar)
             bar?.finish()
-            let plan = summary.plan
-            var how = "\(plan.featureMap.name), feature dim \(plan.featureDim)"
-            let features = plan.featureCount(headDim: try model.graph().headDim)
-            if features != plan.featureDim { how += " (\(features) features)" }
-            if plan.featureMap.map.qkSharing == .optional {
-                how += plan.folded ? ", folded" : plan.sharedQK ? ", shared q/k" : ", separate q/k"
-            }
-            if [.t2r, .performer].contains(plan.featureMap) { how += ", seed \(plan.seed)" }
-            if let w = plan.window { how += ", window \(w)" }
-            Terminal.output("swapped layer\(plan.layers.count == 1 ? "" : "s") \(LayerSelection.text(plan.layers)) (\(plan.layers.count) of \(summary.layerCount)) to linear attention: \(how)")
-            Terminal.output("new parameters: \(InspectText.grouped(summary.newParameterCount)) in \(summary.newTensors.count) tensors; \(summary.copiedTensorCount) tensors copied unchanged")
-            Terminal.output("wrote \(summary.destination): \(summary.files.joined(separator: ", ")) (\(ByteSize.format(summary.bytesWritten)) of weights)")
+            Terminal.output(try lines(summary, model: model))
         }
+    }
+
+    /// `--calibrate-on`: the swap goes to a temporary folder beside DST (removed in every case, and on a
+    /// signal), the calibration from there to DST. DST is checked first, and only the calibrated model is
+    /// ever written there.
+    func swapAndCalibrate(model: Model, options: SwapOptions, data: String) throws {
+        let calibration = try training.options(layers: "all", seed: seed, force: force)
+        let graph = try model.graph()
+        try Calibrator.refuseNothingToTrain(try Rewrite.Swap.plan(graph: graph, options: options, file: source).config, graph: graph,
+                                            file: "--feature-map \(options.featureMap.name)")
+        // Claimed and released: refuses an existing DST (without --force), or one the swap would read, at once.
+        _ = try CheckpointWriter(destination: destination, folder: true, force: force, source: source, store: model.store)
+        let (dir, base) = FileSystem.split(destination.hasSuffix("/") ? String(destination.dropLast()) : destination)
+        let scratch = try AtomicOutput(destination: FileSystem.join(dir.isEmpty ? "." : dir, ".\(base).uncalibrated"), directory: true,
+                                       force: true, reads: try Checkpoint.inputs(of: source))
+        defer { scratch.abandon() }
+        let swapped = FileSystem.join(scratch.temporaryPath, "swapped")
+        var swapOptions = options
+        swapOptions.force = false
+        let bar = ProgressBar.make(total: model.store.byteCount, label: "swapping")
+        let summary = try Rewrite.Swap.write(model: model, destination: swapped, options: swapOptions, progress: bar)
+        bar?.finish()
+        let lower = data.lowercased()
+        let format: CalibrationData.Format = lower.hasSuffix(".json") || lower.hasSuffix(".jsonl") ? .tokensFile
+            : graph.causal ? .textFile : .lines
+        let swappedModel = try Model(path: swapped)
+        try training.calibrate(model: swappedModel, destination: destination, dataFile: data, format: format, options: calibration,
+                               force: force, before: try lines(summary, model: model))
+    }
+
+    /// What a swap did, for people.
+    func lines(_ summary: SwapSummary, model: Model) throws -> [String] {
+        let plan = summary.plan
+        var how = "\(plan.featureMap.name), feature dim \(plan.featureDim)"
+        let features = plan.featureCount(headDim: try model.graph().headDim)
+        if features != plan.featureDim { how += " (\(features) features)" }
+        if plan.featureMap.map.qkSharing == .optional {
+            how += plan.folded ? ", folded" : plan.sharedQK ? ", shared q/k" : ", separate q/k"
+        }
+        if [.t2r, .performer].contains(plan.featureMap) { how += ", seed \(plan.seed)" }
+        if let w = plan.window { how += ", window \(w)" }
+        return [
+            "swapped layer\(plan.layers.count == 1 ? "" : "s") \(LayerSelection.text(plan.layers)) (\(plan.layers.count) of \(summary.layerCount)) to linear attention: \(how)",
+            "new parameters: \(InspectText.grouped(summary.newParameterCount)) in \(summary.newTensors.count) tensors; \(summary.copiedTensorCount) tensors copied unchanged",
+        ] + (calibrateOn == nil ? ["wrote \(summary.destination): \(summary.files.joined(separator: ", ")) (\(ByteSize.format(summary.bytesWritten)) of weights)"] : [])
     }
 }
