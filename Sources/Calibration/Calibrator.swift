@@ -195,7 +195,7 @@ public enum Calibrator {
             for (parameter, ref) in refs {
                 let name = suffix(parameter)
                 let dtype = model.store.info(named: ref.name)?.dtype ?? .f32
-                stored[name] = roundTrip(result.parameters[name] ?? initial[name] ?? [], through: dtype)
+                stored[name] = Cast.roundTrip(result.parameters[name] ?? initial[name] ?? [], through: dtype)
             }
             let after = attentionError(transfer, parameters: stored, on: validation)
             parameters[l] = stored
@@ -302,7 +302,7 @@ public enum Calibrator {
             guard values.count == info.elementCount else {
                 throw CalibrationError(file: store.files.first ?? "", "tensor '\(info.name)' holds \(info.elementCount) values, but training gave \(values.count)")
             }
-            let bytes = encode(values, as: info.dtype)
+            let bytes = Cast.encode(values, as: info.dtype)
             return OutputTensor(info: info) { consume in try bytes.withUnsafeBytes { try consume($0) } }
         }
         if let sharded = store as? ShardedSafeTensors {
@@ -312,26 +312,6 @@ public enum Calibrator {
         let tensors = try store.tensors.map(output)
         if store.format == .hdf5 { return .hdf5(tensors, metadata: store.metadata) }
         return .shards([SafeTensorsWriter.Shard(tensors: tensors, metadata: store.metadata)], indexMetadata: store.metadata)
-    }
-
-    /// f32 values as `dtype` stores them (round to nearest even), little-endian.
-    static func encode(_ values: [Float], as dtype: DType) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: dtype.byteCount(elements: values.count) ?? 0)
-        values.withUnsafeBytes { src in
-            out.withUnsafeMutableBytes { dst in _ = Cast.convert(src, from: .f32, to: dtype, count: values.count, into: dst) }
-        }
-        return out
-    }
-
-    /// Values rounded to `dtype` and widened back to f32.
-    static func roundTrip(_ values: [Float], through dtype: DType) -> [Float] {
-        guard dtype != .f32, dtype != .f64 else { return values }
-        let bytes = encode(values, as: dtype)
-        var back = [Float](repeating: 0, count: values.count)
-        bytes.withUnsafeBytes { src in
-            back.withUnsafeMutableBytes { dst in _ = Cast.convert(src, from: dtype, to: .f32, count: values.count, into: dst) }
-        }
-        return back
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -207,3 +207,34 @@ public enum Cast {
         return v
     }
 }
+
+/// f32 or f64 values as they would be stored, and back: the rounding a writer applies.
+public protocol StorableFloat: BinaryFloatingPoint {
+    /// The dtype of the values in memory (`f32` for Float, `f64` for Double).
+    static var dtype: DType { get }
+}
+
+extension Float: StorableFloat { public static var dtype: DType { .f32 } }
+extension Double: StorableFloat { public static var dtype: DType { .f64 } }
+
+extension Cast {
+    /// `values` as `dtype` stores them (round to nearest even), little-endian.
+    public static func encode<T: StorableFloat>(_ values: [T], as dtype: DType) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: dtype.byteCount(elements: values.count) ?? 0)
+        values.withUnsafeBytes { src in
+            out.withUnsafeMutableBytes { dst in _ = convert(src, from: T.dtype, to: dtype, count: values.count, into: dst) }
+        }
+        return out
+    }
+
+    /// `values` rounded to `dtype` and widened back: what a reader of the stored tensor sees.
+    public static func roundTrip<T: StorableFloat>(_ values: [T], through dtype: DType) -> [T] {
+        if dtype == T.dtype || dtype == .f64 { return values }
+        let bytes = encode(values, as: dtype)
+        var back = [T](repeating: 0, count: values.count)
+        bytes.withUnsafeBytes { src in
+            back.withUnsafeMutableBytes { dst in _ = convert(src, from: dtype, to: T.dtype, count: values.count, into: dst) }
+        }
+        return back
+    }
+}

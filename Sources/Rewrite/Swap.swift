@@ -138,14 +138,14 @@ public enum Swap {
             return OutputTensor(info: info) { consume in
                 let v = try values()
                 precondition(v.count == info.elementCount, "feature-map initialiser produced \(v.count) values for \(ref.shape)")
-                try encode(v, as: type).withUnsafeBytes { try consume($0) }
+                try Cast.encode(v, as: type).withUnsafeBytes { try consume($0) }
             }
         }
         /// One unfolded parameter, every head, as stored (rounded through `dtype`).
         func initial(_ p: FeatureMapParameter, _ layout: FeatureMapLayout) -> [Double] {
             var all: [Double] = []
             for head in 0..<h { all += map.initialValues(p, layout: layout, seed: plan.seed, layer: layer, head: head) }
-            return roundTrip(all, through: dtype)
+            return Cast.roundTrip(all, through: dtype)
         }
 
         var out: [OutputTensor] = []
@@ -198,25 +198,5 @@ public enum Swap {
         case .f16?, .bf16?, .f32?, .f64?: source!
         default: .f32
         }
-    }
-
-    /// Values as stored in `dtype` (round to nearest even), little-endian.
-    static func encode(_ values: [Double], as dtype: DType) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: dtype.byteCount(elements: values.count) ?? 0)
-        values.withUnsafeBytes { src in
-            out.withUnsafeMutableBytes { dst in _ = Cast.convert(src, from: .f64, to: dtype, count: values.count, into: dst) }
-        }
-        return out
-    }
-
-    /// Values rounded to `dtype` and widened back.
-    static func roundTrip(_ values: [Double], through dtype: DType) -> [Double] {
-        if dtype == .f64 { return values }
-        let bytes = encode(values, as: dtype)
-        var back = [Double](repeating: 0, count: values.count)
-        bytes.withUnsafeBytes { src in
-            back.withUnsafeMutableBytes { dst in _ = Cast.convert(src, from: dtype, to: .f64, count: values.count, into: dst) }
-        }
-        return back
     }
 }

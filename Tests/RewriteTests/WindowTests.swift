@@ -120,6 +120,6 @@ func roundedTo(_ dtype: DType, _ value: Double) -> Double {
     switch dtype {
     case .f32: Double(Float(value))
     case .f64: value
-    default: Swap.roundTrip([value], through: dtype)[0]
+    default: Cast.roundTrip([value], through: dtype)[0]
     }
 }
