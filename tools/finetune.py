@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -72,10 +73,15 @@ def batches(ids: list[int], length: int, batch: int, steps: int, seed: int):
         yield torch.stack([data[s:s + length] for s in starts.tolist()])
 
 
-def held_out_windows(ids: list[int], length: int, count: int = 4) -> torch.Tensor:
-    """The same `count` windows of the text's first tokens, before and after training."""
-    count = max(1, min(count, len(ids) // length))
-    return torch.tensor([ids[i * length:(i + 1) * length] for i in range(count)])
+def split_held_out(ids: list[int], length: int, count: int = 4) -> tuple[list[int], torch.Tensor]:
+    """The text's last `count` windows of `length` tokens, held out (measured before and after training, never
+    trained on), and the tokens before them, to train on."""
+    count = max(1, min(count, len(ids) // length - 1))
+    cut = len(ids) - count * length
+    if count < 1 or cut < length + 1:
+        raise SystemExit(f"the text gives {len(ids)} tokens: too few for --seq-len {length} (one window to train on "
+                         f"and one held out)")
+    return ids[:cut], torch.tensor([ids[cut + i * length:cut + (i + 1) * length] for i in range(count)])
 
 
 def held_out_loss(model, windows: torch.Tensor) -> float:
@@ -104,7 +110,15 @@ def main() -> None:
     p.add_argument("--save-dtype", choices=["float32", "bfloat16", "float16"], default="float32")
     p.add_argument("--max-shard-size", default="5GB", help="shard the safetensors past this size (e.g. 20KB)")
     p.add_argument("--log", help="write the loss of every step here (JSON lines)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     args = p.parse_args()
+    for name in ("steps", "seq_len", "batch", "rank"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if os.path.realpath(args.out) == os.path.realpath(args.model):
+        p.error(f"OUT {args.out} is the model folder itself: write the finetuned model elsewhere")
+    if os.path.lexists(args.out) and not args.force:
+        p.error(f"{args.out} exists: pass --force to replace it")
 
     torch.manual_seed(args.seed)
     accelerator = Accelerator()
@@ -125,8 +139,8 @@ def main() -> None:
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
 
-    ids = token_ids(args, accelerator.unwrap_model(model).config.vocab_size)
-    held_out = held_out_windows(ids, args.seq_len).to(accelerator.device)
+    ids, held_out = split_held_out(token_ids(args, accelerator.unwrap_model(model).config.vocab_size), args.seq_len)
+    held_out = held_out.to(accelerator.device)
     before = held_out_loss(model, held_out)
     log = open(args.log, "w") if args.log else None
     for step, batch in enumerate(batches(ids, args.seq_len, args.batch, args.steps, args.seed)):
@@ -154,11 +168,25 @@ def main() -> None:
     if not args.full:
         model = model.merge_and_unload()
     model = model.to(getattr(torch, args.save_dtype))
-    model.save_pretrained(args.out, max_shard_size=args.max_shard_size)
-    for name in COMPANIONS:
-        source = os.path.join(args.model, name)
-        if os.path.isfile(source) and not os.path.exists(os.path.join(args.out, name)):
-            shutil.copyfile(source, os.path.join(args.out, name))
+    # Written beside OUT and renamed into place when complete: an interrupted run leaves OUT as it was.
+    out = os.path.abspath(args.out)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", dir=os.path.dirname(out))
+    try:
+        model.save_pretrained(staging, max_shard_size=args.max_shard_size)
+        for name in COMPANIONS:
+            source = os.path.join(args.model, name)
+            if os.path.isfile(source) and not os.path.exists(os.path.join(staging, name)):
+                shutil.copyfile(source, os.path.join(staging, name))
+        if os.path.lexists(out):  # --force (checked at the start)
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.old.", dir=os.path.dirname(out))
+            os.rename(out, os.path.join(old, "replaced"))
+            os.rename(staging, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     print(f"wrote {args.out}")
 
 

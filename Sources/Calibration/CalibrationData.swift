@@ -48,7 +48,8 @@ public struct CalibrationData: Sendable {
             }
         }
         let capped = tokenCap.map { " (--tokens \($0))" } ?? ""
-        guard total >= maxLength else {
+        // A document (or token ids) is cut into windows of --max-length; lines are windows of their own, however short.
+        guard format == .lines || total >= maxLength else {
             throw CalibrationError(file: file, "holds \(total) tokens\(capped), fewer than one window of --max-length \(maxLength): give more data or a smaller --max-length")
         }
         guard windows.count >= 2 else {

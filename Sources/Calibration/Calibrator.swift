@@ -28,7 +28,9 @@ public struct CalibrationOptions: Sendable {
 
     /// Refuses values no calibration can use, naming the option.
     public func validate() throws(CalibrationError) {
-        if let steps, steps <= 0 { throw CalibrationError(file: "--steps", "must be a positive number of steps (got \(steps))") }
+        if let steps, steps <= 0 || steps > Self.maximumSteps {
+            throw CalibrationError(file: "--steps", "must be a positive number of steps, at most \(Self.maximumSteps) (got \(steps))")
+        }
         guard epochs.isFinite, epochs > 0 else { throw CalibrationError(file: "--epochs", "must be a positive number (got \(epochs))") }
         guard learningRate.isFinite, learningRate > 0 else {
             throw CalibrationError(file: "--lr", "must be a positive learning rate (got \(learningRate))")
@@ -39,9 +41,15 @@ public struct CalibrationOptions: Sendable {
         }
     }
 
-    /// Steps per layer for `trainWindows` training windows.
-    func steps(trainWindows: Int) -> Int {
-        steps ?? max(1, Int((epochs * Double(trainWindows) / Double(batch)).rounded(.up)))
+    /// The most optimiser steps per layer a calibration takes (`--steps`, or what `--epochs` comes to): far more
+    /// than any calibration needs, and small enough that step counts never overflow.
+    public static let maximumSteps = 1 << 40
+
+    /// Steps per layer for `trainWindows` training windows; nil when `--epochs` comes to more than `maximumSteps`.
+    func steps(trainWindows: Int) -> Int? {
+        if let steps { return steps }
+        let wanted = (epochs * Double(trainWindows) / Double(batch)).rounded(.up)
+        return wanted <= Double(Self.maximumSteps) ? max(1, Int(wanted)) : nil
     }
 }
 
@@ -148,8 +156,12 @@ public enum Calibrator {
             throw CalibrationError(file: model.configPath ?? converted, "has no linear_attention block")
         }
         // Claims the destination before the slow part: it exists (without force), or overlaps what is read.
-        let writer = try CheckpointWriter(destination: destination, folder: true, force: options.force, source: converted, store: model.store)
+        let writer = try CheckpointWriter(destination: destination, folder: true, force: options.force, source: converted,
+                                          store: model.store, alsoReads: [data.file])
         let split = data.split(validation: options.validation, seed: options.seed)
+        guard let steps = options.steps(trainWindows: split.train.count) else {
+            throw CalibrationError(file: "--epochs", "\(options.epochs) epochs of \(split.train.count) training windows come to more than \(CalibrationOptions.maximumSteps) steps per layer")
+        }
         let need = memoryNeed(graph: graph, store: model.store, data: data, batch: options.batch)
         if let refusal = need.refusal(for: "calibrating on \(data.tokens) tokens") {
             throw CalibrationError(file: data.file, refusal + ": give fewer tokens (--tokens N)")
@@ -158,7 +170,6 @@ public enum Calibrator {
         let teacher = try Transformer(graph: graph.softmaxOnly, store: model.store)
         var states = try teacher.embed(batch: data.windows)
         let isValidation = Set(split.validation)
-        let steps = options.steps(trainWindows: split.train.count)
         var parameters: [Int: LayerParameters] = [:]
         var reports: [CalibrationReport.Layer] = []
         for l in 0...(layers.last ?? 0) {

@@ -73,9 +73,10 @@ public final class CheckpointWriter {
     /// Claims `destination` for the output of a command that reads the checkpoint at `source`, opened as
     /// `store`: fails if the destination is, holds or lies inside anything the command reads (with or
     /// without `force`), or exists and `force` is false.
-    public init(destination: String, folder: Bool, force: Bool, source: String, store: TensorStore) throws {
+    /// `alsoReads`: other files the command reads (a calibration's data), which the output must not replace either.
+    public init(destination: String, folder: Bool, force: Bool, source: String, store: TensorStore, alsoReads: [String] = []) throws {
         output = try AtomicOutput(destination: destination, directory: folder, force: force,
-                                  reads: Checkpoint.inputs(of: source, store: store))
+                                  reads: Checkpoint.inputs(of: source, store: store) + alsoReads)
     }
 
     /// Writes the output and publishes it. `config` is called once the weights are written (a swap's

@@ -139,9 +139,12 @@ public enum BLAS {
         }
         withoutActuallyEscaping(body) { body in
             let work = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: tasks) { t in
+            // One worker per thread (not per task: libdispatch would use every core), each taking every
+            // `workers`-th task.
+            let workers = min(tasks, threads)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
                 recast_blas_set_in_region(1)
-                work.value(t)
+                for t in stride(from: w, to: tasks, by: workers) { work.value(t) }
                 recast_blas_set_in_region(0)
             }
         }

@@ -69,8 +69,11 @@ struct Calibrate: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard let data else { return }
-            let options = try training.options(layers: layers, seed: seed, force: force)
+            var options = try training.options(layers: layers, seed: seed, force: force)
             let model = try Model(path: converted)
+            if layers != "all" {
+                options.layers = try LayerSelection(layers).resolve(layerCount: try model.graph().layerCount, file: model.configPath ?? converted)
+            }
             try training.calibrate(model: model, destination: destination, dataFile: data.file, format: data.format,
                                    options: options, force: force)
         }
@@ -131,7 +134,9 @@ struct TrainingOptions: ParsableArguments {
         o.seed = seed
         o.force = force
         do {
-            if layers != "all" { o.layers = try LayerSelection.parse(layers, layerCount: Int(ConfigReader.largest)) }
+            // The syntax only: the layers are resolved against the model once it is open (`resolveLayers`), so a
+            // range far beyond any model is refused by the model's layer count, not enumerated.
+            if layers != "all" { _ = try LayerSelection(layers) }
             try o.validate()
         } catch {
             throw ValidationError("\(error)")
@@ -144,7 +149,14 @@ struct TrainingOptions: ParsableArguments {
                    options: CalibrationOptions, force: Bool, before: [String] = []) throws {
         let (graph, _, _) = try Calibrator.check(model: model, options: options)
         let configFile = model.configPath ?? model.path
-        // The plot is claimed before the slow part: it follows the rule of every output.
+        // The plot is claimed before the slow part: it follows the rule of every output. It is written after DST is
+        // published, so it may not lie inside DST (which --force replaces).
+        if let plot, let dst = FileSystem.realPath(destination) {
+            let folder = FileSystem.split(plot).dir
+            if let inside = FileSystem.realPath(folder.isEmpty ? "." : folder), (inside + "/").hasPrefix(dst + "/") {
+                throw CalibrationError(file: plot, "lies inside \(destination), which this command writes: write the plot outside it")
+            }
+        }
         let plotOutput = try plot.map {
             try AtomicOutput(destination: $0, directory: false, force: force, reads: try Checkpoint.inputs(of: model.path) + [dataFile])
         }
@@ -221,7 +233,7 @@ final class CalibrationBar {
         if p.layer != layer { layer = p.layer; layerStart = t }
         if t - lastDraw < 0.1 && p.step < p.steps { return }
         lastDraw = t
-        let done = Double(p.layerIndex * p.steps + p.step), total = Double(p.layerCount * p.steps)
+        let done = Double(p.layerIndex) * Double(p.steps) + Double(p.step), total = Double(p.layerCount) * Double(p.steps)
         let elapsed = t - start
         let left = done > 0 ? elapsed / done * (total - done) : 0
         let rate = t > layerStart ? Double(p.tokens) / (t - layerStart) : 0

@@ -124,10 +124,11 @@ struct Swap: ParsableCommand {
         try Calibrator.refuseNothingToTrain(try Rewrite.Swap.plan(graph: graph, options: options, file: source).config, graph: graph,
                                             file: "--feature-map \(options.featureMap.name)")
         // Claimed and released: refuses an existing DST (without --force), or one the swap would read, at once.
-        _ = try CheckpointWriter(destination: destination, folder: true, force: force, source: source, store: model.store)
+        _ = try CheckpointWriter(destination: destination, folder: true, force: force, source: source, store: model.store,
+                                 alsoReads: [data])
         let (dir, base) = FileSystem.split(destination.hasSuffix("/") ? String(destination.dropLast()) : destination)
         let scratch = try AtomicOutput(destination: FileSystem.join(dir.isEmpty ? "." : dir, ".\(base).uncalibrated"), directory: true,
-                                       force: true, reads: try Checkpoint.inputs(of: source))
+                                       force: true, reads: try Checkpoint.inputs(of: source) + [data])
         defer { scratch.abandon() }
         let swapped = FileSystem.join(scratch.temporaryPath, "swapped")
         var swapOptions = options

@@ -209,6 +209,25 @@ import RecastCore
         try expectRefusal(["calibrate", hedgehog, out, "--tokens-file", data, "--max-length", "100"],
                           naming: "config.json", ["--max-length 100 is more than the model's 64 positions"], destination: out)
         try expectRefusal(["swap", fixture("gpt2"), out, "--feature-map", "t2r", "--steps", "5"], naming: "--calibrate-on", [], destination: out)
+        // Values that would overflow or enumerate a range far beyond the model.
+        try expectRefusal(["calibrate", hedgehog, out, "--tokens-file", data, "--max-length", "16", "--epochs", "1e300"],
+                          naming: "--epochs", ["steps per layer"], destination: out)
+        try expectRefusal(["calibrate", hedgehog, out, "--tokens-file", data, "--max-length", "16", "--steps", "1000000000000000000"],
+                          naming: "--steps", ["at most"], destination: out)
+        try expectRefusal(["calibrate", hedgehog, out, "--tokens-file", data, "--max-length", "16", "--layers", "0-2000000000"],
+                          naming: "--layers 0-2000000000", ["out of range"], destination: out)
+        // DST may not replace the data it trains on, nor hold the plot (written after DST is published).
+        let holder = dir.file("holder")
+        try FileManager.default.createDirectory(atPath: holder, withIntermediateDirectories: false)
+        let inside = holder + "/data.jsonl"
+        try FileManager.default.copyItem(atPath: data, toPath: inside)
+        let replaced = try recast(["calibrate", hedgehog, holder, "--tokens-file", inside, "--max-length", "16", "--force"])
+        #expect(replaced.status == 1 && replaced.stderr.contains("reads"), "\(replaced.stderr)")
+        #expect(FileManager.default.fileExists(atPath: inside))
+        let plotted = try recast(["calibrate", hedgehog, holder, "--tokens-file", data, "--max-length", "16", "--force",
+                                  "--plot", holder + "/loss.svg"])
+        #expect(plotted.status == 1 && plotted.stderr.contains("lies inside"), "\(plotted.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: holder) == ["data.jsonl"])
         // DST exists without --force: left as it was.
         let existing = dir.file("existing")
         try FileManager.default.createDirectory(atPath: existing, withIntermediateDirectories: false)
