@@ -5,7 +5,7 @@ The Python file is the source of truth; the Swift file holds its text as a raw s
 TEMPLATE_VERSION), so the installed `recast` binary carries it with no resource bundle to find at run time.
 Run after editing the Python file:   python3 tools/embed_remote_code.py
 Check only (exit 1 when stale):       python3 tools/embed_remote_code.py --check
-Tests/CheckpointTests/RemoteCodeTests.swift runs the check.
+Tests/CLITests/ExportTests.swift (theTemplateIsEmbeddedAndWrittenAsIs) runs the check.
 """
 import os
 import re
