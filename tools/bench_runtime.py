@@ -3,7 +3,7 @@
 
     python3 tools/bench_runtime.py [--work .cache/bench-runtime] [--threads 2] [--length 512] [--long 4096]
                                    [--repeat 3] [--steps 16] [--skip-torch] [--skip-llama] [--skip-memory]
-                                   [--json FILE] [--recast BINARY] [--no-build]
+                                   [--json FILE] [--recast BINARY] [--no-build] [--llama-bench BINARY]
     python3 tools/bench_runtime.py --profile     # where Recast's time goes instead (one thread)
 
 Never run in CI: it builds Recast in release mode and takes several minutes. Set
@@ -13,21 +13,23 @@ The model: the SmolLM2-135M-Instruct GGUF of tools/models.py (`smollm2-gguf`), c
 `recast convert X.gguf FOLDER` into a Hugging Face folder of f32 weights (cached under --work), and its
 swap `recast swap … --feature-map hedgehog --layers all --seed 0`. Every engine gets the same weights, the
 same synthetic tokens (SplitMix64 of seed 0, as `recast run --length N --seed 0`) and --threads threads
-(Recast: OPENBLAS_NUM_THREADS; PyTorch: torch.set_num_threads; llama.cpp: n_threads and n_threads_batch).
+(Recast: OPENBLAS_NUM_THREADS; PyTorch: torch.set_num_threads; llama.cpp: -t, or n_threads and n_threads_batch).
 
   prefill   --length tokens in one parallel pass, in-process, weights loaded once, best of --repeat:
             with the logits of the last position only (what generating needs; llama.cpp's default) and of
             every position ([T, vocab], 100 MB at 512 tokens).
               Recast:    `recast bench forward MODEL --length T --repeat N [--logits last]`
               PyTorch:   transformers' LlamaForCausalLM (torch 2.13 CPU), `model(ids, logits_to_keep=1)` / `model(ids)`
-              llama.cpp: llama-cpp-python's `Llama.eval` of the tokens, only when `import llama_cpp` works (it
-                         is never installed here: it compiles for 15-30 minutes), on an F32 GGUF that
+              llama.cpp: `llama-bench -p T -n 0` (its own token ids; logits of the last position), when
+                         tools/build_llama_cpp.sh has built it (or --llama-bench names one); else llama-cpp-python's
+                         `Llama.eval` when `import llama_cpp` works. On an F32 GGUF that
                          `recast convert X.gguf Y.gguf --dtype f32` writes, with an F32 KV cache
   decode    milliseconds per token after --length tokens of context, batch 1:
               Recast:    `recast bench decode MODEL --lengths T --steps S` (a synthetic history of T tokens
                          in the KV cache; a step costs the same as after a real prefill)
               PyTorch:   HF `generate` (greedy, KV cache) of S+1 tokens minus that of 1 token, over S
-              llama.cpp: `Llama.eval` of one token at a time after the prefill
+              llama.cpp: `llama-bench -p 0 -n S -d T` (S tokens after a context of T), or `Llama.eval`
+                         of one token at a time after the prefill
   peak      each process's peak resident memory (wait4's ru_maxrss): the prefill process (its logits
             included), and the decode process
   swapped   the Hedgehog swap's decode time at --long against --length (`recast bench decode --lengths`)
@@ -130,6 +132,25 @@ for _ in range(2):
 print(json.dumps({"llama_cpp": llama_cpp.__version__, "kv_cache": kv, "prefill_last_s": prefill_s, "decode_ms": min(decode)}))
 """
 
+
+
+def llama_bench(binary, gguf, length, repeat, steps, threads):
+    """llama.cpp's own benchmark on the F32 GGUF with an F32 KV cache: prefill of `length` tokens (pp), and
+    decoding `steps` tokens after a context of `length` (tg at depth), best of the repetitions. llama-bench
+    feeds its own token ids (a prefill's cost does not depend on which tokens). Peak memory is the larger of
+    the two runs'."""
+    common = [binary, "-m", gguf, "-t", str(threads), "-ctk", "f32", "-ctv", "f32", "-o", "json"]
+    pp = measure(common + ["-p", str(length), "-n", "0", "-b", str(length), "-ub", str(length), "-r", str(repeat)])
+    tg = measure(common + ["-p", "0", "-n", str(steps), "-d", str(length), "-r", "2"])
+
+    def best_ns(r):
+        (test,) = json.loads(r.stdout)
+        return min(test["samples_ns"]), test
+
+    pp_ns, info = best_ns(pp)
+    tg_ns, _ = best_ns(tg)
+    return {"build": f"{info.get('build_number', '?')} ({info.get('build_commit', '?')})", "kv_cache": "F32",
+            "prefill_last_s": pp_ns / 1e9, "decode_ms": tg_ns / 1e6 / steps, "peak": max(pp.peak_bytes, tg.peak_bytes)}
 
 def sh(cmd, env=None):
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
@@ -297,6 +318,8 @@ def main():
     ap.add_argument("--steps", type=int, default=16, help="decoded tokens timed")
     ap.add_argument("--skip-torch", action="store_true")
     ap.add_argument("--skip-llama", action="store_true")
+    ap.add_argument("--llama-bench", help="llama.cpp's llama-bench binary (default: the one tools/build_llama_cpp.sh "
+                                          "builds in .cache/llama.cpp, when present)")
     ap.add_argument("--skip-memory", action="store_true", help="skip run, generate and verify")
     ap.add_argument("--no-build", action="store_true", help="use the release binary as it is")
     ap.add_argument("--recast", help="this recast binary instead of building .build/release/recast")
@@ -353,12 +376,19 @@ def main():
         r = measure([sys.executable, "-c", TORCH, model, str(T), str(N), str(S), str(a.threads), tools])
         rows["pytorch"] = json.loads(r.stdout.strip().splitlines()[-1]) | {"peak": r.peak_bytes}
 
-    llama_note = "llama.cpp: not measured (llama_cpp is not importable); the issue's anchors are used"
+    llama_note = ("llama.cpp: not measured (no llama-bench: `bash tools/build_llama_cpp.sh` builds it; "
+                  "llama_cpp is not importable); the issue's anchors are used")
     if not a.skip_llama:
-        if subprocess.run([sys.executable, "-c", "import llama_cpp"], capture_output=True).returncode == 0:
-            f32_gguf = os.path.join(a.work, "smollm2-f32.gguf")
+        bench_binary = a.llama_bench or os.path.join(ROOT, ".cache", "llama.cpp", "build", "bin", "llama-bench")
+        f32_gguf = os.path.join(a.work, "smollm2-f32.gguf")
+        if os.path.exists(bench_binary) or subprocess.run([sys.executable, "-c", "import llama_cpp"], capture_output=True).returncode == 0:
             if not os.path.exists(f32_gguf):
                 sh([recast, "convert", gguf, f32_gguf, "--dtype", "f32", "--force"])
+        if os.path.exists(bench_binary):
+            rows["llama.cpp"] = llama_bench(bench_binary, f32_gguf, T, N, S, a.threads)
+            llama_note = (f"llama.cpp: llama-bench build {rows['llama.cpp']['build']}, F32 GGUF, F32 KV cache "
+                          f"(prefill: pp{T}; decode: tg{S} at depth {T})")
+        elif subprocess.run([sys.executable, "-c", "import llama_cpp"], capture_output=True).returncode == 0:
             r = measure([sys.executable, "-c", LLAMA, f32_gguf, str(T), str(N), str(S), str(a.threads), tools])
             rows["llama.cpp"] = json.loads(r.stdout.strip().splitlines()[-1]) | {"peak": r.peak_bytes}
             llama_note = f"llama.cpp: llama-cpp-python {rows['llama.cpp']['llama_cpp']}, F32 GGUF, {rows['llama.cpp']['kv_cache']} KV cache"
