@@ -283,8 +283,8 @@ public enum Calibrator {
     }
 
     /// What a calibration holds at its peak resident set, worked out before anything is loaded, as an upper bound:
-    /// the process itself (runtime, libraries and OpenBLAS's buffers: `processBaseline`); the model's files as read
-    /// (mapped pages stay resident until the output is written); the teacher's weights in f32; the hidden states of
+    /// the process itself (runtime, libraries and OpenBLAS's buffers: `processBaseline`); the teacher's weights in f32
+    /// (the model's mapped pages are given back as each tensor is read, `Model.init`); the hidden states of
     /// every calibration token (one row of the hidden size each, and one pass's copy); the captures of one layer
     /// (q, k, v and the attention output per query head, and the layer's input and output: 4·H·d + 2·hidden values
     /// per token); the trainer's copies of them (per head v′ = [v, 1] and, with a window, the window terms, d + 1
@@ -294,7 +294,6 @@ public enum Calibrator {
     public static func memoryNeed(graph: ModelGraph, store: TensorStore, data: CalibrationData) -> MemoryNeed {
         var need = MemoryNeed()
         need.add("the process (runtime, libraries, BLAS buffers)", [processBaseline], bytesEach: 1)
-        need.add("the model's files as read", [store.files.reduce(0) { MemoryNeed.sum($0, FileSystem.fileSize($1) ?? 0) }], bytesEach: 1)
         need.add(RunLimits.weightsNeed(graph: graph.softmaxOnly, store: store))
         let n = data.tokens, longest = data.windows.map(\.count).max() ?? 0
         need.add(RunLimits.batchNeed(graph: graph.softmaxOnly, sequences: data.windows.count, tokens: n, longest: longest,
