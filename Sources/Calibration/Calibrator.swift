@@ -342,8 +342,19 @@ public enum Calibrator {
         Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
-    /// The process's peak resident set size (`ru_maxrss`).
+    /// This program's peak resident set size: VmHWM of /proc/self/status, else `ru_maxrss`. Not `ru_maxrss` first: a
+    /// process started by fork and exec keeps the parent's peak there when it was larger (Linux carries it across exec).
     static func peakResidentBytes() -> Int {
+        if let file = fopen("/proc/self/status", "r") {
+            defer { fclose(file) }
+            var line = [CChar](repeating: 0, count: 512)
+            while fgets(&line, Int32(line.count), file) != nil {
+                let text = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+                guard text.hasPrefix("VmHWM:") else { continue }
+                let fields = text.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+                if let kilobytes = fields.first.flatMap({ Int($0) }) { return kilobytes * 1024 }
+            }
+        }
         var usage = rusage()
         guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
         return usage.ru_maxrss * 1024
