@@ -104,6 +104,7 @@ def main():
     p.add_argument("--tokens", default=None, help="comma-separated calibration token counts")
     p.add_argument("--map", default="hedgehog")
     p.add_argument("--window", type=int, default=None)
+    p.add_argument("--feature-dim", type=int, default=None, help="swap's --feature-dim (default: the map's)")
     p.add_argument("--steps", type=int, default=None, help="steps per layer (default: one epoch)")
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--batch", type=int, default=None)
@@ -144,8 +145,10 @@ def main():
 
     swapped = os.path.join(work, "swapped")
     swap_args = ["swap", original, swapped, "--feature-map", a.map] + (["--window", str(a.window)] if a.window else [])
+    swap_args += ["--feature-dim", str(a.feature_dim)] if a.feature_dim else []
     recast(binary, swap_args, "swap")
-    print(f"model: {a.model} ({original}); swap: {a.map}, every layer" + (f", window {a.window}" if a.window else ""))
+    print(f"model: {a.model} ({original}); swap: {a.map}, every layer" + (f", window {a.window}" if a.window else "")
+          + (f", feature dim {a.feature_dim}" if a.feature_dim else ""))
     print(f"calibration text: /usr/share/common-licenses/* ({'sentences' if encoder else 'one document'}); "
           f"evaluation text: pydoc_data.topics ({'%d sentences' % a.eval_sentences if encoder else '%d tokens' % a.eval_tokens})")
     before = verify_figures(binary, original, swapped, eval_args)
@@ -172,6 +175,10 @@ def main():
               f"{run['peak_memory_bytes'] / 2**20:.0f} MiB (bound {run['memory_bound_bytes'] / 2**20:.0f} MiB); "
               f"validation attention error down {min(ratios):.1f}x to {max(ratios):.1f}x per layer")
         print(f"  {describe(after)}")
+        if run["peak_memory_bytes"] > run["memory_bound_bytes"]:
+            print(f"  WARNING: the peak memory is above calibrate's bound, which should be an upper bound")
+        load = os.getloadavg()
+        print(f"  load average after the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (1, 5, 15 min)")
     if a.json:
         print(json.dumps(results, indent=1))
 

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Checkpoint
+import LinearAlgebra
 import ModelGraph
 import RecastCore
 import Runtime
@@ -162,7 +163,7 @@ public enum Calibrator {
         guard let steps = options.steps(trainWindows: split.train.count) else {
             throw CalibrationError(file: "--epochs", "\(options.epochs) epochs of \(split.train.count) training windows come to more than \(CalibrationOptions.maximumSteps) steps per layer")
         }
-        let need = memoryNeed(graph: graph, store: model.store, data: data, batch: options.batch)
+        let need = memoryNeed(graph: graph, store: model.store, data: data)
         if let refusal = need.refusal(for: "calibrating on \(data.tokens) tokens") {
             throw CalibrationError(file: data.file, refusal + ": give fewer tokens (--tokens N)")
         }
@@ -281,26 +282,38 @@ public enum Calibrator {
         return Array(Set(asked)).sorted()
     }
 
-    /// What a calibration holds at its peak, on top of the process itself: the teacher's weights in f32; the
-    /// hidden states of every calibration token (one row of the hidden size each, and one pass's copy); the
-    /// captures of one layer (q, k, v and the attention output per query head, and the layer's input and
-    /// output: 4·H·d + 2·hidden values per token); the activations of one forward pass; and the trainer's
-    /// working set on `batch` windows (per head, φ(q) and φ(k) and their gradients, and the window's q, k, v,
-    /// outputs and gradients).
-    public static func memoryNeed(graph: ModelGraph, store: TensorStore, data: CalibrationData, batch: Int) -> MemoryNeed {
-        var need = RunLimits.weightsNeed(graph: graph.softmaxOnly, store: store)
+    /// What a calibration holds at its peak resident set, worked out before anything is loaded, as an upper bound:
+    /// the process itself (runtime, libraries and OpenBLAS's buffers: `processBaseline`); the teacher's weights in f32
+    /// (the model's mapped pages are given back as each tensor is read, `Model.init`); the hidden states of
+    /// every calibration token (one row of the hidden size each, and one pass's copy); the captures of one layer
+    /// (q, k, v and the attention output per query head, and the layer's input and output: 4·H·d + 2·hidden values
+    /// per token); the trainer's copies of them (per head v′ = [v, 1] and, with a window, the window terms, d + 1
+    /// values each per token); the activations of one forward pass; and the trainer's working set, per thread, on
+    /// the longest window (per head φ(q), φ(k), their shifted copies and gradients, and the head's values,
+    /// outputs, gradients and masks; only that many heads are worked on at once, whatever `--batch`).
+    public static func memoryNeed(graph: ModelGraph, store: TensorStore, data: CalibrationData) -> MemoryNeed {
+        var need = MemoryNeed()
+        need.add("the process (runtime, libraries, BLAS buffers)", [processBaseline], bytesEach: 1)
+        need.add(RunLimits.weightsNeed(graph: graph.softmaxOnly, store: store))
         let n = data.tokens, longest = data.windows.map(\.count).max() ?? 0
         need.add(RunLimits.batchNeed(graph: graph.softmaxOnly, sequences: data.windows.count, tokens: n, longest: longest,
                                      passRows: min(n, max(longest, 4096)), logits: .none))
         let qkvo = MemoryNeed.product([4, graph.heads, graph.headDim])
         need.add("one layer's captures", [n, MemoryNeed.sum(qkvo, MemoryNeed.product([2, graph.hiddenSize]))])
         if let la = graph.linearAttention {
+            need.add("the trainer's copies of the captures", [n, graph.heads, graph.headDim + 1, la.window == nil ? 1 : 2])
             let m = la.featureMap.map.featureCount(dimension: la.featureDim, headDim: graph.headDim)
-            let perToken = MemoryNeed.sum(MemoryNeed.product([4, m]), MemoryNeed.product([8, graph.headDim]))
-            need.add("training working set", [min(batch, data.windows.count), longest, graph.heads, perToken])
+            let perToken = [MemoryNeed.product([8, m]), MemoryNeed.product([8, graph.headDim + 1]), LinearTerms.chunk]
+                .reduce(0, MemoryNeed.sum)
+            need.add("training working set", [BLAS.expectedThreads(), longest, perToken])
         }
         return need
     }
+
+    /// The resident memory of a calibrating process before any data: the Swift runtime, the binary and its
+    /// libraries, and OpenBLAS once loaded with its per-thread buffers (measured at about 40 MB with 2 threads on
+    /// Debian 12; this adds a margin).
+    static let processBaseline = 64 << 20
 
     /// The name a layer's trained tensor goes by in `LayerParameters`.
     static func suffix(_ parameter: FeatureMapParameter?) -> String { parameter?.suffix ?? "window_factors" }
@@ -329,8 +342,19 @@ public enum Calibrator {
         Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
-    /// The process's peak resident set size (`ru_maxrss`).
+    /// This program's peak resident set size: VmHWM of /proc/self/status, else `ru_maxrss`. Not `ru_maxrss` first: a
+    /// process started by fork and exec keeps the parent's peak there when it was larger (Linux carries it across exec).
     static func peakResidentBytes() -> Int {
+        if let file = fopen("/proc/self/status", "r") {
+            defer { fclose(file) }
+            var line = [CChar](repeating: 0, count: 512)
+            while fgets(&line, Int32(line.count), file) != nil {
+                let text = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+                guard text.hasPrefix("VmHWM:") else { continue }
+                let fields = text.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+                if let kilobytes = fields.first.flatMap({ Int($0) }) { return kilobytes * 1024 }
+            }
+        }
         var usage = rusage()
         guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
         return usage.ru_maxrss * 1024

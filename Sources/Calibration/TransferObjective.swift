@@ -109,17 +109,22 @@ enum TransferObjective {
         guard map.parameters(layout).contains(where: \.trained) else { return result }
         let (dPhiQ, dPhiK) = LinearTerms.backward(student.reach, phiQ: phiQ, phiK: phiK, values: x.values, gradient: g,
                                                   rows: t, features: m, width: e)
-        let ldx = layout.inFeatures
-        x.queryInput.withUnsafeBufferPointer { xq in
-            dPhiQ.withUnsafeBufferPointer {
-                result.query = map.backward(student.query, head: h, x: xq.baseAddress!, rows: t, ldx: ldx, outputGradient: $0.baseAddress!).parameters
+        // The maps' backward passes, from the features the forward pass computed where the map can take them.
+        func mapBackward(_ weights: FeatureMapWeights, input: [Float], features: [Float], gradient: [Float]) -> [String: [Float]] {
+            input.withUnsafeBufferPointer { xb in
+                gradient.withUnsafeBufferPointer { gb in
+                    guard let reusing = map as? any BackwardFromFeatures else {
+                        return map.backward(weights, head: h, x: xb.baseAddress!, rows: t, ldx: layout.inFeatures, outputGradient: gb.baseAddress!).parameters
+                    }
+                    return features.withUnsafeBufferPointer {
+                        reusing.backward(weights, head: h, x: xb.baseAddress!, rows: t, ldx: layout.inFeatures, features: $0.baseAddress!,
+                                         outputGradient: gb.baseAddress!).parameters
+                    }
+                }
             }
         }
-        x.keyInput.withUnsafeBufferPointer { xk in
-            dPhiK.withUnsafeBufferPointer {
-                result.key = map.backward(student.key, head: h, x: xk.baseAddress!, rows: t, ldx: ldx, outputGradient: $0.baseAddress!).parameters
-            }
-        }
+        result.query = mapBackward(student.query, input: x.queryInput, features: phiQ, gradient: dPhiQ)
+        result.key = mapBackward(student.key, input: x.keyInput, features: phiK, gradient: dPhiK)
         return result
     }
 
@@ -163,6 +168,14 @@ enum TransferObjective {
         return out
     }
 }
+
+/// A feature map whose backward pass can start from φ(x) as its forward pass computed it.
+protocol BackwardFromFeatures {
+    func backward(_ w: FeatureMapWeights, head: Int, x: UnsafePointer<Float>, rows: Int, ldx: Int,
+                  features: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>) -> FeatureMapGradient
+}
+
+extension Hedgehog: BackwardFromFeatures {}
 
 /// Runs `body` for 0..<count over Recast's threads (`BLAS.inParallel`: products inside run on their calling
 /// thread) and returns the results in index order, so that any reduction over them is the same on every run.

@@ -32,17 +32,24 @@ public struct Hedgehog: FeatureMap {
         for r in 0..<rows {
             let row = out + r * 2 * k
             for j in 0..<k { row[k + j] = -row[j] }
-            Softmax.row(row, k)
-            Softmax.row(row + k, k)
+            Softmax.fastRow(row, k)
+            Softmax.fastRow(row + k, k)
         }
     }
 
     /// Through each softmax s: dv = s ⊙ (g − ⟨g, s⟩); du = dv₊ − dv₋.
     public func backward(_ w: FeatureMapWeights, head: Int, x: UnsafePointer<Float>, rows: Int, ldx: Int,
                          outputGradient g: UnsafePointer<Float>) -> FeatureMapGradient {
-        let k = w.dimension
-        var phi = [Float](repeating: 0, count: rows * 2 * k)
+        var phi = [Float](repeating: 0, count: rows * 2 * w.dimension)
         phi.withUnsafeMutableBufferPointer { forward(w, head: head, x: x, rows: rows, ldx: ldx, into: $0.baseAddress!) }
+        return phi.withUnsafeBufferPointer { backward(w, head: head, x: x, rows: rows, ldx: ldx, features: $0.baseAddress!, outputGradient: g) }
+    }
+
+    /// As `backward(_:head:x:rows:ldx:outputGradient:)`, given φ(x) `[rows, 2k]` as `forward` computed it (a trainer
+    /// that has just run the forward pass saves computing it again).
+    public func backward(_ w: FeatureMapWeights, head: Int, x: UnsafePointer<Float>, rows: Int, ldx: Int,
+                         features phi: UnsafePointer<Float>, outputGradient g: UnsafePointer<Float>) -> FeatureMapGradient {
+        let k = w.dimension
         var du = [Float](repeating: 0, count: rows * k)
         for r in 0..<rows {
             let base = r * 2 * k

@@ -18,9 +18,11 @@ struct Calibrate: ParsableCommand {
             "calibration" record in config.json's linear_attention block (the data's SHA-256 and tokens, the \
             options, and per layer the validation attention error before and after).
 
-            Memory: the f32 weights, plus per calibration token about 4 × (3 × hidden + 4 × heads × head size) \
-            bytes (its hidden states and one layer's q, k, v and outputs), plus one pass's activations. Data that \
-            would not fit is refused with both figures. The same data, options and seed give byte-identical output.
+            Memory (an upper bound of the peak, worked out before loading): the process, the f32 \
+            weights, plus per calibration token about 4 × (4 × hidden + 5 × heads × head size) bytes (6 × with \
+            --window: its hidden states, one layer's q, k, v and outputs, and the trainer's copies), plus one pass's \
+            activations and the trainer's working set. Data that would not fit is refused with both figures. The \
+            same data, options and seed give byte-identical output.
             """
     )
 
