@@ -2,7 +2,11 @@
 """PyTorch checkpoints written by real `torch.save` (torch 2.13 CPU), for the tests of Recast's pickle reader.
 
     python3 tools/torch_fixtures.py DIR
+    python3 tools/torch_fixtures.py --model MODEL_FOLDER DIR
 
+The second form loads a real model folder (e.g. all-MiniLM-L6-v2) with transformers' AutoModel and writes
+DIR/pytorch_model.bin (torch.save of its state_dict, zip format), DIR/config.json and
+DIR/pytorch_model.expected.safetensors, and prints {"path", "expected"}. The first form
 writes into DIR, in one process (importing torch costs seconds):
 
 - every case below twice: `NAME.pt` in the zip format (torch's default) and `NAME-legacy.pth` in the legacy
@@ -132,7 +136,23 @@ def write_expected(checkpoints, path):
     return list(tensors), skipped
 
 
+def real_model(src, out):
+    import transformers
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    os.makedirs(out, exist_ok=True)
+    model = transformers.AutoModel.from_pretrained(src)
+    shutil.copy(os.path.join(src, "config.json"), os.path.join(out, "config.json"))
+    path = os.path.join(out, "pytorch_model.bin")
+    torch.save(model.state_dict(), path)
+    expected = os.path.join(out, "pytorch_model.expected.safetensors")
+    write_expected([path], expected)
+    print(json.dumps({"path": path, "expected": expected}))
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--model":
+        return real_model(sys.argv[2], os.path.abspath(sys.argv[3]))
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = os.path.abspath(sys.argv[1])
