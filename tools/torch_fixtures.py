@@ -5,8 +5,8 @@
     python3 tools/torch_fixtures.py --model MODEL_FOLDER DIR
 
 The second form loads a real model folder (e.g. all-MiniLM-L6-v2) with transformers' AutoModel and writes
-DIR/pytorch_model.bin (torch.save of its state_dict, zip format), DIR/config.json and
-DIR/pytorch_model.expected.safetensors, and prints {"path", "expected"}. The first form
+DIR/pytorch_model.bin (torch.save of its state_dict, zip format), DIR/config.json and, beside DIR,
+DIR.expected.safetensors, and prints {"path", "expected"}. The first form
 writes into DIR, in one process (importing torch costs seconds):
 
 - every case below twice: `NAME.pt` in the zip format (torch's default) and `NAME-legacy.pth` in the legacy
@@ -145,7 +145,7 @@ def real_model(src, out):
     shutil.copy(os.path.join(src, "config.json"), os.path.join(out, "config.json"))
     path = os.path.join(out, "pytorch_model.bin")
     torch.save(model.state_dict(), path)
-    expected = os.path.join(out, "pytorch_model.expected.safetensors")
+    expected = out.rstrip("/") + ".expected.safetensors"  # beside the folder: a model folder prefers safetensors
     write_expected([path], expected)
     print(json.dumps({"path": path, "expected": expected}))
 
