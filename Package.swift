@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors"]),
         .testTarget(name: "GGUFTests", dependencies: ["TestSupport", "RecastCore", "GGUF", "Tokenizer"]),
         .testTarget(name: "HDF5Tests", dependencies: ["RecastCore", "HDF5", "SafeTensors"]),
-        .testTarget(name: "TorchPickleTests", dependencies: ["TestSupport", "RecastCore", "TorchPickle", "Checkpoint"]),
+        .testTarget(name: "TorchPickleTests", dependencies: ["TestSupport", "RecastCore", "TorchPickle", "Checkpoint", "recast"]),
         .testTarget(name: "CheckpointTests", dependencies: ["TestSupport", "RecastCore", "Checkpoint", "TorchPickle", "SafeTensors", "HDF5", "ModelGraph", "Rewrite", "recast"]),
         .testTarget(name: "ModelGraphTests", dependencies: ["TestSupport", "RecastCore", "FeatureMaps", "ModelGraph", "Checkpoint"]),
         .testTarget(name: "RuntimeTests", dependencies: ["TestSupport", "RecastCore", "LinearAlgebra", "FeatureMaps", "ModelGraph", "Checkpoint", "Runtime", "Rewrite"]),
