@@ -101,6 +101,13 @@ public struct TorchStorageReference: Sendable, Hashable {
     /// The element count (bytes for an untyped storage).
     public var count: Int
 
+    public init(type: TorchStorageType, key: String, location: String, count: Int) {
+        self.type = type
+        self.key = key
+        self.location = location
+        self.count = count
+    }
+
     /// The storage's size in bytes, or nil when it overflows.
     public var byteCount: Int? {
         let (b, o) = count.multipliedReportingOverflow(by: type.unitSize)
@@ -117,4 +124,12 @@ public struct TorchTensorReference: Sendable, Hashable {
     public var shape: [Int]
     /// In elements of `dtype`, one per dimension.
     public var strides: [Int]
+
+    public init(storage: TorchStorageReference, dtype: TorchDType, offset: Int, shape: [Int], strides: [Int]) {
+        self.storage = storage
+        self.dtype = dtype
+        self.offset = offset
+        self.shape = shape
+        self.strides = strides
+    }
 }

@@ -100,8 +100,8 @@ import TorchPickle
     /// outputs are the ones of the same weights in safetensors.
     @Test func runOnPyTorchFolderMatchesSafetensors() throws {
         let a = fixtures.dir.file("run-bin.safetensors"), b = fixtures.dir.file("run-st.safetensors")
-        let r1 = try recast(["run", fixtures.path("gpt2-bin"), "--tokens", "1,99,5", "--out", a])
-        let r2 = try recast(["run", fixture("gpt2"), "--tokens", "1,99,5", "--out", b])
+        let r1 = try recast(["run", fixtures.path("gpt2-bin"), "--tokens", "1,9,5", "--out", a])
+        let r2 = try recast(["run", fixture("gpt2"), "--tokens", "1,9,5", "--out", b])
         #expect(r1.status == 0, "\(r1.stderr)")
         #expect(r2.status == 0, "\(r2.stderr)")
         let x = try Checkpoint.open(a), y = try Checkpoint.open(b)

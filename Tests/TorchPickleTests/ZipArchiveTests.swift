@@ -24,7 +24,7 @@ struct ZipBuilder {
         var flags: UInt16 = 0
         /// Added to the local header offset the directory records.
         var offsetShift = 0
-        /// Replaces the compressed and uncompressed sizes the directory records.
+        /// Replaces the compressed and uncompressed sizes the directory and the local header record.
         var declaredSize: Int? = nil
         /// An entry with no local header of its own: the directory points at `sharedOffset` instead.
         var sharedOffset: Int? = nil
@@ -34,10 +34,10 @@ struct ZipBuilder {
 
     func le(_ v: Int, _ width: Int) -> [UInt8] { PickleBuilder.le(UInt64(v), width) }
 
-    func localHeader(_ name: String, _ data: [UInt8], flags: UInt16 = 0, method: UInt16 = 0) -> [UInt8] {
+    func localHeader(_ name: String, _ data: [UInt8], flags: UInt16 = 0, method: UInt16 = 0, size: Int? = nil) -> [UInt8] {
         let n = Array(name.utf8)
         return le(0x0403_4B50, 4) + le(20, 2) + le(Int(flags), 2) + le(Int(method), 2) + le(0, 4) + le(Int(crc32(data)), 4)
-            + le(data.count, 4) + le(data.count, 4) + le(n.count, 2) + le(0, 2) + n
+            + le(size ?? data.count, 4) + le(size ?? data.count, 4) + le(n.count, 2) + le(0, 2) + n
     }
 
     func build() -> [UInt8] {
@@ -46,7 +46,7 @@ struct ZipBuilder {
             let offset = e.sharedOffset ?? out.count
             let name = Array(e.name.utf8)
             let crc = Int(crc32(e.data))
-            if e.sharedOffset == nil { out += localHeader(e.localName ?? e.name, e.data, flags: e.flags, method: e.method) + e.data }
+            if e.sharedOffset == nil { out += localHeader(e.localName ?? e.name, e.data, flags: e.flags, method: e.method, size: e.declaredSize) + e.data }
             let size = e.declaredSize ?? e.data.count
             let extra = zip64 ? le(1, 2) + le(24, 2) + le(size, 8) + le(size, 8) + le(offset + e.offsetShift, 8) : []
             central += le(0x0201_4B50, 4) + le(45, 2) + le(45, 2) + le(Int(e.flags), 2) + le(Int(e.method), 2) + le(0, 4) + le(crc, 4)
@@ -71,10 +71,10 @@ struct ZipBuilder {
 
 /// The archives of this suite: some built here (which Python's zipfile must read as we meant them), some
 /// written by Python's zipfile (stored, deflated, zip64 extra fields) for Recast to read. One Python process.
-private final class ZipFixtures: @unchecked Sendable {
+final class ZipFixtures: @unchecked Sendable {
     let dir = TempDir()
     /// archive → entry name → sha256 of the contents, as Python's zipfile reads them.
-    var python: [String: [String: String]] = [:]
+    var digests: [String: [String: String]] = [:]
 
     static let built: [String: ZipBuilder] = [
         "plain.zip": ZipBuilder(entries: [.init(name: "a/data.pkl", data: Array("pickle".utf8)), .init(name: "a/data/0", data: [1, 2, 3, 4])]),
@@ -100,7 +100,7 @@ print(json.dumps(out))
 """#
         if let r = try? python(["-c", script, f.dir.path]), r.status == 0, let json = try? JSON.parse(r.stdout) {
             for (archive, entries) in json.objectValue ?? [] {
-                f.python[archive] = Dictionary(uniqueKeysWithValues: (entries.objectValue ?? []).map { ($0.0, $0.1.stringValue ?? "") })
+                f.digests[archive] = Dictionary(uniqueKeysWithValues: (entries.objectValue ?? []).map { ($0.0, $0.1.stringValue ?? "") })
             }
         }
         return f
@@ -130,7 +130,7 @@ func zipFailure(_ bytes: [UInt8]) -> String? {
 
     @Test(arguments: ["plain.zip", "zip64.zip", "python.zip"])
     func entriesMatchPythonZipfile(archive: String) throws {
-        let expected = try #require(fixtures.python[archive], "python did not run")
+        let expected = try #require(fixtures.digests[archive], "python did not run")
         let bytes = try #require(FileManager.default.contents(atPath: fixtures.dir.file(archive)))
         let contents = try readZip(Array(bytes))
         #expect(Set(contents.keys) == Set(expected.keys))
