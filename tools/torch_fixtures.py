@@ -19,7 +19,8 @@ writes into DIR, in one process (importing torch costs seconds):
   `safetensors.torch.save_file({name: tensor.contiguous()})` after `torch.load(weights_only=True)`, with
   nested dicts flattened by joining keys with dots and shared tensors cloned.
 
-and prints JSON: {"files": {NAME: {"path", "expected", "format", "tied": [[names sharing one storage]],
+and prints JSON: {"files": {NAME: {"path", "expected", "format", "tied": [[names whose bytes overlap in one
+storage, found from torch.load's data pointers, offsets and strides]],
 "tensors": [names], "skipped": [non-tensor keys]}}} (paths relative to DIR).
 
 Cases: `dtypes` (every dtype torch and safetensors share; the legacy file leaves out float8 and u16/u32/u64,
@@ -58,20 +59,20 @@ def dtypes_case():
     out["c64"] = torch.complex(base[0], base[1])
     out["scalar"] = torch.tensor(2.5)
     out["empty"] = torch.zeros(0, 4)
-    return out, []
+    return out
 
 
 def tied_case():
     base = torch.arange(64, dtype=torch.float32) / 8
     emb = torch.randn(8, 4, generator=torch.Generator().manual_seed(2))
     sd = collections.OrderedDict()
-    sd["first"] = base[0:16].view(4, 4)
+    sd["first"] = base[0:16].view(4, 4)  # first, second and tail share a storage but no bytes: not tied
     sd["second"] = base[16:40].view(6, 4)
     sd["tail"] = base[60:64]
     sd["embed.weight"] = emb
     sd["lm_head.weight"] = emb  # the same tensor under two names
     sd["lone"] = torch.ones(3)
-    return sd, [["first", "second", "tail"], ["embed.weight", "lm_head.weight"]]
+    return sd
 
 
 def strided_case():
@@ -82,14 +83,14 @@ def strided_case():
     sd["columns"] = m[:, 1:4]
     sd["plain"] = m
     sd["half_t"] = torch.arange(12, dtype=torch.float16).reshape(3, 4).t()
-    return sd, [["transposed", "every_other_row", "columns", "plain"]]
+    return sd
 
 
 def nested_case():
     g = torch.Generator().manual_seed(3)
     sd = {"encoder.weight": torch.randn(4, 3, generator=g), "encoder.bias": torch.randn(4, generator=g),
           "head": {"weight": torch.randn(2, 4, generator=g)}}
-    return {"model": sd, "epoch": 3, "optimizer_name": "adam"}, []
+    return {"model": sd, "epoch": 3, "optimizer_name": "adam"}
 
 
 def ordered_case():
@@ -97,7 +98,7 @@ def ordered_case():
     module = torch.nn.Sequential(torch.nn.Linear(5, 3), torch.nn.LayerNorm(3), torch.nn.Linear(3, 2, bias=False))
     sd = module.state_dict()
     assert isinstance(sd, collections.OrderedDict)
-    return sd, []
+    return sd
 
 
 # torch writes these dtypes in the legacy format as untyped storages that its own torch.load cannot read back.
@@ -125,15 +126,40 @@ def flatten(obj, prefix=""):
     return tensors, skipped
 
 
+def overlapping_groups(tensors):
+    """Groups of names whose bytes overlap in one storage (as torch.load made them), in stored order."""
+    spans = []
+    for name, t in tensors.items():
+        start = t.untyped_storage().data_ptr() + t.storage_offset() * t.element_size()
+        extent = 1 + sum((n - 1) * st for n, st in zip(t.shape, t.stride())) if t.numel() else 0
+        spans.append((name, t.untyped_storage().data_ptr(), start, start + extent * t.element_size()))
+    parent = {n: n for n, *_ in spans}
+
+    def root(n):
+        while parent[n] != n:
+            n = parent[n]
+        return n
+    for i, (a, sa, a0, a1) in enumerate(spans):
+        for b, sb, b0, b1 in spans[i + 1:]:
+            if sa == sb and a0 < b1 and b0 < a1:
+                parent[root(b)] = root(a)
+    groups = collections.OrderedDict()
+    for n, *_ in spans:
+        groups.setdefault(root(n), []).append(n)
+    return [g for g in groups.values() if len(g) > 1]
+
+
 def write_expected(checkpoints, path):
-    """The safetensors project's conversion: torch.load(weights_only=True), contiguous copies, save_file."""
-    tensors, skipped = collections.OrderedDict(), []
+    """The safetensors project's conversion: torch.load(weights_only=True), contiguous copies, save_file.
+    Returns the tensor names, the names of non-tensor values, and the groups of tensors whose bytes overlap."""
+    tensors, skipped, tied = collections.OrderedDict(), [], []
     for ckpt in checkpoints:
         t, s = flatten(torch.load(ckpt, weights_only=True, map_location="cpu"))
         tensors.update(t)
         skipped += s
+        tied += overlapping_groups(t)
     save_file({k: v.contiguous().clone() for k, v in tensors.items()}, path)
-    return list(tensors), skipped
+    return list(tensors), skipped, tied
 
 
 def real_model(src, out):
@@ -159,20 +185,20 @@ def main():
     os.makedirs(out, exist_ok=True)
     files = {}
 
-    def record(name, rel, fmt, tied, sources):
+    def record(name, rel, fmt, sources):
         expected = name + ".expected.safetensors"
-        names, skipped = write_expected([os.path.join(out, s) for s in sources], os.path.join(out, expected))
+        names, skipped, tied = write_expected([os.path.join(out, s) for s in sources], os.path.join(out, expected))
         files[name] = {"path": rel, "expected": expected, "format": fmt, "tied": tied, "tensors": names,
                        "skipped": skipped}
 
     for case, make in [("dtypes", dtypes_case), ("tied", tied_case), ("strided", strided_case),
                        ("nested", nested_case), ("ordered", ordered_case)]:
-        obj, tied = make()
+        obj = make()
         torch.save(obj, os.path.join(out, case + ".pt"))
-        record(case, case + ".pt", "pytorch-zip", tied, [case + ".pt"])
+        record(case, case + ".pt", "pytorch-zip", [case + ".pt"])
         legacy = case + "-legacy.pth"
         torch.save(legacy_subset(obj), os.path.join(out, legacy), _use_new_zipfile_serialization=False)
-        record(case + "-legacy", legacy, "pytorch-legacy", tied, [legacy])
+        record(case + "-legacy", legacy, "pytorch-legacy", [legacy])
 
     # Sharded, with the index transformers writes.
     torch.manual_seed(5)
@@ -190,7 +216,7 @@ def main():
     index = "sharded/pytorch_model.bin.index.json"
     with open(os.path.join(out, index), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
-    record("sharded", index, "pytorch-sharded", [], ["sharded/" + s for s in sorted(set(weight_map.values()))])
+    record("sharded", index, "pytorch-sharded", ["sharded/" + s for s in sorted(set(weight_map.values()))])
 
     # A tiny Hugging Face folder, saved by transformers as pytorch_model.bin.
     import transformers
@@ -207,7 +233,7 @@ def main():
             if f.endswith(".safetensors") or f.endswith(".safetensors.index.json"):
                 os.remove(os.path.join(hf, f))
         torch.save(model.state_dict(), os.path.join(hf, "pytorch_model.bin"))
-    record("hf-gpt2", "hf-gpt2/pytorch_model.bin", "pytorch-zip", [["lm_head.weight", "transformer.wte.weight"]], ["hf-gpt2/pytorch_model.bin"])
+    record("hf-gpt2", "hf-gpt2/pytorch_model.bin", "pytorch-zip", ["hf-gpt2/pytorch_model.bin"])
 
     print(json.dumps({"files": files}, indent=1))
 
