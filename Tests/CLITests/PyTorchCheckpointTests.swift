@@ -120,17 +120,18 @@ struct PyTorchFiles: Sendable {
         #expect(a.status == 0 && b.status == 0, "\(a.stderr) \(b.stderr)")
         // Offsets differ (the .bin's tied lm_head is written as `output.weight`, a copy of `token_embd.weight`,
         // where the safetensors folder has no lm_head); every tensor's other fields and bytes agree.
-        func tensors(_ path: String) throws -> [String: [String: JSON]] {
-            let list = try pythonJSON("gguf_fixtures.py", ["dump", path])["tensors"]?.arrayValue ?? []
-            return Dictionary(uniqueKeysWithValues: list.map { t in
-                (t["name"]?.stringValue ?? "", Dictionary(uniqueKeysWithValues: (t.objectValue ?? []).filter { !$0.0.hasSuffix("offset") }))
-            })
+        func ggufTensors(_ path: String) throws -> [String: [String: JSON]] {
+            var out: [String: [String: JSON]] = [:]
+            for t in try pythonJSON("gguf_fixtures.py", ["dump", path])["tensors"]?.arrayValue ?? [] {
+                var fields: [String: JSON] = [:]
+                for (key, value) in t.objectValue ?? [] where !key.hasSuffix("offset") && key != "name" { fields[key] = value }
+                out[t["name"]?.stringValue ?? ""] = fields
+            }
+            return out
         }
-        var dumpA = try tensors(fromBin)
-        let dumpB = try tensors(fromSafetensors)
-        if let output = dumpA.removeValue(forKey: "output.weight") {
-            #expect(output.filter { $0.key != "name" } == dumpA["token_embd.weight"]?.filter { $0.key != "name" })
-        }
+        var dumpA = try ggufTensors(fromBin)
+        let dumpB = try ggufTensors(fromSafetensors)
+        if let output = dumpA.removeValue(forKey: "output.weight") { #expect(output == dumpA["token_embd.weight"]) }
         #expect(!dumpA.isEmpty && dumpA == dumpB)
     }
 
