@@ -8,7 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "recast", targets: ["recast"]),
-        .library(name: "RecastKit", targets: ["RecastCore", "SafeTensors", "HDF5", "GGUF", "Quantization", "Checkpoint", "LinearAlgebra", "FeatureMaps", "ModelGraph", "Runtime", "Rewrite", "Verify", "Tokenizer", "Calibration"]),
+        .library(name: "RecastKit", targets: ["RecastCore", "SafeTensors", "HDF5", "GGUF", "TorchPickle", "Quantization", "Checkpoint", "LinearAlgebra", "FeatureMaps", "ModelGraph", "Runtime", "Rewrite", "Verify", "Tokenizer", "Calibration"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -31,8 +31,10 @@ let package = Package(
         .target(name: "SafeTensors", dependencies: ["RecastCore"], swiftSettings: strict),
         .target(name: "HDF5", dependencies: ["RecastCore", "CHDF5", "CZlib"], swiftSettings: strict),
         .target(name: "GGUF", dependencies: ["RecastCore", "Quantization"], swiftSettings: strict),
+        // PyTorch checkpoints (torch.save zip and legacy files, sharded indexes) through a pickle reader that never runs code.
+        .target(name: "TorchPickle", dependencies: ["RecastCore", "CZlib"], swiftSettings: strict),
         // Opening any checkpoint path (and a model with its config), and writing any format and model folder.
-        .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5", "GGUF", "Quantization", "ModelGraph"], swiftSettings: strict),
+        .target(name: "Checkpoint", dependencies: ["RecastCore", "SafeTensors", "HDF5", "GGUF", "TorchPickle", "Quantization", "ModelGraph"], swiftSettings: strict),
         // Text to token ids and back, exactly as Hugging Face `tokenizers` does, from tokenizer.json.
         .target(name: "Tokenizer", dependencies: ["RecastCore"], swiftSettings: strict),
         // GGML block quantisation: every block type gguf-py decodes to f32, and f32 to Q8_0/Q4_*/Q5_*, bit-identical to gguf-py.
@@ -66,7 +68,8 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors"]),
         .testTarget(name: "GGUFTests", dependencies: ["TestSupport", "RecastCore", "GGUF", "Tokenizer"]),
         .testTarget(name: "HDF5Tests", dependencies: ["RecastCore", "HDF5", "SafeTensors"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["TestSupport", "RecastCore", "Checkpoint", "SafeTensors", "HDF5", "ModelGraph", "Rewrite", "recast"]),
+        .testTarget(name: "TorchPickleTests", dependencies: ["TestSupport", "RecastCore", "TorchPickle", "Checkpoint", "recast"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["TestSupport", "RecastCore", "Checkpoint", "TorchPickle", "SafeTensors", "HDF5", "ModelGraph", "Rewrite", "recast"]),
         .testTarget(name: "ModelGraphTests", dependencies: ["TestSupport", "RecastCore", "FeatureMaps", "ModelGraph", "Checkpoint"]),
         .testTarget(name: "RuntimeTests", dependencies: ["TestSupport", "RecastCore", "LinearAlgebra", "FeatureMaps", "ModelGraph", "Checkpoint", "Runtime", "Rewrite"]),
         .testTarget(name: "RewriteTests", dependencies: ["TestSupport", "RecastCore", "FeatureMaps", "ModelGraph", "Checkpoint", "Rewrite", "recast"]),

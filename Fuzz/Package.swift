@@ -27,6 +27,8 @@ let package = Package(
         .executableTarget(name: "fuzz-hdf5", dependencies: support, swiftSettings: harness),
         .executableTarget(name: "fuzz-config-graph", dependencies: support, swiftSettings: harness),
         .executableTarget(name: "fuzz-gguf", dependencies: support, swiftSettings: harness),
+        .executableTarget(name: "fuzz-pickle", dependencies: support, swiftSettings: harness),
+        .executableTarget(name: "fuzz-torch-zip", dependencies: support, swiftSettings: harness),
     ],
     swiftLanguageVersions: [.version("6")]
 )

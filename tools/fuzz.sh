@@ -5,7 +5,8 @@
 #
 #   bash tools/fuzz.sh [options] [TARGET...]
 #
-#   TARGET             safetensors-header, sharded-index, hdf5, config-graph, gguf (default: all five)
+#   TARGET             safetensors-header, sharded-index, hdf5, config-graph, gguf, pickle, torch-zip
+#                      (default: all seven)
 #   --time SECONDS     per target (default 60)
 #   --runs N           per target; with --time, whichever comes first
 #   --jobs K           targets run at once (default 1; each is one process on one core)
@@ -24,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-ALL_TARGETS=(safetensors-header sharded-index hdf5 config-graph gguf)
+ALL_TARGETS=(safetensors-header sharded-index hdf5 config-graph gguf pickle torch-zip)
 TIME=60
 TIME_SET=0
 RUNS=""
@@ -104,10 +105,55 @@ seed() {
             # The GGUF test fixtures (every metadata type, every tensor type), written by gguf-py.
             python3 tools/gguf_fixtures.py write "$dir" > /dev/null 2>&1 \
                 || echo "fuzz.sh: gguf-py (pip package gguf) is missing: gguf starts from Fuzz/corpus-seeds/gguf only" >&2 ;;
+        pickle|torch-zip)
+            # Checkpoints written by torch.save (every dtype, tied, strided, nested, legacy) and the hostile
+            # ones of the tests; for the pickle machine, their pickles (data.pkl, the legacy main pickle).
+            torch_seeds ;;
     esac
     if [ -d "Fuzz/corpus-seeds/$target" ]; then
         for f in "Fuzz/corpus-seeds/$target"/*; do [ -e "$f" ] && cp -n "$f" "$dir/"; done
     fi
+    return 0
+}
+
+# tools/torch_fixtures.py (needs torch) and tools/hostile_pickles.py, written once per run into WORK/torch-seeds,
+# then copied flat into the corpus of pickle or torch-zip.
+torch_seeds() {
+    local seeds="$WORK/torch-seeds" f
+    if [ ! -d "$seeds" ]; then
+        mkdir -p "$seeds/fixtures" "$seeds/hostile"
+        python3 tools/torch_fixtures.py "$seeds/fixtures" > /dev/null 2>&1 \
+            || echo "fuzz.sh: tools/torch_fixtures.py failed (torch==2.13.0 missing?): seeds from hostile_pickles.py only" >&2
+        python3 tools/hostile_pickles.py "$seeds/hostile" > /dev/null 2>&1 \
+            || echo "fuzz.sh: tools/hostile_pickles.py failed" >&2
+        python3 - "$seeds" <<'PY' || true
+import os, sys, zipfile
+seeds = sys.argv[1]
+os.makedirs(os.path.join(seeds, "pickles"), exist_ok=True)
+for root, _, files in os.walk(seeds):
+    for f in files:
+        path = os.path.join(root, f)
+        if f.endswith((".pt", ".pth", ".bin")) and zipfile.is_zipfile(path):
+            try:
+                z = zipfile.ZipFile(path)
+                for name in z.namelist():
+                    if name.endswith("data.pkl"):
+                        open(os.path.join(seeds, "pickles", f + ".data.pkl"), "wb").write(z.read(name))
+            except Exception:
+                pass
+PY
+    fi
+    case "$target" in
+        pickle)
+            for f in "$seeds"/hostile/*.pkl "$seeds"/pickles/*.pkl; do [ -e "$f" ] && cp -n "$f" "$dir/"; done ;;
+        torch-zip)
+            for f in "$seeds"/fixtures/*.pt "$seeds"/fixtures/*.pth "$seeds"/hostile/*.pt "$seeds"/hostile/*.pth; do
+                [ -e "$f" ] && cp -n "$f" "$dir/"
+            done
+            for f in "$seeds"/fixtures/*/*.bin; do
+                [ -e "$f" ] && cp -n "$f" "$dir/$(basename "$(dirname "$f")")-$(basename "$f")"
+            done ;;
+    esac
     return 0
 }
 

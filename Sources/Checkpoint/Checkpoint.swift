@@ -2,10 +2,12 @@ import GGUF
 import HDF5
 import RecastCore
 import SafeTensors
+import TorchPickle
 
 /// Opens any checkpoint path Recast understands as one `TensorStore`.
 public enum Checkpoint {
-    /// Opens a `.safetensors` file, a sharded index `.json`, an HDF5 file, a GGUF file, or a model directory.
+    /// Opens a `.safetensors` file, a sharded index `.json` (of safetensors or PyTorch shards), an HDF5 file,
+    /// a GGUF file, a `torch.save` file (`pytorch_model.bin`, `.pt`, `.pth`, `.ckpt`), or a model directory.
     /// The content decides, not the extension: a file named `.safetensors` that holds HDF5 opens as HDF5.
     ///
     /// `path` itself is the user's choice and may be a link; the files found from it (the weights of a
@@ -21,16 +23,22 @@ public enum Checkpoint {
         if head.starts(with: Array("GGUF".utf8)) || (head.count >= 4 && head[0..<4].elementsEqual(Array("FUGG".utf8))) {
             return try GGUFFile(mapping: mapping)
         }
+        if TorchCheckpoint.hasSignature(head) { return try TorchCheckpoint(mapping: mapping) }
         if head.starts(with: Array("version https://git-lfs".utf8)) {
             throw CheckpointError(file: path, "is a Git LFS pointer file, not the weights: fetch the real file with `git lfs pull`")
         }
         if path.hasSuffix(".json") {
             let text = String(decoding: head, as: UTF8.self)
-            if text.contains("\"weight_map\"") || !text.contains("\"model_type\"") { return try ShardedSafeTensors(indexPath: path) }
+            if text.contains("\"weight_map\"") || !text.contains("\"model_type\"") {
+                return try indexNamesPyTorchShards(path) ? try ShardedTorchCheckpoint(indexPath: path) : try ShardedSafeTensors(indexPath: path)
+            }
             throw CheckpointError(file: path, "is a model config, not weights: pass the model's folder instead")
         }
         if path.hasSuffix(".gguf") {
             throw CheckpointError(file: path, "has the .gguf extension but does not start with the magic 'GGUF': the file is truncated or not GGUF")
+        }
+        if pyTorchExtensions.contains(where: { path.hasSuffix($0) }) {
+            throw CheckpointError(file: path, "has a PyTorch extension but is neither a torch.save zip archive nor a legacy torch.save file: the file is truncated or not a PyTorch checkpoint")
         }
         if path.hasSuffix(".h5") || path.hasSuffix(".hdf5") || path.hasSuffix(".keras") {
             throw CheckpointError(file: path, "has an HDF5 extension but no HDF5 signature: the file is truncated or not HDF5")
@@ -57,6 +65,12 @@ public enum Checkpoint {
         if singles.count > 1 {
             throw CheckpointError(file: dir, "holds several .safetensors files (\(singles.joined(separator: ", "))) but no index: open one of them")
         }
+        // PyTorch after safetensors, as `transformers` prefers.
+        for preferred in ["pytorch_model.bin.index.json", "pytorch_model.bin"] where names.contains(preferred) {
+            return FileSystem.join(dir, preferred)
+        }
+        let torchIndexes = names.filter { $0.hasSuffix(".bin.index.json") }
+        if torchIndexes.count == 1 { return FileSystem.join(dir, torchIndexes[0]) }
         for preferred in ["tf_model.h5", "model.weights.h5", "model.h5"] where names.contains(preferred) {
             return FileSystem.join(dir, preferred)
         }
@@ -67,7 +81,28 @@ public enum Checkpoint {
         if gguf.count > 1 {
             throw CheckpointError(file: dir, "holds several .gguf files (\(gguf.joined(separator: ", "))): open one of them")
         }
-        throw CheckpointError(file: dir, "holds no weights Recast can read (model.safetensors, an index, an .h5 file or a .gguf file)")
+        // A single torch.save file last: a trainer's folder also holds training_args.bin, optimizer.pt and
+        // the like, which are not weights.
+        let torchFiles = names.filter { n in pyTorchExtensions.contains { n.hasSuffix($0) } && !trainerFiles.contains { n.hasPrefix($0) } }
+        if torchFiles.count == 1 { return FileSystem.join(dir, torchFiles[0]) }
+        if torchFiles.count > 1 {
+            throw CheckpointError(file: dir, "holds several PyTorch files (\(torchFiles.joined(separator: ", "))) but no pytorch_model.bin.index.json: open one of them")
+        }
+        let shown = names.prefix(12).joined(separator: ", ") + (names.count > 12 ? ", …" : "")
+        throw CheckpointError(file: dir, "holds no weights Recast can read (model.safetensors, pytorch_model.bin, an index, a .pt/.pth/.ckpt/.bin file, an .h5 file or a .gguf file); it holds \(names.isEmpty ? "nothing" : shown)")
+    }
+
+    /// The extensions `torch.save` files go by.
+    static let pyTorchExtensions = [".bin", ".pt", ".pth", ".ckpt"]
+    /// What `transformers`' Trainer saves beside the weights: pickles of optimiser state and arguments.
+    static let trainerFiles = ["training_args", "optimizer", "scheduler", "rng_state", "scaler"]
+
+    /// Whether a checkpoint index's `weight_map` names PyTorch files (`.bin`, `.pt`, …) rather than safetensors.
+    static func indexNamesPyTorchShards(_ path: String) throws -> Bool {
+        let document = try JSONFileLimit.read(path, limit: JSONFileLimit.index, what: "a checkpoint index")
+        guard let map = document.root["weight_map"]?.objectValue else { return false }
+        let files = map.compactMap { $0.1.stringValue }
+        return !files.isEmpty && files.allSatisfy { f in pyTorchExtensions.contains { f.hasSuffix($0) } }
     }
 
     static func open(weightsIn dir: String) throws -> TensorStore {

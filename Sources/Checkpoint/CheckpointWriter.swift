@@ -2,6 +2,7 @@ import GGUF
 import HDF5
 import RecastCore
 import SafeTensors
+import TorchPickle
 
 /// The weights of an output, in a format and layout.
 public enum OutputWeights {
@@ -147,5 +148,7 @@ public final class CheckpointWriter {
         if let s = store as? ShardedSafeTensors { s.releaseAfterRead = true }
         if let s = store as? GGUFFile { s.releaseAfterRead = true }
         if let s = store as? GGUFHuggingFaceStore { s.file.releaseAfterRead = true }
+        if let s = store as? TorchCheckpoint { s.releaseAfterRead = true }
+        if let s = store as? ShardedTorchCheckpoint { s.releaseAfterRead = true }
     }
 }

@@ -78,6 +78,20 @@ public struct ConvertSummary: Sendable {
     public var leftBehind: [String] = []
     public var tensorCount: Int
     public var bytesWritten: Int
+    /// Groups of source tensors that shared bytes (PyTorch tied weights and views), each written as its own copy.
+    public var tiedTensors: [[String]] = []
+
+    /// The object described by `schemas/convert.schema.json`.
+    public var json: JSON {
+        .object([
+            ("destination", .string(destination)),
+            ("files", .array(files.map { .string($0) })),
+            ("tensor_count", .int(tensorCount)),
+            ("bytes_written", .int(bytesWritten)),
+            ("left_behind", .array(leftBehind.map { .string($0) })),
+            ("tied_tensors", CheckpointSummary.json(tiedTensors)),
+        ])
+    }
 }
 
 /// Converts between formats and dtypes, streaming tensor by tensor and publishing by rename.
@@ -137,7 +151,8 @@ public enum Converter {
         let tensors = weights.tensors
         let files = kind == .directory ? writer.files.map { FileSystem.join(destination, $0) } : [destination]
         return ConvertSummary(destination: destination, files: files, companions: writer.companions, leftBehind: leftBehind,
-                              tensorCount: tensors.count, bytesWritten: tensors.reduce(0) { $0 + $1.info.byteCount })
+                              tensorCount: tensors.count, bytesWritten: tensors.reduce(0) { $0 + $1.info.byteCount },
+                              tiedTensors: store.tiedTensors)
     }
 
     /// What a single-file output of a model folder leaves behind: its config.json and companion files.

@@ -8,6 +8,8 @@ public struct CheckpointSummary {
     public var metadata: Metadata
     public var tensors: [TensorInfo]
     public var skipped: [SkippedObject]
+    /// Groups of tensors whose bytes overlap in the source (PyTorch tied weights and views).
+    public var tiedTensors: [[String]]
     public var parameterCount: Int
     public var byteCount: Int
 
@@ -18,8 +20,17 @@ public struct CheckpointSummary {
         metadata = store.metadata
         tensors = store.tensors
         skipped = store.skipped
+        tiedTensors = store.tiedTensors
         parameterCount = store.parameterCount
         byteCount = store.byteCount
+    }
+
+    /// Tied groups as JSON: an array of arrays of names.
+    public static func json(_ groups: [[String]]) -> JSON { .array(groups.map { .array($0.map { .string($0) }) }) }
+
+    /// One line per tied group, for text output: `tied (one storage): a, b, c`.
+    public static func tiedLines(_ groups: [[String]]) -> [String] {
+        groups.map { "  " + $0.joined(separator: ", ") }
     }
 
     /// The object described by `schemas/inspect.schema.json` (without `architecture`, which the graph adds).
@@ -33,6 +44,7 @@ public struct CheckpointSummary {
                 .object([("name", .string(t.name)), ("dtype", .string(t.dtype.rawValue)), ("shape", .array(t.shape.map { .int($0) }))])
             })),
             ("skipped", .array(skipped.map { .object([("name", .string($0.name)), ("reason", .string($0.reason))]) })),
+            ("tied_tensors", CheckpointSummary.json(tiedTensors)),
             ("parameter_count", .int(parameterCount)),
             ("byte_count", .int(byteCount)),
         ])

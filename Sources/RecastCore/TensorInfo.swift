@@ -27,4 +27,6 @@ public enum CheckpointFormat: String, Sendable, Codable {
     case safetensors
     case hdf5
     case gguf
+    /// A `torch.save` file (zip or legacy) or a sharded `pytorch_model.bin.index.json`.
+    case pytorch
 }

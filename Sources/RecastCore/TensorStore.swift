@@ -17,7 +17,7 @@ public struct SkippedObject: Sendable, Hashable {
 public protocol TensorStore: AnyObject {
     var format: CheckpointFormat { get }
     /// The recognised layout: `safetensors`, `safetensors-sharded`, `keras2`, `keras3`, `keras-legacy`,
-    /// `hf-tensorflow` or `generic`.
+    /// `hf-tensorflow`, `generic`, `gguf`, `pytorch-zip`, `pytorch-legacy` or `pytorch-sharded`.
     var layout: String { get }
     /// The files that make up the checkpoint (a sharded checkpoint lists its index first).
     var files: [String] { get }
@@ -26,6 +26,9 @@ public protocol TensorStore: AnyObject {
     var tensors: [TensorInfo] { get }
     /// Objects that are not tensors (strings, compound types, unavailable filters, …).
     var skipped: [SkippedObject] { get }
+    /// Groups of tensor names whose bytes overlap in the source (tied weights and views of one PyTorch
+    /// storage), each in stored order. Writers copy each tensor separately; commands report the groups.
+    var tiedTensors: [[String]] { get }
     func info(named name: String) -> TensorInfo?
     func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
     /// The lowercase hex SHA-256 of one of `files`. Stores hash the bytes they already hold (their
@@ -44,6 +47,8 @@ public protocol TensorStore: AnyObject {
 
 extension TensorStore {
     public var skipped: [SkippedObject] { [] }
+
+    public var tiedTensors: [[String]] { [] }
 
     public func sha256(of file: String) throws -> String { try SHA256.hex(file: file) }
 

@@ -21,7 +21,7 @@ struct Convert: ParsableCommand {
             """
     )
 
-    @Argument(help: "The checkpoint to read: a .safetensors file, a sharded index .json, an HDF5 file, a GGUF file, or a model folder.")
+    @Argument(help: "The checkpoint to read: a .safetensors file, a sharded index .json, an HDF5 file, a GGUF file, a PyTorch file (pytorch_model.bin, .pt, .pth, .ckpt; read without running its pickle), or a model folder.")
     var source: String
 
     @Argument(help: "Where to write: NAME.safetensors, NAME.h5 / NAME.hdf5, NAME.gguf, or a folder.")
@@ -38,6 +38,9 @@ struct Convert: ParsableCommand {
 
     @Flag(help: "Replace DST if it exists.")
     var force = false
+
+    @Flag(help: "Print one JSON object (schemas/convert.schema.json) instead of the text summary.")
+    var json = false
 
     func validate() throws {
         guard DTypeChoice(rawValue: dtype) != nil else {
@@ -71,6 +74,10 @@ struct Convert: ParsableCommand {
             let bar = ProgressBar.make(total: store.byteCount, label: "converting")
             let summary = try Converter.convert(store, source: source, destination: destination, options: options, progress: bar)
             bar?.finish()
+            if json {
+                print(summary.json.serialized(pretty: true))
+                return
+            }
             let sizes = "\(summary.tensorCount) tensors, \(ByteSize.format(summary.bytesWritten))"
             if try OutputKind(destination: destination) == .directory {
                 let folder = FileSystem.join(summary.destination, "")
@@ -78,6 +85,10 @@ struct Convert: ParsableCommand {
                 Terminal.output("wrote \(summary.destination): \(names.joined(separator: ", ")) (\(sizes))")
             } else {
                 Terminal.output("wrote \(summary.destination): \(sizes)")
+            }
+            if !summary.tiedTensors.isEmpty {
+                Terminal.output(["tied tensors in \(source) (sharing bytes of one storage), each written as a separate copy:"]
+                                + CheckpointSummary.tiedLines(summary.tiedTensors))
             }
             if !summary.leftBehind.isEmpty {
                 Terminal.warning("\(destination) is a single weights file, so \(summary.leftBehind.joined(separator: ", ")) stayed behind in \(source); run and generate need config.json beside the weights: convert to a folder (recast convert \(source) DIR/) to keep them")

@@ -9,7 +9,7 @@ struct Inspect: ParsableCommand {
         discussion: "Reads headers and metadata only, so a multi-gigabyte checkpoint inspects as fast as a small one."
     )
 
-    @Argument(help: "A .safetensors file, a sharded index .json, an HDF5 file (.h5, .hdf5, .weights.h5), or a model folder.")
+    @Argument(help: "A .safetensors file, a sharded index .json, an HDF5 file (.h5, .hdf5, .weights.h5), a GGUF file, a PyTorch file (pytorch_model.bin, .pt, .pth, .ckpt), or a model folder.")
     var path: String
 
     @Flag(help: "Print one JSON object (schemas/inspect.schema.json) instead of the table.")
@@ -89,6 +89,11 @@ enum InspectText {
         lines.append(contentsOf: table(rows))
         lines.append("")
         lines.append("total: \(s.tensors.count) tensors, \(grouped(s.parameterCount)) parameters, \(ByteSize.format(s.byteCount)) (\(grouped(s.byteCount)) bytes)")
+        if !s.tiedTensors.isEmpty {
+            lines.append("")
+            lines.append("tied tensors (sharing bytes of one storage; converted to separate copies) (\(s.tiedTensors.count) groups):")
+            lines.append(contentsOf: CheckpointSummary.tiedLines(s.tiedTensors))
+        }
         if !s.skipped.isEmpty {
             lines.append("")
             lines.append("not tensors (\(s.skipped.count)):")
