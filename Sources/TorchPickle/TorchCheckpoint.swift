@@ -99,13 +99,13 @@ public final class TorchCheckpoint: TensorStore {
 /// Where a checkpoint's storages are: entries of a zip, or ranges of a legacy file.
 enum StorageSource {
     case zip(ZipArchive, prefix: String)
-    case legacy([String: Range<Int>])
+    case legacy([String: Range<Int>], file: String)
 
     func fileRange(of key: String) -> Range<Int>? {
         switch self {
         case .zip(let archive, let prefix):
             return archive.entry(named: prefix + "data/" + key).map { $0.dataOffset..<($0.dataOffset + $0.compressedSize) }
-        case .legacy(let ranges): return ranges[key]
+        case .legacy(let ranges, _): return ranges[key]
         }
     }
 
@@ -113,7 +113,7 @@ enum StorageSource {
     func size(of key: String) -> Int? {
         switch self {
         case .zip(let archive, let prefix): archive.entry(named: prefix + "data/" + key)?.uncompressedSize
-        case .legacy(let ranges): ranges[key]?.count
+        case .legacy(let ranges, _): ranges[key]?.count
         }
     }
 
@@ -124,9 +124,9 @@ enum StorageSource {
                 throw CheckpointError(file: archive.file, object: "storage '\(key)'", "is missing from the archive")
             }
             return try archive.withContents(of: entry, body)
-        case .legacy(let ranges):
+        case .legacy(let ranges, let file):
             guard let r = ranges[key], r.lowerBound >= 0, r.upperBound <= bytes.count else {
-                throw CheckpointError(file: "checkpoint", object: "storage '\(key)'", "is missing from the file")
+                throw CheckpointError(file: file, object: "storage '\(key)'", "is missing from the file")
             }
             return try body(UnsafeRawBufferPointer(rebasing: bytes[r]))
         }

@@ -41,7 +41,7 @@ struct Parsed {
             let legacy = try LegacyTorchFile(bytes, file: file)
             root = legacy.root
             layout = "pytorch-legacy"
-            storages = .legacy(legacy.storages)
+            storages = .legacy(legacy.storages, file: file)
         } else {
             throw CheckpointError(file: file, "is neither a torch.save zip archive nor a legacy torch.save file")
         }
