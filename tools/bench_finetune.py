@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
 """Training speed and generation memory in PyTorch: SmolLM2-135M swapped with a window against the original.
 
-    RECAST_MODEL_CACHE=/work/main/.cache/models python3 tools/bench_finetune.py [--recast .build/debug/recast]
-        [--tokens 512] [--long 4096] [--repeat 3] [--threads 2] [--map hedgehog] [--window 64] [--json FILE]
+    RECAST_MODEL_CACHE=/work/main/.cache/models python3 tools/bench_finetune.py [--recast .build/release/recast]
+        [--work .cache/bench-finetune] [--tokens 512] [--long 4096] [--repeat 3] [--threads 2]
+        [--map hedgehog] [--window 64] [--json FILE]
 
-Never run in CI. In one run, on the same f32 weights (tools/models.py smollm2) and the same random tokens:
-  train step  forward and backward of the next-token loss on --tokens tokens, batch 1, best of --repeat
-              (the original through transformers' LlamaForCausalLM, the swap `recast swap … --window W`
-              through its modeling_recast.py);
-  state       the bytes the generation cache holds after --long tokens (fed 512 at a time with
-              use_cache=True): the original's KV cache grows with the length, the swap's (S, z) plus the
-              window ring does not (measured at --long and --long / 8);
-  peak        the process's peak resident memory after each prefill (ru_maxrss; the original is measured
-              first, so the swap's figure is max(original, swap)).
+Never run in CI. The original is tools/models.py smollm2-gguf converted by `recast convert X.gguf FOLDER`
+(f32 weights, cached under --work); the swap is `recast swap FOLDER … --feature-map MAP --layers all
+--window W --seed 0`, loaded through its modeling_recast.py. Each figure comes from a fresh process
+(torch and transformers loaded, the model loaded, then only that measurement), so peaks do not mix:
+  train step  forward and backward of the next-token loss on --tokens random tokens, batch 1, best of
+              --repeat (after one untimed step), in f32 on the CPU;
+  state       the bytes the generation cache holds after --long tokens, fed 512 at a time with use_cache=True
+              as a prefill would: the original's KV cache grows with the length, the swap's (S, z) plus the
+              window ring does not (measured at --long / 8 and --long);
+  peak        that process's peak resident memory (ru_maxrss) when the cache holds --long tokens, weights
+              included; and the train step's process peak.
 """
 import argparse
 import json
@@ -20,86 +23,119 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-import torch  # noqa: E402
-from transformers import AutoModelForCausalLM  # noqa: E402
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CHUNK = 512
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def cache_bytes(cache) -> int:
+    """Every tensor a generation cache holds: KV layers' keys and values, linear layers' S, z and window ring."""
+    import torch
+
     total = 0
     for layer in cache.layers:
-        for name in ("keys", "values", "S", "z"):
-            t = getattr(layer, name, None)
-            if isinstance(t, torch.Tensor):
-                total += t.numel() * t.element_size()
-        for t in (getattr(layer, "ring", None) or {}).values():
-            total += t.numel() * t.element_size()
+        tensors = [getattr(layer, name, None) for name in ("keys", "values", "S", "z")]
+        tensors += list((getattr(layer, "ring", None) or {}).values())
+        total += sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
     return total
 
 
-def train_step(model, ids, repeat):
-    best = float("inf")
-    for _ in range(repeat):
-        model.zero_grad(set_to_none=True)
-        start = time.perf_counter()
-        model(input_ids=ids, labels=ids).loss.backward()
-        best = min(best, time.perf_counter() - start)
-    return best
+def measure(kind: str, folder: str, tokens: int, long: int, repeat: int, threads: int) -> dict:
+    """One measurement in this process: "train" (the step time) or "state" (the cache after `long` tokens)."""
+    import torch
+    from transformers import AutoModelForCausalLM
 
-
-def state_after(model, length, vocab, chunk=512):
-    """The cache's bytes after `length` tokens, fed `chunk` at a time as a long generation would be."""
-    ids = torch.randint(0, vocab, (1, length), generator=torch.Generator().manual_seed(1))
-    cache = None
+    torch.set_num_threads(threads)
+    model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True, dtype=torch.float32)
+    vocab = model.config.vocab_size
+    if kind == "train":
+        model.train()
+        ids = torch.randint(0, vocab, (1, tokens), generator=torch.Generator().manual_seed(0))
+        times = []
+        for _ in range(repeat + 1):  # the first step (allocations, kernel choice) is not timed
+            model.zero_grad(set_to_none=True)
+            start = time.perf_counter()
+            model(input_ids=ids, labels=ids).loss.backward()
+            times.append(time.perf_counter() - start)
+        return {"train_step_s": min(times[1:]), "train_peak_mib": peak_mib()}
+    model.eval()
+    ids = torch.randint(0, vocab, (1, long), generator=torch.Generator().manual_seed(1))
+    out, cache = {}, None
     with torch.no_grad():
-        for start in range(0, length, chunk):
-            out = model(input_ids=ids[:, start:start + chunk], cache=cache, use_cache=True, logits_to_keep=1)
-            cache = out.cache
-    return cache_bytes(cache)
+        for start in range(0, long, CHUNK):
+            cache = model(input_ids=ids[:, start:start + CHUNK], cache=cache, use_cache=True, logits_to_keep=1).cache
+            seen = min(start + CHUNK, long)
+            if seen in (long // 8, long):
+                out[f"state_bytes_{seen}"] = cache_bytes(cache)
+    out["state_peak_mib"] = peak_mib()
+    return out
+
+
+def child(args, kind: str, folder: str) -> dict:
+    """`measure` in a fresh Python process."""
+    r = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure", kind, folder, "--tokens", str(args.tokens),
+                        "--long", str(args.long), "--repeat", str(args.repeat), "--threads", str(args.threads)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"measuring {kind} of {folder} failed:\n{r.stderr}")
+    return json.loads(r.stdout)
+
+
+def sh(args):
+    r = subprocess.run(args, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({r.returncode}):\n{r.stderr}")
+    return r.stdout
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--recast", default=os.path.join(os.path.dirname(HERE), ".build", "debug", "recast"))
+    p.add_argument("--recast", default=os.path.join(ROOT, ".build", "release", "recast"))
+    p.add_argument("--work", default=os.path.join(ROOT, ".cache", "bench-finetune"))
     p.add_argument("--tokens", type=int, default=512)
-    p.add_argument("--long", type=int, default=4096)
+    p.add_argument("--long", type=int, default=4096, help="a multiple of 8 × 512")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--map", default="hedgehog")
     p.add_argument("--window", type=int, default=64)
     p.add_argument("--json")
+    p.add_argument("--measure", nargs=2, metavar=("KIND", "FOLDER"), help=argparse.SUPPRESS)
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    original = subprocess.run([sys.executable, os.path.join(HERE, "models.py"), "smollm2"], check=True,
-                              capture_output=True, text=True).stdout.strip()
-    work = tempfile.mkdtemp(prefix="bench-finetune-")
-    swapped = os.path.join(work, "swapped")
-    subprocess.run([args.recast, "swap", original, swapped, "--feature-map", args.map, "--window", str(args.window)],
-                   check=True, capture_output=True)
+    if args.measure:
+        json.dump(measure(*args.measure, args.tokens, args.long, args.repeat, args.threads), sys.stdout)
+        return
+    if args.long % (8 * CHUNK):
+        raise SystemExit(f"--long {args.long} is not a multiple of {8 * CHUNK}")
+    os.makedirs(args.work, exist_ok=True)
+    gguf = sh([sys.executable, os.path.join(HERE, "models.py"), "smollm2-gguf"]).strip().splitlines()[-1]
+    original = os.path.join(args.work, "smollm2-f32")
+    if not os.path.exists(os.path.join(original, "config.json")):
+        sh([args.recast, "convert", gguf, original, "--force"])
+    swapped = os.path.join(args.work, f"smollm2-{args.map}-w{args.window}")
+    sh([args.recast, "swap", original, swapped, "--feature-map", args.map, "--layers", "all", "--window", str(args.window),
+        "--seed", "0", "--force"])
+    print(f"SmolLM2-135M f32, PyTorch CPU, {args.threads} threads; train step: {args.tokens} tokens, batch 1, best of "
+          f"{args.repeat}; state after {args.long // 8} and {args.long} tokens (fed {CHUNK} at a time); load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     results = {}
-    for name, folder in (("original", original), ("swapped", swapped)):
-        model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True, dtype=torch.float32)
-        vocab = model.config.vocab_size
-        ids = torch.randint(0, vocab, (1, args.tokens), generator=torch.Generator().manual_seed(0))
-        model.train()
-        step = train_step(model, ids, args.repeat)
-        model.eval()
-        short = state_after(model, args.long // 8, vocab)
-        long = state_after(model, args.long, vocab)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        results[name] = {"train_step_s": step, f"state_bytes_{args.long // 8}": short, f"state_bytes_{args.long}": long,
-                         "peak_mib": peak}
-        print(f"{name:9s} train step ({args.tokens} tokens) {step:.3f} s; generation state {short / 2**20:.1f} MiB at "
-              f"{args.long // 8}, {long / 2**20:.1f} MiB at {args.long}; peak {peak:.0f} MiB", flush=True)
-        del model
-    ratio = results["swapped"]["train_step_s"] / results["original"]["train_step_s"]
-    print(f"swapped/original train step: {ratio:.2f}x")
+    for name, folder in (("original", original), (f"{args.map} w{args.window}", swapped)):
+        row = child(args, "train", folder) | child(args, "state", folder)
+        results[name] = row
+        short, long = row[f"state_bytes_{args.long // 8}"], row[f"state_bytes_{args.long}"]
+        print(f"{name:13s} train step {row['train_step_s']:.2f} s (peak {row['train_peak_mib']:.0f} MiB); generation "
+              f"state {short / 2**20:.1f} MiB at {args.long // 8}, {long / 2**20:.1f} MiB at {args.long} tokens "
+              f"(peak {row['state_peak_mib']:.0f} MiB)", flush=True)
+    first, second = results.values()
+    print(f"swapped/original train step: {second['train_step_s'] / first['train_step_s']:.2f}x")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -11,8 +11,11 @@ Output (stdout): a list of {"model", "missing", "unexpected", and relative error
   "generate_logits"                       greedy generate's per-step logits vs a parallel forward of its output
   "generate_tokens"                       1.0 when a greedy token is not the argmax of recast-equal logits, else 0
   "left_padded_generate"                  left-padded batched generate vs each prompt alone
-  "batch_logits", "batch_hidden"          a right-padded batch with attention_mask vs recast run's batch}
+  "batch_logits", "batch_hidden"          a right-padded batch with attention_mask vs recast run's batch
+  "left_batch_logits", "left_batch_hidden" the same batch left-padded (decoders; position_ids counted from each
+                                          sequence's first real token, as generate counts them) vs recast run's batch}
 One process for every case: torch and transformers start once. Runs offline (HF_HUB_OFFLINE=1).
+tools/remote_code_real.py imports `check` for the real all-MiniLM-L6-v2 and SmolLM2-135M.
 """
 import json
 import os
@@ -34,12 +37,26 @@ def rel(a, b):
     return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-30))
 
 
-def check(case):
-    encoder = case["encoder"]
+def load(folder, encoder):
+    """The converted folder through its remote code, in f32, in eval mode, with its loading info."""
     cls = AutoModel if encoder else AutoModelForCausalLM
-    model, info = cls.from_pretrained(case["model"], trust_remote_code=True, dtype=torch.float32,
-                                      output_loading_info=True)
-    model.eval()
+    model, info = cls.from_pretrained(folder, trust_remote_code=True, dtype=torch.float32, output_loading_info=True)
+    return model.eval(), info
+
+
+def padded(sequences, left):
+    """Ids [N, T] padded with 0 on the right (or left) and the attention mask marking the real tokens."""
+    width = max(len(s) for s in sequences)
+    pad = [width - len(s) for s in sequences]
+    ids = torch.tensor([[0] * p + s if left else s + [0] * p for s, p in zip(sequences, pad)])
+    mask = torch.tensor([[0] * p + [1] * len(s) if left else [1] * len(s) + [0] * p for s, p in zip(sequences, pad)])
+    return ids, mask
+
+
+def check(case, loaded=None):
+    """The relative errors of one case (see the module's doc); `loaded` is `load`'s result when already loaded."""
+    encoder = case["encoder"]
+    model, info = loaded or load(case["model"], encoder)
     out = {"model": case["model"], "class": type(model).__name__,
            "missing": sorted(info["missing_keys"]), "unexpected": sorted(info["unexpected_keys"])}
     tokens = torch.tensor([case["tokens"]])
@@ -71,9 +88,7 @@ def check(case):
             out["generate_tokens"] = float(not torch.equal(g.sequences[0, n:], full[n - 1:-1].argmax(-1)))
             # Left padding: two prompts of different lengths in one batch, against each alone.
             prompts = [case["tokens"][:n], case["tokens"][2:n + 3]]
-            width = max(len(p) for p in prompts)
-            ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
-            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+            ids, mask = padded(prompts, left=True)
             batched = model.generate(ids, attention_mask=mask, max_new_tokens=4, do_sample=False, output_logits=True,
                                      return_dict_in_generate=True, pad_token_id=0)
             worst = 0.0
@@ -84,17 +99,20 @@ def check(case):
                                        torch.stack([s[0] for s in alone.logits])))
             out["left_padded_generate"] = worst
         # A right-padded batch with its attention mask against recast run's batch.
-        seqs = case["sequences"]
-        width = max(len(s) for s in seqs)
-        ids = torch.tensor([s + [0] * (width - len(s)) for s in seqs])
-        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])
         batch = load_file(case["recast_batch"])
+        ids, mask = padded(case["sequences"], left=False)
+        real = mask.bool()  # Recast pads on the right: its real positions are these
         o = model(ids, attention_mask=mask, output_hidden_states=True)
         hidden = o.last_hidden_state if encoder else o.hidden_states[-1]
-        real = mask.bool()
         out["batch_hidden"] = rel(hidden[real], batch["hidden_states"][real])
         if not encoder:
             out["batch_logits"] = rel(o.logits[real], batch["logits"][real])
+            # Left padding, as generate pads a batch of prompts: the same tokens, shifted right.
+            ids, mask = padded(case["sequences"], left=True)
+            positions = (mask.cumsum(-1) - 1).clamp_min(0)
+            o = model(ids, attention_mask=mask, position_ids=positions, output_hidden_states=True)
+            out["left_batch_hidden"] = rel(o.hidden_states[-1][mask.bool()], batch["hidden_states"][real])
+            out["left_batch_logits"] = rel(o.logits[mask.bool()], batch["logits"][real])
     return out
 
 

@@ -92,7 +92,7 @@ import RecastCore
             #expect(unexpected.allSatisfy { $0.hasSuffix(".attn.masked_bias") || $0.hasSuffix(".attn.bias") }, "\(name): unexpected \(unexpected)")
             let generated = cases.first { $0["model"] == result["model"] }?["generate"]?.boolValue ?? true
             let checks = ["parallel_hidden", "batch_hidden"] + (name.hasPrefix("bert") ? [] :
-                ["parallel_logits", "step_logits", "batch_logits"] + (generated ? ["generate_logits", "left_padded_generate"] : []))
+                ["parallel_logits", "step_logits", "batch_logits", "left_batch_logits", "left_batch_hidden"] + (generated ? ["generate_logits", "left_padded_generate"] : []))
             for check in checks {
                 let error = try #require(result[check]?.doubleValue, "\(name): no \(check)")
                 #expect(error < 1e-4, "\(name): \(check) relative error \(error)")
