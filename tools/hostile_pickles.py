@@ -13,8 +13,8 @@ writes into DIR, and prints JSON: {"marker": ABSOLUTE PATH, "files": {NAME: {"pa
   outside torch's allow-list in the stream: a refusal must name it.
 - kind "structure": the other refusals (extension codes, memo out of range, stack underflow, bad persistent
   ids, a storage key missing, offset or size outside the storage, recursion and size bombs, zips with
-  overlapping entries, a lying central directory, path traversal). "global" is null. `size-bomb-shape`
-  (a stride-0 view of 2^60 elements, which torch.load accepts) has "only_convert_refuses": true.
+  overlapping entries, a lying central directory, path traversal). "global" is null. `size-bomb-shape` is a
+  stride-0 view of 2^60 elements, which torch.load accepts; Recast refuses it (more than 4 PiB once materialised).
 - `valid.pt` and `valid-legacy.pth`: the same hand-written checkpoints with nothing wrong (kind "valid"), so
   that a refusal of the others is about their fault, not about how this script writes checkpoints.
 
@@ -335,9 +335,6 @@ def main():
     write("deep-os-system-zip", "deep-os-system.pt", torch_zip(deep), "code", "os.system")
     for name, (filename, data) in structure_cases().items():
         write(name, filename, data, "structure")
-    # torch.load accepts this stride-0 view of 2^60 elements (an expand): listing it is no harm, writing it
-    # out is the bomb, so only convert must refuse it.
-    files["size-bomb-shape"]["only_convert_refuses"] = True
 
     code = {k: os.path.join(out, v["path"]) for k, v in files.items() if v["kind"] == "code"}
     valid = [os.path.join(out, "valid.pt"), os.path.join(out, "valid-legacy.pth")]

@@ -24,6 +24,11 @@ public enum Checkpoint {
             return try GGUFFile(mapping: mapping)
         }
         if TorchCheckpoint.hasSignature(head) { return try TorchCheckpoint(mapping: mapping) }
+        if isBarePickle(head) {
+            // Run through the same machine, so that a pickle that would call something is refused by name.
+            _ = try mapping.reading { try PickleMachine.load(mapping.bytes, file: path) }
+            throw CheckpointError(file: path, "is a plain pickle, not a torch.save checkpoint: it holds no tensor storages (save the tensors with torch.save or safetensors)")
+        }
         if head.starts(with: Array("version https://git-lfs".utf8)) {
             throw CheckpointError(file: path, "is a Git LFS pointer file, not the weights: fetch the real file with `git lfs pull`")
         }
@@ -44,6 +49,12 @@ public enum Checkpoint {
             throw CheckpointError(file: path, "has an HDF5 extension but no HDF5 signature: the file is truncated or not HDF5")
         }
         return try SafeTensorsFile(mapping: mapping)
+    }
+
+    /// A pickle of protocol 2 to 5 on its own (`pickle.dump`): PROTO then the version. A safetensors file
+    /// whose header length starts with the same two bytes has its JSON's `{` at byte 8.
+    static func isBarePickle(_ head: [UInt8]) -> Bool {
+        head.count > 8 && head[0] == 0x80 && (2...5).contains(head[1]) && head[8] != UInt8(ascii: "{")
     }
 
     /// The weights file a model directory holds, in order of preference, checked by `ModelFolder`'s rule.

@@ -11,6 +11,9 @@ struct Parsed {
     var skipped: [SkippedObject] = []
     var tied: [[String]] = []
     private var references: [(name: String, ref: TorchTensorReference)] = []
+    /// The bytes every tensor so far takes once materialised.
+    private var materialisedBytes = 0
+    static let maximumMaterialisedBytes = 1 << 52
     private let file: String
 
     init(_ bytes: UnsafeRawBufferPointer, file: String) throws {
@@ -103,6 +106,14 @@ struct Parsed {
         guard let count = elementCount(of: ref.shape) else { throw error(name, "has a shape \(ref.shape) with a negative or overflowing size") }
         let (byteCount, overflow) = count.multipliedReportingOverflow(by: es)
         guard !overflow else { throw error(name, "has a shape \(ref.shape) whose byte size overflows") }
+        // A view may repeat its storage (stride 0) to any size: torch.load accepts 2^60 elements over one.
+        // What every tensor would take once materialised is bounded, so that no sum over the checkpoint
+        // (parameter counts, byte totals) can overflow and no listing promises exabytes.
+        let (total, o) = materialisedBytes.addingReportingOverflow(byteCount)
+        guard !o, total <= Parsed.maximumMaterialisedBytes else {
+            throw error(name, "would take \(byteCount) bytes once materialised (shape \(ref.shape), stride \(ref.strides) over a storage of \(ref.storage.byteCount ?? 0) bytes): with the tensors before it more than the \(Parsed.maximumMaterialisedBytes >> 50) PiB Recast accepts; a size bomb, refused")
+        }
+        materialisedBytes = total
         guard ref.offset >= 0 else { throw error(name, "starts at a negative storage offset \(ref.offset)") }
         guard ref.strides.allSatisfy({ $0 >= 0 }) else { throw error(name, "has a negative stride \(ref.strides)") }
         let storageBytes = ref.storage.byteCount ?? 0
