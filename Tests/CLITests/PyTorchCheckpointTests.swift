@@ -156,6 +156,33 @@ struct PyTorchFiles: Sendable {
                 && !listed.contains { $0.hasSuffix(".bin") }, "\(report)")
     }
 
+    /// `swap` and `verify` read a PyTorch folder as they read the same model in safetensors: the swapped
+    /// weights are the same tensors, byte for byte, and verify compares the .bin original with its swap.
+    @Test func swapAndVerifyOnAPytorchFolder() throws {
+        let f = try files
+        let fromBin = dir.file("bin-swap"), fromSafetensors = dir.file("st-swap")
+        let a = try recast(["swap", f.fixtures + "/hf-gpt2", fromBin, "--feature-map", "hedgehog", "--seed", "0"])
+        let b = try recast(["swap", fixture("gpt2"), fromSafetensors, "--feature-map", "hedgehog", "--seed", "0"])
+        #expect(a.status == 0 && b.status == 0, "\(a.stderr) \(b.stderr)")
+        // The .bin folder is transformers' GPT2LMHeadModel (`transformer.` prefix, the tied `lm_head.weight`); the
+        // fixture is the bare GPT2Model (with its `attn.bias` buffers): the same tensors under the prefix.
+        let weights = [fromBin + "/model.safetensors", fromSafetensors + "/model.safetensors"]
+        let tensors = try pythonTensors(weights)
+        let bin = tensors[weights[0]] ?? [:], safetensors = tensors[weights[1]] ?? [:]
+        var compared = 0, featureMaps = 0
+        for (name, value) in bin where name.hasPrefix("transformer.") {
+            let bare = String(name.dropFirst("transformer.".count))
+            #expect(safetensors[bare] == value, "\(name)")
+            compared += 1
+            if name.contains("feature_map") { featureMaps += 1 }
+        }
+        #expect(compared > 20 && featureMaps == 8, "\(compared) tensors, \(featureMaps) feature-map tensors")
+        let v = try recast(["verify", f.fixtures + "/hf-gpt2", fromBin, "--length", "16", "--json"])
+        #expect(v.status == 0, "\(v.stderr)")
+        let report = try JSON.parse(v.stdout)
+        #expect((report["layers"]?.arrayValue ?? []).count == 2, "\(v.stdout.prefix(300))")
+    }
+
     /// Every hostile file of tools/hostile_pickles.py, through `inspect` and `convert`: a non-zero exit (never a
     /// signal or a hang), a message naming the file and, for a payload inside a zip or legacy checkpoint, its
     /// global in backticks and "Recast never runs code from a checkpoint"; nothing written at the output; the
