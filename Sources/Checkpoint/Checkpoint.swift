@@ -35,7 +35,9 @@ public enum Checkpoint {
         if path.hasSuffix(".json") {
             let text = String(decoding: head, as: UTF8.self)
             if text.contains("\"weight_map\"") || !text.contains("\"model_type\"") {
-                return try indexNamesPyTorchShards(path) ? try ShardedTorchCheckpoint(indexPath: path) : try ShardedSafeTensors(indexPath: path)
+                // Read once; the shards' extensions tell the formats apart (a `.bin` index names `.bin` files).
+                let index = try ShardIndex(path: path, what: path.hasSuffix(".bin.index.json") ? "a PyTorch checkpoint index" : "a safetensors index")
+                return namesPyTorchShards(index) ? try ShardedTorchCheckpoint(index: index) : try ShardedSafeTensors(index: index)
             }
             throw CheckpointError(file: path, "is a model config, not weights: pass the model's folder instead")
         }
@@ -109,11 +111,8 @@ public enum Checkpoint {
     static let trainerFiles = ["training_args", "optimizer", "scheduler", "rng_state", "scaler"]
 
     /// Whether a checkpoint index's `weight_map` names PyTorch files (`.bin`, `.pt`, …) rather than safetensors.
-    static func indexNamesPyTorchShards(_ path: String) throws -> Bool {
-        let document = try JSONFileLimit.read(path, limit: JSONFileLimit.index, what: "a checkpoint index")
-        guard let map = document.root["weight_map"]?.objectValue else { return false }
-        let files = map.compactMap { $0.1.stringValue }
-        return !files.isEmpty && files.allSatisfy { f in pyTorchExtensions.contains { f.hasSuffix($0) } }
+    static func namesPyTorchShards(_ index: ShardIndex) -> Bool {
+        !index.weightMap.isEmpty && index.weightMap.allSatisfy { entry in pyTorchExtensions.contains { entry.file.hasSuffix($0) } }
     }
 
     static func open(weightsIn dir: String) throws -> TensorStore {

@@ -10,46 +10,26 @@ public final class ShardedSafeTensors: TensorStore {
     /// The SHA-256 of the index as it was read, so that provenance names the bytes this store used.
     private let indexSHA256: String
 
-    public init(indexPath: String) throws {
+    public convenience init(indexPath: String) throws {
+        try self.init(index: ShardIndex(path: indexPath, what: "a safetensors index"))
+    }
+
+    /// The store of an index already read (`Checkpoint.open` reads it once to tell the formats apart).
+    public init(index: ShardIndex) throws {
+        let indexPath = index.path
         self.indexPath = indexPath
-        let document = try JSONFileLimit.read(indexPath, limit: JSONFileLimit.index, what: "a safetensors index")
-        indexSHA256 = document.sha256
-        let json = document.root
-        guard json.kind == .object else { throw CheckpointError(file: indexPath, "is not a JSON object") }
-        guard let mapField = json["weight_map"] else {
-            throw CheckpointError(file: indexPath, "has no 'weight_map': not a safetensors index")
-        }
-        guard let map = mapField.objectValue else { throw CheckpointError(file: indexPath, "'weight_map' is not an object") }
-        var metadata: Metadata = []
-        if let meta = json["metadata"] {
-            guard let pairs = meta.objectValue else { throw CheckpointError(file: indexPath, "'metadata' is not an object") }
-            for (k, v) in pairs {
-                metadata.append((k, v.stringValue ?? v.numberText ?? v.serialized()))
-            }
-        }
-        self.metadata = metadata
-        // Shards are found beside the index, and follow the rule for links (see `ModelFolder`).
-        let folder = try ModelFolder.holding(indexPath)
+        indexSHA256 = index.sha256
+        self.metadata = index.metadata
         var shardIndex: [String: Int] = [:]
         var shards: [SafeTensorsFile] = []
         var owner: [String: (Int, TensorInfo)] = [:]
         var order: [(shard: String, offset: Int, info: TensorInfo)] = []
-        for (name, fileValue) in map {
-            guard let file = fileValue.stringValue else {
-                throw CheckpointError(file: indexPath, object: "tensor '\(name)'", "weight_map entry is not a file name")
-            }
-            guard !file.contains("/"), file != "..", file != "." else {
-                throw CheckpointError(file: indexPath, object: "tensor '\(name)'", "weight_map names '\(file)', which is not a file beside the index")
-            }
+        for (name, file) in index.weightMap {
             let i: Int
             if let known = shardIndex[file] {
                 i = known
             } else {
-                let path = try folder.file(file)
-                guard FileSystem.exists(path) else {
-                    throw CheckpointError(file: indexPath, object: "tensor '\(name)'", "weight_map names shard '\(file)', which does not exist")
-                }
-                shards.append(try SafeTensorsFile(path: path))
+                shards.append(try SafeTensorsFile(path: try index.shardPath(file, tensor: name)))
                 i = shards.count - 1
                 shardIndex[file] = i
             }

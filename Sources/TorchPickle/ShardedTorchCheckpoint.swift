@@ -11,41 +11,28 @@ public final class ShardedTorchCheckpoint: TensorStore {
     private let owner: [String: Int]
     private let indexSHA256: String
 
-    public init(indexPath: String) throws {
+    public convenience init(indexPath: String) throws {
+        try self.init(index: ShardIndex(path: indexPath, what: "a PyTorch checkpoint index"))
+    }
+
+    /// The store of an index already read (`Checkpoint.open` reads it once to tell the formats apart).
+    public init(index: ShardIndex) throws {
+        let indexPath = index.path
         self.indexPath = indexPath
-        let document = try JSONFileLimit.read(indexPath, limit: JSONFileLimit.index, what: "a PyTorch checkpoint index")
-        indexSHA256 = document.sha256
-        let json = document.root
-        guard json.kind == .object else { throw CheckpointError(file: indexPath, "is not a JSON object") }
-        guard let map = json["weight_map"]?.objectValue else {
-            throw CheckpointError(file: indexPath, "has no 'weight_map' object: not a checkpoint index")
-        }
-        var metadata: Metadata = []
-        if let meta = json["metadata"]?.objectValue {
-            for (k, v) in meta { metadata.append((k, v.stringValue ?? v.numberText ?? v.serialized())) }
-        }
-        let folder = try ModelFolder.holding(indexPath)
+        indexSHA256 = index.sha256
         var byFile: [String: Int] = [:]
         var shards: [TorchCheckpoint] = []
         var owner: [String: Int] = [:]
-        // Shards opened in file-name order, so `files` and `tensors` follow the data on disk.
         var listed: [String: String] = [:]
-        for (name, fileValue) in map {
-            guard let file = fileValue.stringValue else {
-                throw CheckpointError(file: indexPath, object: "tensor '\(name)'", "weight_map entry is not a file name")
-            }
-            guard !file.contains("/"), !file.contains("\\"), file != "..", file != "." else {
-                throw CheckpointError(file: indexPath, object: "tensor '\(name)'", "weight_map names '\(file)', which is not a file beside the index")
-            }
+        var namer: [String: String] = [:]
+        for (name, file) in index.weightMap {
             listed[name] = file
+            if namer[file] == nil { namer[file] = name }
         }
+        // Shards opened in file-name order, so `files` and `tensors` follow the data on disk.
         for file in Set(listed.values).sorted() {
-            let path = try folder.file(file)
-            guard FileSystem.exists(path) else {
-                throw CheckpointError(file: indexPath, "weight_map names shard '\(file)', which does not exist")
-            }
             byFile[file] = shards.count
-            shards.append(try TorchCheckpoint(path: path))
+            shards.append(try TorchCheckpoint(path: try index.shardPath(file, tensor: namer[file] ?? "")))
         }
         var tensors: [TensorInfo] = []
         for (i, shard) in shards.enumerated() {
@@ -59,7 +46,7 @@ public final class ShardedTorchCheckpoint: TensorStore {
             throw CheckpointError(file: shards[byFile[file] ?? 0].path, object: "tensor '\(name)'", "is listed in \(indexPath) but missing from this shard")
         }
         self.shards = shards
-        self.metadata = metadata
+        self.metadata = index.metadata
         self.tensors = tensors
         self.owner = owner
         skipped = shards.flatMap { shard in shard.skipped.map { SkippedObject(name: $0.name, reason: "\($0.reason) (in \(shard.path))") } }
