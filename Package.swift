@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "CalibrationTests", dependencies: ["TestSupport", "RecastCore", "LinearAlgebra", "FeatureMaps", "ModelGraph", "Checkpoint", "Runtime", "Rewrite", "Calibration"]),
         .testTarget(name: "VerifyTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Checkpoint", "ModelGraph", "Runtime", "Verify"]),
         .testTarget(name: "HardeningTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "Checkpoint", "recast"]),
-        .testTarget(name: "FuzzRegressionTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "HDF5", "GGUF", "Checkpoint", "ModelGraph"], exclude: ["Inputs"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["TestSupport", "RecastCore", "SafeTensors", "HDF5", "GGUF", "TorchPickle", "Checkpoint", "ModelGraph"], exclude: ["Inputs"]),
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "RecastCore", "Tokenizer"]),
         .testTarget(name: "QuantizationTests", dependencies: ["TestSupport", "RecastCore", "Quantization", "GGUF"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "RecastCore", "recast"]),

@@ -184,3 +184,27 @@ import Darwin
         }
     }
 }
+
+/// Inputs on which the pickle machine of the PyTorch reader exceeded fuzz-pickle's 10 s time-out
+/// (issue 15's first campaign, 30 minutes, 456,990 runs). Each must end in a refusal naming the file;
+/// the child is stopped after 10 s, which both took before their fixes under the fuzzer's instrumentation.
+@Suite struct PickleMachineRegressions {
+    /// A dict shared through the memo and placed twice in the next, 30 levels deep: the result counts
+    /// 2^30 appearances. The objects budget (every appearance counts) stopped it at 8,388,608 after
+    /// 3.7 s and 322 MB in a release build. Fixed by lowering `PickleLimits.standard.objects` to 2^21
+    /// (about 0.4 s and 80 MB in a debug build).
+    @Test func dictSharedTwiceOverThirtyLevelsIsRefusedQuickly() async {
+        await #expect(processExitsWith: .success) {
+            exit(Replay.pickle("pickle/shared-dict-dag.pkl", seconds: 10))
+        }
+    }
+
+    /// 200,000 empty lists, each appended to the one below it: refused when the value is built (nesting
+    /// beyond 100), but releasing the containers cast each of 200,000 boxes dynamically (4.5 s under
+    /// AddressSanitizer). Fixed by keeping lists and dicts in arrays of their own types.
+    @Test func twoHundredThousandNestedListsAreRefusedQuickly() async {
+        await #expect(processExitsWith: .success) {
+            exit(Replay.pickle("pickle/400k-empty-lists.pkl", seconds: 10))
+        }
+    }
+}

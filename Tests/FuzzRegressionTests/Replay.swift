@@ -5,6 +5,7 @@ import ModelGraph
 import RecastCore
 import SafeTensors
 import TestSupport
+import TorchPickle
 
 #if canImport(Glibc)
 import Glibc
@@ -65,6 +66,34 @@ enum Replay {
                 do { _ = try file.loadFloat32(t.name) } catch is CheckpointError {}
             }
         }, refusal: { $0 is CheckpointError })
+    }
+
+    /// `fuzz-pickle`: the pickle machine on the bytes, and the value it returns walked as the target
+    /// walks it (every key, item and tensor, up to 65,536 visits).
+    static func pickle(_ name: String, seconds: UInt32) -> Int32 {
+        limit(seconds: seconds, memory: 2 << 30)
+        guard let bytes = try? FileSystem.readAll(input(name)) else { return unexpected }
+        return outcome({
+            let value = try bytes.withUnsafeBytes { try PickleMachine.load($0, file: name) }
+            var visits = 0
+            walk(value, &visits)
+        }, refusal: { ($0 as? CheckpointError)?.file == name })
+    }
+
+    static func walk(_ value: PickleValue, _ visits: inout Int) {
+        visits += 1
+        guard visits < 1 << 16 else { return }
+        switch value {
+        case .dict(let entries):
+            for entry in entries {
+                walk(entry.key, &visits)
+                walk(entry.value, &visits)
+            }
+        case .list(let items), .tuple(let items):
+            for item in items { walk(item, &visits) }
+        default:
+            break
+        }
     }
 
     /// `fuzz-sharded-index`: the index written beside the Llama fixture's shards (and the other
