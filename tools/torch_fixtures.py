@@ -19,20 +19,31 @@ writes into DIR, in one process (importing torch costs seconds):
   `safetensors.torch.save_file({name: tensor.contiguous()})` after `torch.load(weights_only=True)`, with
   nested dicts flattened by joining keys with dots and shared tensors cloned.
 
+- `views-deflated.pt`: `views.pt` rewritten with every zip entry deflated (torch.load reads it too);
+
 and prints JSON: {"files": {NAME: {"path", "expected", "format", "tied": [[names whose bytes overlap in one
 storage, found from torch.load's data pointers, offsets and strides]],
-"tensors": [names], "skipped": [non-tensor keys]}}} (paths relative to DIR).
+"tensors": [names], "skipped": [non-tensor keys], "scalars": {dotted key: str(value) of plain scalars},
+"digests": {name: {"dtype" (Recast's code), "shape", "sha256" of `t.contiguous()`'s bytes}}}}}
+(paths relative to DIR).
 
-Cases: `dtypes` (every dtype torch and safetensors share; the legacy file leaves out float8 and u16/u32/u64,
-which torch writes there as untyped storages its own torch.load cannot read), `tied` (one storage, several tensors at different
-offsets, and one tensor under two names), `strided` (`.t()`, step and column slices), `nested`
+Cases: `dtypes` (every dtype torch and safetensors share: 19; the legacy file leaves out the float8s and
+u16/u32/u64, which torch writes there as untyped storages its own torch.load cannot read), `tied` (one
+storage, several tensors at different offsets, and one tensor under two names), `strided` (`.t()`, step and
+column slices), `views` (views of one matrix in a nested dict: tied, transposed, sliced, stepped, a 0-d element,
+an empty slice, an nn.Parameter, an int key, and scalars, a string, a bool and a list beside them), `nested`
 (`{"model": state_dict, "epoch": 3, "optimizer_name": "adam"}`), `ordered` (an nn.Module's OrderedDict).
+
+This is the one generator of torch.save files for the tests (TorchPickleTests, CLITests, RealModelTests) and
+the fuzzing seeds (tools/fuzz.sh).
 """
 import collections
+import hashlib
 import json
 import os
 import shutil
 import sys
+import zipfile
 
 import torch
 from safetensors.torch import save_file
@@ -45,8 +56,10 @@ def dtypes_case():
     base = torch.randn(3, 5, generator=g) * 4
     out = collections.OrderedDict()
     for name, dt in [("f64", torch.float64), ("f32", torch.float32), ("f16", torch.float16), ("bf16", torch.bfloat16),
-                     ("f8_e4m3", torch.float8_e4m3fn), ("f8_e5m2", torch.float8_e5m2)]:
+                     ("f8_e4m3", torch.float8_e4m3fn), ("f8_e5m2", torch.float8_e5m2),
+                     ("f8_e4m3fnuz", torch.float8_e4m3fnuz), ("f8_e5m2fnuz", torch.float8_e5m2fnuz)]:
         out[name] = base.to(dt)
+    out["f8_e8m0"] = base.abs().to(torch.float8_e8m0fnu)
     ints = torch.tensor([[0, 1, -1, 127, -128], [100, -100, 7, -7, 42], [3, 9, -27, 81, -64]])
     for name, dt in [("i64", torch.int64), ("i32", torch.int32), ("i16", torch.int16), ("i8", torch.int8)]:
         out[name] = ints.to(dt)
@@ -86,6 +99,14 @@ def strided_case():
     return sd
 
 
+def views_case():
+    w = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+    model = {"embed.weight": w, "head.weight": w, "wt": w.t(), "rows": w[1:3], "cols": w[:, 2:5], "step": w[::2, ::3],
+             "scalar": w[2, 4], "empty": w[:0], "p": torch.nn.Parameter(torch.ones(3))}
+    return {"model": model, "other": torch.zeros(2, dtype=torch.float16), "epoch": 3, "lr": 0.5, "name": "run-7",
+            "flag": True, "losses": [1.0, 2.0], 7: torch.ones(1)}
+
+
 def nested_case():
     g = torch.Generator().manual_seed(3)
     sd = {"encoder.weight": torch.randn(4, 3, generator=g), "encoder.bias": torch.randn(4, generator=g),
@@ -102,28 +123,46 @@ def ordered_case():
 
 
 # torch writes these dtypes in the legacy format as untyped storages that its own torch.load cannot read back.
-LEGACY_UNREADABLE = {torch.float8_e4m3fn, torch.float8_e5m2, torch.uint16, torch.uint32, torch.uint64}
+LEGACY_UNREADABLE = {torch.float8_e4m3fn, torch.float8_e5m2, torch.float8_e4m3fnuz, torch.float8_e5m2fnuz,
+                     torch.float8_e8m0fnu, torch.uint16, torch.uint32, torch.uint64}
+
+# torch dtypes by Recast's (and safetensors') dtype code.
+RECAST_DTYPE = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+                torch.float8_e4m3fn: "F8_E4M3", torch.float8_e5m2: "F8_E5M2", torch.float8_e4m3fnuz: "F8_E4M3FNUZ",
+                torch.float8_e5m2fnuz: "F8_E5M2FNUZ", torch.float8_e8m0fnu: "F8_E8M0", torch.int64: "I64",
+                torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8", torch.uint16: "U16",
+                torch.uint32: "U32", torch.uint64: "U64", torch.bool: "BOOL", torch.complex64: "C64"}
 
 
 def legacy_subset(obj):
-    return collections.OrderedDict(
+    return type(obj)(
         (k, v) for k, v in obj.items() if not (isinstance(v, torch.Tensor) and v.dtype in LEGACY_UNREADABLE))
 
 
 def flatten(obj, prefix=""):
-    """(tensors by dotted name, the dotted names of everything else)."""
-    tensors, skipped = collections.OrderedDict(), []
+    """(tensors by dotted name, the dotted names of everything else, plain scalars by dotted name as str())."""
+    tensors, skipped, scalars = collections.OrderedDict(), [], {}
     for k, v in obj.items():
         name = f"{prefix}{k}"
         if isinstance(v, torch.Tensor):
             tensors[name] = v
         elif isinstance(v, dict):
-            t, s = flatten(v, name + ".")
+            t, s, c = flatten(v, name + ".")
             tensors.update(t)
             skipped += s
+            scalars.update(c)
         else:
             skipped.append(name)
-    return tensors, skipped
+            if isinstance(v, (bool, int, float, str)):
+                scalars[name] = str(v)
+    return tensors, skipped, scalars
+
+
+def digest(t):
+    """Recast's dtype code, the shape, and the SHA-256 of the tensor's bytes made contiguous."""
+    c = t.detach().contiguous()
+    raw = c.reshape(-1).view(torch.uint8).numpy().tobytes() if c.numel() else b""
+    return {"dtype": RECAST_DTYPE[t.dtype], "shape": list(t.shape), "sha256": hashlib.sha256(raw).hexdigest()}
 
 
 def overlapping_groups(tensors):
@@ -151,15 +190,17 @@ def overlapping_groups(tensors):
 
 def write_expected(checkpoints, path):
     """The safetensors project's conversion: torch.load(weights_only=True), contiguous copies, save_file.
-    Returns the tensor names, the names of non-tensor values, and the groups of tensors whose bytes overlap."""
-    tensors, skipped, tied = collections.OrderedDict(), [], []
+    Returns the tensor names, the names of non-tensor values, the groups of tensors whose bytes overlap, the
+    plain scalars and each tensor's digest."""
+    tensors, skipped, tied, scalars = collections.OrderedDict(), [], [], {}
     for ckpt in checkpoints:
-        t, s = flatten(torch.load(ckpt, weights_only=True, map_location="cpu"))
+        t, s, c = flatten(torch.load(ckpt, weights_only=True, map_location="cpu"))
         tensors.update(t)
         skipped += s
+        scalars.update(c)
         tied += overlapping_groups(t)
-    save_file({k: v.contiguous().clone() for k, v in tensors.items()}, path)
-    return list(tensors), skipped, tied
+    save_file({k: v.detach().contiguous().clone() for k, v in tensors.items()}, path)
+    return list(tensors), skipped, tied, scalars, {k: digest(v) for k, v in tensors.items()}
 
 
 def real_model(src, out):
@@ -187,11 +228,12 @@ def main():
 
     def record(name, rel, fmt, sources):
         expected = name + ".expected.safetensors"
-        names, skipped, tied = write_expected([os.path.join(out, s) for s in sources], os.path.join(out, expected))
+        names, skipped, tied, scalars, digests = write_expected([os.path.join(out, s) for s in sources],
+                                                                os.path.join(out, expected))
         files[name] = {"path": rel, "expected": expected, "format": fmt, "tied": tied, "tensors": names,
-                       "skipped": skipped}
+                       "skipped": skipped, "scalars": scalars, "digests": digests}
 
-    for case, make in [("dtypes", dtypes_case), ("tied", tied_case), ("strided", strided_case),
+    for case, make in [("dtypes", dtypes_case), ("tied", tied_case), ("strided", strided_case), ("views", views_case),
                        ("nested", nested_case), ("ordered", ordered_case)]:
         obj = make()
         torch.save(obj, os.path.join(out, case + ".pt"))
@@ -199,6 +241,13 @@ def main():
         legacy = case + "-legacy.pth"
         torch.save(legacy_subset(obj), os.path.join(out, legacy), _use_new_zipfile_serialization=False)
         record(case + "-legacy", legacy, "pytorch-legacy", [legacy])
+
+    # The zip format with every entry deflated.
+    with zipfile.ZipFile(os.path.join(out, "views.pt")) as src, \
+            zipfile.ZipFile(os.path.join(out, "views-deflated.pt"), "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename))
+    record("views-deflated", "views-deflated.pt", "pytorch-zip", ["views-deflated.pt"])
 
     # Sharded, with the index transformers writes.
     torch.manual_seed(5)

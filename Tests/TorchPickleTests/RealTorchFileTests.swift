@@ -5,8 +5,9 @@ import Testing
 import TestSupport
 import TorchPickle
 
-/// Files written by real `torch.save` (zip, legacy, deflated, sharded), read by Recast and compared
-/// tensor by tensor with what `torch.load` makes of them.
+/// Files written by real `torch.save` (zip, legacy, deflated, sharded; tools/torch_fixtures.py), read by
+/// Recast's `TorchCheckpoint` and compared tensor by tensor with what `torch.load` makes of them. The CLI
+/// on the same files (inspect, convert to every format, run, swap, verify) is in CLITests/PyTorchCheckpointTests.
 @Suite struct RealTorchFileTests {
     let fixtures = TorchFixtures.shared
 
@@ -30,7 +31,8 @@ import TorchPickle
         }
     }
 
-    @Test(arguments: ["dtypes.pt", "dtypes-legacy.pt", "views.pt", "views-legacy.pt", "views-deflated.pt"])
+    @Test(arguments: ["dtypes", "dtypes-legacy", "tied", "tied-legacy", "strided", "strided-legacy", "views",
+                      "views-legacy", "views-deflated", "nested", "nested-legacy", "ordered", "ordered-legacy", "hf-gpt2"])
     func tensorsMatchTorchLoad(file: String) throws {
         let store = try TorchCheckpoint(path: fixtures.path(file))
         #expect(store.layout == (file.contains("legacy") ? "pytorch-legacy" : "pytorch-zip"))
@@ -39,7 +41,7 @@ import TorchPickle
     }
 
     @Test func nestedDictsNameTensorsAndKeepScalarsAsMetadata() throws {
-        for file in ["views.pt", "views-legacy.pt"] {
+        for file in ["views", "views-legacy"] {
             let store = try TorchCheckpoint(path: fixtures.path(file))
             let metadata = Dictionary(store.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
             let scalars = try #require(fixtures.scalars[file])
@@ -52,23 +54,25 @@ import TorchPickle
     }
 
     @Test func everyDTypeMapsToRecast() throws {
-        let store = try TorchCheckpoint(path: fixtures.path("dtypes.pt"))
-        // 19 torch dtypes, each read: f64 f32 f16 bf16, five float8s, i64..i8, u8..u64, bool, c64.
-        #expect(store.tensors.count == 19)
+        let store = try TorchCheckpoint(path: fixtures.path("dtypes"))
+        // 19 torch dtypes, each read: f64 f32 f16 bf16, five float8s, i64..i8, u8..u64, bool, c64; and a
+        // large i64, a 0-d and an empty tensor.
+        #expect(Set(store.tensors.map(\.dtype.rawValue)).count == 19)
+        #expect(store.tensors.count == 22)
         #expect(store.skipped.isEmpty)
     }
 
     @Test func checkpointOpenRecognisesByContentAndPrefersSafetensors() throws {
         // A .pt file opens by content even under another name.
         let renamed = fixtures.dir.file("renamed.weights")
-        try InputFile.copy(fixtures.path("views.pt"), to: renamed)
+        try InputFile.copy(fixtures.path("views"), to: renamed)
         #expect(try Checkpoint.open(renamed) is TorchCheckpoint)
-        #expect(try Checkpoint.open(fixtures.path("views-legacy.pt")).layout == "pytorch-legacy")
-        // A folder with config.json + pytorch_model.bin.
-        let folder = fixtures.path("gpt2-bin")
+        #expect(try Checkpoint.open(fixtures.path("views-legacy")).layout == "pytorch-legacy")
+        // A folder with config.json + pytorch_model.bin (saved by transformers).
+        let folder = fixtures.dir.file("hf-gpt2")
         let store = try Checkpoint.open(folder)
         #expect(store.layout == "pytorch-zip")
-        try checkAgainstTorch(store, "gpt2-bin/pytorch_model.bin", ties: store.tiedTensors)
+        try checkAgainstTorch(store, "hf-gpt2", ties: store.tiedTensors)
         // Safetensors beside it wins, as in transformers.
         let both = fixtures.dir.file("both")
         try FileSystem.makeDirectory(both)
@@ -84,46 +88,25 @@ import TorchPickle
     }
 
     @Test func shardedIndexReadsEveryShard() throws {
-        let store = try Checkpoint.open(fixtures.path("gpt2-sharded"))
+        let store = try Checkpoint.open(fixtures.dir.file("sharded"))
         #expect(store.layout == "pytorch-sharded")
         #expect(store.files.count == 3)
-        // Same tensors and bytes as the unsharded file.
-        let whole = try #require(fixtures.expected["gpt2-bin/pytorch_model.bin"])
-        #expect(Set(store.tensors.map(\.name)) == Set(whole.keys))
-        for t in store.tensors {
-            let digest = try store.withBytes(of: t.name) { sha256Hex($0) }
-            #expect(digest == whole[t.name]?.sha256)
-        }
-    }
-
-    /// `run` works on a folder of config.json + pytorch_model.bin through `Checkpoint.open`: its
-    /// outputs are the ones of the same weights in safetensors.
-    @Test func runOnPyTorchFolderMatchesSafetensors() throws {
-        let a = fixtures.dir.file("run-bin.safetensors"), b = fixtures.dir.file("run-st.safetensors")
-        let r1 = try recast(["run", fixtures.path("gpt2-bin"), "--tokens", "1,9,5", "--out", a])
-        let r2 = try recast(["run", fixture("gpt2"), "--tokens", "1,9,5", "--out", b])
-        #expect(r1.status == 0, "\(r1.stderr)")
-        #expect(r2.status == 0, "\(r2.stderr)")
-        let x = try Checkpoint.open(a), y = try Checkpoint.open(b)
-        #expect(x.tensors == y.tensors)
-        for t in x.tensors {
-            #expect(try x.withBytes(of: t.name) { sha256Hex($0) } == y.withBytes(of: t.name) { sha256Hex($0) })
-        }
+        try checkAgainstTorch(store, "sharded", ties: store.tiedTensors)
     }
 
     /// Conversion to safetensors writes tied tensors as separate copies, bit-identical to torch's
     /// tensors made contiguous, and the output reports the ties.
     @Test func convertWritesTiesAsCopiesAndReportsThem() throws {
         let out = fixtures.dir.file("views.safetensors")
-        let r = try recast(["convert", fixtures.path("views.pt"), out, "--json"])
+        let r = try recast(["convert", fixtures.path("views"), out, "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let json = try JSON.parse(r.stdout)
         let groups = (json["tied_tensors"]?.arrayValue ?? []).map { ($0.arrayValue ?? []).compactMap(\.stringValue).sorted() }
-        #expect(groups.sorted { $0.lexicographicallyPrecedes($1) } == fixtures.ties["views.pt"])
-        try checkAgainstTorch(try Checkpoint.open(out), "views.pt")
-        let text = try recast(["convert", fixtures.path("views-legacy.pt"), fixtures.dir.file("v2.safetensors")])
+        #expect(groups.sorted { $0.lexicographicallyPrecedes($1) } == fixtures.ties["views"])
+        try checkAgainstTorch(try Checkpoint.open(out), "views")
+        let text = try recast(["convert", fixtures.path("views-legacy"), fixtures.dir.file("v2.safetensors")])
         #expect(text.stdout.contains("tied"), "\(text.stdout)")
-        let inspect = try recast(["inspect", fixtures.path("views.pt")])
+        let inspect = try recast(["inspect", fixtures.path("views")])
         #expect(inspect.stdout.contains("pytorch (pytorch-zip)"))
         #expect(inspect.stdout.contains("tied"))
     }
