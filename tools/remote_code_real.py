@@ -16,7 +16,12 @@ minilm   all-MiniLM-L6-v2 with every layer swapped to hedgehog (`recast swap --l
            embeddings               SentenceTransformer(DST, trust_remote_code=True).encode(lines) vs
                                     `recast run --lines F --outputs embeddings` (Recast tokenizes here)
 smollm2  SmolLM2-135M-Instruct: tools/models.py smollm2-gguf → `recast convert X.gguf smollm2-f32` (f32, cached
-         under --work) → `recast swap … --feature-map hedgehog --layers all --window 64 --seed 0`:
+         under --work) → `recast swap … --feature-map hedgehog --layers all --window 64 --seed 0` → `recast
+         calibrate … --text-file <Apache-2.0, MPL-2.0, Artistic, LGPL-2.1> --tokens 8192 --epochs 2 --seed 0`
+         (about 40 s; the model a finetune starts from). With --uncalibrated the swap's output is checked instead:
+         its random maps make it badly conditioned (hidden states of 30,000 from layer 12 on; PyTorch f32 itself
+         is 5.7e-5 from a float64 run at one position of 160, and two f32 implementations differ by up to twice
+         that there), while the calibrated model is within 3e-6 of float64 in PyTorch and in Recast alike:
            parallel_logits/_hidden  the GPL-3 preamble (--length tokens) at once vs `recast run --tokens`
            step_logits              prefill --length/2 tokens, then one token at a time through the cache
            batch_logits/_hidden     three licence passages right-padded vs `recast run --tokens-file`
@@ -48,6 +53,8 @@ from remote_code_check import check, load, padded, rel  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GPL = "/usr/share/common-licenses/GPL-3"
 APACHE = "/usr/share/common-licenses/Apache-2.0"
+#: SmolLM2's calibration text: licences other than the GPL-3, whose preamble the checks run on.
+CALIBRATION_TEXTS = [f"/usr/share/common-licenses/{n}" for n in ("Apache-2.0", "MPL-2.0", "Artistic", "LGPL-2.1")]
 #: The prompt of the greedy generation: the GPL-3 preamble's first sentence, cut before its last words.
 PROMPT = "The GNU General Public License is a free, copyleft license for"
 
@@ -157,15 +164,25 @@ def greedy_against_recast(recast, model, dst, name, prompts, new_tokens, eos):
     return worst, rows
 
 
-def smollm2(recast, checks, length, new_tokens):
-    """SmolLM2-135M converted from its GGUF, hedgehog in every layer with a window of 64."""
+def smollm2(recast, checks, length, new_tokens, calibrated=True):
+    """SmolLM2-135M converted from its GGUF, hedgehog in every layer with a window of 64, calibrated unless told."""
     gguf = model_path("smollm2-gguf")
     f32 = os.path.join(recast.work, "smollm2-f32")
     if not os.path.exists(os.path.join(f32, "config.json")):
         recast("convert", gguf, f32, "--force")
     name = "smollm2-hedgehog-w64"
-    dst = os.path.join(recast.work, name)
-    recast("swap", f32, dst, "--feature-map", "hedgehog", "--layers", "all", "--window", "64", "--seed", "0", "--force")
+    swapped = os.path.join(recast.work, name)
+    recast("swap", f32, swapped, "--feature-map", "hedgehog", "--layers", "all", "--window", "64", "--seed", "0", "--force")
+    dst = swapped
+    if calibrated:
+        text = os.path.join(recast.work, "calibration.txt")
+        with open(text, "w") as f:
+            for licence in CALIBRATION_TEXTS:
+                f.write(open(licence).read())
+        name += "-calibrated"
+        dst = os.path.join(recast.work, name)
+        recast("calibrate", swapped, dst, "--text-file", text, "--tokens", "8192", "--epochs", "2", "--seed", "0",
+               "--force")
     tok = tokenizer_of(dst)
     tokens = tok.encode(preamble()).ids[:length]
     lines = licence_lines()
@@ -230,6 +247,7 @@ def main():
     p.add_argument("--length", type=int, default=160, help="SmolLM2 tokens of the parallel and step checks")
     p.add_argument("--new-tokens", type=int, default=64, help="greedy tokens generated")
     p.add_argument("--tolerance", type=float, default=1e-4)
+    p.add_argument("--uncalibrated", action="store_true", help="check SmolLM2's swap as written, not calibrated")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="write every figure to this file")
     args = p.parse_args()
@@ -241,7 +259,7 @@ def main():
     if "minilm" in args.models:
         minilm(recast, checks)
     if "smollm2" in args.models:
-        smollm2(recast, checks, args.length, args.new_tokens)
+        smollm2(recast, checks, args.length, args.new_tokens, calibrated=not args.uncalibrated)
     failed = report(checks, args.tolerance)
     if args.json:
         with open(args.json, "w") as f:
