@@ -268,6 +268,50 @@ def state_in(cache: Cache | None, layer: int) -> LinearAttentionState | None:
 # The attention of a swapped layer
 # ---------------------------------------------------------------------------------------------------------
 
+def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torch.Tensor, fk: torch.Tensor,
+                           key_mask: torch.Tensor, gamma: torch.Tensor, window: int, scale: float,
+                           eps: float) -> torch.Tensor:
+    """The causal window hybrid over a whole sequence with nothing before it, in blocks of W queries: the same
+    sums as `linear_attention`'s, in O(L·W) time and memory instead of O(L²) (training on 512 tokens with a
+    window of 64 builds 8 times smaller score matrices). Shapes as `linear_attention`'s; key_mask [B, L] bool.
+
+    Query i of block c (position cW + i) sees the keys of blocks c − 1 and c, numbered t = 0 … 2W − 1 from the
+    start of block c − 1: t ≤ i is in its linear part, i < t ≤ i + W in its window; every key of the blocks
+    before c − 1 is linear, summed into S and z once per block."""
+    B, H, L, d = v.shape
+    W = window
+    count = -(-L // W)
+    pad = count * W - L
+
+    def blocks(x: torch.Tensor) -> torch.Tensor:  # [B, H, L, e] → [B, H, count, W, e], zeros after the end
+        return nn.functional.pad(x, (0, 0, 0, pad)).reshape(B, H, count, W, x.shape[-1])
+
+    def with_previous(x: torch.Tensor) -> torch.Tensor:  # [B, H, count, W, e] → [B, H, count, 2W, e]
+        return torch.cat([nn.functional.pad(x, (0, 0, 0, 0, 1, 0))[:, :, :count], x], dim=3)
+
+    real = nn.functional.pad(key_mask, (0, pad)).reshape(B, 1, count, W, 1)
+    Q, K, V, FQ, FK = (blocks(x) for x in (q, k, v, fq, fk))
+    FKm = FK * real.to(FK.dtype)
+    # S_c, z_c: the linear sums over the blocks before c − 1 (an inclusive running sum moved two blocks on).
+    S = nn.functional.pad(torch.einsum("bhcwf,bhcwd->bhcfd", FKm, V).cumsum(2), (0, 0, 0, 0, 2, 0))[:, :, :count]
+    z = nn.functional.pad(FKm.sum(3).cumsum(2), (0, 0, 2, 0))[:, :, :count]
+    K2, V2, FK2 = with_previous(K), with_previous(V), with_previous(FK)
+    visible = with_previous(real.expand(B, 1, count, W, 1))[..., 0][:, :, :, None, :]  # [B, 1, count, 1, 2W]
+    i = torch.arange(W, device=v.device)[:, None]
+    t = torch.arange(2 * W, device=v.device)[None, :]
+    far = (t <= i) & visible
+    near = (t > i) & (t <= i + W) & visible
+    weights = torch.einsum("bhcif,bhctf->bhcit", FQ, FK2) * far
+    logits = torch.einsum("bhcid,bhctd->bhcit", Q, K2) * scale
+    c = logits.masked_fill(~near, float("-inf")).amax(-1, keepdim=True)
+    c = torch.where(torch.isfinite(c), c, torch.zeros_like(c))  # a query with no window key has no softmax term
+    soft = torch.exp((logits - c).masked_fill(~near, 0.0)) * near
+    weights = weights + gamma[None, :, None, None, None].to(soft.dtype) * soft
+    numerator = weights @ V2 + torch.einsum("bhcif,bhcfd->bhcid", FQ, S)
+    denominator = weights.sum(-1) + torch.einsum("bhcif,bhcf->bhci", FQ, z) + eps
+    return (numerator / denominator[..., None]).reshape(B, H, count * W, d)[:, :, :L]
+
+
 def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torch.Tensor, fk: torch.Tensor,
                      key_mask: torch.Tensor | None, gamma: torch.Tensor | None, window: int | None, causal: bool,
                      scale: float, eps: float, state: LinearAttentionState | None) -> torch.Tensor:
@@ -294,13 +338,36 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torc
             FK = torch.cat([state.ring["fk"], fk], dim=2)
             M = torch.cat([state.ring["mask"], key_mask], dim=1)
     N = V.shape[2]
-    n = torch.arange(N - L, N, device=v.device)[:, None]  # query positions among the keys
-    j = torch.arange(N, device=v.device)[None, :]
+    if causal and window is not None and N == L and L > 2 * window:
+        out = windowed_causal_blocks(q, k, v, fq, fk, key_mask, gamma, window, scale, eps)
+    else:
+        out = quadratic(q, K, V, fq, FK, M, S, z, gamma, window, causal, scale, eps)
+    if state is not None:
+        # Positions that leave (or never enter) the window are folded into (S, z); the rest stay in the ring.
+        keep = min(window, N) if window is not None else 0
+        fold = (FK[:, :, : N - keep] * M[:, None, : N - keep, None]).to(S.dtype)
+        state.S = S + torch.einsum("bhnf,bhnd->bhfd", fold, V[:, :, : N - keep].to(S.dtype))
+        state.z = z + fold.sum(2)
+        state.ring = None if keep == 0 else {"k": K[:, :, N - keep:], "v": V[:, :, N - keep:],
+                                             "fk": FK[:, :, N - keep:], "mask": M[:, N - keep:]}
+        state.seen += L
+        state.is_initialized = True
+    return out
+
+
+def quadratic(q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, fq: torch.Tensor, FK: torch.Tensor, M: torch.Tensor,
+              S: torch.Tensor, z: torch.Tensor, gamma: torch.Tensor | None, window: int | None, causal: bool,
+              scale: float, eps: float) -> torch.Tensor:
+    """`linear_attention`'s sums with every query against every key (the ring's and the block's): the L
+    queries of the block are the last L of the N keys; S and z cover every position before them."""
+    L, N = fq.shape[2], V.shape[2]
+    n = torch.arange(N - L, N, device=V.device)[:, None]  # query positions among the keys
+    j = torch.arange(N, device=V.device)[None, :]
     if causal:
-        near = (j <= n) & (j > n - window) if window is not None else torch.zeros(L, N, dtype=torch.bool, device=v.device)
+        near = (j <= n) & (j > n - window) if window is not None else torch.zeros(L, N, dtype=torch.bool, device=V.device)
         far = j <= n - window if window is not None else j <= n
     else:
-        near = (j - n).abs() <= window // 2 if window is not None else torch.zeros(L, N, dtype=torch.bool, device=v.device)
+        near = (j - n).abs() <= window // 2 if window is not None else torch.zeros(L, N, dtype=torch.bool, device=V.device)
         far = ~near
     visible = M[:, None, None, :]  # [B, 1, 1, N]
     far = far[None, None] & visible
@@ -314,18 +381,7 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torc
         weights = weights + gamma[None, :, None, None].to(soft.dtype) * soft
     numerator = weights @ V + torch.einsum("bhlf,bhfd->bhld", fq, S)
     denominator = weights.sum(-1) + torch.einsum("bhlf,bhf->bhl", fq, z) + eps
-    out = numerator / denominator[..., None]
-    if state is not None:
-        # Positions that leave (or never enter) the window are folded into (S, z); the rest stay in the ring.
-        keep = min(window, N) if window is not None else 0
-        fold = (FK[:, :, : N - keep] * M[:, None, : N - keep, None]).to(S.dtype)
-        state.S = S + torch.einsum("bhnf,bhnd->bhfd", fold, V[:, :, : N - keep].to(S.dtype))
-        state.z = z + fold.sum(2)
-        state.ring = None if keep == 0 else {"k": K[:, :, N - keep:], "v": V[:, :, N - keep:],
-                                             "fk": FK[:, :, N - keep:], "mask": M[:, N - keep:]}
-        state.seen += L
-        state.is_initialized = True
-    return out
+    return numerator / denominator[..., None]
 
 
 class LinearAttentionMixin:
