@@ -13,7 +13,9 @@ Output (stdout): a list of {"model", "missing", "unexpected", and relative error
   "left_padded_generate"                  left-padded batched generate vs each prompt alone
   "batch_logits", "batch_hidden"          a right-padded batch with attention_mask vs recast run's batch
   "left_batch_logits", "left_batch_hidden" the same batch left-padded (decoders; position_ids counted from each
-                                          sequence's first real token, as generate counts them) vs recast run's batch}
+                                          sequence's first real token, as generate counts them) vs recast run's batch
+  "blocks_vs_quadratic"                   causal models with a window: the whole-sequence logits computed in blocks
+                                          of W queries (the template's training path) vs the quadratic form}
 One process for every case: torch and transformers start once. Runs offline (HF_HUB_OFFLINE=1).
 tools/remote_code_real.py imports `check` for the real all-MiniLM-L6-v2 and SmolLM2-135M.
 """
@@ -67,6 +69,14 @@ def check(case, loaded=None):
         out["parallel_hidden"] = rel(hidden[0], ref["hidden_states"])
         if not encoder:
             out["parallel_logits"] = rel(o.logits[0], ref["logits"])
+            template = sys.modules[type(model).__module__]
+            window = (model.config.linear_attention or {}).get("window")
+            if window is not None and len(case["tokens"]) > template.BLOCKS_ABOVE_WINDOWS * window:
+                saved, template.BLOCKS_ABOVE_WINDOWS = template.BLOCKS_ABOVE_WINDOWS, len(case["tokens"])
+                try:
+                    out["blocks_vs_quadratic"] = rel(o.logits[0], model(tokens).logits[0])
+                finally:
+                    template.BLOCKS_ABOVE_WINDOWS = saved
             model.generation_config.eos_token_id = None  # generate exactly the tokens asked for
             # Prefill, then one token at a time through the cache (S, z and the window ring; KV for softmax).
             n = case["prefill"]

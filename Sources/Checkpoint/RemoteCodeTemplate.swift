@@ -88,6 +88,10 @@ PADDING_KEYWORD = "recast_padding"
 
 FEATURE_MAPS = ("t2r", "performer", "elu", "hedgehog")
 
+#: A causal window hybrid with no earlier state runs in blocks (`windowed_causal_blocks`) when the sequence is
+#: longer than this many windows; shorter ones (and the cache's blocks, and encoders) take the quadratic form.
+BLOCKS_ABOVE_WINDOWS = 2
+
 
 # ---------------------------------------------------------------------------------------------------------
 # The linear_attention block of config.json
@@ -346,7 +350,7 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torc
             FK = torch.cat([state.ring["fk"], fk], dim=2)
             M = torch.cat([state.ring["mask"], key_mask], dim=1)
     N = V.shape[2]
-    if causal and window is not None and N == L and L > 2 * window:
+    if causal and window is not None and N == L and L > BLOCKS_ABOVE_WINDOWS * window:
         out = windowed_causal_blocks(q, k, v, fq, fk, key_mask, gamma, window, scale, eps)
     else:
         out = quadratic(q, K, V, fq, FK, M, S, z, gamma, window, causal, scale, eps)

@@ -98,6 +98,9 @@ import RecastCore
                 #expect(error < 1e-4, "\(name): \(check) relative error \(error)")
             }
             if !name.hasPrefix("bert") && generated { #expect(result["generate_tokens"]?.doubleValue == 0, "\(name): greedy tokens") }
+            // With a window, the template's blocked form (14 tokens, windows of 5 and 3) against its quadratic form.
+            if let w = result["blocks_vs_quadratic"]?.doubleValue { #expect(w < 1e-6, "\(name): blocks vs quadratic \(w)") }
+            if !name.hasPrefix("bert") && name.contains("-5") { #expect(result["blocks_vs_quadratic"] != nil, "\(name): blocked form not checked") }
         }
     }
 
