@@ -9,15 +9,18 @@ import RecastCore
 /// refused. Every read is bounds-checked, and `PickleLimits` bounds the stack, the memo, containers,
 /// strings, the number of values and their nesting.
 public enum PickleMachine {
-    /// Runs the pickle that `bytes` holds and returns its value. `file` names the pickle in errors.
-    public static func load(_ bytes: UnsafeRawBufferPointer, file: String, limits: PickleLimits = .standard) throws -> PickleValue {
-        try run(bytes, from: 0, file: file, limits: limits).value
+    /// Runs the pickle that `bytes` holds and returns its value. Errors name `file` and, for a pickle
+    /// inside an archive, its `entry` (`archive/data.pkl`).
+    public static func load(_ bytes: UnsafeRawBufferPointer, file: String, entry: String? = nil,
+                            limits: PickleLimits = .standard) throws -> PickleValue {
+        try run(bytes, from: 0, file: file, entry: entry, limits: limits).value
     }
 
     /// Runs one pickle that starts at `start`, and returns its value and the offset just past its STOP
     /// (the legacy torch format holds five pickles in a row).
-    static func run(_ bytes: UnsafeRawBufferPointer, from start: Int, file: String, limits: PickleLimits) throws -> (value: PickleValue, end: Int) {
-        var machine = Machine(bytes: bytes, position: start, file: file, limits: limits)
+    static func run(_ bytes: UnsafeRawBufferPointer, from start: Int, file: String, entry: String? = nil,
+                    limits: PickleLimits) throws -> (value: PickleValue, end: Int) {
+        var machine = Machine(bytes: bytes, position: start, file: file, entry: entry, limits: limits)
         defer { machine.releaseContainers() }
         let top = try machine.execute()
         let value = try machine.materialise(top, depth: 0)
@@ -56,6 +59,8 @@ private struct Machine {
     let bytes: UnsafeRawBufferPointer
     var position: Int
     let file: String
+    /// The archive entry that holds the pickle, if any: errors name it after the file.
+    let entry: String?
     let limits: PickleLimits
     var stack: [Item] = []
     var marks: [Int] = []
@@ -71,10 +76,11 @@ private struct Machine {
     var opcode: UInt8 = 0
     var opcodeStart = 0
 
-    init(bytes: UnsafeRawBufferPointer, position: Int, file: String, limits: PickleLimits) {
+    init(bytes: UnsafeRawBufferPointer, position: Int, file: String, entry: String?, limits: PickleLimits) {
         self.bytes = bytes
         self.position = position
         self.file = file
+        self.entry = entry
         self.limits = limits
     }
 
@@ -85,13 +91,22 @@ private struct Machine {
 
     // MARK: errors
 
+    /// Where in `file` the pickle is: its archive entry, if any.
+    var place: String? { entry.map { "zip entry '\($0)'" } }
+
+    /// An error about the whole pickle (its file, and its entry when it has one).
+    func fault(offset: Int? = nil, _ reason: String) -> CheckpointError {
+        CheckpointError(file: file, object: place, offset: offset, reason)
+    }
+
     func error(_ reason: String) -> CheckpointError {
-        CheckpointError(file: file, object: "pickle opcode \(Opcode.name(opcode))", offset: opcodeStart, reason)
+        CheckpointError(file: file, object: (place.map { $0 + ", " } ?? "") + "pickle opcode \(Opcode.name(opcode))",
+                        offset: opcodeStart, reason)
     }
 
     /// The refusal of a construct that could run code, in the words every such refusal uses.
     func refusal(_ what: String) -> CheckpointError {
-        CheckpointError(file: file, "\(what) (\(Opcode.name(opcode)) at byte \(opcodeStart)): refused; Recast never runs code from a checkpoint")
+        fault("\(what) (\(Opcode.name(opcode)) at byte \(opcodeStart)): refused; Recast never runs code from a checkpoint")
     }
 
     // MARK: reading
@@ -389,7 +404,7 @@ private struct Machine {
             opcodeStart = position
             guard position < bytes.count else {
                 opcode = 0
-                throw CheckpointError(file: file, offset: position, "the pickle ends before its STOP opcode: it is truncated")
+                throw fault(offset: position, "the pickle ends before its STOP opcode: it is truncated")
             }
             opcode = try byte()
             if first {
@@ -537,11 +552,11 @@ private struct Machine {
     /// counts each time it appears) and refusing cycles and deep nesting.
     mutating func materialise(_ item: Item, depth: Int) throws -> PickleValue {
         guard depth <= limits.nesting else {
-            throw CheckpointError(file: file, "the pickle nests containers deeper than \(limits.nesting) (or holds a container inside itself): refused as a recursion bomb")
+            throw fault("the pickle nests containers deeper than \(limits.nesting) (or holds a container inside itself): refused as a recursion bomb")
         }
         objects += 1
         guard objects <= limits.objects else {
-            throw CheckpointError(file: file, "the pickle's value has more than \(limits.objects) parts: refused as a size bomb")
+            throw fault("the pickle's value has more than \(limits.objects) parts: refused as a size bomb")
         }
         switch item {
         case .value(let v): return v
@@ -553,7 +568,7 @@ private struct Machine {
             })
         case .global(.dtype(let t), _): return .dtype(t)
         case .global(_, let name):
-            throw CheckpointError(file: file, "the pickle leaves the global `\(name)` as a value; Recast reads only data")
+            throw fault("the pickle leaves the global `\(name)` as a value; Recast reads only data")
         }
     }
 }

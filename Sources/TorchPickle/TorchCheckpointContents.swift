@@ -37,7 +37,7 @@ struct Parsed {
                     throw CheckpointError(file: file, object: "zip entry '\(order.name)'", "says the storages are '\(text)'-endian; Recast reads little-endian storages")
                 }
             }
-            root = try archive.withContents(of: pickle) { try PickleMachine.load($0, file: "\(file) (\(pickle.name))") }
+            root = try archive.withContents(of: pickle) { try PickleMachine.load($0, file: file, entry: pickle.name) }
             layout = "pytorch-zip"
             storages = .zip(archive, prefix: prefix)
         } else if head == LegacyTorchFile.signature {

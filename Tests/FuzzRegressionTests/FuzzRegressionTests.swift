@@ -208,3 +208,22 @@ import Darwin
         }
     }
 }
+
+/// fuzz-torch-zip (issue 15's second campaign, within two minutes): a refusal of the pickle inside a zip
+/// named the file as `input.pt (archive/data.pkl)`, so `CheckpointError.file` was not the file. Fixed in
+/// `PickleMachine.load(_:file:entry:)`: the entry is the error's object (`zip entry 'archive/data.pkl'`).
+@Suite struct TorchZipRegressions {
+    /// A pickle that calls `os.system` (GLOBAL), inside an otherwise valid torch.save zip.
+    @Test func refusedGlobalNamesTheFileItself() async {
+        await #expect(processExitsWith: .success) {
+            exit(Replay.torchZip("torch-zip/os-system-refusal-names-entry-as-file.pt"))
+        }
+    }
+
+    /// A persistent id of the wrong shape (BINPERSID), inside a torch.save zip.
+    @Test func refusedPersistentIdNamesTheFileItself() async {
+        await #expect(processExitsWith: .success) {
+            exit(Replay.torchZip("torch-zip/persistent-id-refusal-names-entry-as-file.pt"))
+        }
+    }
+}

@@ -96,6 +96,16 @@ enum Replay {
         }
     }
 
+    /// `fuzz-torch-zip`: the bytes as a `torch.save` file, every tensor read; a refusal must name the file
+    /// itself in `CheckpointError.file` (the archive entry goes in `object`).
+    static func torchZip(_ name: String) -> Int32 {
+        limit()
+        guard let bytes = try? FileSystem.readAll(input(name)) else { return unexpected }
+        return outcome({
+            try bytes.withUnsafeBytes { try readEveryTensor(try TorchCheckpoint(bytes: $0, file: name)) }
+        }, refusal: { ($0 as? CheckpointError)?.file == name })
+    }
+
     /// `fuzz-sharded-index`: the index written beside the Llama fixture's shards (and the other
     /// safetensors fixtures the target offers), opened, every tensor read.
     static func shardedIndex(_ name: String) -> Int32 {
