@@ -26,9 +26,9 @@ public struct PickleLimits: Sendable, Hashable {
     /// Far above any real checkpoint's pickle: a 10,000-tensor state dict makes about 200,000 values, and
     /// the objects budget (2,097,152) holds about 100,000 tensors. That budget also bounds the time and
     /// memory of a value shared through the memo many times over (a DAG of dicts, each holding the
-    /// one before it twice, doubles per level): every appearance counts, so the whole result stays
-    /// under a fraction of a second and about 80 MB however the sharing is arranged (fuzz-pickle found
-    /// 8,388,608 taking 3.7 s and 322 MB).
+    /// one before it twice, doubles per level): every appearance counts, so refusing such a pickle takes
+    /// about half a second and 100 MB in a debug build however the sharing is arranged (fuzz-pickle found
+    /// the budget of 8,388,608 taking 3.7 s and 322 MB in a release build).
     public static let standard = PickleLimits(stackItems: 1 << 20, containerItems: 1 << 22, objects: 1 << 21,
                                               stringBytes: 1 << 28, memoEntries: 1 << 22, nesting: 100)
 }
