@@ -70,7 +70,7 @@ def check(case, loaded=None):
         if not encoder:
             out["parallel_logits"] = rel(o.logits[0], ref["logits"])
             template = sys.modules[type(model).__module__]
-            window = (model.config.linear_attention or {}).get("window")
+            window = (getattr(model.config, "linear_attention", None) or {}).get("window")
             if window is not None and len(case["tokens"]) > template.BLOCKS_ABOVE_WINDOWS * window:
                 saved, template.BLOCKS_ABOVE_WINDOWS = template.BLOCKS_ABOVE_WINDOWS, len(case["tokens"])
                 try:
