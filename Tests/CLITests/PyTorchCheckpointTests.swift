@@ -156,8 +156,9 @@ struct PyTorchFiles: Sendable {
                 && !listed.contains { $0.hasSuffix(".bin") }, "\(report)")
     }
 
-    /// `swap` and `verify` read a PyTorch folder as they read the same model in safetensors: the swapped
-    /// weights are the same tensors, byte for byte, and verify compares the .bin original with its swap.
+    /// `swap`, `verify` and `calibrate` read a PyTorch folder as they read the same model in safetensors: the
+    /// swapped weights are the same tensors, byte for byte, verify compares the .bin original with its swap,
+    /// and calibrating either swap trains the same feature maps.
     @Test func swapAndVerifyOnAPytorchFolder() throws {
         let f = try files
         let fromBin = dir.file("bin-swap"), fromSafetensors = dir.file("st-swap")
@@ -181,6 +182,27 @@ struct PyTorchFiles: Sendable {
         #expect(v.status == 0, "\(v.stderr)")
         let report = try JSON.parse(v.stdout)
         #expect((report["layers"]?.arrayValue ?? []).count == 2, "\(v.stdout.prefix(300))")
+        // calibrate on both swaps, with the same data and seed: the same trained feature maps, bit for bit.
+        var sequences: [String] = []
+        for s in 0..<6 {
+            let ids: [String] = (0..<20).map { (t: Int) -> String in String((s * 7 + t * 3) % 60) }
+            sequences.append("[" + ids.joined(separator: ",") + "]")
+        }
+        let data = dir.write("calibration.json", "[" + sequences.joined(separator: ",") + "]")
+        let calibrated = [dir.file("bin-calibrated"), dir.file("st-calibrated")]
+        for (source, out) in zip([fromBin, fromSafetensors], calibrated) {
+            let c = try recast(["calibrate", source, out, "--tokens-file", data, "--max-length", "20", "--steps", "4", "--seed", "1"])
+            #expect(c.status == 0, "\(c.stderr)")
+        }
+        let trained = try pythonTensors(calibrated.map { $0 + "/model.safetensors" })
+        let binMaps = (trained[calibrated[0] + "/model.safetensors"] ?? [:]).filter { $0.key.contains("feature_map") }
+        let stMaps = trained[calibrated[1] + "/model.safetensors"] ?? [:]
+        #expect(binMaps.count == 8)
+        for (name, value) in binMaps {
+            let bare = String(name.dropFirst("transformer.".count))
+            #expect(stMaps[bare] == value, "\(name)")
+        }
+        #expect(binMaps.contains { bin[$0.key] != $0.value }, "calibration changed no feature map")
     }
 
     /// Every hostile file of tools/hostile_pickles.py, through `inspect` and `convert`: a non-zero exit (never a
