@@ -254,8 +254,9 @@ import RecastCore
         for attempt in 1...3 {
             try fresh()
             let (r, cut) = try runCutting(arguments, source: source, when: ready)
-            guard cut else {
-                print("InputSafetyTests: \(arguments[0]) finished before it could be stopped (attempt \(attempt)); trying again")
+            // Stopped too late: finished, or stopped after its last read of the source (then it succeeds, rightly).
+            guard cut && !(r.status == 0 && !r.signalled) else {
+                print("InputSafetyTests: \(arguments[0]) finished its reading before it could be stopped (attempt \(attempt)); trying again")
                 if let output { FileSystem.removeTree(output) }
                 continue
             }
