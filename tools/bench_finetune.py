@@ -2,15 +2,15 @@
 """Training speed and generation memory in PyTorch: SmolLM2-135M swapped with a window against the original.
 
     RECAST_MODEL_CACHE=/work/main/.cache/models python3 tools/bench_finetune.py [--recast .build/release/recast]
-        [--work .cache/bench-finetune] [--tokens 512] [--long 4096] [--repeat 3] [--threads 2]
+        [--work .cache/bench-finetune] [--tokens 512[,2048]] [--long 4096] [--repeat 3] [--threads 2]
         [--map hedgehog] [--window 64] [--json FILE]
 
 Never run in CI. The original is tools/models.py smollm2-gguf converted by `recast convert X.gguf FOLDER`
 (f32 weights, cached under --work); the swap is `recast swap FOLDER … --feature-map MAP --layers all
 --window W --seed 0`, loaded through its modeling_recast.py. Each figure comes from a fresh process
 (torch and transformers loaded, the model loaded, then only that measurement), so peaks do not mix:
-  train step  forward and backward of the next-token loss on --tokens random tokens, batch 1, best of
-              --repeat (after one untimed step), in f32 on the CPU;
+  train step  forward and backward of the next-token loss on --tokens random tokens (each count of the
+              comma-separated list in turn), batch 1, best of --repeat (after one untimed step), in f32 on the CPU;
   state       the bytes the generation cache holds after --long tokens, fed 512 at a time with use_cache=True
               as a prefill would: the original's KV cache grows with the length, the swap's (S, z) plus the
               window ring does not (measured at --long / 8 and --long);
@@ -80,9 +80,9 @@ def measure(kind: str, folder: str, tokens: int, long: int, repeat: int, threads
     return out
 
 
-def child(args, kind: str, folder: str) -> dict:
+def child(args, kind: str, folder: str, tokens: int) -> dict:
     """`measure` in a fresh Python process."""
-    r = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure", kind, folder, "--tokens", str(args.tokens),
+    r = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure", kind, folder, "--tokens", str(tokens),
                         "--long", str(args.long), "--repeat", str(args.repeat), "--threads", str(args.threads)],
                        capture_output=True, text=True)
     if r.returncode != 0:
@@ -101,7 +101,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recast", default=os.path.join(ROOT, ".build", "release", "recast"))
     p.add_argument("--work", default=os.path.join(ROOT, ".cache", "bench-finetune"))
-    p.add_argument("--tokens", type=int, default=512)
+    p.add_argument("--tokens", default="512", help="train-step lengths, comma-separated")
     p.add_argument("--long", type=int, default=4096, help="a multiple of 8 × 512")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
@@ -111,7 +111,7 @@ def main():
     p.add_argument("--measure", nargs=2, metavar=("KIND", "FOLDER"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.measure:
-        json.dump(measure(*args.measure, args.tokens, args.long, args.repeat, args.threads), sys.stdout)
+        json.dump(measure(*args.measure, int(args.tokens), args.long, args.repeat, args.threads), sys.stdout)
         return
     if args.long % (8 * CHUNK):
         raise SystemExit(f"--long {args.long} is not a multiple of {8 * CHUNK}")
@@ -123,19 +123,25 @@ def main():
     swapped = os.path.join(args.work, f"smollm2-{args.map}-w{args.window}")
     sh([args.recast, "swap", original, swapped, "--feature-map", args.map, "--layers", "all", "--window", str(args.window),
         "--seed", "0", "--force"])
+    lengths = [int(x) for x in args.tokens.split(",")]
     print(f"SmolLM2-135M f32, PyTorch CPU, {args.threads} threads; train step: {args.tokens} tokens, batch 1, best of "
           f"{args.repeat}; state after {args.long // 8} and {args.long} tokens (fed {CHUNK} at a time); load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     results = {}
     for name, folder in (("original", original), (f"{args.map} w{args.window}", swapped)):
-        row = child(args, "train", folder) | child(args, "state", folder)
+        row = child(args, "state", folder, lengths[0])
+        steps = [child(args, "train", folder, n) for n in lengths]
+        row["train_step_s"] = {n: s["train_step_s"] for n, s in zip(lengths, steps)}
+        row["train_peak_mib"] = {n: s["train_peak_mib"] for n, s in zip(lengths, steps)}
         results[name] = row
         short, long = row[f"state_bytes_{args.long // 8}"], row[f"state_bytes_{args.long}"]
-        print(f"{name:13s} train step {row['train_step_s']:.2f} s (peak {row['train_peak_mib']:.0f} MiB); generation "
-              f"state {short / 2**20:.1f} MiB at {args.long // 8}, {long / 2**20:.1f} MiB at {args.long} tokens "
-              f"(peak {row['state_peak_mib']:.0f} MiB)", flush=True)
+        train = ", ".join(f"{row['train_step_s'][n]:.2f} s at {n} tokens (peak {row['train_peak_mib'][n]:.0f} MiB)"
+                          for n in lengths)
+        print(f"{name:13s} train step {train}; generation state {short / 2**20:.1f} MiB at {args.long // 8}, "
+              f"{long / 2**20:.1f} MiB at {args.long} tokens (peak {row['state_peak_mib']:.0f} MiB)", flush=True)
     first, second = results.values()
-    print(f"swapped/original train step: {second['train_step_s'] / first['train_step_s']:.2f}x")
+    for n in lengths:
+        print(f"swapped/original train step at {n} tokens: {second['train_step_s'][n] / first['train_step_s'][n]:.2f}x")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -88,47 +88,63 @@ enum AttentionKernels {
     /// over the keys the query sees, c_i the largest of those logits; `out` = alpha·P V (added to `out` when
     /// `accumulate`), `den[i]` = Σ_j P[i, j]. `keyPositions` lists the position of every key of the sources
     /// in order; `scores` holds rows × keys. Runs on the calling thread: callers split heads and rows over threads.
+    ///
+    /// Causal attention without a window over keys in ascending positions (a prefill) lets each query see a
+    /// prefix of the keys: the rows then go in runs of `causalRun`, and each run multiplies only the keys its
+    /// last row sees, which halves the work of a whole-sequence block.
     static func softmaxTerms(q: UnsafePointer<Float>, ldq: Int, rows c: Int, firstPosition p0: Int, headDim d: Int,
                              sources: [KeySource], keyPositions: UnsafePointer<Int>, visibility: KeyVisibility, scale: Float,
                              scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int,
                              alpha: Float = 1, accumulate: Bool = false, den: UnsafeMutablePointer<Float>) {
         let total = sources.reduce(0) { $0 + $1.count }
-        var column = 0
-        for s in sources {
-            product(m: c, n: s.count, k: d, a: q, lda: ldq, b: s.keys, ldb: s.stride, transposeB: true,
-                    c: scores + column, ldc: total, alpha: scale)
-            column += s.count
-        }
-        // Causal without a window over keys in ascending positions: a query sees a prefix of the keys.
         var prefix = false
         if case .causal(window: nil) = visibility {
             prefix = true
             for j in 1..<max(total, 1) where keyPositions[j] < keyPositions[j - 1] { prefix = false; break }
         }
-        for i in 0..<c {
-            let n = p0 + i, row = scores + i * total
-            var visible = total
-            if prefix {
-                var low = 0, high = total
-                while low < high {
-                    let mid = (low + high) / 2
-                    if keyPositions[mid] <= n { low = mid + 1 } else { high = mid }
-                }
-                visible = low
-                (row + visible).update(repeating: 0, count: total - visible)
-            } else {
-                // Hidden keys get −∞, whose exponential is 0.
-                for j in 0..<total where !visibility.sees(query: n, key: keyPositions[j]) { row[j] = -.infinity }
+        /// The number of keys at or before position n, when the keys are a prefix (ascending positions).
+        func seen(upTo n: Int) -> Int {
+            var low = 0, high = total
+            while low < high {
+                let mid = (low + high) / 2
+                if keyPositions[mid] <= n { low = mid + 1 } else { high = mid }
             }
-            den[i] = Exponential.shifted(row, count: visible, shift: Exponential.largest(row, count: visible))
+            return low
         }
-        column = 0
-        for (index, s) in sources.enumerated() {
-            product(m: c, n: d, k: s.count, a: scores + column, lda: total, b: s.values, ldb: s.stride, transposeB: false,
-                    c: out, ldc: ldo, alpha: alpha, beta: accumulate || index > 0 ? 1 : 0)
-            column += s.count
+        let run = prefix ? causalRun : max(c, 1)
+        for r0 in stride(from: 0, to: c, by: run) {
+            let rows = min(run, c - r0), reach = prefix ? seen(upTo: p0 + r0 + rows - 1) : total
+            let block = scores + r0 * total
+            var column = 0
+            for s in sources {
+                product(m: rows, n: max(0, min(s.count, reach - column)), k: d, a: q + r0 * ldq, lda: ldq, b: s.keys,
+                        ldb: s.stride, transposeB: true, c: block + column, ldc: total, alpha: scale)
+                column += s.count
+            }
+            for i in 0..<rows {
+                let n = p0 + r0 + i, row = block + i * total
+                var visible = reach
+                if prefix {
+                    visible = seen(upTo: n)
+                    (row + visible).update(repeating: 0, count: reach - visible)
+                } else {
+                    // Hidden keys get −∞, whose exponential is 0.
+                    for j in 0..<total where !visibility.sees(query: n, key: keyPositions[j]) { row[j] = -.infinity }
+                }
+                den[r0 + i] = Exponential.shifted(row, count: visible, shift: Exponential.largest(row, count: visible))
+            }
+            column = 0
+            for (index, s) in sources.enumerated() {
+                product(m: rows, n: d, k: max(0, min(s.count, reach - column)), a: block + column, lda: total, b: s.values,
+                        ldb: s.stride, transposeB: false, c: out + r0 * ldo, ldc: ldo, alpha: alpha,
+                        beta: accumulate || index > 0 ? 1 : 0)
+                column += s.count
+            }
         }
     }
+
+    /// Rows per run of a causal prefill in `softmaxTerms`.
+    static let causalRun = 64
 
     /// The linear terms of one head through its state: `out` = φ(q) S, `den` = φ(q)·z (added to both when
     /// `accumulate`). φ(q) is `[rows, m]`, S `[m, d]`, z `[m]`.
