@@ -28,6 +28,25 @@ import ModelGraph
         #expect(decoder.position == 300)
     }
 
+    /// A prompt fed in two blocks, the second longer than one run of causal rows (`AttentionKernels.causalRun`):
+    /// its queries see the first block's keys from the cache and a prefix of their own, which the prefill
+    /// trims run by run; the result equals the parallel pass over the whole sequence.
+    @Test(arguments: ["llama", "llama-hedgehog"])
+    func aPromptFedInBlocksEqualsOnePass(_ name: String) throws {
+        let dir = TempDir()
+        let t = try longModel(name, in: dir)
+        let tokens = syntheticTokens(length: 300, seed: 11, vocab: t.graph.vocabSize)
+        let parallel = try t.forward(tokens: tokens)
+        let e = t.graph.hiddenSize
+        let decoder = try t.makeDecoder()
+        let first = try decoder.feed(Array(tokens[..<37]))
+        #expect(maxRelativeError(first.hiddenStates.data, Array(parallel.hiddenStates.data[(36 * e)..<(37 * e)])) < 1e-5, "\(name)")
+        #expect(AttentionKernels.causalRun < 300 - 37)
+        let second = try decoder.feed(Array(tokens[37...]))
+        #expect(maxRelativeError(second.hiddenStates.data, Array(parallel.hiddenStates.data[(299 * e)...])) < 1e-5, "\(name)")
+        #expect(decoder.position == 300)
+    }
+
     /// The ring keeps slot p mod W from the first block on, whatever the block sizes.
     @Test func ringHoldsTheLastWindow() {
         var ring = KeyValueRing(width: 1, capacity: 4)
