@@ -17,7 +17,8 @@ Texts (offline on any Debian machine with Python):
 - evaluation: Python's own documentation text, pydoc_data.topics (a different text), likewise: its first
   --eval-tokens x 5 characters (SmolLM2) or first --eval-sentences sentences (MiniLM).
 With --calibration-text documentation, calibration uses the rest of pydoc_data.topics instead (never the evaluation
-part: a held-out split of the same corpus, as a validation set is); with `both`, the licences and that rest
+part: a held-out split of the same corpus, as a validation set is; paragraphs or sentences that share a run of 64
+characters with the evaluation text are dropped, since the topics repeat passages); with `both`, the licences and that rest
 alternate in blocks of about 4,000 characters (whole paragraphs), so any --tokens prefix holds both.
 
 Models come from tools/models.py (pip wheels, cached). Use a release build (`swift build -c release`) for figures.
@@ -84,6 +85,14 @@ def interleave(a, b):
     for i in range(max(len(a), len(b))):
         out += ([a[i]] if i < len(a) else []) + ([b[i]] if i < len(b) else [])
     return "\n\n".join(out)
+
+
+def without_overlap(pieces, held_out, width=64):
+    """The pieces (paragraphs or sentences) that share no run of `width` characters with the held-out text:
+    pydoc_data.topics repeats passages across topics, so a split by position alone would leak evaluation
+    text into calibration."""
+    seen = {held_out[i:i + width] for i in range(len(held_out) - width + 1)}
+    return [p for p in pieces if not any(p[i:i + width] in seen for i in range(0, max(len(p) - width + 1, 1)))]
 
 
 def recast(binary, args, what):
@@ -154,7 +163,9 @@ def main():
     if encoder:
         cal_file, eval_file = os.path.join(work, "calibration.txt"), os.path.join(work, "evaluation.txt")
         documentation = sentences(evaluation)
-        held_out, rest = documentation[: a.eval_sentences], documentation[a.eval_sentences:]
+        held_out = documentation[: a.eval_sentences]
+        held = set(held_out)
+        rest = without_overlap([x for x in documentation[a.eval_sentences:] if x not in held], "\n".join(held_out))
         chosen = {"licences": sentences(calibration), "documentation": rest,
                   "both": [s for pair in zip(sentences(calibration), rest) for s in pair]}[a.calibration_text]
         with open(cal_file, "w") as f:
@@ -169,6 +180,7 @@ def main():
         held_out = evaluation[:cut]
         rest = evaluation[cut:]
         rest = rest[rest.find("\n\n") + 2:] if "\n\n" in rest else ""  # from the next paragraph on
+        rest = "\n\n".join(without_overlap(rest.split("\n\n"), held_out))
         chosen = {"licences": calibration, "documentation": rest,
                   "both": interleave(paragraphs_blocks(calibration), paragraphs_blocks(rest))}[a.calibration_text]
         with open(cal_file, "w") as f:
