@@ -19,7 +19,8 @@ Texts (offline on any Debian machine with Python):
 With --calibration-text documentation, calibration uses the rest of pydoc_data.topics instead (never the evaluation
 part: a held-out split of the same corpus, as a validation set is; paragraphs or sentences that share a run of 64
 characters with the evaluation text are dropped, since the topics repeat passages); with `both`, the licences and that rest
-alternate in blocks of about 4,000 characters (whole paragraphs), so any --tokens prefix holds both.
+alternate, in blocks of about 4,000 characters (whole paragraphs) for SmolLM2 and a sentence of each in turn for
+MiniLM (as many pairs as the licences have sentences), so any --tokens prefix holds both.
 
 Models come from tools/models.py (pip wheels, cached). Use a release build (`swift build -c release`) for figures.
 """
