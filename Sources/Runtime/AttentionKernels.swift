@@ -115,10 +115,12 @@ enum AttentionKernels {
         for r0 in stride(from: 0, to: c, by: run) {
             let rows = min(run, c - r0), reach = prefix ? seen(upTo: p0 + r0 + rows - 1) : total
             let block = scores + r0 * total
+            /// How many keys of a source whose first score column is `column` the run reaches.
+            func reached(_ s: KeySource, from column: Int) -> Int { max(0, min(s.count, reach - column)) }
             var column = 0
             for s in sources {
-                product(m: rows, n: max(0, min(s.count, reach - column)), k: d, a: q + r0 * ldq, lda: ldq, b: s.keys,
-                        ldb: s.stride, transposeB: true, c: block + column, ldc: total, alpha: scale)
+                product(m: rows, n: reached(s, from: column), k: d, a: q + r0 * ldq, lda: ldq, b: s.keys, ldb: s.stride,
+                        transposeB: true, c: block + column, ldc: total, alpha: scale)
                 column += s.count
             }
             for i in 0..<rows {
@@ -135,7 +137,7 @@ enum AttentionKernels {
             }
             column = 0
             for (index, s) in sources.enumerated() {
-                product(m: rows, n: d, k: max(0, min(s.count, reach - column)), a: block + column, lda: total, b: s.values,
+                product(m: rows, n: d, k: reached(s, from: column), a: block + column, lda: total, b: s.values,
                         ldb: s.stride, transposeB: false, c: out + r0 * ldo, ldc: ldo, alpha: alpha,
                         beta: accumulate || index > 0 ? 1 : 0)
                 column += s.count
