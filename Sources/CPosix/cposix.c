@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include "cposix.h"
 
 #ifndef RENAME_NOREPLACE
@@ -28,5 +31,15 @@ int recast_rename_noreplace(const char *from, const char *to) {
 #else
     errno = ENOSYS;
     return -1;
+#endif
+}
+
+void recast_keep_freed_blocks(size_t bytes) {
+#ifdef __GLIBC__
+    int size = bytes > (size_t)(1 << 30) ? (1 << 30) : (int)bytes;
+    mallopt(M_MMAP_THRESHOLD, size);
+    mallopt(M_TRIM_THRESHOLD, 2 * size);
+#else
+    (void)bytes;
 #endif
 }

@@ -82,6 +82,7 @@ public final class Transformer {
         file = store.files.first ?? "model"
         try RunLimits.check(RunLimits.weightsNeed(graph: graph, store: store), for: "the weights", file: file)
         do { try BLAS.load(file: file) } catch { throw RuntimeError(file: error.file, error.reason) }
+        Allocation.keepFreedBlocks()
         let loader = WeightLoader(store: store, sharing: sharing)
         tokenEmbedding = try loader.kept(graph.embeddings.token)
         positionEmbedding = try graph.embeddings.position.map(loader.kept)
