@@ -2,7 +2,7 @@
 """Runtime speed and memory on the real SmolLM2-135M (f32), Recast against PyTorch and llama.cpp in one run.
 
     python3 tools/bench_runtime.py [--work .cache/bench-runtime] [--threads 2] [--length 512] [--long 4096]
-                                   [--repeat 3] [--steps 16] [--skip-torch] [--skip-llama] [--skip-memory]
+                                   [--repeat 3] [--rounds 3] [--steps 16] [--skip-torch] [--skip-llama] [--skip-memory]
                                    [--json FILE] [--recast BINARY] [--no-build] [--llama-bench BINARY]
     python3 tools/bench_runtime.py --profile     # where Recast's time goes instead (one thread)
 
@@ -39,6 +39,9 @@ same synthetic tokens (SplitMix64 of seed 0, as `recast run --length N --seed 0`
             the f32 weights (from the safetensors headers) plus the inference state (the KV cache of
             the tokens held)
 
+Every engine is measured once per round, --rounds times, in an order that rotates from round to round. The
+machine's speed drifts by tens of percent over minutes, so a ratio is taken between figures of the same
+round, and the median of the rounds' ratios is reported (the table shows each engine's median figures).
 Then prints ratios against the peers of this run and checks the targets of issue 12:
   prefill ≤ PyTorch, and ≤ 1.2× llama.cpp F32 (the issue's anchor 0.55 s when llama.cpp is absent);
   decode ≤ 1.1× llama.cpp F32 (anchor 14.2 ms/token when absent); swapped decode at --long ≤ 1.1× at
@@ -56,6 +59,7 @@ shared: figures of one run are comparable with each other more than with another
 """
 import argparse
 import json
+import statistics
 import os
 import shutil
 import struct
@@ -209,6 +213,15 @@ def load_average():
         return " ".join(f.read().split()[:3])
 
 
+def median_figures(measured):
+    """The median of each numeric figure over rounds (other fields from the first round)."""
+    out = dict(measured[0])
+    for key, value in out.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = statistics.median(m[key] for m in measured)
+    return out
+
+
 def verdict(ok):
     return "meets" if ok else "MISSES"
 
@@ -317,6 +330,7 @@ def main():
     ap.add_argument("--length", type=int, default=512, help="prefill tokens; decode context")
     ap.add_argument("--long", type=int, default=4096, help="the swapped model's long decode context")
     ap.add_argument("--repeat", type=int, default=3, help="prefill passes (best is kept)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of measuring every engine once (medians are reported)")
     ap.add_argument("--steps", type=int, default=16, help="decoded tokens timed")
     ap.add_argument("--skip-torch", action="store_true")
     ap.add_argument("--skip-llama", action="store_true")
@@ -355,49 +369,74 @@ def main():
         return profile(a, recast, model, swapped, config)
     figures = {"threads": a.threads, "openblas_coretype": coretype, "length": T, "weights_bytes": weights}
 
-    # Recast: prefill (last / all logits), decode at T and --long, original and swapped.
-    rows = {}
-    last = measure([recast, "bench", "forward", model, "--length", str(T), "--repeat", str(N), "--logits", "last"], env=env)
-    full = measure([recast, "bench", "forward", model, "--length", str(T), "--repeat", str(N)], env=env)
-    dec = measure([recast, "bench", "decode", model, "--lengths", f"{T},{a.long}", "--steps", str(S)], env=env)
-    rows["recast"] = {"prefill_last_s": fields(last.stdout, "forward_seconds")[0],
-                      "prefill_all_s": fields(full.stdout, "forward_seconds")[0],
-                      "decode_ms": fields(dec.stdout, "ms_per_token")[0],
-                      "decode_long_ms": fields(dec.stdout, "ms_per_token")[1],
-                      "prefill_peak": full.peak_bytes, "prefill_last_peak": last.peak_bytes, "decode_peak": dec.peak_bytes}
-    sdec = measure([recast, "bench", "decode", swapped, "--lengths", f"{T},{a.long}", "--steps", str(S)], env=env)
-    swapped_ms = fields(sdec.stdout, "ms_per_token")
-    figures["swapped_decode_ms"] = {str(T): swapped_ms[0], str(a.long): swapped_ms[1]}
-
+    # Each round measures every engine once, in an order that rotates from round to round; the figures
+    # reported are medians over the rounds, and each target's ratio is the median of its per-round ratios.
+    # The machine's speed drifts by tens of percent over minutes, so peers are compared within a round.
+    bench_binary = a.llama_bench or os.path.join(ROOT, ".cache", "llama.cpp", "build", "bin", "llama-bench")
+    llama_kind = None
+    llama_note = ("llama.cpp: not measured (no llama-bench: `bash tools/build_llama_cpp.sh` builds it; "
+                  "llama_cpp is not importable); the issue's anchors are used")
+    if not a.skip_llama:
+        have_python = subprocess.run([sys.executable, "-c", "import llama_cpp"], capture_output=True).returncode == 0
+        llama_kind = "bench" if os.path.exists(bench_binary) else ("python" if have_python else None)
+        f32_gguf = os.path.join(a.work, "smollm2-f32.gguf")
+        if llama_kind and not os.path.exists(f32_gguf):
+            sh([recast, "convert", gguf, f32_gguf, "--dtype", "f32", "--force"])
     if not a.skip_torch:
         # Checked in a child: importing torch here would raise this process's peak memory, which every
         # child started later inherits as its starting ru_maxrss.
         if subprocess.run([sys.executable, "-c", "import torch, transformers"], capture_output=True).returncode != 0:
             raise SystemExit("torch and transformers are missing: python3 -m pip install torch==2.13.0, then "
                              "python3 -m pip install -r tools/requirements-bench.txt (or pass --skip-torch)")
-        r = measure([sys.executable, "-c", TORCH, model, str(T), str(N), str(S), str(a.threads), tools])
-        rows["pytorch"] = json.loads(r.stdout.strip().splitlines()[-1]) | {"peak": r.peak_bytes}
 
-    llama_note = ("llama.cpp: not measured (no llama-bench: `bash tools/build_llama_cpp.sh` builds it; "
-                  "llama_cpp is not importable); the issue's anchors are used")
-    if not a.skip_llama:
-        bench_binary = a.llama_bench or os.path.join(ROOT, ".cache", "llama.cpp", "build", "bin", "llama-bench")
-        f32_gguf = os.path.join(a.work, "smollm2-f32.gguf")
-        if os.path.exists(bench_binary) or subprocess.run([sys.executable, "-c", "import llama_cpp"], capture_output=True).returncode == 0:
-            if not os.path.exists(f32_gguf):
-                sh([recast, "convert", gguf, f32_gguf, "--dtype", "f32", "--force"])
-        if os.path.exists(bench_binary):
-            rows["llama.cpp"] = llama_bench(bench_binary, f32_gguf, T, N, S, a.threads)
-            llama_note = (f"llama.cpp: llama-bench build {rows['llama.cpp']['build']}, F32 GGUF, F16 KV cache "
-                          f"(prefill: pp{T}; decode: tg{S} at depth {T})")
-        elif subprocess.run([sys.executable, "-c", "import llama_cpp"], capture_output=True).returncode == 0:
-            r = measure([sys.executable, "-c", LLAMA, f32_gguf, str(T), str(N), str(S), str(a.threads), tools])
-            rows["llama.cpp"] = json.loads(r.stdout.strip().splitlines()[-1]) | {"peak": r.peak_bytes}
-            llama_note = f"llama.cpp: llama-cpp-python {rows['llama.cpp']['llama_cpp']}, F32 GGUF, {rows['llama.cpp']['kv_cache']} KV cache"
+    def measure_recast():
+        last = measure([recast, "bench", "forward", model, "--length", str(T), "--repeat", str(N), "--logits", "last"], env=env)
+        full = measure([recast, "bench", "forward", model, "--length", str(T), "--repeat", str(N)], env=env)
+        dec = measure([recast, "bench", "decode", model, "--lengths", f"{T},{a.long}", "--steps", str(S)], env=env)
+        sdec = measure([recast, "bench", "decode", swapped, "--lengths", f"{T},{a.long}", "--steps", str(S)], env=env)
+        swapped_ms = fields(sdec.stdout, "ms_per_token")
+        return {"prefill_last_s": fields(last.stdout, "forward_seconds")[0],
+                "prefill_all_s": fields(full.stdout, "forward_seconds")[0],
+                "decode_ms": fields(dec.stdout, "ms_per_token")[0],
+                "decode_long_ms": fields(dec.stdout, "ms_per_token")[1],
+                "swapped_decode_ms": swapped_ms[0], "swapped_decode_long_ms": swapped_ms[1],
+                "prefill_peak": full.peak_bytes, "prefill_last_peak": last.peak_bytes, "decode_peak": dec.peak_bytes}
+
+    def measure_torch():
+        r = measure([sys.executable, "-c", TORCH, model, str(T), str(N), str(S), str(a.threads), tools])
+        return json.loads(r.stdout.strip().splitlines()[-1]) | {"peak": r.peak_bytes}
+
+    def measure_llama():
+        if llama_kind == "bench":
+            return llama_bench(bench_binary, f32_gguf, T, N, S, a.threads)
+        r = measure([sys.executable, "-c", LLAMA, f32_gguf, str(T), str(N), str(S), str(a.threads), tools])
+        return json.loads(r.stdout.strip().splitlines()[-1]) | {"peak": r.peak_bytes}
+
+    engines = [("recast", measure_recast)]
+    if not a.skip_torch:
+        engines.append(("pytorch", measure_torch))
+    if llama_kind:
+        engines.append(("llama.cpp", measure_llama))
+    rounds = []
+    for r in range(a.rounds):
+        order = engines[r % len(engines):] + engines[:r % len(engines)]
+        measured = {name: f() for name, f in order}
+        rounds.append(measured)
+        print(f"round {r + 1}/{a.rounds} ({', '.join(n for n, _ in order)}): "
+              + "; ".join(f"{n} prefill {m['prefill_last_s']:.3f} s, decode {m['decode_ms']:.1f} ms"
+                          for n, m in measured.items()) + f"; load average {load_average()}", flush=True)
+    figures["rounds"] = rounds
+    rows = {name: median_figures([m[name] for m in rounds]) for name, _ in engines}
+    rc = rows["recast"]
+    swapped_ms = [rc["swapped_decode_ms"], rc["swapped_decode_long_ms"]]
+    figures["swapped_decode_ms"] = {str(T): swapped_ms[0], str(a.long): swapped_ms[1]}
+    if llama_kind == "bench":
+        llama_note = (f"llama.cpp: llama-bench build {rows['llama.cpp']['build']}, F32 GGUF, F16 KV cache "
+                      f"(prefill: pp{T}; decode: tg{S} at depth {T})")
+    elif llama_kind == "python":
+        llama_note = f"llama.cpp: llama-cpp-python {rows['llama.cpp']['llama_cpp']}, F32 GGUF, {rows['llama.cpp']['kv_cache']} KV cache"
     figures["engines"] = rows
     llama = rows.get("llama.cpp")
-    ref_prefill = llama["prefill_last_s"] if llama else LLAMA_ANCHOR["prefill_s"]
-    ref_decode = llama["decode_ms"] if llama else LLAMA_ANCHOR["decode_ms"]
     ref_name = "llama.cpp" if llama else "llama.cpp anchor"
 
     def ms(x):
@@ -407,8 +446,8 @@ def main():
         return f"{x:7.3f}" if x is not None else "      –"
 
     print()
+    print(f"medians of {a.rounds} rounds:")
     print(f"{'engine':<10} {'prefill last (s)':>17} {'prefill all (s)':>16} {'decode (ms/token)':>18} {'peak (MiB)':>11}")
-    rc = rows["recast"]
     print(f"{'recast':<10} {sec(rc['prefill_last_s']):>17} {sec(rc['prefill_all_s']):>16} {ms(rc['decode_ms']):>18} "
           f"{rc['prefill_peak'] / MiB:7.0f} / {rc['decode_peak'] / MiB:.0f} (prefill all / decode)")
     if "pytorch" in rows:
@@ -424,15 +463,24 @@ def main():
     print(f"recast decode at {a.long}: {rc['decode_long_ms']:.1f} ms/token (KV cache); Hedgehog swap: {swapped_ms[0]:.1f} ms/token "
           f"at {T}, {swapped_ms[1]:.1f} at {a.long}")
 
+    def ratio(engine, key, ref_engine, ref_key, fallback=None):
+        """The median over rounds of recast's figure over the reference's, measured in the same round."""
+        values = []
+        for m in rounds:
+            ref = m[ref_engine][ref_key] if ref_engine in m else fallback
+            values.append(m[engine][key] / ref)
+        return statistics.median(values), values
+
     targets = []
     if "pytorch" in rows:
-        p = rows["pytorch"]
-        targets.append((f"prefill (last logits) ≤ PyTorch's", rc["prefill_last_s"] / p["prefill_last_s"], 1.0))
-        targets.append((f"prefill (all logits) ≤ PyTorch's", rc["prefill_all_s"] / p["prefill_all_s"], 1.0))
-        targets.append((f"decode vs PyTorch (no target)", rc["decode_ms"] / p["decode_ms"], None))
-    targets.append((f"prefill (last logits) ≤ 1.2× {ref_name}", rc["prefill_last_s"] / ref_prefill, 1.2))
-    targets.append((f"decode ≤ 1.1× {ref_name}", rc["decode_ms"] / ref_decode, 1.1))
-    targets.append((f"swapped decode at {a.long} ≤ 1.1× at {T}", swapped_ms[1] / swapped_ms[0], 1.1))
+        targets.append(("prefill (last logits) ≤ PyTorch's", *ratio("recast", "prefill_last_s", "pytorch", "prefill_last_s"), 1.0))
+        targets.append(("prefill (all logits) ≤ PyTorch's", *ratio("recast", "prefill_all_s", "pytorch", "prefill_all_s"), 1.0))
+        targets.append(("decode vs PyTorch (no target)", *ratio("recast", "decode_ms", "pytorch", "decode_ms"), None))
+    targets.append((f"prefill (last logits) ≤ 1.2× {ref_name}",
+                    *ratio("recast", "prefill_last_s", "llama.cpp", "prefill_last_s", LLAMA_ANCHOR["prefill_s"]), 1.2))
+    targets.append((f"decode ≤ 1.1× {ref_name}", *ratio("recast", "decode_ms", "llama.cpp", "decode_ms", LLAMA_ANCHOR["decode_ms"]), 1.1))
+    targets.append((f"swapped decode at {a.long} ≤ 1.1× at {T}",
+                    *ratio("recast", "swapped_decode_long_ms", "recast", "swapped_decode_ms"), 1.1))
 
     if not a.skip_memory:
         out = os.path.join(a.work, "run-out.safetensors")
@@ -458,18 +506,19 @@ def main():
               f"{' | '.join(figures['generate'])})")
         for name in ("run --outputs last_logits", "generate"):
             peak, bound = memory[name]
-            targets.append((f"{name} peak ≤ 1.25 × (weights + state)", peak / bound, 1.25))
-        targets.append(("verify peak < 1.2 GB (ratio to 1.2e9 B)", memory["verify original vs swapped"][0] / 1.2e9, 1.0))
+            targets.append((f"{name} peak ≤ 1.25 × (weights + state)", peak / bound, [], 1.25))
+        targets.append(("verify peak < 1.2 GB (ratio to 1.2e9 B)", memory["verify original vs swapped"][0] / 1.2e9, [], 1.0))
 
     print()
-    print("targets of issue 12 (ratio: recast / reference):")
-    for name, ratio, limit in targets:
-        print(f"  {name:<48} {ratio:6.2f}  " + (verdict(ratio <= limit) if limit is not None else ""))
+    print(f"targets of issue 12 (ratio: recast / reference; the median of the {a.rounds} rounds' ratios, each round's after it):")
+    for name, value, per_round, limit in targets:
+        each = f"  ({', '.join(f'{v:.2f}' for v in per_round)})" if len(per_round) > 1 else ""
+        print(f"  {name:<48} {value:6.2f}  " + (verdict(value <= limit) if limit is not None else "      ") + each)
     print(f"load average at the end: {load_average()}")
     if float(load_average().split()[0]) > (os.cpu_count() or 1):
         print("warning: the machine was busy (load above its cores): wall times are inflated, PyTorch's OpenMP threads "
               "most of all; the peaks stand, but rerun the timings on a quiet machine before quoting them")
-    figures["targets"] = [{"target": n, "ratio": r, "limit": lim} for n, r, lim in targets]
+    figures["targets"] = [{"target": n, "ratio": r, "per_round": pr, "limit": lim} for n, r, pr, lim in targets]
     if a.json:
         with open(a.json, "w") as f:
             json.dump(figures, f, indent=2)
