@@ -42,6 +42,12 @@ struct Forward: ParsableCommand {
     @Option var seed: UInt64 = 0
     @Option(help: "Logits computed: all (every position) or last (the prefill of a generation: the last position only).")
     var logits = "all"
+    @Flag(help: """
+        Lockstep with a peer: after loading, print 'ready', then run one pass per line read from standard input \
+        ('all' or 'last' chooses the logits; an empty line keeps --logits) and print 'pass_seconds S' after each, \
+        until end of input.
+        """)
+    var paced = false
 
     func validate() throws {
         guard ["all", "last"].contains(logits) else { throw ValidationError("--logits must be all or last (got \(logits))") }
@@ -52,6 +58,7 @@ struct Forward: ParsableCommand {
     func run() throws {
         let t = try loadTransformer(model, tokens: length, mode: .parallel, checkLength: true)
         let tokens = syntheticTokens(length: length, seed: seed, vocab: t.graph.vocabSize)
+        if paced { return try lockstep(t, tokens) }
         var best = Double.infinity
         for _ in 0..<max(repetitions, 1) {
             let start = now()
@@ -59,6 +66,23 @@ struct Forward: ParsableCommand {
             best = min(best, now() - start)
         }
         print("forward_seconds \(best) tokens_per_second \(Double(length) / best)")
+    }
+
+    /// One pass per line of standard input, so that a script can alternate passes with a peer's (the machine's
+    /// speed drifts over seconds, and a ratio of passes run side by side in time is steadier than one of runs).
+    func lockstep(_ t: Transformer, _ tokens: [Int]) throws {
+        print("ready")
+        fflush(nil)  // every output stream (naming `stdout` is not concurrency-safe in Swift 6)
+        while let line = readLine() {
+            let word = line.filter { !$0.isWhitespace }
+            guard ["", "all", "last"].contains(word) else {
+                throw ValidationError("bench forward --paced reads 'all', 'last' or an empty line (got '\(word)')")
+            }
+            let start = now()
+            _ = try t.forward(batch: [tokens], logits: (word.isEmpty ? logits : word) == "last" ? .last : .all)
+            print("pass_seconds \(now() - start)")
+            fflush(nil)  // every output stream (naming `stdout` is not concurrency-safe in Swift 6)
+        }
     }
 }
 
