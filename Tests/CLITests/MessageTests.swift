@@ -119,6 +119,23 @@ import RecastCore
         }
     }
 
+    /// `bench forward --paced` (bench_runtime.py's lockstep with PyTorch): 'ready' once loaded, one pass per line of
+    /// standard input with the logits that line asks for, and a clear refusal of any other line.
+    @Test func pacedBenchRunsOnePassPerLine() throws {
+        let r = try runProcess(recastBinary, ["bench", "forward", fixture("gpt2"), "--length", "8", "--paced"], stdin: "last\nall\n\n")
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4 && lines[0] == "ready", "\(r.stdout)")
+        for line in lines.dropFirst() {
+            let words = line.split(separator: " ")
+            #expect(words.count == 2 && words[0] == "pass_seconds" && (Double(words[1]) ?? -1) > 0, "\(line)")
+        }
+        let bad = try runProcess(recastBinary, ["bench", "forward", fixture("gpt2"), "--length", "8", "--paced"], stdin: "last\nfirst\n")
+        #expect(!bad.signalled && bad.status == 64, "\(bad.status) \(bad.stderr)")
+        #expect(bad.stdout.split(separator: "\n").count == 2, "one pass before the bad line: \(bad.stdout)")
+        #expect(bad.stderr.contains("--paced reads 'all', 'last' or an empty line (got 'first')"), "\(bad.stderr)")
+    }
+
     /// A negative number where an argument is expected, and anything after `--`, is left alone.
     @Test func negativeArgumentsAreNotJoined() throws {
         let r = try recast(["inspect", "--", "-1"])
