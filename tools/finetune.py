@@ -5,12 +5,14 @@ Recast reads back.
   1. loads the folder with trust_remote_code (modeling_recast.py beside the weights);
   2. attaches LoRA adapters (rank 8 on the attention's q, k, v and o projections, as LoLCATs' stage 2) with
      peft, or trains every parameter (--full, as T2R);
-  3. trains on a text file with the next-token loss;
+  3. trains on a text file with the next-token loss, or, with --teacher ORIGINAL, by distillation: the KL
+     divergence from the original model's next-token distribution (at every position) to the converted one's,
+     so that training recovers what the original predicts rather than fitting the text;
   4. merges the adapters into the weights;
   5. save_pretrained: config.json (with auto_map), modeling_recast.py, safetensors (sharded past
      --max-shard-size), in --save-dtype.
 
-One machine:            python3 tools/finetune.py SWAPPED text.txt OUT --steps 1000
+One machine:            python3 tools/finetune.py SWAPPED text.txt OUT --steps 1000 [--teacher ORIGINAL]
 GPUs / several machines: accelerate launch [--multi_gpu --num_processes 8 ...] tools/finetune.py SWAPPED text.txt OUT
 (the script runs through `accelerate.Accelerator`, which places the model, splits the batches and averages
 gradients; on one CPU it is a plain loop). Back in Recast: `recast inspect OUT`, `recast run OUT …`,
@@ -84,14 +86,37 @@ def split_held_out(ids: list[int], length: int, count: int = 4) -> tuple[list[in
     return ids[:cut], torch.tensor([ids[cut + i * length:cut + (i + 1) * length] for i in range(count)])
 
 
-def held_out_loss(model, windows: torch.Tensor) -> float:
-    """The mean next-token loss on `windows`, in evaluation mode."""
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher ‖ student) of the next-token distributions at temperature T, averaged over positions and
+    scaled by T² (so that its gradients keep their size across temperatures, as in Hinton et al. 2015).
+    student, teacher: logits [B, L, V]."""
+    V = student.shape[-1]
+    s = torch.log_softmax(student.reshape(-1, V).float() / temperature, dim=-1)
+    t = torch.log_softmax(teacher.reshape(-1, V).float() / temperature, dim=-1)
+    return torch.nn.functional.kl_div(s, t, log_target=True, reduction="batchmean") * temperature ** 2
+
+
+def held_out_figures(model, windows: torch.Tensor, teacher=None, temperature: float = 1.0) -> dict[str, float]:
+    """On `windows`, in evaluation mode: the mean next-token loss; with a teacher also the distillation loss
+    and the top-1 agreement (the share of positions where the two models' most likely next tokens agree)."""
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        loss = model(input_ids=windows, labels=windows).loss.item()
+        out = model(input_ids=windows, labels=windows)
+        figures = {"loss": out.loss.item()}
+        if teacher is not None:
+            reference = teacher(input_ids=windows).logits
+            figures["distillation"] = distillation_loss(out.logits, reference, temperature).item()
+            figures["top1_agreement"] = (out.logits.argmax(-1) == reference.argmax(-1)).float().mean().item()
     model.train(was_training)
-    return loss
+    return figures
+
+
+def describe(figures: dict[str, float]) -> str:
+    parts = [f"loss {figures['loss']:.4f}"]
+    if "distillation" in figures:
+        parts += [f"distillation {figures['distillation']:.4f}", f"top-1 agreement {100 * figures['top1_agreement']:.1f}%"]
+    return ", ".join(parts)
 
 
 def main() -> None:
@@ -100,6 +125,9 @@ def main() -> None:
     p.add_argument("text", help="a UTF-8 text file to train on")
     p.add_argument("out", help="the folder to write")
     p.add_argument("--full", action="store_true", help="train every parameter instead of LoRA adapters")
+    p.add_argument("--teacher", help="the original model's folder: train by distillation from it instead of the "
+                                     "next-token loss (same vocabulary)")
+    p.add_argument("--temperature", type=float, default=1.0, help="distillation temperature (default 1)")
     p.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--seq-len", type=int, default=128)
@@ -115,6 +143,10 @@ def main() -> None:
     for name in ("steps", "seq_len", "batch", "rank"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not args.temperature > 0:
+        p.error(f"--temperature must be positive (got {args.temperature})")
+    if args.teacher and not os.path.isfile(os.path.join(args.teacher, "config.json")):
+        p.error(f"--teacher {args.teacher}: not a model folder (no config.json)")
     if os.path.realpath(args.out) == os.path.realpath(args.model):
         p.error(f"OUT {args.out} is the model folder itself: write the finetuned model elsewhere")
     if os.path.lexists(args.out) and not args.force:
@@ -135,17 +167,30 @@ def main() -> None:
                                                  target_modules=LORA_TARGETS[model_type],
                                                  fan_in_fan_out=model_type == "gpt2"))
         trained = [p for p in model.parameters() if p.requires_grad]
+    teacher = None
+    if args.teacher:
+        teacher = AutoModelForCausalLM.from_pretrained(args.teacher, trust_remote_code=True, dtype=torch.float32).eval()
+        teacher.requires_grad_(False)
+        if teacher.config.vocab_size != model.config.vocab_size:
+            raise SystemExit(f"--teacher {args.teacher}: vocabulary of {teacher.config.vocab_size} tokens, the model's "
+                             f"is {model.config.vocab_size}")
+        teacher = teacher.to(accelerator.device)
     optimizer = torch.optim.AdamW(trained, lr=args.lr or (1e-4 if args.full else 1e-3))
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
 
     ids, held_out = split_held_out(token_ids(args, accelerator.unwrap_model(model).config.vocab_size), args.seq_len)
     held_out = held_out.to(accelerator.device)
-    before = held_out_loss(model, held_out)
+    before = held_out_figures(model, held_out, teacher, args.temperature)
     log = open(args.log, "w") if args.log else None
     for step, batch in enumerate(batches(ids, args.seq_len, args.batch, args.steps, args.seed)):
         batch = batch.to(accelerator.device)
-        loss = model(input_ids=batch, labels=batch).loss  # transformers shifts the labels by one
+        if teacher is None:
+            loss = model(input_ids=batch, labels=batch).loss  # transformers shifts the labels by one
+        else:
+            with torch.no_grad():
+                reference = teacher(input_ids=batch).logits
+            loss = distillation_loss(model(input_ids=batch).logits, reference, args.temperature)
         accelerator.backward(loss)
         optimizer.step()
         optimizer.zero_grad()
@@ -153,11 +198,14 @@ def main() -> None:
             print(f"step {step + 1}/{args.steps}  loss {loss.item():.4f}", flush=True)
             if log:
                 log.write(json.dumps({"step": step + 1, "loss": loss.item()}) + "\n")
-    after = held_out_loss(model, held_out)
+    after = held_out_figures(model, held_out, teacher, args.temperature)
     if accelerator.is_main_process:
-        print(f"held-out loss {before:.4f} -> {after:.4f}", flush=True)
+        print(f"held-out loss {before['loss']:.4f} -> {after['loss']:.4f}", flush=True)
+        if teacher is not None:
+            print(f"held-out, before: {describe(before)}; after: {describe(after)}", flush=True)
         if log:
-            log.write(json.dumps({"held_out_before": before, "held_out_after": after}) + "\n")
+            log.write(json.dumps({"held_out_before": before["loss"], "held_out_after": after["loss"],
+                                  "held_out": {"before": before, "after": after}}) + "\n")
     if log:
         log.close()
 

@@ -188,6 +188,25 @@ import RecastCore
         }
     }
 
+    /// `--teacher`: training by distillation from the original lowers the held-out KL divergence to it; the
+    /// original against itself has nothing to distil (KL 0, every top-1 token the same).
+    @Test func distillationFromTheOriginal() throws {
+        let swapped = dir.file("llama-hedgehog-distil-source")
+        #expect(try recast(["swap", fixture("llama"), swapped, "--feature-map", "hedgehog", "--feature-dim", "6", "--window", "3"]).status == 0)
+        let log = try finetune(swapped, dir.file("llama-hedgehog-distilled"),
+                               ["--teacher", fixture("llama"), "--steps", "20", "--batch", "8", "--lr", "2e-2"])
+        let held = try #require(log.last?["held_out"])
+        let before = try #require(held["before"]?["distillation"]?.doubleValue)
+        let after = try #require(held["after"]?["distillation"]?.doubleValue)
+        #expect(after < before && before > 0, "held-out KL to the original \(before) -> \(after)")
+        let agreement = try #require(held["after"]?["top1_agreement"]?.doubleValue)
+        #expect(agreement > 0 && agreement <= 1, "\(agreement)")
+        let itself = try finetune(fixture("llama"), dir.file("llama-itself"), ["--teacher", fixture("llama"), "--steps", "1"])
+        let same = try #require(itself.last?["held_out"]?["before"])
+        #expect(abs(try #require(same["distillation"]?.doubleValue)) < 1e-6 && same["top1_agreement"]?.doubleValue == 1,
+                "\(same.serialized())")
+    }
+
     @Test func loraThenFullTrainingComeBackToRecast() throws {
         // LoRA (rank 8 on q, k, v, o), merged, saved f32 in shards: the loss falls, only q, k, v, o change.
         let swapped = dir.file("llama-hedgehog")
