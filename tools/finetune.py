@@ -143,6 +143,8 @@ def main() -> None:
     for name in ("steps", "seq_len", "batch", "rank"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.lr is not None and not args.lr >= 0:
+        p.error(f"--lr must be zero or positive (got {args.lr})")
     if not args.temperature > 0:
         p.error(f"--temperature must be positive (got {args.temperature})")
     if args.teacher and not os.path.isfile(os.path.join(args.teacher, "config.json")):
@@ -175,7 +177,7 @@ def main() -> None:
             raise SystemExit(f"--teacher {args.teacher}: vocabulary of {teacher.config.vocab_size} tokens, the model's "
                              f"is {model.config.vocab_size}")
         teacher = teacher.to(accelerator.device)
-    optimizer = torch.optim.AdamW(trained, lr=args.lr or (1e-4 if args.full else 1e-3))
+    optimizer = torch.optim.AdamW(trained, lr=args.lr if args.lr is not None else (1e-4 if args.full else 1e-3))
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
 

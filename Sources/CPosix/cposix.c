@@ -36,7 +36,8 @@ int recast_rename_noreplace(const char *from, const char *to) {
 
 void recast_keep_freed_blocks(size_t bytes) {
 #ifdef __GLIBC__
-    int size = bytes > (size_t)(1 << 30) ? (1 << 30) : (int)bytes;
+    // glibc refuses an mmap threshold above 32 MiB (HEAP_MAX_SIZE / 2 on 64-bit).
+    int size = bytes > (size_t)(32 << 20) ? (32 << 20) : (int)bytes;
     mallopt(M_MMAP_THRESHOLD, size);
     mallopt(M_TRIM_THRESHOLD, 2 * size);
 #else

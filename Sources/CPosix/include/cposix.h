@@ -15,7 +15,8 @@ int recast_rename_noreplace(const char *from, const char *to);
 /// Asks glibc's malloc to keep freed blocks of up to `bytes` for reuse: blocks below `bytes` come from the heap
 /// rather than a fresh mapping, and up to twice `bytes` of free memory at the heap's top stays mapped. Without
 /// it, every buffer above the dynamic mmap threshold (128 KiB to 32 MiB) is a new mapping whose pages fault and
-/// are zeroed by the kernel on first touch. Does nothing outside glibc.
+/// are zeroed by the kernel on first touch. `bytes` is capped at 32 MiB, glibc's largest mmap threshold on
+/// 64-bit. Does nothing outside glibc.
 void recast_keep_freed_blocks(size_t bytes);
 
 #endif
