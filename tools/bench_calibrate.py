@@ -228,6 +228,7 @@ def main():
             print(f"  WARNING: the peak memory is above calibrate's bound, which should be an upper bound")
         load = os.getloadavg()
         print(f"  load average after the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (1, 5, 15 min)")
+    print(f"kept in {work}: the swap, each calibrated model, calibration.txt and evaluation.txt (remove it when done)")
     if a.json:
         print(json.dumps(results, indent=1))
 
