@@ -79,16 +79,21 @@ MiB = 2 ** 20
 # F32 KV cache), used when llama.cpp is not importable.
 LLAMA_ANCHOR = {"prefill_s": 0.55, "decode_ms": 14.2, "peak_mib": 776}
 
-TORCH = r"""
+# Both PyTorch scripts start alike: argv = model folder, length, threads, tools folder, then their own.
+TORCH_LOAD = r"""
 import json, sys, time
 import torch
 from transformers import LlamaForCausalLM
-sys.path.insert(0, sys.argv[6])
+sys.path.insert(0, sys.argv[4])
 from reference import seeded_tokens
-model_dir, length, repeat, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+model_dir, length, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
 model = LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
 ids = torch.tensor([seeded_tokens(length, 0, model.config.vocab_size)], dtype=torch.long)
+"""
+
+TORCH = TORCH_LOAD + r"""
+repeat, steps = int(sys.argv[5]), int(sys.argv[6])
 mask = torch.ones_like(ids)
 def best(f, n):
     times = []
@@ -111,16 +116,7 @@ with torch.inference_mode():
 print(json.dumps(result))
 """
 
-TORCH_PACED = r"""
-import sys, time
-import torch
-from transformers import LlamaForCausalLM
-sys.path.insert(0, sys.argv[4])
-from reference import seeded_tokens
-model_dir, length, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-torch.set_num_threads(threads)
-model = LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-ids = torch.tensor([seeded_tokens(length, 0, model.config.vocab_size)], dtype=torch.long)
+TORCH_PACED = TORCH_LOAD + r"""
 with torch.inference_mode():
     model(ids[:, :16])  # warm-up
     print("ready", flush=True)
@@ -187,30 +183,28 @@ def lockstep(engines, kinds, pairs):
     prints 'ready', then runs one pass per line read ('all' or 'last') and prints 'pass_seconds S'. One warm-up
     pass per kind, then `pairs` passes of each engine per kind, the engines' order reversed every other time.
     Returns {kind: {engine: [seconds per pass]}}: pass i of two engines ran next to each other in time."""
-    procs = {}
+    procs, errors = {}, {}
+
+    def read_until(name, prefix, when):
+        """The first line of `name`'s output that starts with `prefix`; exits with its stderr if it ends first."""
+        while line := procs[name].stdout.readline():
+            if line.startswith(prefix):
+                return line
+        errors[name].seek(0)
+        raise SystemExit(f"{name} ended {when}:\n{errors[name].read().decode(errors='replace')[-3000:]}")
+
     try:
         for name, cmd, env in engines:
-            err = tempfile.TemporaryFile()
-            procs[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
-                                           env=env, cwd=ROOT)
-            procs[name].err_file = err
-        for name, p in procs.items():
-            while (line := p.stdout.readline()) and line.strip() != "ready":
-                pass
-            if not line:
-                p.err_file.seek(0)
-                raise SystemExit(f"{name} ended before it was ready:\n{p.err_file.read().decode(errors='replace')[-3000:]}")
+            errors[name] = tempfile.TemporaryFile()
+            procs[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors[name],
+                                           text=True, env=env, cwd=ROOT)
+        for name in procs:
+            read_until(name, "ready", "before it was ready")
 
         def one(name, kind):
-            p = procs[name]
-            p.stdin.write(kind + "\n")
-            p.stdin.flush()
-            while (line := p.stdout.readline()) and not line.startswith("pass_seconds"):
-                pass
-            if not line:
-                p.err_file.seek(0)
-                raise SystemExit(f"{name} ended during a pass:\n{p.err_file.read().decode(errors='replace')[-3000:]}")
-            return float(line.split()[1])
+            procs[name].stdin.write(kind + "\n")
+            procs[name].stdin.flush()
+            return float(read_until(name, "pass_seconds", "during a pass").split()[1])
 
         times = {kind: {name: [] for name in procs} for kind in kinds}
         for kind in kinds:
@@ -227,6 +221,8 @@ def lockstep(engines, kinds, pairs):
             if p.stdin:
                 p.stdin.close()
             p.wait()
+        for f in errors.values():
+            f.close()
 
 
 def sh(cmd, env=None):
@@ -476,7 +472,7 @@ def main():
                 "prefill_peak": full.peak_bytes, "prefill_last_peak": last.peak_bytes, "decode_peak": dec.peak_bytes}
 
     def measure_torch():
-        r = measure([sys.executable, "-c", TORCH, model, str(T), str(N), str(S), str(a.threads), tools])
+        r = measure([sys.executable, "-c", TORCH, model, str(T), str(a.threads), tools, str(N), str(S)])
         return json.loads(r.stdout.strip().splitlines()[-1]) | {"peak": r.peak_bytes}
 
     def measure_llama():
