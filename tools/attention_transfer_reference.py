@@ -10,10 +10,11 @@ linear every other j; without a window, linear over j <= n, or every j when bidi
         / [sum_win g_h exp(q_n.k_i s - c_n) + sum_lin phi_q(q_n).phi_k(k_j) + eps]
 
 with g_h = sigmoid(window_factors[h]) and c_n the largest logit q_n.k_i s of the window (part of the function).
+With N attention sinks ("sinks"), positions i < N join the window (causal: those i <= n) and leave the linear part.
 A folded map reads the layer input x in place of q and k. The loss is the mean of (y - teacher)^2 over every
 sequence, head, position and dimension.
 
-Input: a JSON file {"map", "causal", "window" (null: none), "eps", "scale", "folded", "heads",
+Input: a JSON file {"map", "causal", "window" (null: none), "sinks" (optional, default 0), "eps", "scale", "folded", "heads",
   "params": {suffix: {"shape", "data"}},   suffix as written: feature_map.weight, feature_map_q.bias, window_factors
   "sequences": [{"q", "k", "v", "target": {"shape": [H, T, d], "data"}, "input": {"shape": [T, hidden], "data"}}]}
 (q and k may be null for a folded map without a window), or a list of such objects. Output (stdout):
@@ -40,16 +41,17 @@ def head_params(params, role, h):
     return {k: v[h] for k, v in (own or shared).items()}
 
 
-def masks(t, window, causal):
+def masks(t, window, causal, sinks=0):
     """([T, T] window pairs, [T, T] linear pairs): row n, column i."""
     n = torch.arange(t).unsqueeze(1)
     i = torch.arange(t).unsqueeze(0)
     if window is None:
         near = torch.zeros(t, t, dtype=torch.bool)
         return near, (i <= n) if causal else torch.ones(t, t, dtype=torch.bool)
+    sink = i < sinks
     if causal:
-        return (i <= n) & (i > n - window), i <= n - window
-    near = (i - n).abs() <= window // 2
+        return (i <= n) & ((i > n - window) | sink), (i <= n - window) & ~sink
+    near = ((i - n).abs() <= window // 2) | sink
     return near, ~near
 
 
@@ -61,7 +63,7 @@ def student(spec, params, seq, h):
     xk = seq["input"] if spec["folded"] else seq["k"][h]
     fq = phi(spec["map"], xq, head_params(params, "q", h))
     fk = phi(spec["map"], xk, head_params(params, "k", h))
-    near, far = masks(t, window, causal)
+    near, far = masks(t, window, causal, spec.get("sinks", 0))
     weights = (fq @ fk.T) * far
     if window is not None:
         logits = (seq["q"][h] @ seq["k"][h].T) * scale

@@ -105,6 +105,10 @@ attention.self" (bert), "[model.]layers.{i}.self_attn" (llama family).
             of W keys; the key leaving it is folded into S, z). Bidirectional:
             window |i-n| <= floor(W/2), linear every other position. Not defined
             for folded maps (the softmax needs q and k).
+  sinks     "sinks": N (optional, only with a window): attention sinks. The
+            first N positions join every query's window (causal: when at or
+            before the query), so they count in c_n, and are never linear
+            positions.
 For tensor lookups without shared/split preference the split names are tried
 first when shared_qk is false and the shared ones first when it is true, the
 other spelling being accepted as a fallback.
@@ -453,22 +457,24 @@ def rope_inverse_frequencies(theta, d, scaling=None):
 # c_n = max_{i in Wn} q_n.k_i s scales the softmax terms only (part of the function, not a stabiliser);
 # g_h = sigmoid(window_factors[h]); s is the layer's softmax scale. Causal: Wn = n-W < i <= n,
 # Ln = j <= n-W. Bidirectional: Wn = |i - n| <= floor(W/2), Ln = every other position.
+# With N attention sinks, the positions i < N join Wn (causal: those i <= n) and leave Ln.
 
-def hybrid_masks(T, window, causal):
+def hybrid_masks(T, window, causal, sinks=0):
     """([T, T] window positions, [T, T] linear positions) of each query (row)."""
     a = np.arange(T)[:, None]
     b = np.arange(T)[None, :]
+    sink = b < sinks
     if causal:
-        return (b <= a) & (b > a - window), b <= a - window
-    near = np.abs(b - a) <= window // 2
+        return (b <= a) & ((b > a - window) | sink), (b <= a - window) & ~sink
+    near = (np.abs(b - a) <= window // 2) | sink
     return near, ~near
 
 
-def hybrid_attention_parallel(q, k, v, fq, fk, gamma, window, causal, scale, eps, keys=None):
+def hybrid_attention_parallel(q, k, v, fq, fk, gamma, window, causal, scale, eps, keys=None, sinks=0):
     """All queries at once: q, k, v [H, T, d], fq, fk [H, T, F], gamma [H]; keys [T] (bool) marks
-    the real (unpadded) keys. Returns [H, T, d]."""
+    the real (unpadded) keys; sinks: the first positions always in the window. Returns [H, T, d]."""
     T = q.shape[1]
-    near, far = hybrid_masks(T, window, causal)
+    near, far = hybrid_masks(T, window, causal, sinks)
     if keys is not None:
         near = near & keys[None, :]
         far = far & keys[None, :]
@@ -493,11 +499,14 @@ def hybrid_query(q, fq, K, V, S, z, gamma, scale, eps):
 
 class HybridCausalState:
     """Recurrent state of a causal hybrid layer: a buffer of the last W (k, v, phi_k(k)) and (S, z)
-    over every older position. The token leaving the window is folded into S and z."""
+    over every older position. The token leaving the window is folded into S and z, unless it is one of
+    the first `sinks` positions, which stay beside the window for good."""
 
-    def __init__(self, gamma, window, scale, eps):
-        self.gamma, self.window, self.scale, self.eps = gamma, window, scale, eps
+    def __init__(self, gamma, window, scale, eps, sinks=0):
+        self.gamma, self.window, self.scale, self.eps, self.sinks = gamma, window, scale, eps, sinks
         self.ring = []
+        self.kept = []  # the sinks that have left the window
+        self.seen = 0
         self.S = self.z = None
 
     def step(self, q, k, v, fq, fk):
@@ -505,30 +514,36 @@ class HybridCausalState:
             self.S = np.zeros((fk.shape[0], fk.shape[1], v.shape[1]))
             self.z = np.zeros(fk.shape)
         self.ring.append((k, v, fk))
+        self.seen += 1
         if len(self.ring) > self.window:  # position t - W leaves the window
-            _, v_old, fk_old = self.ring.pop(0)
-            self.S = self.S + fk_old[:, :, None] * v_old[:, None, :]
-            self.z = self.z + fk_old
-        K = np.stack([r[0] for r in self.ring], axis=1)
-        V = np.stack([r[1] for r in self.ring], axis=1)
+            old = self.ring.pop(0)
+            if self.seen - 1 - self.window < self.sinks:
+                self.kept.append(old)
+            else:
+                self.S = self.S + old[2][:, :, None] * old[1][:, None, :]
+                self.z = self.z + old[2]
+        K = np.stack([r[0] for r in self.kept + self.ring], axis=1)
+        V = np.stack([r[1] for r in self.kept + self.ring], axis=1)
         return hybrid_query(q, fq, K, V, self.S, self.z, self.gamma, self.scale, self.eps)
 
 
-def hybrid_bidirectional_recurrent(proj, gamma, window, scale, eps):
+def hybrid_bidirectional_recurrent(proj, gamma, window, scale, eps, sinks=0):
     """A bidirectional hybrid layer token by token: proj[t] = (q, k, v, phi_q, phi_k) of position t, each
     [H, *]. The linear part of query t is a prefix state (positions < t - W/2) plus a suffix state
-    (positions > t + W/2), accumulated in one pass forward and one backward. Returns [T] of [H, d]."""
+    (positions > t + W/2), accumulated in one pass forward and one backward; the first `sinks` positions
+    are never in them, and always among the window's keys. Returns [T] of [H, d]."""
     T = len(proj)
     half = window // 2
     H, F = proj[0][4].shape
     d = proj[0][2].shape[1]
     zero = (np.zeros((H, F, d)), np.zeros((H, F)))
+    linear = [(v, fk * (t >= sinks)) for t, (_, _, v, _, fk) in enumerate(proj)]
     prefix = [zero]  # prefix[m]: over positions < m
-    for _, _, v, _, fk in proj:
+    for v, fk in linear:
         S, z = prefix[-1]
         prefix.append((S + fk[:, :, None] * v[:, None, :], z + fk))
     suffix = [zero]  # suffix[T - m]: over positions >= m
-    for _, _, v, _, fk in reversed(proj):
+    for v, fk in reversed(linear):
         S, z = suffix[-1]
         suffix.append((S + fk[:, :, None] * v[:, None, :], z + fk))
     out = []
@@ -536,8 +551,9 @@ def hybrid_bidirectional_recurrent(proj, gamma, window, scale, eps):
         lo, hi = max(t - half, 0), min(t + half + 1, T)
         S = prefix[lo][0] + suffix[T - hi][0]
         z = prefix[lo][1] + suffix[T - hi][1]
-        K = np.stack([proj[j][1] for j in range(lo, hi)], axis=1)
-        V = np.stack([proj[j][2] for j in range(lo, hi)], axis=1)
+        near = list(range(min(sinks, lo))) + list(range(lo, hi))
+        K = np.stack([proj[j][1] for j in near], axis=1)
+        V = np.stack([proj[j][2] for j in near], axis=1)
         out.append(hybrid_query(q, fq, K, V, S, z, gamma, scale, eps))
     return out
 
@@ -640,6 +656,7 @@ class Model:
         self.linear_layers = set()
         self.fmaps = {}
         self.window = None  # linear_attention.window: the sliding-window hybrid's W (None: pure linear)
+        self.sinks = 0  # linear_attention.sinks: the hybrid's attention sinks
         self.gammas = {}  # layer -> gamma_h = sigmoid(window_factors) [H], hybrid layers only
         if self.lin:
             layers = self.lin.get("layers")
@@ -651,6 +668,11 @@ class Model:
             if self.window is not None:
                 if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
                     raise SystemExit(f"config.json linear_attention.window: {self.window!r}, expected a positive integer")
+            self.sinks = self.lin.get("sinks", 0)
+            if isinstance(self.sinks, bool) or not isinstance(self.sinks, int) or self.sinks < 0:
+                raise SystemExit(f"config.json linear_attention.sinks: {self.sinks!r}, expected a positive integer")
+            if self.sinks and self.window is None:
+                raise SystemExit("config.json linear_attention.sinks needs a window")
                 if self.lin.get("folded"):
                     raise SystemExit("linear_attention.window is not defined for folded feature maps "
                                      "(the window's softmax needs the layer's q and k)")
@@ -876,7 +898,7 @@ class Model:
             h = self.attn_input(i, x)
             if i in self.gammas:
                 ctx = hybrid_attention_parallel(*self.project_hybrid(i, h, pos), self.gammas[i], self.window,
-                                                self.causal, self.attn_scale(i), self.eps, keys)
+                                                self.causal, self.attn_scale(i), self.eps, keys, self.sinks)
                 x = self.after_attention(i, x, self.attn_out(i, ctx))
                 continue
             q, k, v = self.project(i, h, pos)
@@ -919,7 +941,7 @@ class Model:
 
     def _recurrent_causal(self, tokens):
         caches = [dict(k=[], v=[], S=None, z=None) for _ in range(self.layers)]
-        hybrids = {i: HybridCausalState(self.gammas[i], self.window, self.attn_scale(i), self.eps)
+        hybrids = {i: HybridCausalState(self.gammas[i], self.window, self.attn_scale(i), self.eps, self.sinks)
                    for i in self.gammas}
         outs = []
         for t, tok in enumerate(tokens):
@@ -965,7 +987,8 @@ class Model:
             if i in self.gammas:
                 proj = [[a[:, 0, :] for a in self.project_hybrid(i, self.attn_input(i, xs[t]), [t])]
                         for t in range(T)]
-                ctxs = hybrid_bidirectional_recurrent(proj, self.gammas[i], self.window, self.attn_scale(i), self.eps)
+                ctxs = hybrid_bidirectional_recurrent(proj, self.gammas[i], self.window, self.attn_scale(i), self.eps,
+                                                      self.sinks)
                 xs = [self.after_attention(i, xs[t], self.attn_out(i, ctxs[t][:, None, :])) for t in range(T)]
                 continue
             proj = [self.project(i, self.attn_input(i, xs[t]), [t]) for t in range(T)]
@@ -1560,6 +1583,25 @@ def selftest(fixtures):
     near, far = hybrid_masks(6, 5, False)
     check("bidirectional hybrid window: |i-n| <= W//2; linear: the rest",
           all(near[n, i] == (abs(i - n) <= 2) and far[n, i] == (abs(i - n) > 2) for n in range(6) for i in range(6)))
+    near, far = hybrid_masks(8, 2, True, sinks=2)
+    check("causal hybrid with 2 sinks: window n-W < i <= n or i < 2 (i <= n); linear: the rest before n-W",
+          all(near[n, i] == (i <= n and (n - 2 < i or i < 2)) and far[n, i] == (2 <= i <= n - 2)
+              for n in range(8) for i in range(8)))
+    near, far = hybrid_masks(8, 2, False, sinks=1)
+    check("bidirectional hybrid with a sink: |i-n| <= W//2 or i == 0; linear: the rest",
+          all(near[n, i] == (abs(i - n) <= 1 or i == 0) and far[n, i] == (not near[n, i]) for n in range(8) for i in range(8)))
+    # the recurrent forms with sinks equal the parallel one
+    for sinks in (1, 3):
+        state = HybridCausalState(np.full(H, 0.3), W, 0.5, 1e-6, sinks)
+        steps = np.stack([state.step(q[:, t], k[:, t], v[:, t], fq[:, t], fk[:, t]) for t in range(T)], axis=1)
+        y = hybrid_attention_parallel(q, k, v, fq, fk, np.full(H, 0.3), W, True, 0.5, 1e-6, sinks=sinks)
+        d = maxdiff(steps, y)
+        check(f"causal hybrid with {sinks} sinks: recurrent == parallel", d <= 1e-12, f"maxdiff={d:.3e}")
+        proj = [(q[:, t], k[:, t], v[:, t], fq[:, t], fk[:, t]) for t in range(T)]
+        steps = np.stack(hybrid_bidirectional_recurrent(proj, np.full(H, 0.3), 4, 0.5, 1e-6, sinks), axis=1)
+        y = hybrid_attention_parallel(q, k, v, fq, fk, np.full(H, 0.3), 4, False, 0.5, 1e-6, sinks=sinks)
+        d = maxdiff(steps, y)
+        check(f"bidirectional hybrid with {sinks} sinks: two sweeps == parallel", d <= 1e-12, f"maxdiff={d:.3e}")
 
     # pooling by hand on a 2-sentence batch
     hid = np.arange(2 * 3 * 2, dtype=np.float64).reshape(2, 3, 2)

@@ -187,7 +187,7 @@ public enum Calibrator {
             })
             let a = graph.blocks[l].attention
             let transfer = TransferLayer(map: la.featureMap, layout: la.layout(a, hiddenSize: graph.hiddenSize), window: la.window,
-                                         causal: a.causal, eps: Float(la.eps), scale: Float(a.scale))
+                                         sinks: la.sinks, causal: a.causal, eps: Float(la.eps), scale: Float(a.scale))
             let refs = graph.linearAttentionTensors(la, layer: l)
             var initial: LayerParameters = [:]
             for (parameter, ref) in refs { initial[suffix(parameter)] = try model.store.loadFloat32(ref.name) }

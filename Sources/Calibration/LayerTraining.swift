@@ -16,6 +16,8 @@ public struct TransferLayer: Sendable {
     public var layout: FeatureMapLayout
     /// The hybrid's softmax window W (nil: linear attention only).
     public var window: Int?
+    /// The hybrid's attention sinks: the first positions, softmax terms for every query and never linear ones.
+    public var sinks: Int
     /// Causal (decoders) or bidirectional (encoders).
     public var causal: Bool
     /// ε of the shared normaliser.
@@ -23,10 +25,11 @@ public struct TransferLayer: Sendable {
     /// The softmax scale of q·k (1/√d for every family Recast knows), used by the hybrid's window terms.
     public var scale: Float
 
-    public init(map: FeatureMapKind, layout: FeatureMapLayout, window: Int?, causal: Bool, eps: Float, scale: Float) {
+    public init(map: FeatureMapKind, layout: FeatureMapLayout, window: Int?, sinks: Int = 0, causal: Bool, eps: Float, scale: Float) {
         self.map = map
         self.layout = layout
         self.window = window
+        self.sinks = window == nil ? 0 : sinks
         self.causal = causal
         self.eps = eps
         self.scale = scale

@@ -49,7 +49,7 @@ struct TransferData: Sendable {
             var window: [Float]?
             if let w = layer.window, let q = capture.queries?[h].data, let k = capture.keys?[h].data {
                 window = TransferObjective.windowTerms(queries: q, keys: k, values: values, rows: t, headDim: d, window: w,
-                                                       causal: layer.causal, scale: layer.scale)
+                                                       sinks: layer.sinks, causal: layer.causal, scale: layer.scale)
             }
             let queryInput = layout.folded ? capture.input.data : capture.queries?[h].data ?? []
             let keyInput = layout.folded ? capture.input.data : capture.keys?[h].data ?? []

@@ -15,7 +15,7 @@ struct PreparedHead: Sendable {
     /// v′ = [v, 1] `[T, d + 1]`.
     let values: [Float]
     /// E′_n = Σ_{i in n's window} exp(q_n·k_i·scale − c_n) v′_i `[T, d + 1]`, with c_n the largest logit of the
-    /// window; nil without a window. γ_h times E′ is the hybrid's softmax part of numerator and denominator.
+    /// window (the sinks count as inside it); nil without a window. γ_h times E′ is the hybrid's softmax part of numerator and denominator.
     let window: [Float]?
     /// The teacher's output `[T, d]`.
     let target: [Float]
@@ -63,7 +63,8 @@ enum TransferObjective {
         x.keyInput.withUnsafeBufferPointer { xk in
             phiK.withUnsafeMutableBufferPointer { map.forward(student.key, head: h, x: xk.baseAddress!, rows: t, ldx: ldx, into: $0.baseAddress!) }
         }
-        var numerator = LinearTerms.forward(student.reach, phiQ: phiQ, phiK: phiK, values: x.values, rows: t, features: m, width: e)
+        var numerator = LinearTerms.forward(student.reach, phiQ: phiQ, phiK: linearKeys(student, phiK, rows: t),
+                                            values: x.values, rows: t, features: m, width: e)
         if let window = x.window {
             let gamma = student.gates[h]
             for i in numerator.indices { numerator[i] += gamma * window[i] }
@@ -107,8 +108,11 @@ enum TransferObjective {
         }
         let map = student.layer.map.map
         guard map.parameters(layout).contains(where: \.trained) else { return result }
-        let (dPhiQ, dPhiK) = LinearTerms.backward(student.reach, phiQ: phiQ, phiK: phiK, values: x.values, gradient: g,
-                                                  rows: t, features: m, width: e)
+        var (dPhiQ, dPhiK) = LinearTerms.backward(student.reach, phiQ: phiQ, phiK: linearKeys(student, phiK, rows: t),
+                                                  values: x.values, gradient: g, rows: t, features: m, width: e)
+        // The sinks' φ_k is multiplied by zero in the linear terms: no gradient reaches it.
+        let sinks = min(student.layer.sinks, t)
+        if sinks > 0 { dPhiK.replaceSubrange(0..<(sinks * m), with: repeatElement(0, count: sinks * m)) }
         // The maps' backward passes, from the features the forward pass computed where the map can take them.
         func mapBackward(_ weights: FeatureMapWeights, input: [Float], features: [Float], gradient: [Float]) -> [String: [Float]] {
             input.withUnsafeBufferPointer { xb in
@@ -128,37 +132,64 @@ enum TransferObjective {
         return result
     }
 
+    /// φ_k as the linear terms read it: the sinks' rows (the first `sinks` positions) are zero, since those
+    /// positions are softmax terms for every query.
+    static func linearKeys(_ student: Student, _ phiK: [Float], rows t: Int) -> [Float] {
+        let sinks = min(student.layer.sinks, t)
+        guard sinks > 0 else { return phiK }
+        var out = phiK
+        out.replaceSubrange(0..<(sinks * student.features), with: repeatElement(0, count: sinks * student.features))
+        return out
+    }
+
     /// E′ of one head: the softmax terms of each query's window (causal: n − W < i ≤ n; bidirectional:
-    /// |i − n| ≤ ⌊W/2⌋), by blocks of rows over the keys their windows span; c_n is each row's largest logit.
+    /// |i − n| ≤ ⌊W/2⌋) and of the sinks i < `sinks` (causal: i ≤ n), by blocks of rows over the keys their
+    /// windows span plus the sinks before them; c_n is each row's largest logit over both.
     static func windowTerms(queries q: [Float], keys k: [Float], values v: [Float], rows t: Int, headDim d: Int, window w: Int,
-                            causal: Bool, scale: Float) -> [Float] {
+                            sinks: Int = 0, causal: Bool, scale: Float) -> [Float] {
         let e = d + 1, half = w / 2, b = windowBlock
         var out = [Float](repeating: 0, count: t * e)
         let span = causal ? b + w - 1 : b + 2 * half
-        var scores = [Float](repeating: 0, count: b * min(t, span))
+        var scores = [Float](repeating: 0, count: b * min(t, span + sinks))
+        var early = [Float](repeating: 0, count: b * max(sinks, 1))
         q.withUnsafeBufferPointer { qb in
             k.withUnsafeBufferPointer { kb in
                 v.withUnsafeBufferPointer { vb in
                     out.withUnsafeMutableBufferPointer { ob in
                         scores.withUnsafeMutableBufferPointer { sb in
-                            let p = sb.baseAddress!
-                            for r0 in stride(from: 0, to: t, by: b) {
-                                let c = min(b, t - r0)
-                                let low = causal ? max(0, r0 - w + 1) : max(0, r0 - half)
-                                let high = causal ? r0 + c : min(t, r0 + c + half), n = high - low
-                                BLAS.gemm(m: c, n: n, k: d, a: qb.baseAddress! + r0 * d, lda: d, b: kb.baseAddress! + low * d, ldb: d,
-                                          transposeB: true, c: p, ldc: n, alpha: scale)
-                                for i in 0..<c {
-                                    let position = r0 + i, row = p + i * n
-                                    let first = (causal ? position - w + 1 : position - half) - low
-                                    let last = (causal ? position : position + half) - low
-                                    let lo = max(0, first), hi = min(n - 1, last)
-                                    var largest = -Float.infinity
-                                    for j in lo...hi { largest = max(largest, row[j]) }
-                                    for j in 0..<n { row[j] = j >= lo && j <= hi ? expf(row[j] - largest) : 0 }
+                            early.withUnsafeMutableBufferPointer { eb in
+                                let p = sb.baseAddress!, pe = eb.baseAddress!
+                                for r0 in stride(from: 0, to: t, by: b) {
+                                    let c = min(b, t - r0)
+                                    let low = causal ? max(0, r0 - w + 1) : max(0, r0 - half)
+                                    let high = causal ? r0 + c : min(t, r0 + c + half), n = high - low
+                                    // The sinks before the span (every row sees them), then the span.
+                                    let parked = min(sinks, low)
+                                    BLAS.gemm(m: c, n: parked, k: d, a: qb.baseAddress! + r0 * d, lda: d, b: kb.baseAddress!, ldb: d,
+                                              transposeB: true, c: pe, ldc: max(parked, 1), alpha: scale)
+                                    BLAS.gemm(m: c, n: n, k: d, a: qb.baseAddress! + r0 * d, lda: d, b: kb.baseAddress! + low * d, ldb: d,
+                                              transposeB: true, c: p, ldc: n, alpha: scale)
+                                    for i in 0..<c {
+                                        let position = r0 + i, row = p + i * n, sinkRow = pe + i * parked
+                                        let first = (causal ? position - w + 1 : position - half) - low
+                                        let last = (causal ? position : position + half) - low
+                                        let lo = max(0, first), hi = min(n - 1, last)
+                                        func sees(_ j: Int) -> Bool {
+                                            (j >= lo && j <= hi) || (low + j < sinks && (!causal || low + j <= position))
+                                        }
+                                        var largest = -Float.infinity
+                                        for j in 0..<n where sees(j) { largest = max(largest, row[j]) }
+                                        for j in 0..<parked { largest = max(largest, sinkRow[j]) }
+                                        for j in 0..<n { row[j] = sees(j) ? expf(row[j] - largest) : 0 }
+                                        for j in 0..<parked { sinkRow[j] = expf(sinkRow[j] - largest) }
+                                    }
+                                    BLAS.gemm(m: c, n: e, k: n, a: p, lda: n, b: vb.baseAddress! + low * e, ldb: e, transposeB: false,
+                                              c: ob.baseAddress! + r0 * e, ldc: e)
+                                    if parked > 0 {
+                                        BLAS.gemm(m: c, n: e, k: parked, a: pe, lda: parked, b: vb.baseAddress!, ldb: e, transposeB: false,
+                                                  c: ob.baseAddress! + r0 * e, ldc: e, beta: 1)
+                                    }
                                 }
-                                BLAS.gemm(m: c, n: e, k: n, a: p, lda: n, b: vb.baseAddress! + low * e, ldb: e, transposeB: false,
-                                          c: ob.baseAddress! + r0 * e, ldc: e)
                             }
                         }
                     }

@@ -199,6 +199,10 @@ public struct LinearAttentionConfig: Sendable, Hashable {
     /// The sliding-window hybrid (LoLCATs): softmax over the last `window` positions, linear attention
     /// beyond; nil for plain linear attention. Absent from config.json when nil.
     public var window: Int?
+    /// Attention sinks of the hybrid: the first `sinks` positions stay in every query's softmax terms, as if
+    /// always inside its window, and never enter the linear sums (StreamingLLM's sinks; 0 for none). Only with a
+    /// window. Absent from config.json when 0.
+    public var sinks: Int = 0
 }
 
 /// A checkpoint seen as a transformer: which tensor plays which role. Nodes refer to tensors of the
@@ -289,7 +293,7 @@ public struct ModelGraph: Sendable {
             pairs.append(("linear_attention", .object([
                 ("feature_map", .string(la.featureMap.name)), ("feature_dim", .int(la.featureDim)),
                 ("layers", .array(la.layers.map { .int($0) })), ("window", la.window.map { .int($0) } ?? .null),
-            ])))
+            ] + (la.sinks > 0 ? [("sinks", JSON.int(la.sinks))] : []))))
         } else {
             pairs.append(("linear_attention", .null))
         }

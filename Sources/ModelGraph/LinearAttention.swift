@@ -5,7 +5,7 @@ import RecastCore
 extension LinearAttentionConfig {
     /// A config of `featureMap` over `layers` (the memberwise initialiser is internal to ModelGraph).
     public init(_ featureMap: FeatureMapKind, featureDim: Int, layers: [Int], eps: Double = defaultEps, sharedQK: Bool,
-                folded: Bool = false, window: Int? = nil) {
+                folded: Bool = false, window: Int? = nil, sinks: Int = 0) {
         self.featureMap = featureMap
         self.featureDim = featureDim
         self.layers = layers
@@ -13,6 +13,7 @@ extension LinearAttentionConfig {
         self.sharedQK = sharedQK
         self.folded = folded
         self.window = window
+        self.sinks = sinks
     }
 
     public static let defaultEps = 1e-6
@@ -48,11 +49,17 @@ extension LinearAttentionConfig {
         let folded = r.bool("folded", default: false)
         var window: Int?
         if let w = block["window"], !w.isNull { window = r.positiveInt("window") }
+        var sinks = 0
+        if let s = block["sinks"], !s.isNull {
+            sinks = r.positiveInt("sinks")
+            if window == nil { r.add("config key 'sinks' is \(sinks) without a 'window': sinks belong to the window hybrid") }
+        }
         // Provenance only (the graph does not use it), but a damaged record is reported like any other key.
         if let c = block["calibration"], !c.isNull { _ = CalibrationRecord.read(c, reader: &r) }
         for p in r.problems { reader.add(p.replacingOccurrences("config key '", "config key 'linear_attention.")) }
         guard let map else { return nil }
-        return LinearAttentionConfig(featureMap: map, featureDim: dim, layers: list, eps: eps, sharedQK: shared, folded: folded, window: window)
+        return LinearAttentionConfig(featureMap: map, featureDim: dim, layers: list, eps: eps, sharedQK: shared, folded: folded, window: window,
+                                     sinks: sinks)
     }
 }
 

@@ -18,11 +18,13 @@ public struct SwapPlan: Sendable, Equatable {
     public var separateMaps: Bool
     /// The sliding-window hybrid's window W (`--window`); nil for plain linear attention.
     public var window: Int? = nil
+    /// Attention sinks of the hybrid (`--sinks`): the first positions always in the softmax terms; 0 for none.
+    public var sinks: Int = 0
 
     /// The swapped model's `linear_attention` config.
     public var config: LinearAttentionConfig {
         LinearAttentionConfig(featureMap, featureDim: featureDim, layers: layers, eps: eps, sharedQK: sharedQK,
-                              folded: folded, window: window)
+                              folded: folded, window: window, sinks: sinks)
     }
 
     /// Features φ produces per head on heads of size `d` (2k for hedgehog).
@@ -71,7 +73,8 @@ public enum Swap {
         case .refused: (shared, separateMaps) = (true, false)
         }
         return SwapPlan(featureMap: options.featureMap, featureDim: dim, layers: layers, eps: options.eps,
-                        sharedQK: shared, folded: options.fold, seed: options.seed, separateMaps: separateMaps, window: options.window)
+                        sharedQK: shared, folded: options.fold, seed: options.seed, separateMaps: separateMaps, window: options.window,
+                        sinks: options.sinks)
     }
 
     /// The swap as a function of the graph: the swapped graph (its `linearAttention` and each swapped
@@ -109,7 +112,7 @@ public enum Swap {
             ("eps", .double(plan.eps)),
             ("shared_qk", .bool(plan.sharedQK)),
             ("folded", .bool(plan.folded)),
-        ] + (plan.window.map { [("window", JSON.int($0))] } ?? []) + [
+        ] + (plan.window.map { [("window", JSON.int($0))] } ?? []) + (plan.sinks > 0 ? [("sinks", JSON.int(plan.sinks))] : []) + [
             ("seed", .number(String(plan.seed))),
             ("template_version", .int(RemoteCode.templateVersion)),
             ("source", .object([

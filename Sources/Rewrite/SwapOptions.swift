@@ -128,6 +128,10 @@ public struct SwapOptions: Sendable {
     /// The sliding-window hybrid (LoLCATs, W = 64): softmax over the last W positions, linear attention
     /// beyond; adds `{P}.window_factors` `[H]`. nil: plain linear attention.
     public var window: Int?
+    /// Attention sinks (StreamingLLM): with a window, the first `sinks` positions stay in every query's softmax
+    /// terms and never enter the linear sums. Many models put a large share of their attention on the first
+    /// token, which a feature map reproduces badly. 0: none.
+    public var sinks = 0
 
     public init(featureMap: FeatureMapKind) { self.featureMap = featureMap }
 
@@ -147,6 +151,10 @@ public struct SwapOptions: Sendable {
             if fold {
                 throw SwapError("--window is refused with --fold: the window's softmax needs q·k of the last W positions, so q and k must still be formed, and a folded map replaces them")
             }
+        }
+        if sinks < 0 { throw SwapError("--sinks must be a number of positions, 0 or more (got \(sinks))") }
+        if sinks > 0 && window == nil {
+            throw SwapError("--sinks needs --window: sinks are positions the window hybrid's softmax always keeps (for example --window 64 --sinks 4)")
         }
     }
 

@@ -5,17 +5,19 @@ import LinearAlgebra
 
 /// Which keys a query sees, by position.
 enum KeyVisibility {
-    /// The keys at or before the query; with a window W, only the last W of them (m > n − W).
-    case causal(window: Int?)
-    /// The keys within `half` positions on either side (the bidirectional hybrid's window).
-    case band(half: Int)
+    /// The keys at or before the query; with a window W, only the last W of them (m > n − W), and the first
+    /// `sinks` positions (m < sinks) wherever they are.
+    case causal(window: Int?, sinks: Int = 0)
+    /// The keys within `half` positions on either side (the bidirectional hybrid's window), and the first
+    /// `sinks` positions.
+    case band(half: Int, sinks: Int = 0)
     /// Every key (bidirectional softmax attention).
     case all
 
     func sees(query n: Int, key m: Int) -> Bool {
         switch self {
-        case let .causal(window): m <= n && (window.map { m > n - $0 } ?? true)
-        case let .band(half): abs(m - n) <= half
+        case let .causal(window, sinks): m <= n && (m < sinks || (window.map { m > n - $0 } ?? true))
+        case let .band(half, sinks): abs(m - n) <= half || m < sinks
         case .all: true
         }
     }
@@ -98,7 +100,7 @@ enum AttentionKernels {
                              alpha: Float = 1, accumulate: Bool = false, den: UnsafeMutablePointer<Float>) {
         let total = sources.reduce(0) { $0 + $1.count }
         var prefix = false
-        if case .causal(window: nil) = visibility {
+        if case .causal(window: nil, sinks: _) = visibility {
             prefix = true
             for j in 1..<max(total, 1) where keyPositions[j] < keyPositions[j - 1] { prefix = false; break }
         }

@@ -193,12 +193,19 @@ final class LinearState: AttentionState {
 /// with c_n the largest logit in the window (it scales the softmax terms only) and S, z summed over the tokens
 /// at or before n − W. The state is a ring of the last W keys and values (after rotary) with their φ(k), plus
 /// (S, z): a token leaving the window is folded into S and z.
+///
+/// With attention sinks (`linear_attention.sinks` N), the first N positions count as inside every later
+/// query's window: their softmax terms (and logits, for c_n) join the window's, and they never enter S and z.
+/// Their keys and values are kept apart once they leave the ring.
 final class HybridState: AttentionState {
     let attention: LoadedAttention
     let featureMap: FeatureMap
     let features: Int
     let window: Int
+    let sinks: Int
     var ring: KeyValueRing
+    /// The keys and values of the first `sinks` positions (slot = position).
+    var sinkKeys: KeyValueRing
     var s: [Float]
     var z: [Float]
     let scores = Scratch<Float>(zero: 0), den = Scratch<Float>(zero: 0), windowDen = Scratch<Float>(zero: 0)
@@ -210,8 +217,10 @@ final class HybridState: AttentionState {
         attention = a
         self.featureMap = featureMap
         self.window = window
+        sinks = a.hybridSinks
         features = featureMap.featureCount(headDim: a.headDim)
         ring = KeyValueRing(width: a.kvWidth, featureWidth: a.heads * features, capacity: window)
+        sinkKeys = KeyValueRing(width: a.kvWidth, capacity: nil)
         s = [Float](repeating: 0, count: a.heads * features * a.headDim)
         z = [Float](repeating: 0, count: a.heads * features)
     }
@@ -220,7 +229,8 @@ final class HybridState: AttentionState {
         guard let queries = block.queries, let keys = block.keys else { return }
         let a = attention, c = block.rows, d = a.headDim, m = features, fw = a.heads * m, w = window, p0 = block.firstPosition
         // φ(k) of the block, every head side by side `[rows, heads·m]`, as the ring keeps it.
-        let fm = featureMap, held = ring.count, total = held + c
+        // The sinks that have left the ring come first among the keys (the others are in the ring or the block).
+        let fm = featureMap, held = ring.count, parked = min(sinkKeys.count, max(0, p0 - held)), total = parked + held + c
         let workers = a.headWorkers(rows: c, features: m, keys: total)
         let blockPhiK = blockFeatures.take(c * fw), phis = phi.take(workers * c * m)
         HeadTasks.run(a.heads, workers: workers) { worker, head in
@@ -228,8 +238,9 @@ final class HybridState: AttentionState {
             a.keyFeatures(fm, head: head, block, into: pk)
             for r in 0..<c { (blockPhiK + r * fw + head * m).update(from: pk + r * m, count: m) }
         }
-        // The tokens that leave the window during this block (positions first ..< last), from the ring or the block.
-        let first = max(0, p0 - w), leaving = max(0, p0 + c - w) - first
+        // The tokens that leave the window during this block (positions first ..< first + leaving), from the ring
+        // or the block; sinks never leave.
+        let first = max(sinks, p0 - w), leaving = max(0, p0 + c - w - first)
         let leavingPhiK = leavingFeatures.take(max(leaving, 1) * fw), leavingV = leavingValues.take(max(leaving, 1) * a.kvWidth)
         ring.features.withUnsafeBufferPointer { rf in
             ring.values.withUnsafeBufferPointer { rv in
@@ -247,14 +258,17 @@ final class HybridState: AttentionState {
             }
         }
         let keyPositions = positions.take(total)
-        for slot in 0..<held { keyPositions[slot] = ring.position(ofSlot: slot) }
-        for r in 0..<c { keyPositions[held + r] = p0 + r }
+        for j in 0..<parked { keyPositions[j] = j }
+        for slot in 0..<held { keyPositions[parked + slot] = ring.position(ofSlot: slot) }
+        for r in 0..<c { keyPositions[parked + held + r] = p0 + r }
         let scoreBuffer = scores.take(workers * c * total), sums = den.take(workers * c), windowSums = windowDen.take(workers * c)
         let scratch = intra.take(workers * c * max(leaving, 1))
         s.withUnsafeMutableBufferPointer { sp in
             z.withUnsafeMutableBufferPointer { zp in
                 ring.keys.withUnsafeBufferPointer { rk in
                     ring.values.withUnsafeBufferPointer { rv in
+                      sinkKeys.keys.withUnsafeBufferPointer { sk in
+                        sinkKeys.values.withUnsafeBufferPointer { sv in
                         let sBase = sp.baseAddress!, zBase = zp.baseAddress!
                         HeadTasks.run(a.heads, workers: workers) { worker, head in
                             let g = (head / a.groups) * d, gamma = a.windowGates[head]
@@ -270,8 +284,10 @@ final class HybridState: AttentionState {
                             // γ_h times the softmax terms of the window.
                             let past = KeySource(keys: (rk.baseAddress ?? keys) + g, values: (rv.baseAddress ?? keys) + g, stride: a.kvWidth, count: held)
                             let now = KeySource(keys: keys + g, values: block.values + g, stride: block.ldkv, count: c)
+                            let early = KeySource(keys: (sk.baseAddress ?? keys) + g, values: (sv.baseAddress ?? keys) + g, stride: a.kvWidth, count: parked)
                             AttentionKernels.softmaxTerms(q: queries + head * d, ldq: block.ldq, rows: c, firstPosition: p0, headDim: d,
-                                                          sources: [past, now], keyPositions: keyPositions, visibility: .causal(window: window),
+                                                          sources: [early, past, now], keyPositions: keyPositions,
+                                                          visibility: .causal(window: window, sinks: sinks),
                                                           scale: a.scale, scores: scoreBuffer + worker * c * total, out: o, ldo: ldo, alpha: gamma,
                                                           accumulate: true, den: headWindowSums)
                             for i in 0..<c { headSums[i] += gamma * headWindowSums[i] }
@@ -281,19 +297,24 @@ final class HybridState: AttentionState {
                                                       entering: leaving, features: m, headDim: d, s: sh, z: zh)
                             }
                         }
+                        }
+                      }
                     }
                 }
             }
         }
         if updating {
+            let arriving = max(0, min(c, sinks - p0))
+            if arriving > 0 { sinkKeys.append(rows: arriving, keys: keys, values: block.values, stride: block.ldkv) }
             ring.append(rows: c, keys: keys, values: block.values, stride: block.ldkv, features: blockPhiK, featureStride: fw)
         }
     }
 
-    var kvCacheBytes: Int { ring.bytes }
+    var kvCacheBytes: Int { ring.bytes + sinkKeys.bytes }
     var linearStateBytes: Int { 4 * (s.count + z.count) }
     func simulate(length: Int, next: () -> Float) {
         ring.simulate(length: length, next: next)
+        sinkKeys.simulate(length: min(length, sinks), next: next)
         for j in s.indices { s[j] = next() }
         for j in z.indices { z[j] = Float(max(length - window, 0)) * (1 + abs(next())) }
     }

@@ -9,12 +9,13 @@ extension LoadedAttention {
     /// - softmax: every key;
     /// - linear: S and z over the whole sequence;
     /// - hybrid: softmax over the keys with |i − n| ≤ ⌊W/2⌋, linear over all others (the earlier ones by a
-    ///   forward sweep over blocks, the later ones by a backward sweep), one normaliser, γ_h on the softmax.
+    ///   forward sweep over blocks, the later ones by a backward sweep), one normaliser, γ_h on the softmax;
+    ///   with sinks N, the first N positions join every query's softmax terms and leave the linear sums.
     /// No T×T matrix is formed for linear and hybrid layers.
     func attendBidirectional(_ block: AttentionBlock, into out: UnsafeMutablePointer<Float>, ldo: Int) {
         let t = block.rows, d = headDim, b = Self.bidirectionalBlock
         let positions = Scratch<Int>(zero: 0), scores = Scratch<Float>(zero: 0), den = Scratch<Float>(zero: 0)
-        let windowDen = Scratch<Float>(zero: 0), intra = Scratch<Float>(zero: 0)
+        let windowDen = Scratch<Float>(zero: 0), intra = Scratch<Float>(zero: 0), bandScratch = Scratch<Int>(zero: 0)
         let keyPositions = positions.take(t)
         for i in 0..<t { keyPositions[i] = i }
         guard let fm = featureMap else {
@@ -52,7 +53,9 @@ extension LoadedAttention {
                         AttentionKernels.normalize(o, ldo: ldo, rows: t, headDim: d, den: sums, eps: eps)
                         return
                     }
-                    let half = w / 2, delay = half + 1
+                    let half = w / 2, delay = half + 1, sinks = min(hybridSinks, t)
+                    // Sinks are softmax terms for every query: their φ(k) rows leave the linear sums.
+                    if sinks > 0 { pk.update(repeating: 0, count: sinks * m) }
                     // Earlier keys m ≤ n − delay: a forward sweep; the block's tokens enter the state delayed.
                     for r0 in stride(from: 0, to: t, by: b) {
                         let c = min(b, t - r0), first = max(0, r0 - delay), entering = max(0, r0 + c - delay) - first
@@ -79,13 +82,18 @@ extension LoadedAttention {
                                               entering: entering, features: m, headDim: d, s: sh, z: zh)
                     }
                     // γ_h times the softmax terms over the band |i − n| ≤ ⌊W/2⌋.
-                    let gamma = windowGates[head], scoreBuffer = scores.take(b * min(t, b + 2 * half))
+                    let gamma = windowGates[head], scoreBuffer = scores.take(b * min(t, b + 2 * half + sinks))
+                    let bandPositions = bandScratch.take(b + 2 * half + sinks)
                     for r0 in stride(from: 0, to: t, by: b) {
-                        let c = min(b, t - r0), low = max(0, r0 - half), high = min(t, r0 + c + half)
+                        let c = min(b, t - r0), low = max(0, r0 - half), high = min(t, r0 + c + half), early = min(sinks, low)
+                        // The sinks before the band, then the band.
+                        for j in 0..<early { bandPositions[j] = j }
+                        for j in low..<high { bandPositions[early + j - low] = j }
+                        let first = KeySource(keys: keys + g, values: v, stride: block.ldkv, count: early)
                         let band = KeySource(keys: keys + low * block.ldkv + g, values: v + low * block.ldkv, stride: block.ldkv, count: high - low)
                         AttentionKernels.softmaxTerms(q: queries + r0 * block.ldq + head * d, ldq: block.ldq, rows: c, firstPosition: r0,
-                                                      headDim: d, sources: [band], keyPositions: keyPositions + low,
-                                                      visibility: .band(half: half), scale: scale, scores: scoreBuffer,
+                                                      headDim: d, sources: [first, band], keyPositions: bandPositions,
+                                                      visibility: .band(half: half, sinks: sinks), scale: scale, scores: scoreBuffer,
                                                       out: o + r0 * ldo, ldo: ldo, alpha: gamma, accumulate: true, den: windowSums)
                         for i in 0..<c { sums[r0 + i] += gamma * windowSums[i] }
                     }

@@ -23,6 +23,8 @@ struct LoadedAttention {
     var window: Int?
     /// The sliding-window hybrid's W (a swapped layer with `linear_attention.window`); nil: plain linear attention.
     var hybridWindow: Int?
+    /// The hybrid's attention sinks: the first positions, always in the softmax terms (`linear_attention.sinks`).
+    var hybridSinks: Int = 0
     /// The hybrid's γ_h = sigmoid(g_h) per head (empty without a window).
     var windowGates: [Float]
     /// Rotation tables, shared by the layers of a model.
@@ -117,13 +119,14 @@ public final class Transformer {
                 table = tables[r] ?? RotaryTable(r, positions: tabulated)
                 tables[r] = table
             }
-            let attention = LoadedAttention(
+            var attention = LoadedAttention(
                 query: skipQK ? Linear.empty : try loader.linear(a.query), key: skipQK ? Linear.empty : try loader.linear(a.key),
                 value: try loader.linear(a.value),
                 output: try loader.linear(a.output), heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim,
                 rotary: a.rotary, causal: a.causal, featureMap: featureMap, eps: Float(la?.eps ?? LinearAttentionConfig.defaultEps),
                 scale: Float(a.scale), window: a.causal ? a.slidingWindow : nil, hybridWindow: hybridWindow, windowGates: gates,
                 rotaryTable: table)
+            attention.hybridSinks = hybridWindow == nil ? 0 : la?.sinks ?? 0
             return LoadedBlock(placement: b.placement, attentionNorm: try loader.norm(b.attentionNorm), attention: attention,
                                mlpNorm: try loader.norm(b.mlpNorm), up: try loader.linear(b.mlp.up),
                                gate: try b.mlp.gate.map(loader.linear), down: try loader.linear(b.mlp.down), activation: b.mlp.activation)

@@ -60,7 +60,7 @@ enum InspectText {
             if let la = g.linearAttention {
                 let features = la.featureMap.map.featureCount(dimension: la.featureDim, headDim: g.headDim)
                 let count = features == la.featureDim ? "\(features) features" : "\(features) features (feature dim \(la.featureDim))"
-                let window = la.window.map { ", softmax window \($0)" } ?? ""
+                let window = (la.window.map { ", softmax window \($0)" } ?? "") + (la.sinks > 0 ? ", \(la.sinks) sink\(la.sinks == 1 ? "" : "s")" : "")
                 lines.append("linear:     \(la.featureMap.name) feature map, \(count), layers \(la.layers.map(String.init).joined(separator: ","))\(la.folded ? ", folded" : "")\(window)")
             }
             lines.append("parameters: " + g.parameterCounts().map { "\($0.0) \(grouped($0.1))" }.joined(separator: ", "))

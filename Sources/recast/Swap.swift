@@ -21,7 +21,9 @@ struct Swap: ParsableCommand {
 
             With --window W (LoLCATs uses 64), each swapped layer keeps softmax attention over the last W \
             positions and uses linear attention beyond them, mixed with a learned factor per head \
-            {P}.window_factors (g_h = -2.1972 at first, so sigmoid(g_h) = 0.1).
+            {P}.window_factors (g_h = -2.1972 at first, so sigmoid(g_h) = 0.1). With --sinks N as well, the \
+            first N positions stay in every query's softmax terms as if inside its window, and never enter the \
+            linear sums (attention sinks: many models put a large share of their attention on the first token).
             """
     )
 
@@ -54,6 +56,10 @@ struct Swap: ParsableCommand {
             transform: parseCount)
     var window: Int?
 
+    @Option(help: "With --window: keep the first N positions in every query's softmax terms (attention sinks; 4 is usual).",
+            transform: parseCount)
+    var sinks: Int = 0
+
     @Option(help: "The linear-attention denominator's epsilon.")
     var eps: Double = LinearAttentionConfig.defaultEps
 
@@ -82,6 +88,7 @@ struct Swap: ParsableCommand {
         o.fold = fold
         o.eps = eps
         o.window = window
+        o.sinks = sinks
         o.format = weights
         o.force = force
         do {
@@ -155,6 +162,7 @@ struct Swap: ParsableCommand {
         }
         if [.t2r, .performer].contains(plan.featureMap) { how += ", seed \(plan.seed)" }
         if let w = plan.window { how += ", window \(w)" }
+        if plan.sinks > 0 { how += ", \(plan.sinks) sink\(plan.sinks == 1 ? "" : "s")" }
         return [
             "swapped layer\(plan.layers.count == 1 ? "" : "s") \(LayerSelection.text(plan.layers)) (\(plan.layers.count) of \(summary.layerCount)) to linear attention: \(how)",
             "new parameters: \(InspectText.grouped(summary.newParameterCount)) in \(summary.newTensors.count) tensors; \(summary.copiedTensorCount) tensors copied unchanged",

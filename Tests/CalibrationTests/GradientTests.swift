@@ -57,7 +57,7 @@ import LinearAlgebra
             for p in c.layer.map.map.parameters(layout) { shapes[p.suffix] = p.shape }
             return .object([
                 ("map", .string(c.layer.map.name)), ("causal", .bool(c.layer.causal)),
-                ("window", c.layer.window.map { .int($0) } ?? .null), ("eps", .double(Double(c.layer.eps))),
+                ("window", c.layer.window.map { .int($0) } ?? .null), ("sinks", .int(c.layer.sinks)), ("eps", .double(Double(c.layer.eps))),
                 ("scale", .double(Double(c.layer.scale))), ("folded", .bool(layout.folded)), ("heads", .int(layout.heads)),
                 ("params", .object(c.parameters.sorted { $0.key < $1.key }.map { ($0.key, tensor(shapes[$0.key]!, $0.value)) })),
                 ("sequences", .array(c.captures.map { s in

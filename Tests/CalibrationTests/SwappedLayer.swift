@@ -45,7 +45,7 @@ struct SwappedLayer {
         let original = try Model(path: source)
         teacher = try Transformer(graph: try original.graph(), store: original.store)
         let la = try #require(graph.linearAttention), a = graph.blocks[0].attention
-        layer = TransferLayer(map: la.featureMap, layout: la.layout(a, hiddenSize: graph.hiddenSize), window: la.window,
+        layer = TransferLayer(map: la.featureMap, layout: la.layout(a, hiddenSize: graph.hiddenSize), window: la.window, sinks: la.sinks,
                               causal: a.causal, eps: Float(la.eps), scale: Float(a.scale))
         var parameters: LayerParameters = [:]
         for (parameter, ref) in graph.linearAttentionTensors(la, layer: 0) {

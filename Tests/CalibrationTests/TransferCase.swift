@@ -15,12 +15,12 @@ struct TransferCase: CustomStringConvertible {
 
     static let heads = 2, headDim = 4, hidden = 6
 
-    init(_ map: FeatureMapKind, window: Int?, causal: Bool, sharedQK: Bool = true, folded: Bool = false,
+    init(_ map: FeatureMapKind, window: Int?, sinks: Int = 0, causal: Bool, sharedQK: Bool = true, folded: Bool = false,
          rows: [Int], seed: UInt64 = 1) {
         let h = Self.heads, d = Self.headDim
         let k = map == .performer ? 5 : map == .elu ? d : 3
         let layout = FeatureMapLayout(heads: h, headDim: d, dimension: k, sharedQK: sharedQK, folded: folded, hiddenSize: Self.hidden)
-        layer = TransferLayer(map: map, layout: layout, window: window, causal: causal, eps: 1e-6, scale: 1 / Float(d).squareRoot())
+        layer = TransferLayer(map: map, layout: layout, window: window, sinks: sinks, causal: causal, eps: 1e-6, scale: 1 / Float(d).squareRoot())
         var rng = RandomStream(seed: seed, purpose: "calibration-test/\(map.name)", layer: 0, head: 0)
         parameters = [:]
         for p in map.map.parameters(layout) {
@@ -40,7 +40,7 @@ struct TransferCase: CustomStringConvertible {
     }
 
     var description: String {
-        "\(layer.map.name) window \(layer.window.map(String.init) ?? "none") \(layer.causal ? "causal" : "bidirectional")"
+        "\(layer.map.name) window \(layer.window.map(String.init) ?? "none")\(layer.sinks > 0 ? " sinks \(layer.sinks)" : "") \(layer.causal ? "causal" : "bidirectional")"
             + (layer.layout.sharedQK ? "" : " separate q/k") + (layer.layout.folded ? " folded" : "")
     }
 
@@ -107,11 +107,12 @@ func directLoss(_ c: TransferCase, _ parameters: [String: [Double]], windowShift
             for n in 0..<t {
                 func inWindow(_ i: Int) -> Bool {
                     guard let w = c.layer.window else { return false }
-                    return c.layer.causal ? i <= n && i > n - w : abs(i - n) <= w / 2
+                    let sink = i < c.layer.sinks
+                    return c.layer.causal ? i <= n && (i > n - w || sink) : abs(i - n) <= w / 2 || sink
                 }
                 func linear(_ i: Int) -> Bool {
                     guard let w = c.layer.window else { return c.layer.causal ? i <= n : true }
-                    return c.layer.causal ? i <= n - w : !inWindow(i)
+                    return c.layer.causal ? i <= n - w && i >= c.layer.sinks : !inWindow(i)
                 }
                 var logits = [Double](repeating: -.infinity, count: t)
                 for i in 0..<t where inWindow(i) {
@@ -152,6 +153,9 @@ func gradientCases(rows: [Int]) -> [TransferCase] {
         cases.append(TransferCase(.t2r, window: nil, causal: causal, sharedQK: false, folded: true, rows: rows))
         cases.append(TransferCase(.performer, window: 5, causal: causal, rows: rows))
         cases.append(TransferCase(.elu, window: 5, causal: causal, rows: rows))
+        // Attention sinks: softmax terms for every query, never linear ones.
+        cases.append(TransferCase(.hedgehog, window: 5, sinks: 2, causal: causal, rows: rows))
+        cases.append(TransferCase(.t2r, window: 3, sinks: 4, causal: causal, sharedQK: false, rows: rows))
     }
     return cases
 }

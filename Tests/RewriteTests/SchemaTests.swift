@@ -44,8 +44,32 @@ import ModelGraph
         for ((what, _), e) in zip(bad, errors) { #expect(!e.isEmpty, "accepted: \(what)") }
     }
 
+    /// `sinks` is optional: a positive integer, and only beside a window.
+    @Test func sinksAreAnOptionalPositiveIntegerBesideAWindow() throws {
+        func block(window: JSON?, sinks: JSON) -> JSON {
+            var b = Swap.linearAttentionBlock(plan: Self.plan(.hedgehog, shared: false),
+                                              sourceFiles: [SourceFile(name: "model.safetensors", sha256: Self.sha)])
+            if let window { b.set("window", window) }
+            b.set("sinks", sinks)
+            return b
+        }
+        #expect(try schemaErrors([block(window: .int(64), sinks: .int(4)), block(window: .int(8), sinks: .int(1))]) == [[], []])
+        let bad: [(String, JSON)] = [
+            ("zero sinks", block(window: .int(64), sinks: .int(0))), ("string sinks", block(window: .int(64), sinks: .string("4"))),
+            ("sinks without a window", block(window: nil, sinks: .int(4))),
+        ]
+        let errors = try schemaErrors(bad.map(\.1))
+        for ((what, _), e) in zip(bad, errors) { #expect(!e.isEmpty, "accepted: \(what)") }
+        var plan = Self.plan(.hedgehog, shared: false)
+        plan.window = 64
+        plan.sinks = 4
+        let written = Swap.linearAttentionBlock(plan: plan, sourceFiles: [SourceFile(name: "model.safetensors", sha256: Self.sha)])
+        #expect(written["sinks"]?.intValue == 4)
+        #expect(try schemaErrors([written]) == [[]])
+    }
+
     @Test func blockLayout() {
-        #expect(Self.valid.serialized() == #"{"feature_map":"t2r","feature_dim":16,"layers":[0,2],"eps":1e-06,"shared_qk":true,"folded":false,"seed":18446744073709551615,"template_version":1,"source":{"files":[{"name":"model.safetensors","sha256":"\#(Self.sha)"}]}}"#)
+        #expect(Self.valid.serialized() == #"{"feature_map":"t2r","feature_dim":16,"layers":[0,2],"eps":1e-06,"shared_qk":true,"folded":false,"seed":18446744073709551615,"template_version":2,"source":{"files":[{"name":"model.safetensors","sha256":"\#(Self.sha)"}]}}"#)
     }
 
     /// Each malformed variant is rejected.

@@ -43,6 +43,7 @@ import ModelGraph
         _ = try Swap.write(source: src, destination: dst, options: options(.hedgehog) { $0.window = 8; $0.layers = .ranges([1...1]) })
         let config = try readConfig(FileSystem.join(dst, "config.json"))
         #expect(config["linear_attention"]?["window"]?.intValue == 8)
+        let block = try #require(config["linear_attention"])
         let written = try Model(path: dst).graph()
         #expect(written.linearAttention?.window == 8)
         #expect(written.blocks[1].attention.featureMap?.windowFactors?.name == "h.1.attn.window_factors")
@@ -61,6 +62,13 @@ import ModelGraph
         }
         #expect(Set(rewritten.tensors.map(\.info.name)) == namedByGraph)
 
+        let sinksDst = dir.file("sinks")
+        _ = try Swap.write(source: src, destination: sinksDst, options: options(.hedgehog) { $0.window = 8; $0.sinks = 4 })
+        let sinksBlock = try #require(readConfig(FileSystem.join(sinksDst, "config.json"))["linear_attention"])
+        #expect(sinksBlock["window"]?.intValue == 8 && sinksBlock["sinks"]?.intValue == 4)
+        #expect(try Model(path: sinksDst).graph().linearAttention?.sinks == 4)
+        #expect(block["sinks"] == nil, "no sinks asked, no key written")
+
         let plainDst = dir.file("plain")
         _ = try Swap.write(source: src, destination: plainDst, options: options(.hedgehog))
         let plainBlock = try #require(readConfig(FileSystem.join(plainDst, "config.json"))["linear_attention"])
@@ -77,6 +85,24 @@ import ModelGraph
         #expect {
             try options(.t2r) { $0.window = 64; $0.fold = true }.validate()
         } throws: { "\($0)".contains("--window is refused with --fold") && "\($0)".contains("q and k must still be formed") }
+        #expect {
+            try options(.hedgehog) { $0.sinks = 4 }.validate()
+        } throws: { "\($0)".contains("--sinks needs --window") }
+        #expect {
+            try options(.hedgehog) { $0.window = 8; $0.sinks = -1 }.validate()
+        } throws: { "\($0)".contains("--sinks must be a number of positions") }
+    }
+
+    /// A config.json with `sinks` but no `window` names the key and the reason.
+    @Test func sinksWithoutAWindowAreRefusedInTheConfig() throws {
+        let dst = dir.file("sinks-no-window")
+        _ = try Swap.write(source: fixture("gpt2"), destination: dst, options: options(.hedgehog))
+        var config = try readConfig(FileSystem.join(dst, "config.json"))
+        guard case var .object(block)? = config["linear_attention"] else { Issue.record("no block"); return }
+        block.append(("sinks", .int(2)))
+        config.set("linear_attention", .object(block))
+        try FileSystem.writeAll(FileSystem.join(dst, "config.json"), Array(config.serialized(pretty: true).utf8))
+        #expect { try Model(path: dst).graph() } throws: { "\($0)".contains("linear_attention.sinks") && "\($0)".contains("without a 'window'") }
     }
 
     /// The command line: `--window`, the hedgehog feature count (2k) and the `--separate-qk` warning, and `inspect`.
@@ -92,11 +118,17 @@ import ModelGraph
         #expect(inspect.stdout.contains("linear:     hedgehog feature map, 16 features (feature dim 8), layers 0,1, softmax window 64"), "\(inspect.stdout)")
         #expect(inspect.stdout.contains("window_factors"))
 
+        let sinks = try recast(["swap", fixture("gpt2"), dir.file("cli-sinks"), "--feature-map", "hedgehog", "--window", "64", "--sinks", "4"])
+        #expect(sinks.status == 0 && sinks.stdout.contains("window 64, 4 sinks"), "\(sinks.stdout)\(sinks.stderr)")
+        let inspectSinks = try recast(["inspect", dir.file("cli-sinks")])
+        #expect(inspectSinks.stdout.contains("softmax window 64, 4 sinks"), "\(inspectSinks.stdout)")
+
         let plain = try recast(["swap", fixture("gpt2"), dir.file("t2r"), "--feature-map", "t2r", "--separate-qk"])
         #expect(plain.status == 0 && !plain.stderr.contains("warning"), "\(plain.stderr)")
 
         for (args, message) in [(["--window", "0"], "--window must be a positive number"),
-                                (["--window", "64", "--fold"], "--window is refused with --fold")] {
+                                (["--window", "64", "--fold"], "--window is refused with --fold"),
+                                (["--sinks", "4"], "--sinks needs --window")] {
             let bad = try recast(["swap", fixture("gpt2"), dir.file("bad"), "--feature-map", "t2r"] + args)
             #expect(bad.status != 0 && bad.stderr.contains(message), "\(bad.stderr)")
         }

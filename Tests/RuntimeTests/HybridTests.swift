@@ -11,7 +11,7 @@ import SafeTensors
 /// A swapped fixture made a sliding-window hybrid: `linear_attention.window` = W in config.json and a
 /// `{P}.window_factors` [H] per swapped layer, with g_h spread around LoLCATs' −2.1972 (γ = 0.1) so that the
 /// heads differ. Built here until `recast swap --window` exists.
-func hybridModel(_ family: String, _ map: FeatureMapKind, window: Int, in dir: TempDir, fold: Bool = false) throws -> String {
+func hybridModel(_ family: String, _ map: FeatureMapKind, window: Int, sinks: Int = 0, in dir: TempDir, fold: Bool = false) throws -> String {
     var o = SwapOptions(featureMap: map)
     o.seed = 3
     if map == .t2r || map == .hedgehog { o.featureDim = 12 }
@@ -30,7 +30,7 @@ func hybridModel(_ family: String, _ map: FeatureMapKind, window: Int, in dir: T
             try bytes.withUnsafeBytes { try consume($0) }
         })
     }
-    let dst = dir.file("\(family)-\(map.rawValue)-w\(window)")
+    let dst = dir.file("\(family)-\(map.rawValue)-w\(window)-s\(sinks)")
     try FileManager.default.createDirectory(atPath: dst, withIntermediateDirectories: true)
     try SafeTensorsWriter.write(tensors, metadata: [("format", "pt")], to: dst + "/model.safetensors")
     var config = try JSON.parse(try FileSystem.readAll(swapped + "/config.json"))
@@ -38,6 +38,7 @@ func hybridModel(_ family: String, _ map: FeatureMapKind, window: Int, in dir: T
         throw RuntimeError(file: swapped, "no linear_attention block")
     }
     block.append(("window", .int(window)))
+    if sinks > 0 { block.append(("sinks", .int(sinks))) }
     config.set("linear_attention", .object(block))
     // Room for sequences past one block of the parallel path on rotary fixtures (64 positions).
     if graph.embeddings.position == nil { config.set("max_position_embeddings", .int(256)) }
@@ -47,7 +48,7 @@ func hybridModel(_ family: String, _ map: FeatureMapKind, window: Int, in dir: T
 
 /// The hybrid y_n = [Σ_win γ·exp(s·q·k − c_n)·v + φ(q)ᵀS] / [Σ_win γ·exp(s·q·k − c_n) + φ(q)ᵀz + ε], evaluated
 /// directly, one query at a time, from the q, k and v a `Probe` saw and the layer's own φ.
-func directHybrid(_ capture: AttentionCapture, head: Int, attention a: LoadedAttention, window w: Int) -> [Float] {
+func directHybrid(_ capture: AttentionCapture, head: Int, attention a: LoadedAttention, window w: Int, sinks: Int = 0) -> [Float] {
     let q = capture.queries![head], k = capture.keys![head], v = capture.values[head]
     let t = q.rows, d = a.headDim
     guard let fm = a.featureMap else { return [] }
@@ -57,8 +58,8 @@ func directHybrid(_ capture: AttentionCapture, head: Int, attention a: LoadedAtt
     let gamma = Double(a.windowGates[head])
     var out = [Float](repeating: 0, count: t * d)
     for n in 0..<t {
-        func inWindow(_ i: Int) -> Bool { a.causal ? (i <= n && i > n - w) : abs(i - n) <= w / 2 }
-        func linear(_ i: Int) -> Bool { a.causal ? i <= n - w : !inWindow(i) }
+        func inWindow(_ i: Int) -> Bool { a.causal ? (i <= n && (i > n - w || i < sinks)) : (abs(i - n) <= w / 2 || i < sinks) }
+        func linear(_ i: Int) -> Bool { a.causal ? i <= n - w && i >= sinks : !inWindow(i) }
         var logits = [Double](repeating: -.infinity, count: t)
         for i in 0..<t where inWindow(i) {
             var dot = 0.0
@@ -100,21 +101,35 @@ func directHybrid(_ capture: AttentionCapture, head: Int, attention a: LoadedAtt
         }
     }
 
+    /// With attention sinks: parallel equals recurrent, with the sinks parked beside the ring (W = 5) and still
+    /// inside it when the second block starts (W = 70).
+    @Test(arguments: causalCases)
+    func parallelEqualsRecurrentWithSinks(_ family: String, _ map: FeatureMapKind) throws {
+        for window in [5, 70] {
+            let dir = TempDir()
+            let t = try loadModel(at: try hybridModel(family, map, window: window, sinks: 3, in: dir))
+            #expect(t.blocks.contains { $0.attention.hybridSinks == 3 })
+            let tokens = syntheticTokens(length: min(150, t.graph.maxPositions ?? 150), seed: 4, vocab: t.graph.vocabSize)
+            let parallel = try t.forward(tokens: tokens), recurrent = try t.forwardRecurrent(tokens: tokens)
+            #expect(maxRelativeError(recurrent.hiddenStates.data, parallel.hiddenStates.data) < 1e-5, "\(family) \(map) W=\(window) sinks")
+        }
+    }
+
     /// Every swapped layer's output, per head, against the formula evaluated directly from the probed q, k, v:
-    /// causal and bidirectional (BERT's band |i − n| ≤ ⌊W/2⌋), every map.
-    @Test(arguments: ["gpt2", "llama", "bert"].flatMap { f in FeatureMapKind.allCases.map { (f, $0) } })
-    func layersMatchTheFormula(_ family: String, _ map: FeatureMapKind) throws {
+    /// causal and bidirectional (BERT's band |i − n| ≤ ⌊W/2⌋), every map, without and with sinks.
+    @Test(arguments: ["gpt2", "llama", "bert"].flatMap { f in FeatureMapKind.allCases.flatMap { [(f, $0, 0), (f, $0, 2)] } })
+    func layersMatchTheFormula(_ family: String, _ map: FeatureMapKind, _ sinks: Int) throws {
         let dir = TempDir()
         let window = 6
-        let t = try loadModel(at: try hybridModel(family, map, window: window, in: dir))
+        let t = try loadModel(at: try hybridModel(family, map, window: window, sinks: sinks, in: dir))
         var checked = 0
         let tokens = syntheticTokens(length: min(90, t.graph.maxPositions ?? 90), seed: 5, vocab: t.graph.vocabSize)
         _ = try t.forward(batch: [tokens], probe: Probe { capture in
             let a = t.blocks[capture.layer].attention
             guard a.hybridWindow != nil else { return }
             for head in 0..<capture.heads {
-                let ours = capture.outputs[head].data, direct = directHybrid(capture, head: head, attention: a, window: window)
-                #expect(maxRelativeError(ours, direct) < 1e-4, "\(family) \(map) layer \(capture.layer) head \(head)")
+                let ours = capture.outputs[head].data, direct = directHybrid(capture, head: head, attention: a, window: window, sinks: sinks)
+                #expect(maxRelativeError(ours, direct) < 1e-4, "\(family) \(map) sinks \(sinks) layer \(capture.layer) head \(head)")
                 checked += 1
             }
         })

@@ -21,6 +21,8 @@ projection and bias, after rotary, k and v repeated to the query heads under gro
                 over W(n) (it scales the softmax terms only), γ_h = sigmoid(window_factors[h]);
                 causal W(n) = {n−W < i ≤ n}, L(n) = {j ≤ n−W}; bidirectional W(n) = {|i−n| ≤ ⌊W/2⌋},
                 L(n) = every other position.
+  sinks N       (with a window) the first N real tokens of a sequence join every W(n) (causal: those at or
+                before n) and leave every L(n): attention sinks, kept apart once they leave the window.
 
 The feature maps φ (parameters `[H, …]`, one slice per head):
 
@@ -73,7 +75,7 @@ from transformers.models.mistral.modeling_mistral import MistralAttention
 from transformers.models.qwen2.modeling_qwen2 import Qwen2Attention
 
 #: The version of this file's semantics and names; Recast records it in `linear_attention.template_version`.
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
 
 #: The keyword under which the top-level `forward` passes the 2-D `attention_mask` down to the swapped layers.
 PADDING_KEYWORD = "recast_padding"
@@ -113,6 +115,12 @@ class LinearAttentionSettings:
             raise ValueError(f"config.json 'linear_attention.window' is {window!r}, not a positive integer")
         if self.window is not None and self.folded:
             raise ValueError("config.json 'linear_attention': a window is not defined for folded feature maps")
+        sinks = block.get("sinks", 0)
+        if isinstance(sinks, bool) or not isinstance(sinks, int) or sinks < 0:
+            raise ValueError(f"config.json 'linear_attention.sinks' is {sinks!r}, not a positive integer")
+        if sinks and self.window is None:
+            raise ValueError("config.json 'linear_attention.sinks' needs a 'window': sinks belong to the window hybrid")
+        self.sinks: int = sinks
         version = block.get("template_version", TEMPLATE_VERSION)
         if int(version) > TEMPLATE_VERSION:
             raise ValueError(f"config.json 'linear_attention.template_version' is {version}, newer than this file's "
@@ -201,7 +209,9 @@ def make_feature_map(settings: LinearAttentionSettings, heads: int, head_dim: in
 
 class LinearAttentionState(CacheLayerMixin):
     """One swapped layer's place in a `Cache`: (S [B,H,F,d], z [B,H,F]) over the positions folded so far and,
-    with a window, the last ≤ W keys, values, φ_k(k) and key mask. Its size does not grow with the sequence.
+    with a window, the last ≤ W keys, values, φ_k(k), key mask, sink flags and real-token ranks; with sinks,
+    the sinks that left the window (`parked`: k, v [B,H,N,d], mask [B,N]) and the real tokens seen per row
+    (`real` [B]). Its size does not grow with the sequence.
 
     It reports the positions seen like a `DynamicLayer`, so masks and positions of the other layers are unchanged."""
 
@@ -216,6 +226,8 @@ class LinearAttentionState(CacheLayerMixin):
         self.S: torch.Tensor | None = None
         self.z: torch.Tensor | None = None
         self.ring: dict[str, torch.Tensor] | None = None
+        self.parked: dict[str, torch.Tensor] | None = None
+        self.real: torch.Tensor | None = None
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         self.is_initialized = True
@@ -233,7 +245,7 @@ class LinearAttentionState(CacheLayerMixin):
         return -1
 
     def reset(self) -> None:
-        self.seen, self.S, self.z, self.ring = 0, None, None, None
+        self.seen, self.S, self.z, self.ring, self.parked, self.real = 0, None, None, None, None, None
         self.is_initialized = False
 
     def crop(self, tokens_to_remove: int) -> None:
@@ -244,6 +256,10 @@ class LinearAttentionState(CacheLayerMixin):
             self.S, self.z = f(self.S), f(self.z)
         if self.ring is not None:
             self.ring = {key: f(value) for key, value in self.ring.items()}
+        if self.parked is not None:
+            self.parked = {key: f(value) for key, value in self.parked.items()}
+        if self.real is not None:
+            self.real = f(self.real)
 
     def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
         self._map_batch(lambda t: t.index_select(0, beam_idx.to(t.device)))
@@ -274,7 +290,7 @@ def state_in(cache: Cache | None, layer: int) -> LinearAttentionState | None:
 
 def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torch.Tensor, fk: torch.Tensor,
                            key_mask: torch.Tensor | None, gamma: torch.Tensor, window: int, scale: float,
-                           eps: float) -> torch.Tensor:
+                           eps: float, sinks: int = 0) -> torch.Tensor:
     """The causal window hybrid over a whole sequence with nothing before it, in blocks of W queries: the same
     sums as `linear_attention`'s, in O(L·W) time and memory instead of O(L²) (training on 512 tokens with a
     window of 64 builds 8 times smaller score matrices). Shapes as `linear_attention`'s; key_mask [B, L] bool
@@ -284,7 +300,11 @@ def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq
     c − 1, the keys t > i in its window and the keys t ≤ i in its linear part; and every key of the blocks
     before c − 1 in its linear part, summed into S and z once per block. Block c − 1 is the sequence moved on
     by W positions (zeros in front, which block 0 never sees), so no tensor is sliced by block: a slice's
-    gradient would be a zero-filled copy of the whole input."""
+    gradient would be a zero-filled copy of the whole input.
+
+    With sinks, the first `sinks` real tokens of each row leave the linear sums, and each query also sees, as
+    softmax terms, those of them that are no longer in its window (gathered by a one-hot product, which
+    keeps the gradient dense)."""
     B, H, L, d = v.shape
     W = window
     count = -(-L // W)
@@ -296,6 +316,20 @@ def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq
             x = nn.functional.pad(x, (0, 0, shift * W, pad - shift * W))  # a negative pad crops the end
         return x.reshape(x.shape[0], x.shape[1], count, W, x.shape[-1])
 
+    sink_terms = None
+    if sinks:
+        real = key_mask.to(torch.bool) if key_mask is not None else torch.ones(B, L, dtype=torch.bool, device=v.device)
+        rank = real.long().cumsum(1) - 1
+        slot = (real & (rank < sinks))[:, :, None] & (rank[:, :, None] == torch.arange(sinks, device=v.device))
+        onehot = slot.to(v.dtype)  # [B, L, sinks]: key l is row b's sink s
+        fk = fk * (~slot.any(-1))[:, None, :, None].to(fk.dtype)
+        Ks = torch.einsum("bls,bhld->bhsd", onehot, k)[:, :, None]  # [B, H, 1, sinks, d]
+        Vs = torch.einsum("bls,bhld->bhsd", onehot, v)[:, :, None]
+        at = torch.einsum("bls,l->bs", onehot, torch.arange(L, device=v.device, dtype=v.dtype))  # the sinks' positions
+        query = torch.arange(count * W, device=v.device, dtype=v.dtype).reshape(count, W)
+        # A sink is a separate term once it has left the query's window (inside it, the window has it).
+        left = slot.any(1)[:, None, None, :] & (at[:, None, None, :] <= (query - W)[None, :, :, None])
+        sink_terms = (Ks, Vs, left[:, None])  # left: [B, 1, count, W, sinks]
     i = torch.arange(W, device=v.device)
     lower = i[None, :] <= i[:, None]  # [W queries, W keys]: key t at or before query i
     if key_mask is not None and not bool(key_mask.all()):
@@ -311,6 +345,10 @@ def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq
     own = (Q @ K.transpose(-1, -2)).masked_fill(~near_own, float("-inf"))
     previous = (Q @ Kp.transpose(-1, -2)).masked_fill(~near_previous, float("-inf"))
     c = torch.maximum(own.amax(-1, keepdim=True), previous.amax(-1, keepdim=True))
+    if sink_terms is not None:
+        Ks, Vs, left = sink_terms
+        parked = (Q @ Ks.transpose(-1, -2)).masked_fill(~left, float("-inf"))  # [B, H, count, W, sinks]
+        c = torch.maximum(c, parked.amax(-1, keepdim=True))
     c = torch.where(torch.isfinite(c), c, torch.zeros_like(c))  # a query with no window key has no softmax term
     g = gamma[None, :, None, None, None].to(v.dtype)
     own = torch.exp(own - c) * g
@@ -320,26 +358,36 @@ def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq
     z = nn.functional.pad(FK.sum(3).cumsum(2), (0, 0, 2, -2))
     numerator = own @ V + previous @ Vp + FQ @ S
     denominator = own.sum(-1) + previous.sum(-1) + (FQ @ z[..., None])[..., 0] + eps
+    if sink_terms is not None:
+        parked = torch.exp(parked - c) * g
+        numerator = numerator + parked @ Vs
+        denominator = denominator + parked.sum(-1)
     return (numerator / denominator[..., None]).reshape(B, H, count * W, d)[:, :, :L]
 
 
 def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torch.Tensor, fk: torch.Tensor,
                      key_mask: torch.Tensor | None, gamma: torch.Tensor | None, window: int | None, causal: bool,
-                     scale: float, eps: float, state: LinearAttentionState | None) -> torch.Tensor:
+                     scale: float, eps: float, state: LinearAttentionState | None, sinks: int = 0) -> torch.Tensor:
     """A block of L tokens: q, k, v [B, H, L, d] (q, k unused without a window), fq, fk [B, H, L, F], key_mask
     [B, L] (True for real tokens; None: all real), gamma [H] (with a window). `state` (causal only) holds what
     came before the block and is advanced past it. Returns [B, H, L, d].
 
     The keys are the state's window ring followed by the block; query i of the block sits at ring length + i.
     A key is in the query's window (softmax term), in its linear part, or invisible; the state's (S, z) cover
-    every position before the ring."""
+    every position before the ring. With sinks, the first `sinks` real tokens of each row (ranked by the
+    state's count of real tokens before the block) are window keys for every later query: the ones that
+    left the ring sit in the state's `parked` store, in front of the ring's keys."""
     B, H, L, d = v.shape
     F = fq.shape[-1]
     given_mask = None if key_mask is None else key_mask.to(torch.bool)
     key_mask = given_mask if given_mask is not None else torch.ones(B, L, dtype=torch.bool, device=v.device)
+    before = state.real if state is not None and state.real is not None else key_mask.new_zeros(B, dtype=torch.long)
+    rank = before[:, None] + key_mask.long().cumsum(1) - 1  # each key's index among its row's real tokens
+    sink = key_mask & (rank < sinks)
     S = fq.new_zeros(B, H, F, d)
     z = fq.new_zeros(B, H, F)
-    K, V, FK, M = k, v, fk, key_mask
+    K, V, FK, M, SINK, RANK = k, v, fk, key_mask, sink, rank
+    parked = 0
     if state is not None and state.S is not None:
         S, z = state.S, state.z
         if state.ring is not None:
@@ -347,19 +395,42 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torc
             V = torch.cat([state.ring["v"], v], dim=2)
             FK = torch.cat([state.ring["fk"], fk], dim=2)
             M = torch.cat([state.ring["mask"], key_mask], dim=1)
+            SINK = torch.cat([state.ring["sink"], sink], dim=1)
+            RANK = torch.cat([state.ring["rank"], rank], dim=1)
+        if state.parked is not None:
+            parked = sinks
+            K = torch.cat([state.parked["k"], K], dim=2)
+            V = torch.cat([state.parked["v"], V], dim=2)
+            FK = torch.cat([FK.new_zeros(B, H, sinks, F), FK], dim=2)
+            M = torch.cat([state.parked["mask"], M], dim=1)
+            SINK = torch.cat([state.parked["mask"], SINK], dim=1)
+            RANK = torch.cat([RANK.new_zeros(B, sinks), RANK], dim=1)
     N = V.shape[2]
     if causal and window is not None and N == L and L > BLOCKS_ABOVE_WINDOWS * window:
-        out = windowed_causal_blocks(q, k, v, fq, fk, given_mask, gamma, window, scale, eps)
+        out = windowed_causal_blocks(q, k, v, fq, fk, given_mask, gamma, window, scale, eps, sinks)
     else:
-        out = quadratic(q, K, V, fq, FK, M, S, z, gamma, window, causal, scale, eps)
+        out = quadratic(q, K, V, fq, FK, M, S, z, gamma, window, causal, scale, eps, SINK if sinks else None)
     if state is not None:
-        # Positions that leave (or never enter) the window are folded into (S, z); the rest stay in the ring.
-        keep = min(window, N) if window is not None else 0
-        fold = (FK[:, :, : N - keep] * M[:, None, : N - keep, None]).to(S.dtype)
-        state.S = S + torch.einsum("bhnf,bhnd->bhfd", fold, V[:, :, : N - keep].to(S.dtype))
+        # Positions of the ring and the block that leave (or never enter) the window are folded into (S, z),
+        # or parked when they are sinks; the rest stay in the ring.
+        keep = min(window, N - parked) if window is not None else 0
+        lo, hi = parked, N - keep
+        fold = (FK[:, :, lo:hi] * (M & ~SINK)[:, None, lo:hi, None]).to(S.dtype)
+        state.S = S + torch.einsum("bhnf,bhnd->bhfd", fold, V[:, :, lo:hi].to(S.dtype))
         state.z = z + fold.sum(2)
+        if sinks and hi > lo:
+            slot = (SINK[:, lo:hi, None] & (RANK[:, lo:hi, None] == torch.arange(sinks, device=v.device)))
+            onehot = slot.to(V.dtype)  # [B, leaving, sinks]
+            if state.parked is None:
+                state.parked = {"k": K.new_zeros(B, H, sinks, d), "v": V.new_zeros(B, H, sinks, d),
+                                "mask": M.new_zeros(B, sinks)}
+            state.parked = {"k": state.parked["k"] + torch.einsum("bns,bhnd->bhsd", onehot, K[:, :, lo:hi]),
+                            "v": state.parked["v"] + torch.einsum("bns,bhnd->bhsd", onehot, V[:, :, lo:hi]),
+                            "mask": state.parked["mask"] | slot.any(1)}
         state.ring = None if keep == 0 else {"k": K[:, :, N - keep:], "v": V[:, :, N - keep:],
-                                             "fk": FK[:, :, N - keep:], "mask": M[:, N - keep:]}
+                                             "fk": FK[:, :, N - keep:], "mask": M[:, N - keep:],
+                                             "sink": SINK[:, N - keep:], "rank": RANK[:, N - keep:]}
+        state.real = before + key_mask.long().sum(1)
         state.seen += L
         state.is_initialized = True
     return out
@@ -367,9 +438,10 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torc
 
 def quadratic(q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, fq: torch.Tensor, FK: torch.Tensor, M: torch.Tensor,
               S: torch.Tensor, z: torch.Tensor, gamma: torch.Tensor | None, window: int | None, causal: bool,
-              scale: float, eps: float) -> torch.Tensor:
-    """`linear_attention`'s sums with every query against every key (the ring's and the block's): the L
-    queries of the block are the last L of the N keys; S and z cover every position before them."""
+              scale: float, eps: float, sink: torch.Tensor | None = None) -> torch.Tensor:
+    """`linear_attention`'s sums with every query against every key (the parked sinks', the ring's and the
+    block's): the L queries of the block are the last L of the N keys; S and z cover every position before
+    them. sink [B, N] (bool) marks the sinks: window keys for every query (causal: before it), never linear."""
     L, N = fq.shape[2], V.shape[2]
     n = torch.arange(N - L, N, device=V.device)[:, None]  # query positions among the keys
     j = torch.arange(N, device=V.device)[None, :]
@@ -381,9 +453,13 @@ def quadratic(q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, fq: torch.Tenso
         far = ~near
     visible = M[:, None, None, :]  # [B, 1, 1, N]
     far = far[None, None] & visible
+    if sink is not None:
+        far = far & ~sink[:, None, None, :]
     weights = torch.einsum("bhlf,bhnf->bhln", fq, FK) * far
     if window is not None:
         near = near[None, None] & visible
+        if sink is not None:
+            near = near | (sink[:, None, None, :] & visible & ((j <= n) if causal else True))
         logits = torch.einsum("bhld,bhnd->bhln", q, K) * scale
         c = logits.masked_fill(~near, float("-inf")).amax(-1, keepdim=True)
         c = torch.where(torch.isfinite(c), c, torch.zeros_like(c))  # a query with no window key has no softmax term
@@ -423,7 +499,7 @@ class LinearAttentionMixin:
         gamma = torch.sigmoid(self.window_factors) if self.linear.window is not None else None
         state = state_in(cache, self.layer_idx) if causal else None
         out = linear_attention(q, k, v, fq, fk, key_mask, gamma, self.linear.window, causal, self.scaling,
-                               self.linear.eps, state)
+                               self.linear.eps, state, self.linear.sinks)
         return out.transpose(1, 2).reshape(v.shape[0], L, -1)
 
 
