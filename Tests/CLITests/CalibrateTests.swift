@@ -42,7 +42,8 @@ import RecastCore
 
     static let cases: [(family: String, map: String, extra: [String])] = [
         ("llama", "hedgehog", []), ("gpt2", "t2r", []), ("bert", "hedgehog", []), ("llama", "hedgehog", ["--window", "8"]),
-        ("gpt2", "performer", ["--window", "8"]),
+        ("gpt2", "performer", ["--window", "8"]), ("llama", "hedgehog", ["--window", "8", "--sinks", "4"]),
+        ("bert", "t2r", ["--window", "4", "--sinks", "2"]),
     ]
 
     /// Calibration lowers every swapped layer's validation error (its own record), and the error verify measures on
