@@ -2,9 +2,9 @@
 """Attention transfer on the real models: `recast calibrate`'s time, peak memory and verify figures.
 
     python3 tools/bench_calibrate.py minilm  [--tokens 2000,8000] [--steps N] [--window W] [--recast PATH]
-    python3 tools/bench_calibrate.py smollm2 [--tokens 4096,16384] [--window 64] [--layers all]
+    python3 tools/bench_calibrate.py smollm2 [--tokens 4096,16384] [--window 64 [--sinks 4]] [--layers all]
 
-For each model: swap it (hedgehog, every layer, with --window W if given), verify the swap against the original
+For each model: swap it (hedgehog, every layer, with --window W and --sinks N if given), verify the swap against the original
 on held-out text, then for each calibration size calibrate the swap and verify again. Prints calibration time,
 peak memory (the process's maximum resident set) and the memory bound calibrate works out, against the number
 of calibration tokens; and the verify figures before and after: sentence-embedding cosine to the original and
@@ -137,6 +137,7 @@ def main():
     p.add_argument("--tokens", default=None, help="comma-separated calibration token counts")
     p.add_argument("--map", default="hedgehog")
     p.add_argument("--window", type=int, default=None)
+    p.add_argument("--sinks", type=int, default=None, help="swap's --sinks (attention sinks; needs --window)")
     p.add_argument("--feature-dim", type=int, default=None, help="swap's --feature-dim (default: the map's)")
     p.add_argument("--steps", type=int, default=None, help="steps per layer (default: one epoch)")
     p.add_argument("--epochs", type=float, default=None)
@@ -193,16 +194,17 @@ def main():
     swapped = os.path.join(work, "swapped")
     swap_args = ["swap", original, swapped, "--feature-map", a.map] + (["--window", str(a.window)] if a.window else [])
     swap_args += ["--feature-dim", str(a.feature_dim)] if a.feature_dim else []
+    swap_args += ["--sinks", str(a.sinks)] if a.sinks else []
     recast(binary, swap_args, "swap")
     print(f"model: {a.model} ({original}); swap: {a.map}, every layer" + (f", window {a.window}" if a.window else "")
-          + (f", feature dim {a.feature_dim}" if a.feature_dim else ""))
+          + (f", {a.sinks} sinks" if a.sinks else "") + (f", feature dim {a.feature_dim}" if a.feature_dim else ""))
     source = {"licences": "/usr/share/common-licenses/*", "documentation": "pydoc_data.topics after the evaluation part",
               "both": "/usr/share/common-licenses/* and pydoc_data.topics after the evaluation part, alternating"}
     print(f"calibration text: {source[a.calibration_text]} ({'sentences' if encoder else 'one document'}); "
           f"evaluation text: pydoc_data.topics ({'%d sentences' % a.eval_sentences if encoder else '%d tokens' % a.eval_tokens})")
     before = verify_figures(binary, original, swapped, eval_args)
     print(f"swapped, not calibrated: {describe(before)}")
-    results = {"model": a.model, "map": a.map, "window": a.window, "calibration_text": a.calibration_text, "before": before, "runs": []}
+    results = {"model": a.model, "map": a.map, "window": a.window, "sinks": a.sinks, "calibration_text": a.calibration_text, "before": before, "runs": []}
     for n in counts:
         out = os.path.join(work, f"calibrated-{n}")
         args = ["calibrate", swapped, out, "--tokens", str(n), "--json"] + data_args

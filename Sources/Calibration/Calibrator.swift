@@ -84,6 +84,8 @@ public struct CalibrationReport: Sendable {
     public var record: CalibrationRecord
     public var featureMap: FeatureMapKind
     public var window: Int?
+    /// The hybrid's attention sinks (0: none).
+    public var sinks: Int = 0
     public var trainWindows: Int
     public var validationWindows: Int
     public var trainTokens: Int
@@ -104,6 +106,7 @@ public struct CalibrationReport: Sendable {
             ("files", .array(files.map { .string($0) })),
             ("feature_map", .string(featureMap.rawValue)),
             ("window", window.map { .int($0) } ?? .null),
+            ("sinks", .int(sinks)),
             ("train_windows", .int(trainWindows)),
             ("validation_windows", .int(validationWindows)),
             ("train_tokens", .int(trainTokens)),
@@ -238,7 +241,7 @@ public enum Calibrator {
         }
         let windowTokens = { (indices: [Int]) in indices.reduce(0) { $0 + data.windows[$1].count } }
         return CalibrationReport(converted: converted, destination: writer.destination, files: writer.files, record: record,
-                                 featureMap: la.featureMap, window: la.window, trainWindows: split.train.count,
+                                 featureMap: la.featureMap, window: la.window, sinks: la.sinks, trainWindows: split.train.count,
                                  validationWindows: split.validation.count, trainTokens: windowTokens(split.train),
                                  validationTokens: windowTokens(split.validation), layers: reports,
                                  seconds: seconds(clock.now - started), peakMemoryBytes: peakResidentBytes(), memoryBound: need.bytes)

@@ -198,7 +198,7 @@ struct TrainingOptions: ParsableArguments {
     static func lines(_ r: CalibrationReport, before: [String]) -> [String] {
         var out = before
         let c = r.record
-        out.append("calibrated \(r.layers.count) layer\(r.layers.count == 1 ? "" : "s") (\(r.featureMap.name)\(r.window.map { ", window \($0)" } ?? "")) on \(c.tokens) tokens in \(c.windows) windows of at most \(c.maxLength) (\(r.trainTokens) training, \(r.validationTokens) validation tokens); \(c.steps) steps per layer, batch \(c.batch), lr \(c.learningRate), seed \(c.seed)")
+        out.append("calibrated \(r.layers.count) layer\(r.layers.count == 1 ? "" : "s") (\(r.featureMap.name)\(r.window.map { ", window \($0)" } ?? "")\(r.sinks > 0 ? ", \(r.sinks) sinks" : "")) on \(c.tokens) tokens in \(c.windows) windows of at most \(c.maxLength) (\(r.trainTokens) training, \(r.validationTokens) validation tokens); \(c.steps) steps per layer, batch \(c.batch), lr \(c.learningRate), seed \(c.seed)")
         out.append("layer  error before  error after  ratio  best step")
         for l in r.layers {
             let ratio = l.errorAfter > 0 ? l.result.errorBefore / l.errorAfter : .infinity

@@ -73,6 +73,9 @@ import RecastCore
         #expect(record["data"]?["sha256"]?.stringValue == sha256(of: train))
         #expect(record["steps"]?.intValue == 40 && record["batch"]?.intValue == 4 && record["validation"]?.doubleValue == 0.1)
         #expect(report["calibration"] == record)
+        // The sinks stay in the block the calibrated model carries, and the report names them.
+        let sinks = c.extra.firstIndex(of: "--sinks").map { Int(c.extra[$0 + 1])! } ?? 0
+        #expect(block["sinks"]?.intValue == (sinks > 0 ? sinks : nil) && report["sinks"]?.intValue == sinks, "\(c)")
         // The memory bound worked out before starting is an upper bound of the process's peak resident set
         // (getrusage); AddressSanitizer's shadow memory is outside any bound.
         if !recastBinary.contains(".build-asan") {
