@@ -3,7 +3,10 @@
 folders through their modeling_recast.py, against Recast's own outputs of the same folders.
 
     RECAST_MODEL_CACHE=/work/main/.cache/models python3 tools/remote_code_real.py [minilm] [smollm2]
-        [--recast .build/release/recast] [--work .cache/remote-code-real] [--json FILE]
+        [--recast .build/release/recast] [--work .cache/remote-code-real] [--json FILE] [--sinks N]
+
+With --sinks N the windowed swaps (MiniLM's --window 8, SmolLM2's --window 64) also take `--sinks N`, and their
+names end in -sN.
 
 Never run in CI (SmolLM2 takes minutes of CPU); Tests/RealModelTests/ExportRealTests.swift runs `minilm`.
 Every comparison is f32 on both sides; the error is max|a − b| / max|b| (b Recast's), and a check passes
@@ -114,7 +117,7 @@ def tokenizer_of(folder):
     return tok
 
 
-def minilm(recast, checks):
+def minilm(recast, checks, sinks=0):
     """all-MiniLM-L6-v2, hedgehog in every layer, without and with a window."""
     from sentence_transformers import SentenceTransformer
 
@@ -127,10 +130,10 @@ def minilm(recast, checks):
     sequences = [e.ids for e in tok.encode_batch(lines)]
     longest = max(sequences, key=len)
     for window in (None, 8):
-        name = "minilm-hedgehog" + (f"-w{window}" if window else "")
+        name = "minilm-hedgehog" + (f"-w{window}" if window else "") + (f"-s{sinks}" if window and sinks else "")
         dst = os.path.join(recast.work, name)
         recast("swap", source, dst, "--feature-map", "hedgehog", "--layers", "all", "--seed", "0", "--force",
-               *(["--window", str(window)] if window else []))
+               *(["--window", str(window)] if window else []), *(["--sinks", str(sinks)] if window and sinks else []))
         case = {"model": dst, "encoder": True, "tokens": longest, "recast": recast.run_tokens(dst, name + "-run", longest),
                 "sequences": sequences, "recast_batch": recast.run_batch(dst, name + "-batch", sequences)}
         result = check(case)
@@ -164,15 +167,16 @@ def greedy_against_recast(recast, model, dst, name, prompts, new_tokens, eos):
     return worst, rows
 
 
-def smollm2(recast, checks, length, new_tokens, calibrated=True):
+def smollm2(recast, checks, length, new_tokens, calibrated=True, sinks=0):
     """SmolLM2-135M converted from its GGUF, hedgehog in every layer with a window of 64, calibrated unless told."""
     gguf = model_path("smollm2-gguf")
     f32 = os.path.join(recast.work, "smollm2-f32")
     if not os.path.exists(os.path.join(f32, "config.json")):
         recast("convert", gguf, f32, "--force")
-    name = "smollm2-hedgehog-w64"
+    name = "smollm2-hedgehog-w64" + (f"-s{sinks}" if sinks else "")
     swapped = os.path.join(recast.work, name)
-    recast("swap", f32, swapped, "--feature-map", "hedgehog", "--layers", "all", "--window", "64", "--seed", "0", "--force")
+    recast("swap", f32, swapped, "--feature-map", "hedgehog", "--layers", "all", "--window", "64", "--seed", "0", "--force",
+           *(["--sinks", str(sinks)] if sinks else []))
     dst = swapped
     if calibrated:
         text = os.path.join(recast.work, "calibration.txt")
@@ -248,6 +252,7 @@ def main():
     p.add_argument("--new-tokens", type=int, default=64, help="greedy tokens generated")
     p.add_argument("--tolerance", type=float, default=1e-4)
     p.add_argument("--uncalibrated", action="store_true", help="check SmolLM2's swap as written, not calibrated")
+    p.add_argument("--sinks", type=int, default=0, help="swap the windowed models with --sinks N too")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="write every figure to this file")
     args = p.parse_args()
@@ -257,9 +262,9 @@ def main():
     recast = Recast(os.path.abspath(args.recast), os.path.abspath(args.work))
     checks = {}
     if "minilm" in args.models:
-        minilm(recast, checks)
+        minilm(recast, checks, args.sinks)
     if "smollm2" in args.models:
-        smollm2(recast, checks, args.length, args.new_tokens, calibrated=not args.uncalibrated)
+        smollm2(recast, checks, args.length, args.new_tokens, calibrated=not args.uncalibrated, sinks=args.sinks)
     failed = report(checks, args.tolerance)
     if args.json:
         with open(args.json, "w") as f:
