@@ -39,30 +39,46 @@ enum Kernels {
         }
     }
 
-    /// LayerNorm or RMSNorm over each row, in place; statistics in f64 for stability.
+    /// LayerNorm or RMSNorm over each row, in place; statistics in f64 for stability, summed in eight lanes.
     static func normalize(_ x: inout Matrix, kind: NormKind, weight: [Float], bias: [Float]?, eps: Double) {
         let n = x.cols
         x.data.withUnsafeMutableBufferPointer { a in
-            let rows = SharedPointer(a.baseAddress!)
-            inParallel(count: x.rows, work: n * 8) { range in
-                for r in range {
-                    let row = rows.pointer + r * n
-                    var mean = 0.0
-                    if kind == .layerNorm {
-                        for j in 0..<n { mean += Double(row[j]) }
-                        mean /= Double(n)
-                    }
-                    var variance = 0.0
-                    for j in 0..<n { let d = Double(row[j]) - mean; variance += d * d }
-                    variance /= Double(n)
-                    let inv = 1 / (variance + eps).squareRoot()
-                    for j in 0..<n {
-                        var v = Float((Double(row[j]) - mean) * inv) * weight[j]
-                        if let bias { v += bias[j] }
-                        row[j] = v
+            weight.withUnsafeBufferPointer { w in
+                (bias ?? []).withUnsafeBufferPointer { b in
+                    let rows = SharedPointer(a.baseAddress!), scale = w.baseAddress!, shift = bias == nil ? nil : b.baseAddress
+                    inParallel(count: x.rows, work: n * 8) { range in
+                        for r in range { normalizeRow(rows.pointer + r * n, n, layerNorm: kind == .layerNorm, scale: scale, shift: shift, eps: eps) }
                     }
                 }
             }
+        }
+    }
+
+    /// One row of `normalize`: mean (LayerNorm) and variance in f64 over eight lanes, then (x − mean)·inv·w + b.
+    static func normalizeRow(_ row: UnsafeMutablePointer<Float>, _ n: Int, layerNorm: Bool, scale w: UnsafePointer<Float>,
+                             shift b: UnsafePointer<Float>?, eps: Double) {
+        typealias Wide = SIMD8<Double>
+        func load(_ j: Int) -> Wide { Wide(UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)) }
+        let full = n & ~7
+        var mean = 0.0
+        if layerNorm {
+            var lanes = Wide()
+            for j in stride(from: 0, to: full, by: 8) { lanes += load(j) }
+            mean = lanes.sum()
+            for j in full..<n { mean += Double(row[j]) }
+            mean /= Double(n)
+        }
+        var lanes = Wide()
+        let centre = Wide(repeating: mean)
+        for j in stride(from: 0, to: full, by: 8) { let d = load(j) - centre; lanes += d * d }
+        var variance = lanes.sum()
+        for j in full..<n { let d = Double(row[j]) - mean; variance += d * d }
+        variance /= Double(n)
+        let inv = 1 / (variance + eps).squareRoot()
+        for j in 0..<n {
+            var v = Float((Double(row[j]) - mean) * inv) * w[j]
+            if let b { v += b[j] }
+            row[j] = v
         }
     }
 
