@@ -178,6 +178,21 @@ func directHybrid(_ capture: AttentionCapture, head: Int, attention a: LoadedAtt
         #expect(decoder.stateBytes == at20 && decoder.linearStateBytes > 0)
     }
 
+    /// With sinks, the state also holds the sinks' keys and values once they leave the ring, and no more.
+    @Test func stateWithSinksStaysFlatPastTheWindow() throws {
+        let dir = TempDir(), plainDir = TempDir()
+        let t = try loadModel(at: try hybridModel("gpt2", .t2r, window: 8, sinks: 3, in: dir))
+        let plain = try loadModel(at: try hybridModel("gpt2", .t2r, window: 8, in: plainDir))
+        let decoder = try t.makeDecoder(), reference = try plain.makeDecoder()
+        for token in 0..<20 { _ = try decoder.step(token % t.graph.vocabSize); _ = try reference.step(token % t.graph.vocabSize) }
+        let at20 = decoder.stateBytes
+        for token in 0..<40 { _ = try decoder.step(token % t.graph.vocabSize) }
+        let swapped = t.blocks.filter { $0.attention.hybridWindow != nil }.count
+        let kvWidth = t.blocks[0].attention.kvWidth
+        #expect(decoder.stateBytes == at20)
+        #expect(at20 == reference.stateBytes + swapped * 3 * 2 * kvWidth * 4, "three sinks' keys and values per swapped layer")
+    }
+
     /// A folded T2R map with a window keeps q and k for the softmax window and still matches recurrent mode.
     @Test func foldedHybridParallelEqualsRecurrent() throws {
         let dir = TempDir()
