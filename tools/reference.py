@@ -671,8 +671,8 @@ class Model:
             self.sinks = self.lin.get("sinks", 0)
             if isinstance(self.sinks, bool) or not isinstance(self.sinks, int) or self.sinks < 0:
                 raise SystemExit(f"config.json linear_attention.sinks: {self.sinks!r}, expected a positive integer")
-            if self.sinks and self.window is None:
-                raise SystemExit("config.json linear_attention.sinks needs a window")
+            if self.sinks and (self.window is None or self.sinks > self.window):
+                raise SystemExit("config.json linear_attention.sinks needs a window at least as long")
                 if self.lin.get("folded"):
                     raise SystemExit("linear_attention.window is not defined for folded feature maps "
                                      "(the window's softmax needs the layer's q and k)")

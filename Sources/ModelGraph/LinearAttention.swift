@@ -53,6 +53,7 @@ extension LinearAttentionConfig {
         if let s = block["sinks"], !s.isNull {
             sinks = r.positiveInt("sinks")
             if window == nil { r.add("config key 'sinks' is \(sinks) without a 'window': sinks belong to the window hybrid") }
+            if let w = window, sinks > w { r.add("config key 'sinks' is \(sinks), more than the 'window' of \(w)") }
         }
         // Provenance only (the graph does not use it), but a damaged record is reported like any other key.
         if let c = block["calibration"], !c.isNull { _ = CalibrationRecord.read(c, reader: &r) }

@@ -156,6 +156,9 @@ public struct SwapOptions: Sendable {
         if sinks > 0 && window == nil {
             throw SwapError("--sinks needs --window: sinks are positions the window hybrid's softmax always keeps (for example --window 64 --sinks 4)")
         }
+        if let w = window, sinks > w {
+            throw SwapError("--sinks \(sinks) is more than --window \(w): a few sinks (4 is usual) beside the window, not more than it holds")
+        }
     }
 
     /// What the options ask that changes nothing, one line each, for the user to see.

@@ -85,7 +85,7 @@ import RecastCore
             cases.append(try swapAndRun(family, ["--feature-map", "hedgehog", "--feature-dim", "6", "--seed", "3", "--window", "5", "--sinks", "2"] + layers,
                                         name: "\(family)-hedgehog-5-sinks"))
         }
-        cases.append(try swapAndRun("llama", ["--feature-map", "t2r", "--feature-dim", "6", "--window", "3", "--sinks", "4"], name: "llama-t2r-3-sinks4"))
+        cases.append(try swapAndRun("llama", ["--feature-map", "t2r", "--feature-dim", "6", "--window", "3", "--sinks", "3"], name: "llama-t2r-3-sinks3"))
         let spec = dir.write("cases.json", JSON.array(cases).serialized())
         let r = try python([repoRoot + "/tools/remote_code_check.py", spec])
         try #require(r.status == 0, "tools/remote_code_check.py failed (torch and transformers installed? pip install -r tools/requirements.txt): \(r.stderr)")

@@ -155,7 +155,7 @@ func gradientCases(rows: [Int]) -> [TransferCase] {
         cases.append(TransferCase(.elu, window: 5, causal: causal, rows: rows))
         // Attention sinks: softmax terms for every query, never linear ones.
         cases.append(TransferCase(.hedgehog, window: 5, sinks: 2, causal: causal, rows: rows))
-        cases.append(TransferCase(.t2r, window: 3, sinks: 4, causal: causal, sharedQK: false, rows: rows))
+        cases.append(TransferCase(.t2r, window: 3, sinks: 3, causal: causal, sharedQK: false, rows: rows))
     }
     return cases
 }

@@ -91,9 +91,12 @@ import ModelGraph
         #expect {
             try options(.hedgehog) { $0.window = 8; $0.sinks = -1 }.validate()
         } throws: { "\($0)".contains("--sinks must be a number of positions") }
+        #expect {
+            try options(.hedgehog) { $0.window = 8; $0.sinks = 9 }.validate()
+        } throws: { "\($0)".contains("--sinks 9 is more than --window 8") }
     }
 
-    /// A config.json with `sinks` but no `window` names the key and the reason.
+    /// A config.json with `sinks` but no `window`, or more sinks than the window, names the key and the reason.
     @Test func sinksWithoutAWindowAreRefusedInTheConfig() throws {
         let dst = dir.file("sinks-no-window")
         _ = try Swap.write(source: fixture("gpt2"), destination: dst, options: options(.hedgehog))
@@ -103,6 +106,10 @@ import ModelGraph
         config.set("linear_attention", .object(block))
         try FileSystem.writeAll(FileSystem.join(dst, "config.json"), Array(config.serialized(pretty: true).utf8))
         #expect { try Model(path: dst).graph() } throws: { "\($0)".contains("linear_attention.sinks") && "\($0)".contains("without a 'window'") }
+        block.append(("window", .int(1)))
+        config.set("linear_attention", .object(block))
+        try FileSystem.writeAll(FileSystem.join(dst, "config.json"), Array(config.serialized(pretty: true).utf8))
+        #expect { try Model(path: dst).graph() } throws: { "\($0)".contains("linear_attention.sinks") && "\($0)".contains("more than the 'window' of 1") }
     }
 
     /// The command line: `--window`, the hedgehog feature count (2k) and the `--separate-qk` warning, and `inspect`.

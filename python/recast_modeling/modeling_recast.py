@@ -120,6 +120,8 @@ class LinearAttentionSettings:
             raise ValueError(f"config.json 'linear_attention.sinks' is {sinks!r}, not a positive integer")
         if sinks and self.window is None:
             raise ValueError("config.json 'linear_attention.sinks' needs a 'window': sinks belong to the window hybrid")
+        if sinks and sinks > self.window:
+            raise ValueError(f"config.json 'linear_attention.sinks' is {sinks}, more than the 'window' of {self.window}")
         self.sinks: int = sinks
         version = block.get("template_version", TEMPLATE_VERSION)
         if int(version) > TEMPLATE_VERSION:
