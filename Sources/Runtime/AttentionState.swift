@@ -265,40 +265,34 @@ final class HybridState: AttentionState {
         let scratch = intra.take(workers * c * max(leaving, 1))
         s.withUnsafeMutableBufferPointer { sp in
             z.withUnsafeMutableBufferPointer { zp in
-                ring.keys.withUnsafeBufferPointer { rk in
-                    ring.values.withUnsafeBufferPointer { rv in
-                      sinkKeys.keys.withUnsafeBufferPointer { sk in
-                        sinkKeys.values.withUnsafeBufferPointer { sv in
-                        let sBase = sp.baseAddress!, zBase = zp.baseAddress!
-                        HeadTasks.run(a.heads, workers: workers) { worker, head in
-                            let g = (head / a.groups) * d, gamma = a.windowGates[head]
-                            let sh = sBase + head * m * d, zh = zBase + head * m, o = out + head * d
-                            let headSums = sums + worker * c, headWindowSums = windowSums + worker * c, pq = phis + worker * c * m
-                            a.queryFeatures(fm, head: head, block, into: pq)
-                            // φ(q)ᵀ S_{n−W}: the state, plus the leaving tokens each query already sees as linear.
-                            AttentionKernels.linearQuery(phiQ: pq, rows: c, features: m, headDim: d, s: sh, z: zh, out: o, ldo: ldo, den: headSums)
-                            AttentionKernels.linearBlock(phiQ: pq, rows: c, features: m, headDim: d, phiK: leavingPhiK + head * m, ldPhiK: fw,
-                                                         values: leavingV + g, ldv: a.kvWidth, entering: leaving,
-                                                         mask: .lower(offset: p0 - w - first), scratch: scratch + worker * c * max(leaving, 1),
-                                                         out: o, ldo: ldo, den: headSums)
-                            // γ_h times the softmax terms of the window.
-                            let past = KeySource(keys: (rk.baseAddress ?? keys) + g, values: (rv.baseAddress ?? keys) + g, stride: a.kvWidth, count: held)
-                            let now = KeySource(keys: keys + g, values: block.values + g, stride: block.ldkv, count: c)
-                            let early = KeySource(keys: (sk.baseAddress ?? keys) + g, values: (sv.baseAddress ?? keys) + g, stride: a.kvWidth, count: parked)
-                            AttentionKernels.softmaxTerms(q: queries + head * d, ldq: block.ldq, rows: c, firstPosition: p0, headDim: d,
-                                                          sources: [early, past, now], keyPositions: keyPositions,
-                                                          visibility: .causal(window: window, sinks: sinks),
-                                                          scale: a.scale, scores: scoreBuffer + worker * c * total, out: o, ldo: ldo, alpha: gamma,
-                                                          accumulate: true, den: headWindowSums)
-                            for i in 0..<c { headSums[i] += gamma * headWindowSums[i] }
-                            AttentionKernels.normalize(o, ldo: ldo, rows: c, headDim: d, den: headSums, eps: a.eps)
-                            if updating {
-                                AttentionKernels.fold(phiK: leavingPhiK + head * m, ldPhiK: fw, values: leavingV + g, ldv: a.kvWidth,
-                                                      entering: leaving, features: m, headDim: d, s: sh, z: zh)
-                            }
+                withHeldKeys { rk, rv, sk, sv in
+                    let sBase = sp.baseAddress!, zBase = zp.baseAddress!
+                    HeadTasks.run(a.heads, workers: workers) { worker, head in
+                        let g = (head / a.groups) * d, gamma = a.windowGates[head]
+                        let sh = sBase + head * m * d, zh = zBase + head * m, o = out + head * d
+                        let headSums = sums + worker * c, headWindowSums = windowSums + worker * c, pq = phis + worker * c * m
+                        a.queryFeatures(fm, head: head, block, into: pq)
+                        // φ(q)ᵀ S_{n−W}: the state, plus the leaving tokens each query already sees as linear.
+                        AttentionKernels.linearQuery(phiQ: pq, rows: c, features: m, headDim: d, s: sh, z: zh, out: o, ldo: ldo, den: headSums)
+                        AttentionKernels.linearBlock(phiQ: pq, rows: c, features: m, headDim: d, phiK: leavingPhiK + head * m, ldPhiK: fw,
+                                                     values: leavingV + g, ldv: a.kvWidth, entering: leaving,
+                                                     mask: .lower(offset: p0 - w - first), scratch: scratch + worker * c * max(leaving, 1),
+                                                     out: o, ldo: ldo, den: headSums)
+                        // γ_h times the softmax terms of the window.
+                        let past = KeySource(keys: (rk ?? keys) + g, values: (rv ?? keys) + g, stride: a.kvWidth, count: held)
+                        let now = KeySource(keys: keys + g, values: block.values + g, stride: block.ldkv, count: c)
+                        let early = KeySource(keys: (sk ?? keys) + g, values: (sv ?? keys) + g, stride: a.kvWidth, count: parked)
+                        AttentionKernels.softmaxTerms(q: queries + head * d, ldq: block.ldq, rows: c, firstPosition: p0, headDim: d,
+                                                      sources: [early, past, now], keyPositions: keyPositions,
+                                                      visibility: .causal(window: window, sinks: sinks),
+                                                      scale: a.scale, scores: scoreBuffer + worker * c * total, out: o, ldo: ldo, alpha: gamma,
+                                                      accumulate: true, den: headWindowSums)
+                        for i in 0..<c { headSums[i] += gamma * headWindowSums[i] }
+                        AttentionKernels.normalize(o, ldo: ldo, rows: c, headDim: d, den: headSums, eps: a.eps)
+                        if updating {
+                            AttentionKernels.fold(phiK: leavingPhiK + head * m, ldPhiK: fw, values: leavingV + g, ldv: a.kvWidth,
+                                                  entering: leaving, features: m, headDim: d, s: sh, z: zh)
                         }
-                        }
-                      }
                     }
                 }
             }
@@ -307,6 +301,17 @@ final class HybridState: AttentionState {
             let arriving = max(0, min(c, sinks - p0))
             if arriving > 0 { sinkKeys.append(rows: arriving, keys: keys, values: block.values, stride: block.ldkv) }
             ring.append(rows: c, keys: keys, values: block.values, stride: block.ldkv, features: blockPhiK, featureStride: fw)
+        }
+    }
+
+    /// The ring's keys and values, then the parked sinks' (nil when empty), for the duration of `body`.
+    private func withHeldKeys(_ body: (UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?) -> Void) {
+        ring.keys.withUnsafeBufferPointer { rk in
+            ring.values.withUnsafeBufferPointer { rv in
+                sinkKeys.keys.withUnsafeBufferPointer { sk in
+                    sinkKeys.values.withUnsafeBufferPointer { sv in body(rk.baseAddress, rv.baseAddress, sk.baseAddress, sv.baseAddress) }
+                }
+            }
         }
     }
 
