@@ -56,7 +56,7 @@ struct Swap: ParsableCommand {
             transform: parseCount)
     var window: Int?
 
-    @Option(help: "With --window: keep the first N positions in every query's softmax terms (attention sinks; 4 is usual).",
+    @Option(help: "With --window W: keep the first N positions (N ≤ W) in every query's softmax terms (attention sinks; 4 is usual).",
             transform: parseCount)
     var sinks: Int = 0
 
