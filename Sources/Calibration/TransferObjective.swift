@@ -15,7 +15,8 @@ struct PreparedHead: Sendable {
     /// v′ = [v, 1] `[T, d + 1]`.
     let values: [Float]
     /// E′_n = Σ_{i in n's window} exp(q_n·k_i·scale − c_n) v′_i `[T, d + 1]`, with c_n the largest logit of the
-    /// window (the sinks count as inside it); nil without a window. γ_h times E′ is the hybrid's softmax part of numerator and denominator.
+    /// window (the sinks count as inside it); nil without a window. γ_h times E′ is the hybrid's softmax part of
+    /// numerator and denominator.
     let window: [Float]?
     /// The teacher's output `[T, d]`.
     let target: [Float]
