@@ -669,7 +669,7 @@ class Model:
                 if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
                     raise SystemExit(f"config.json linear_attention.window: {self.window!r}, expected a positive integer")
             self.sinks = self.lin.get("sinks", 0)
-            if isinstance(self.sinks, bool) or not isinstance(self.sinks, int) or self.sinks < 0:
+            if isinstance(self.sinks, bool) or not isinstance(self.sinks, int) or self.sinks < ("sinks" in self.lin):
                 raise SystemExit(f"config.json linear_attention.sinks: {self.sinks!r}, expected a positive integer")
             if self.sinks and (self.window is None or self.sinks > self.window):
                 raise SystemExit("config.json linear_attention.sinks needs a window at least as long")

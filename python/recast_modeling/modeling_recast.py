@@ -116,7 +116,7 @@ class LinearAttentionSettings:
         if self.window is not None and self.folded:
             raise ValueError("config.json 'linear_attention': a window is not defined for folded feature maps")
         sinks = block.get("sinks", 0)
-        if isinstance(sinks, bool) or not isinstance(sinks, int) or sinks < 0:
+        if isinstance(sinks, bool) or not isinstance(sinks, int) or sinks < ("sinks" in block):
             raise ValueError(f"config.json 'linear_attention.sinks' is {sinks!r}, not a positive integer")
         if sinks and self.window is None:
             raise ValueError("config.json 'linear_attention.sinks' needs a 'window': sinks belong to the window hybrid")
