@@ -51,7 +51,8 @@ enum TransferObjective {
     /// Rows of queries per block of the window terms.
     static let windowBlock = 64
 
-    /// The student's output of head `h` on `x`, `[T, d]`, with what the backward pass reuses: φ_q, φ_k and the
+    /// The student's output of head `h` on `x`, `[T, d]`, with what the backward pass reuses: φ_q, φ_k as the
+    /// linear terms read it (the sinks' rows zero: those positions are softmax terms for every query) and the
     /// denominators.
     static func forward(_ student: Student, head h: Int, _ x: PreparedHead)
         -> (output: [Float], phiQ: [Float], phiK: [Float], numerator: [Float]) {
@@ -64,8 +65,9 @@ enum TransferObjective {
         x.keyInput.withUnsafeBufferPointer { xk in
             phiK.withUnsafeMutableBufferPointer { map.forward(student.key, head: h, x: xk.baseAddress!, rows: t, ldx: ldx, into: $0.baseAddress!) }
         }
-        var numerator = LinearTerms.forward(student.reach, phiQ: phiQ, phiK: linearKeys(student, phiK, rows: t),
-                                            values: x.values, rows: t, features: m, width: e)
+        let sinks = min(student.layer.sinks, t)
+        if sinks > 0 { phiK.replaceSubrange(0..<(sinks * m), with: repeatElement(0, count: sinks * m)) }
+        var numerator = LinearTerms.forward(student.reach, phiQ: phiQ, phiK: phiK, values: x.values, rows: t, features: m, width: e)
         if let window = x.window {
             let gamma = student.gates[h]
             for i in numerator.indices { numerator[i] += gamma * window[i] }
@@ -109,9 +111,10 @@ enum TransferObjective {
         }
         let map = student.layer.map.map
         guard map.parameters(layout).contains(where: \.trained) else { return result }
-        var (dPhiQ, dPhiK) = LinearTerms.backward(student.reach, phiQ: phiQ, phiK: linearKeys(student, phiK, rows: t),
-                                                  values: x.values, gradient: g, rows: t, features: m, width: e)
-        // The sinks' φ_k is multiplied by zero in the linear terms: no gradient reaches it.
+        var (dPhiQ, dPhiK) = LinearTerms.backward(student.reach, phiQ: phiQ, phiK: phiK, values: x.values, gradient: g,
+                                                  rows: t, features: m, width: e)
+        // The sinks' φ_k is multiplied by zero in the linear terms: no gradient reaches it (so the map's backward
+        // pass gets zero rows there, whatever the features it is given).
         let sinks = min(student.layer.sinks, t)
         if sinks > 0 { dPhiK.replaceSubrange(0..<(sinks * m), with: repeatElement(0, count: sinks * m)) }
         // The maps' backward passes, from the features the forward pass computed where the map can take them.
@@ -133,16 +136,6 @@ enum TransferObjective {
         return result
     }
 
-    /// φ_k as the linear terms read it: the sinks' rows (the first `sinks` positions) are zero, since those
-    /// positions are softmax terms for every query.
-    static func linearKeys(_ student: Student, _ phiK: [Float], rows t: Int) -> [Float] {
-        let sinks = min(student.layer.sinks, t)
-        guard sinks > 0 else { return phiK }
-        var out = phiK
-        out.replaceSubrange(0..<(sinks * student.features), with: repeatElement(0, count: sinks * student.features))
-        return out
-    }
-
     /// E′ of one head: the softmax terms of each query's window (causal: n − W < i ≤ n; bidirectional:
     /// |i − n| ≤ ⌊W/2⌋) and of the sinks i < `sinks` (causal: i ≤ n), by blocks of rows over the keys their
     /// windows span plus the sinks before them; c_n is each row's largest logit over both.
@@ -151,7 +144,7 @@ enum TransferObjective {
         let e = d + 1, half = w / 2, b = windowBlock
         var out = [Float](repeating: 0, count: t * e)
         let span = causal ? b + w - 1 : b + 2 * half
-        var scores = [Float](repeating: 0, count: b * min(t, span + sinks))
+        var scores = [Float](repeating: 0, count: b * min(t, span))
         var early = [Float](repeating: 0, count: b * max(sinks, 1))
         q.withUnsafeBufferPointer { qb in
             k.withUnsafeBufferPointer { kb in

@@ -292,7 +292,7 @@ def state_in(cache: Cache | None, layer: int) -> LinearAttentionState | None:
 
 def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torch.Tensor, fk: torch.Tensor,
                            key_mask: torch.Tensor | None, gamma: torch.Tensor, window: int, scale: float,
-                           eps: float, sinks: int = 0) -> torch.Tensor:
+                           eps: float, sinks: int = 0, rank: torch.Tensor | None = None) -> torch.Tensor:
     """The causal window hybrid over a whole sequence with nothing before it, in blocks of W queries: the same
     sums as `linear_attention`'s, in O(L·W) time and memory instead of O(L²) (training on 512 tokens with a
     window of 64 builds 8 times smaller score matrices). Shapes as `linear_attention`'s; key_mask [B, L] bool
@@ -304,7 +304,8 @@ def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq
     by W positions (zeros in front, which block 0 never sees), so no tensor is sliced by block: a slice's
     gradient would be a zero-filled copy of the whole input.
 
-    With sinks, the first `sinks` real tokens of each row leave the linear sums, and each query also sees, as
+    With sinks (`rank` [B, L]: each real key's index among its row's real tokens), the first
+    `sinks` real tokens of each row leave the linear sums, and each query also sees, as
     softmax terms, those of them that are no longer in its window (gathered by a one-hot product, which
     keeps the gradient dense)."""
     B, H, L, d = v.shape
@@ -321,8 +322,7 @@ def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq
     sink_terms = None
     if sinks:
         real = key_mask.to(torch.bool) if key_mask is not None else torch.ones(B, L, dtype=torch.bool, device=v.device)
-        rank = real.long().cumsum(1) - 1
-        slot = (real & (rank < sinks))[:, :, None] & (rank[:, :, None] == torch.arange(sinks, device=v.device))
+        slot = real[:, :, None] & (rank[:, :, None] == torch.arange(sinks, device=v.device))
         onehot = slot.to(v.dtype)  # [B, L, sinks]: key l is row b's sink s
         fk = fk * (~slot.any(-1))[:, None, :, None].to(fk.dtype)
         Ks = torch.einsum("bls,bhld->bhsd", onehot, k)[:, :, None]  # [B, H, 1, sinks, d]
@@ -409,7 +409,7 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torc
             RANK = torch.cat([RANK.new_zeros(B, sinks), RANK], dim=1)
     N = V.shape[2]
     if causal and window is not None and N == L and L > BLOCKS_ABOVE_WINDOWS * window:
-        out = windowed_causal_blocks(q, k, v, fq, fk, given_mask, gamma, window, scale, eps, sinks)
+        out = windowed_causal_blocks(q, k, v, fq, fk, given_mask, gamma, window, scale, eps, sinks, rank)
     else:
         out = quadratic(q, K, V, fq, FK, M, S, z, gamma, window, causal, scale, eps, SINK if sinks else None)
     if state is not None:
