@@ -4,10 +4,15 @@ Recast reads back.
 
   1. loads the folder with trust_remote_code (modeling_recast.py beside the weights);
   2. attaches LoRA adapters (rank 8 on the attention's q, k, v and o projections, as LoLCATs' stage 2) with
-     peft, or trains every parameter (--full, as T2R);
+     peft, or trains every parameter (--full, as T2R), or only the feature maps and window factors
+     (--feature-maps: attention transfer's parameters, trained end to end, the original weights untouched);
   3. trains on a text file with the next-token loss, or, with --teacher ORIGINAL, by distillation: the KL
      divergence from the original model's next-token distribution (at every position) to the converted one's,
-     so that training recovers what the original predicts rather than fitting the text;
+     so that training recovers what the original predicts rather than fitting the text. An encoder (BERT
+     family: AutoModel, no language-model head) is always trained by distillation: the text is one sentence
+     per line, and the loss is the last hidden states' squared error relative to the original's, plus
+     1 − cosine of the pooled sentence embeddings (the folder's sentence-transformers pooling, mean by default).
+     Distillation turns the model's dropout off (the teacher runs without it);
   4. merges the adapters into the weights;
   5. save_pretrained: config.json (with auto_map), modeling_recast.py, safetensors (sharded past
      --max-shard-size), in --save-dtype.
@@ -37,7 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 from accelerate import Accelerator  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 #: The attention projections LoRA adapts, per model_type: q, k, v and o of every layer.
 LORA_TARGETS = {
@@ -45,11 +50,34 @@ LORA_TARGETS = {
     "qwen2": r".*\.self_attn\.(q_proj|k_proj|v_proj|o_proj)",
     "mistral": r".*\.self_attn\.(q_proj|k_proj|v_proj|o_proj)",
     "gpt2": r".*\.attn\.(c_attn|c_proj)",  # GPT-2 holds q, k and v in one c_attn
+    "bert": r".*\.attention\.(self\.(query|key|value)|output\.dense)",
 }
+
+#: What --feature-maps trains: the swapped layers' feature-map parameters and window factors (Recast's names).
+FEATURE_MAP_PARAMETER = re.compile(r"\.(feature_map(_q|_k)?\.[^.]+|window_factors)$")
+
+#: Model types without a language-model head: loaded with AutoModel and trained by distillation on sentences.
+ENCODERS = {"bert"}
 
 #: Companion files copied from the source folder to the output (save_pretrained writes the rest).
 COMPANIONS = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
-              "tokenizer.model", "vocab.txt", "generation_config.json", "chat_template.jinja"]
+              "tokenizer.model", "vocab.txt", "generation_config.json", "chat_template.jinja",
+              # sentence-transformers: its module list and settings; its module folders (1_Pooling, 2_Normalize, …)
+              # are copied as a whole (see companion_folders)
+              "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"]
+
+
+def companion_folders(model: str) -> list[str]:
+    """The sentence-transformers module folders named in the model's modules.json (1_Pooling, 2_Normalize, …),
+    never the model's own folder ("" in modules.json)."""
+    try:
+        with open(os.path.join(model, "modules.json"), encoding="utf-8") as f:
+            modules = json.load(f)
+    except (OSError, ValueError):
+        return []
+    names = [m.get("path", "") for m in modules if isinstance(m, dict)]
+    return [n for n in names if n and re.fullmatch(r"[A-Za-z0-9_.-]+", n) and n not in (".", "..")
+            and os.path.isdir(os.path.join(model, n))]
 
 
 def token_ids(args, vocab_size: int) -> list[int]:
@@ -116,23 +144,111 @@ def describe(figures: dict[str, float]) -> str:
     parts = [f"loss {figures['loss']:.4f}"]
     if "distillation" in figures:
         parts += [f"distillation {figures['distillation']:.4f}", f"top-1 agreement {100 * figures['top1_agreement']:.1f}%"]
+    if "embedding_cosine" in figures:
+        parts.append(f"embedding cosine {figures['embedding_cosine']:.4f} (min {figures['embedding_cosine_min']:.4f})")
+    if "neighbour_agreement" in figures:
+        parts.append(f"nearest-neighbour agreement {100 * figures['neighbour_agreement']:.1f}%")
     return ", ".join(parts)
+
+
+# Encoders: sentences, distillation of hidden states and pooled embeddings.
+
+def sentence_lines(args) -> list[str]:
+    with open(args.text, encoding="utf-8") as f:
+        lines = [line.strip() for line in f]
+    lines = [line for line in lines if line]
+    if len(lines) < 2:
+        raise SystemExit(f"{args.text}: {len(lines)} non-empty lines; an encoder trains on one sentence per line "
+                         f"and needs at least two (one to train on, one held out)")
+    return lines
+
+
+def encode_lines(args, lines: list[str], vocab_size: int) -> dict[str, torch.Tensor]:
+    """input_ids and attention_mask [B, L] for `lines`, padded on the right, truncated to --seq-len."""
+    if args.byte_tokens:
+        rows = [[b % vocab_size for b in line.encode("utf-8")][: args.seq_len] for line in lines]
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([r + [0] * (width - len(r)) for r in rows])
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+        return {"input_ids": ids, "attention_mask": mask}
+    encoded = args.tokenizer(lines, padding=True, truncation=True, max_length=args.seq_len, return_tensors="pt")
+    return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+
+
+def pooling_mode(model: str) -> str:
+    """The sentence-transformers pooling of the folder (mean, cls or max), mean when it has none."""
+    for folder in companion_folders(model):
+        try:
+            with open(os.path.join(model, folder, "config.json"), encoding="utf-8") as f:
+                config = json.load(f)
+        except (OSError, ValueError):
+            continue
+        for mode in ("cls", "max", "mean"):
+            if config.get(f"pooling_mode_{mode}_token" if mode != "mean" else "pooling_mode_mean_tokens") is True:
+                return mode
+    return "mean"
+
+
+def pooled(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """Sentence embeddings [B, D] from hidden states [B, L, D] over the real tokens (mask [B, L])."""
+    m = mask[..., None].to(hidden.dtype)
+    if mode == "cls":
+        return hidden[:, 0]
+    if mode == "max":
+        return hidden.masked_fill(m == 0, float("-inf")).max(1).values
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+
+
+def encoder_distillation_loss(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """The last hidden states' squared error relative to the teacher's squared norm (over real tokens), plus
+    the mean of 1 − cosine between the pooled sentence embeddings. student, teacher [B, L, D]; mask [B, L]."""
+    m = mask[..., None].to(student.dtype)
+    relative = ((student - teacher) ** 2 * m).sum() / ((teacher ** 2) * m).sum().clamp(min=1e-12)
+    cosine = torch.nn.functional.cosine_similarity(pooled(student, mask, mode), pooled(teacher, mask, mode), dim=-1)
+    return relative + (1 - cosine).mean()
+
+
+def encoder_figures(model, teacher, batch: dict[str, torch.Tensor], mode: str) -> dict[str, float]:
+    """On the held-out sentences, in evaluation mode: the distillation loss, the mean and least cosine of each
+    sentence's embedding to the teacher's, and nearest-neighbour agreement (the share of sentences whose most
+    similar other held-out sentence is the same under both models' embeddings)."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        s = model(**batch).last_hidden_state
+        t = teacher(**batch).last_hidden_state
+        loss = encoder_distillation_loss(s, t, batch["attention_mask"], mode).item()
+        es = torch.nn.functional.normalize(pooled(s, batch["attention_mask"], mode), dim=-1)
+        et = torch.nn.functional.normalize(pooled(t, batch["attention_mask"], mode), dim=-1)
+        cosine = (es * et).sum(-1)
+        figures = {"loss": loss, "embedding_cosine": cosine.mean().item(), "embedding_cosine_min": cosine.min().item()}
+        if len(es) > 2:
+            eye = torch.eye(len(es), dtype=torch.bool)
+            neighbour_s = (es @ es.T).masked_fill(eye, float("-inf")).argmax(1)
+            neighbour_t = (et @ et.T).masked_fill(eye, float("-inf")).argmax(1)
+            figures["neighbour_agreement"] = (neighbour_s == neighbour_t).float().mean().item()
+    model.train(was_training)
+    return figures
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a folder written by recast swap or calibrate")
-    p.add_argument("text", help="a UTF-8 text file to train on")
+    p.add_argument("text", help="a UTF-8 text file to train on (an encoder's: one sentence per line)")
     p.add_argument("out", help="the folder to write")
-    p.add_argument("--full", action="store_true", help="train every parameter instead of LoRA adapters")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--full", action="store_true", help="train every parameter instead of LoRA adapters")
+    what.add_argument("--feature-maps", action="store_true",
+                      help="train only the swapped layers' feature maps and window factors (what calibrate trains), "
+                           "end to end; every original weight stays bit for bit")
     p.add_argument("--teacher", help="the original model's folder: train by distillation from it instead of the "
                                      "next-token loss (same vocabulary)")
     p.add_argument("--temperature", type=float, default=1.0, help="distillation temperature (default 1)")
     p.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
     p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--seq-len", type=int, default=128, help="tokens per window (an encoder's: per sentence, at most)")
     p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--lr", type=float, default=None, help="default 1e-3 for LoRA, 1e-4 for --full")
+    p.add_argument("--lr", type=float, default=None, help="default 1e-3 for LoRA and --feature-maps, 1e-4 for --full")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--byte-tokens", action="store_true", help="token ids = the text's bytes modulo the vocabulary")
     p.add_argument("--save-dtype", choices=["float32", "bfloat16", "float16"], default="float32")
@@ -154,12 +270,31 @@ def main() -> None:
     if os.path.lexists(args.out) and not args.force:
         p.error(f"{args.out} exists: pass --force to replace it")
 
+    try:
+        with open(os.path.join(args.model, "config.json"), encoding="utf-8") as f:
+            encoder = json.load(f).get("model_type") in ENCODERS
+    except (OSError, ValueError) as error:
+        p.error(f"{args.model}: not a model folder ({error})")
+    if encoder and not args.teacher:
+        p.error(f"{args.model} is an encoder (no language-model head to train with the next-token loss): pass "
+                f"--teacher ORIGINAL to train it by distillation")
+    Auto = AutoModel if encoder else AutoModelForCausalLM
+
     torch.manual_seed(args.seed)
     accelerator = Accelerator()
-    model = AutoModelForCausalLM.from_pretrained(args.model, trust_remote_code=True, dtype=torch.float32)
+    model = Auto.from_pretrained(args.model, trust_remote_code=True, dtype=torch.float32)
     model_type = model.config.model_type
     if args.full:
         trained = [p for p in model.parameters() if p.requires_grad]
+    elif args.feature_maps:
+        names = [n for n, p in model.named_parameters() if p.requires_grad and FEATURE_MAP_PARAMETER.search(n)]
+        if not names:
+            raise SystemExit(f"{args.model}: no feature-map parameters or window factors to train (not a swapped "
+                             f"model, or a map without parameters and no window)")
+        model.requires_grad_(False)
+        trained = [p for n, p in model.named_parameters() if n in set(names)]
+        for p_ in trained:
+            p_.requires_grad_(True)
     else:
         if model_type not in LORA_TARGETS:
             raise SystemExit(f"{args.model}: LoRA targets are not known for model_type {model_type!r}; use --full")
@@ -171,7 +306,7 @@ def main() -> None:
         trained = [p for p in model.parameters() if p.requires_grad]
     teacher = None
     if args.teacher:
-        teacher = AutoModelForCausalLM.from_pretrained(args.teacher, trust_remote_code=True, dtype=torch.float32).eval()
+        teacher = Auto.from_pretrained(args.teacher, trust_remote_code=True, dtype=torch.float32).eval()
         teacher.requires_grad_(False)
         if teacher.config.vocab_size != model.config.vocab_size:
             raise SystemExit(f"--teacher {args.teacher}: vocabulary of {teacher.config.vocab_size} tokens, the model's "
@@ -180,16 +315,48 @@ def main() -> None:
     optimizer = torch.optim.AdamW(trained, lr=args.lr if args.lr is not None else (1e-4 if args.full else 1e-3))
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
+    if teacher is not None:
+        # Distillation compares the model with the teacher, which runs without dropout: the student does too
+        # (BERT and GPT-2 configs carry dropout 0.1, whose noise would otherwise dominate the small difference
+        # being trained away). The next-token loss keeps the model's dropout, as usual finetuning does.
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
 
-    ids, held_out = split_held_out(token_ids(args, accelerator.unwrap_model(model).config.vocab_size), args.seq_len)
-    held_out = held_out.to(accelerator.device)
-    before = held_out_figures(model, held_out, teacher, args.temperature)
+    vocab_size = accelerator.unwrap_model(model).config.vocab_size
+    if encoder:
+        # One sentence per line; the last tenth (at most 64 lines) held out.
+        if not args.byte_tokens:
+            try:
+                args.tokenizer = AutoTokenizer.from_pretrained(args.model)
+            except Exception as error:  # noqa: BLE001 - any failure means: no usable tokenizer
+                raise SystemExit(f"{args.model}: no tokenizer to read {args.text} with ({error}); pass --byte-tokens for a model without one")
+        lines = sentence_lines(args)
+        count = min(64, max(1, len(lines) // 10))
+        lines, held_lines = lines[:-count], lines[-count:]
+        mode = pooling_mode(args.model)
+        held_out = {k: v.to(accelerator.device) for k, v in encode_lines(args, held_lines, vocab_size).items()}
+        before = encoder_figures(model, teacher, held_out, mode)
+        generator = torch.Generator().manual_seed(args.seed)
+        chosen = (torch.randint(0, len(lines), (args.batch,), generator=generator).tolist() for _ in range(args.steps))
+        stream = (encode_lines(args, [lines[i] for i in rows], vocab_size) for rows in chosen)
+    else:
+        ids, held_out = split_held_out(token_ids(args, vocab_size), args.seq_len)
+        held_out = held_out.to(accelerator.device)
+        before = held_out_figures(model, held_out, teacher, args.temperature)
+        stream = batches(ids, args.seq_len, args.batch, args.steps, args.seed)
     log = open(args.log, "w") if args.log else None
-    for step, batch in enumerate(batches(ids, args.seq_len, args.batch, args.steps, args.seed)):
-        batch = batch.to(accelerator.device)
-        if teacher is None:
+    for step, batch in enumerate(stream):
+        if encoder:
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            with torch.no_grad():
+                reference = teacher(**batch).last_hidden_state
+            loss = encoder_distillation_loss(model(**batch).last_hidden_state, reference, batch["attention_mask"], mode)
+        elif teacher is None:
+            batch = batch.to(accelerator.device)
             loss = model(input_ids=batch, labels=batch).loss  # transformers shifts the labels by one
         else:
+            batch = batch.to(accelerator.device)
             with torch.no_grad():
                 reference = teacher(input_ids=batch).logits
             loss = distillation_loss(model(input_ids=batch).logits, reference, args.temperature)
@@ -200,7 +367,7 @@ def main() -> None:
             print(f"step {step + 1}/{args.steps}  loss {loss.item():.4f}", flush=True)
             if log:
                 log.write(json.dumps({"step": step + 1, "loss": loss.item()}) + "\n")
-    after = held_out_figures(model, held_out, teacher, args.temperature)
+    after = encoder_figures(model, teacher, held_out, mode) if encoder else held_out_figures(model, held_out, teacher, args.temperature)
     if accelerator.is_main_process:
         print(f"held-out loss {before['loss']:.4f} -> {after['loss']:.4f}", flush=True)
         if teacher is not None:
@@ -215,7 +382,7 @@ def main() -> None:
     if not accelerator.is_main_process:
         return
     model = accelerator.unwrap_model(model)
-    if not args.full:
+    if not args.full and not args.feature_maps:
         model = model.merge_and_unload()
     model = model.to(getattr(torch, args.save_dtype))
     # Written beside OUT and renamed into place when complete: an interrupted run leaves OUT as it was.
@@ -227,6 +394,9 @@ def main() -> None:
             source = os.path.join(args.model, name)
             if os.path.isfile(source) and not os.path.exists(os.path.join(staging, name)):
                 shutil.copyfile(source, os.path.join(staging, name))
+        for name in companion_folders(args.model):
+            if not os.path.exists(os.path.join(staging, name)):
+                shutil.copytree(os.path.join(args.model, name), os.path.join(staging, name), symlinks=False)
         if os.path.lexists(out):  # --force (checked at the start)
             old = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.old.", dir=os.path.dirname(out))
             os.rename(out, os.path.join(old, "replaced"))

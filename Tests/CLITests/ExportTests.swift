@@ -214,6 +214,91 @@ import RecastCore
                 "\(same.serialized())")
     }
 
+    /// `--feature-maps`: end-to-end distillation of what calibrate trains alone. The held-out KL falls, the
+    /// feature maps and window factors change, every other tensor stays bit for bit; a model with nothing of the
+    /// kind (the original, or elu without a window) is refused and nothing is written.
+    @Test func featureMapDistillationKeepsTheOriginalWeights() throws {
+        let swapped = dir.file("llama-hedgehog-fm-source")
+        #expect(try recast(["swap", fixture("llama"), swapped, "--feature-map", "hedgehog", "--feature-dim", "6", "--window", "3"]).status == 0)
+        let out = dir.file("llama-hedgehog-fm")
+        let log = try finetune(swapped, out, ["--feature-maps", "--teacher", fixture("llama"), "--steps", "20", "--batch", "8", "--lr", "2e-2"])
+        let held = try #require(log.last?["held_out"])
+        let before = try #require(held["before"]?["distillation"]?.doubleValue)
+        let after = try #require(held["after"]?["distillation"]?.doubleValue)
+        #expect(after < before, "held-out KL to the original \(before) -> \(after)")
+        let diff = try changedTensors(swapped, out)
+        let changed = diff["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let trained = (0..<2).flatMap { i in ["feature_map_q.weight", "feature_map_q.bias", "feature_map_k.weight", "feature_map_k.bias", "window_factors"].map { "model.layers.\(i).self_attn.\($0)" } }
+        #expect(changed == trained.sorted(), "changed: \(changed)")
+        #expect(diff["only_a"]?.arrayValue?.isEmpty == true && diff["only_b"]?.arrayValue?.isEmpty == true, "\(diff.serialized())")
+        try expectRecastReads(swapped, out)
+
+        let elu = dir.file("llama-elu")
+        #expect(try recast(["swap", fixture("llama"), elu, "--feature-map", "elu"]).status == 0)
+        for model in [fixture("llama"), elu] {
+            let refused = dir.file("refused")
+            let r = try python([repoRoot + "/tools/finetune.py", model, Self.text, refused, "--byte-tokens", "--feature-maps",
+                                "--teacher", fixture("llama")])
+            #expect(r.status != 0 && r.stderr.contains("no feature-map parameters"), "\(model): \(r.stderr)")
+            #expect(!FileSystem.exists(refused))
+        }
+    }
+
+    /// An encoder (BERT, no language-model head) trains by distillation on sentences: the held-out loss falls
+    /// and the embeddings move toward the original's; LoRA changes only q, k, v and o (save_pretrained drops
+    /// the checkpoint's `bert.` prefix, which Recast reads either way); the sentence-transformers files come
+    /// along; Recast reads the result. Without --teacher it is refused, and nothing is written.
+    @Test func encoderDistillationComesBackToRecast() throws {
+        let swapped = dir.file("bert-hedgehog")
+        #expect(try recast(["swap", fixture("bert"), swapped, "--feature-map", "hedgehog", "--feature-dim", "6",
+                            "--window", "4", "--sinks", "1"]).status == 0)
+        dir.write("bert-hedgehog/modules.json", #"[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}, {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]"#)
+        try FileSystem.makeDirectory(swapped + "/1_Pooling")
+        dir.write("bert-hedgehog/1_Pooling/config.json", #"{"word_embedding_dimension": 32, "pooling_mode_mean_tokens": true}"#)
+
+        let refused = dir.file("bert-no-teacher")
+        let r = try python([repoRoot + "/tools/finetune.py", swapped, Self.text, refused, "--byte-tokens"])
+        #expect(r.status != 0 && r.stderr.contains("encoder") && r.stderr.contains("--teacher"), "\(r.stderr)")
+        #expect(!FileSystem.exists(refused))
+
+        let out = dir.file("bert-hedgehog-distilled")
+        let log = try finetune(swapped, out, ["--teacher", fixture("bert"), "--steps", "30", "--batch", "8", "--lr", "2e-2"])
+        let held = try #require(log.last?["held_out"])
+        let before = try #require(held["before"]?["loss"]?.doubleValue), after = try #require(held["after"]?["loss"]?.doubleValue)
+        #expect(after < before && before > 0, "held-out distillation loss \(before) -> \(after)")
+        let cosineBefore = try #require(held["before"]?["embedding_cosine"]?.doubleValue)
+        let cosineAfter = try #require(held["after"]?["embedding_cosine"]?.doubleValue)
+        #expect(cosineAfter > cosineBefore, "embedding cosine \(cosineBefore) -> \(cosineAfter)")
+        #expect(held["after"]?["neighbour_agreement"]?.doubleValue != nil)
+        #expect(FileSystem.exists(out + "/modules.json") && FileSystem.exists(out + "/1_Pooling/config.json"))
+
+        let a = try changedTensorsByName(swapped, out)  // also requires the same tensor names, up to the prefix
+        let projections = (0..<2).flatMap { i in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"].map { "encoder.layer.\(i).\($0).weight" } }
+        #expect(a == projections.sorted(), "changed: \(a)")
+        try expectRecastReads(fixture("bert"), out)
+    }
+
+    /// The tensors whose values differ between `a` and `b`, matched by name without a leading `bert.`.
+    func changedTensorsByName(_ a: String, _ b: String) throws -> [String] {
+        let script = #"""
+            import glob, json, sys
+            from safetensors import safe_open
+            def tensors(folder):
+                out = {}
+                for path in glob.glob(folder + "/*.safetensors"):
+                    with safe_open(path, "pt") as f:
+                        for name in f.keys():
+                            out[name[5:] if name.startswith("bert.") else name] = f.get_tensor(name)
+                return out
+            a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+            assert set(a) == set(b), sorted(set(a) ^ set(b))
+            print(json.dumps(sorted(n for n in a if not (a[n].float() == b[n].float()).all())))
+            """#
+        let r = try python(["-c", script, a, b])
+        try #require(r.status == 0, "\(r.stderr)")
+        return try JSON.parse(r.stdout).arrayValue?.compactMap(\.stringValue) ?? []
+    }
+
     @Test func loraThenFullTrainingComeBackToRecast() throws {
         // LoRA (rank 8 on q, k, v, o), merged, saved f32 in shards: the loss falls, only q, k, v, o change.
         let swapped = dir.file("llama-hedgehog")
