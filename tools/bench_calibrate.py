@@ -22,6 +22,13 @@ characters with the evaluation text are dropped, since the topics repeat passage
 alternate, in blocks of about 4,000 characters (whole paragraphs) for SmolLM2 and a sentence of each in turn for
 MiniLM (as many pairs as the licences have sentences), so any --tokens prefix holds both.
 
+With --distil STEPS, each calibrated model then goes through LoLCATs' second stage, a short finetune by
+distillation from the original (tools/finetune.py --teacher: KL to the original's next-token distribution for
+SmolLM2, the hidden states and pooled embeddings for MiniLM), training LoRA adapters on q, k, v, o (default) or,
+with --distil-train feature-maps, the feature maps and window factors alone; on the same calibration text, and
+verified again. --out-of-domain (with --calibration-text documentation) also verifies every SmolLM2 model on
+/usr/share/common-licenses/GPL-3, a text unlike both the calibration and the evaluation text.
+
 Models come from tools/models.py (pip wheels, cached). Use a release build (`swift build -c release`) for figures.
 """
 import argparse
@@ -148,6 +155,13 @@ def main():
     p.add_argument("--eval-tokens", type=int, default=2048, help="SmolLM2: held-out tokens (windows of 512)")
     p.add_argument("--calibration-text", choices=["licences", "documentation", "both"], default="licences",
                    help="licences (default), the part of pydoc_data.topics not used for evaluation, or both alternating")
+    p.add_argument("--distil", type=int, default=None, metavar="STEPS",
+                   help="then finetune each calibrated model by distillation from the original for STEPS steps")
+    p.add_argument("--distil-train", choices=["lora", "feature-maps"], default="lora",
+                   help="what the distillation trains: LoRA rank 8 on q, k, v, o (default) or the feature maps alone")
+    p.add_argument("--distil-lr", type=float, default=None, help="the distillation's rate (default: finetune.py's, 1e-3)")
+    p.add_argument("--out-of-domain", action="store_true",
+                   help="SmolLM2 with --calibration-text documentation: also verify on /usr/share/common-licenses/GPL-3")
     p.add_argument("--recast", default=None, help="the recast binary (default: .build/release/recast, else debug)")
     p.add_argument("--json", action="store_true", help="also print every figure as JSON")
     a = p.parse_args()
@@ -157,7 +171,10 @@ def main():
     if not binary:
         sys.exit("no recast binary: run `swift build -c release` first")
     encoder = a.model == "minilm"
+    if a.out_of_domain and (encoder or a.calibration_text != "documentation"):
+        p.error("--out-of-domain is for smollm2 with --calibration-text documentation (GPL-3 is unseen only then)")
     original = model_path("minilm" if encoder else "smollm2-gguf")
+    teacher = (model_path("minilm" if encoder else "smollm2")) if a.distil else None  # a folder transformers loads
     counts = [int(x) for x in (a.tokens or ("2000,8000,32000" if encoder else "4096,16384")).split(",")]
 
     work = tempfile.mkdtemp(prefix="recast-bench-calibrate-")
@@ -202,8 +219,22 @@ def main():
               "both": "/usr/share/common-licenses/* and pydoc_data.topics after the evaluation part, alternating"}
     print(f"calibration text: {source[a.calibration_text]} ({'sentences' if encoder else 'one document'}); "
           f"evaluation text: pydoc_data.topics ({'%d sentences' % a.eval_sentences if encoder else '%d tokens' % a.eval_tokens})")
-    before = verify_figures(binary, original, swapped, eval_args)
-    print(f"swapped, not calibrated: {describe(before)}")
+    other_args = ["--text-file", "/usr/share/common-licenses/GPL-3", "--max-length", "512"] if a.out_of_domain else None
+
+    def figures(model):
+        f = verify_figures(binary, original, model, eval_args)
+        if other_args:
+            f["out_of_domain"] = verify_figures(binary, original, model, other_args)
+        return f
+
+    def describe_all(f):
+        text = describe(f)
+        if "out_of_domain" in f:
+            text += f"\n    on GPL-3 (out of domain): {describe(f['out_of_domain'])}"
+        return text
+
+    before = figures(swapped)
+    print(f"swapped, not calibrated: {describe_all(before)}")
     results = {"model": a.model, "map": a.map, "window": a.window, "sinks": a.sinks, "calibration_text": a.calibration_text, "before": before, "runs": []}
     for n in counts:
         out = os.path.join(work, f"calibrated-{n}")
@@ -214,7 +245,7 @@ def main():
                 args += [flag, str(value)]
         text, seconds = recast(binary, args, "calibrate")
         report = json.loads(text)
-        after = verify_figures(binary, original, out, eval_args)
+        after = figures(out)
         layers = report["layers"]
         ratios = [l["error_before"] / l["error_after"] for l in layers if l["error_after"] > 0]
         run = {"tokens": report["calibration"]["data"]["tokens"], "steps": report["calibration"]["steps"],
@@ -225,9 +256,23 @@ def main():
         print(f"calibrated on {run['tokens']} tokens ({run['steps']} steps per layer): {seconds:.1f} s, peak memory "
               f"{run['peak_memory_bytes'] / 2**20:.0f} MiB (bound {run['memory_bound_bytes'] / 2**20:.0f} MiB); "
               f"validation attention error down {min(ratios):.1f}x to {max(ratios):.1f}x per layer")
-        print(f"  {describe(after)}")
+        print(f"  {describe_all(after)}")
         if run["peak_memory_bytes"] > run["memory_bound_bytes"]:
             print(f"  WARNING: the peak memory is above calibrate's bound, which should be an upper bound")
+        if a.distil:
+            distilled = out + "-distilled"
+            command = [sys.executable, os.path.join(ROOT, "tools", "finetune.py"), out, cal_file, distilled,
+                       "--teacher", teacher, "--steps", str(a.distil), "--seed", "0"]
+            command += ["--seq-len", "128", "--batch", "16"] if encoder else ["--seq-len", "512", "--batch", "1"]
+            command += ["--feature-maps"] if a.distil_train == "feature-maps" else []
+            command += ["--lr", str(a.distil_lr)] if a.distil_lr is not None else []
+            start = time.monotonic()
+            r = subprocess.run(command, capture_output=True, text=True)
+            if r.returncode != 0:
+                sys.exit(f"finetune.py failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+            seconds = time.monotonic() - start
+            run["distilled"] = {"steps": a.distil, "train": a.distil_train, "seconds": seconds, "after": figures(distilled)}
+            print(f"  distilled ({a.distil_train}, {a.distil} steps, {seconds:.0f} s): {describe_all(run['distilled']['after'])}")
         load = os.getloadavg()
         print(f"  load average after the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (1, 5, 15 min)")
     print(f"kept in {work}: the swap, each calibrated model, calibration.txt and evaluation.txt (remove it when done)")
