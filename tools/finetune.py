@@ -183,9 +183,13 @@ def pooling_mode(model: str) -> str:
                 config = json.load(f)
         except (OSError, ValueError):
             continue
-        for mode in ("cls", "max", "mean"):
-            if config.get(f"pooling_mode_{mode}_token" if mode != "mean" else "pooling_mode_mean_tokens") is True:
+        for mode, key in (("cls", "pooling_mode_cls_token"), ("max", "pooling_mode_max_tokens"),
+                          ("mean", "pooling_mode_mean_tokens")):
+            if config.get(key) is True:
                 return mode
+        if any(k.startswith("pooling_mode_") and v is True for k, v in config.items()):
+            print(f"{model}/{folder}: a pooling mode other than mean, cls or max; the distillation loss pools by mean",
+                  file=sys.stderr)
     return "mean"
 
 
