@@ -174,7 +174,7 @@ def main():
     if a.out_of_domain and (encoder or a.calibration_text != "documentation"):
         p.error("--out-of-domain is for smollm2 with --calibration-text documentation (GPL-3 is unseen only then)")
     original = model_path("minilm" if encoder else "smollm2-gguf")
-    teacher = (model_path("minilm" if encoder else "smollm2")) if a.distil else None  # a folder transformers loads
+    teacher = model_path("minilm" if encoder else "smollm2") if a.distil else None  # a folder transformers loads
     counts = [int(x) for x in (a.tokens or ("2000,8000,32000" if encoder else "4096,16384")).split(",")]
 
     work = tempfile.mkdtemp(prefix="recast-bench-calibrate-")

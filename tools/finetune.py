@@ -291,14 +291,13 @@ def main() -> None:
     if args.full:
         trained = [p for p in model.parameters() if p.requires_grad]
     elif args.feature_maps:
-        names = [n for n, p in model.named_parameters() if p.requires_grad and FEATURE_MAP_PARAMETER.search(n)]
-        if not names:
+        trained = [w for n, w in model.named_parameters() if w.requires_grad and FEATURE_MAP_PARAMETER.search(n)]
+        if not trained:
             raise SystemExit(f"{args.model}: no feature-map parameters or window factors to train (not a swapped "
                              f"model, or a map without parameters and no window)")
         model.requires_grad_(False)
-        trained = [p for n, p in model.named_parameters() if n in set(names)]
-        for p_ in trained:
-            p_.requires_grad_(True)
+        for w in trained:
+            w.requires_grad_(True)
     else:
         if model_type not in LORA_TARGETS:
             raise SystemExit(f"{args.model}: LoRA targets are not known for model_type {model_type!r}; use --full")

@@ -275,10 +275,10 @@ import RecastCore
         #expect(FileSystem.exists(out + "/modules.json") && FileSystem.exists(out + "/1_Pooling/config.json"))
 
         let diff = try changedTensors(swapped, out, dropping: "bert.")
-        let a = diff["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let changed = diff["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
         #expect(diff["only_a"]?.arrayValue?.isEmpty == true && diff["only_b"]?.arrayValue?.isEmpty == true, "\(diff.serialized())")
         let projections = (0..<2).flatMap { i in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"].map { "encoder.layer.\(i).\($0).weight" } }
-        #expect(a == projections.sorted(), "changed: \(a)")
+        #expect(changed == projections.sorted(), "changed: \(changed)")
         try expectRecastReads(fixture("bert"), out)
     }
 
