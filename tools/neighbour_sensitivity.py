@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """How hard is nearest-neighbour agreement on a set of sentences? A yardstick for issue 13's MiniLM target.
 
-    python3 tools/neighbour_sensitivity.py ORIGINAL SENTENCES [--converted FOLDER ...] [--trials 20]
+    python3 tools/neighbour_sensitivity.py ORIGINAL SENTENCES [--converted FOLDER ...] [--trials 20] [--per-layer]
 
-Embeds SENTENCES (one per line) with the ORIGINAL sentence-transformers model (normalised embeddings) and
-prints:
+Embeds SENTENCES (one per line) with the ORIGINAL sentence-transformers model (a folder, or `minilm` for the
+cached all-MiniLM-L6-v2 of tools/models.py; normalised embeddings) and prints:
 - the gap between each sentence's most similar and second most similar other sentence (quantiles): the margin
   a perturbation has to overturn;
 - the nearest-neighbour agreement a random perturbation of a given cosine would leave: each embedding e is
@@ -12,13 +12,19 @@ prints:
   averaged over --trials draws;
 - for each --converted folder (loaded with trust_remote_code, as `recast swap` writes it), its mean cosine to
   the original and its agreement, so a converted model's error can be compared with isotropic error of the same
-  size.
+  size;
+- with --per-layer (BERT-family encoders), for each --converted folder and each layer l: the cosine and agreement
+  with only layer l converted (every other layer the original's), and with every layer converted but l. That
+  shows which layers' conversion costs agreement, and how much a single converted layer costs on its own.
 
 Nearest-neighbour agreement is the share of sentences whose most similar other sentence is the same under both
 embeddings, as `recast verify --lines` reports it.
 """
 import argparse
+import copy
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -32,6 +38,36 @@ def neighbours(e: np.ndarray) -> np.ndarray:
     return s.argmax(1)
 
 
+def layers_of(model: SentenceTransformer, name: str):
+    """The transformer layers (a ModuleList) of a sentence-transformers model whose first module wraps a BERT-family
+    encoder."""
+    inner = getattr(model[0], "auto_model", None)
+    layers = getattr(getattr(inner, "encoder", None), "layer", None)
+    if layers is None:
+        raise SystemExit(f"{name}: --per-layer needs a BERT-family encoder (encoder.layer); this model has none")
+    return layers
+
+
+def per_layer(original_model: SentenceTransformer, folder: str, converted_model: SentenceTransformer,
+              lines: list[str], original: np.ndarray, reference: np.ndarray) -> None:
+    """Cosine and agreement with one layer converted, and with all layers converted but one. The converted model
+    hosts the mixture (its forward passes the padding its own layers need; an original layer ignores it)."""
+    theirs, ours = layers_of(original_model, "ORIGINAL"), layers_of(converted_model, folder)
+    if len(theirs) != len(ours):
+        raise SystemExit(f"{folder}: {len(ours)} layers, the original has {len(theirs)}")
+    for l in range(len(ours)):
+        for label, converted_layers in ((f"only layer {l} converted", {l}),
+                                        (f"every layer but {l} converted", set(range(len(ours))) - {l})):
+            mixed = copy.deepcopy(converted_model)
+            mixed_layers = layers_of(mixed, folder)
+            for j in range(len(ours)):
+                if j not in converted_layers:
+                    mixed_layers[j] = copy.deepcopy(theirs[j])
+            e = mixed.encode(lines, normalize_embeddings=True)
+            print(f"  {label}: cosine mean {(original * e).sum(1).mean():.5f}, "
+                  f"agreement {100 * (neighbours(e) == reference).mean():.1f}%")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("original")
@@ -39,12 +75,19 @@ def main() -> None:
     p.add_argument("--converted", action="append", default=[], help="a converted folder to compare (repeatable)")
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--cosines", default="0.99,0.995,0.998,0.999")
+    p.add_argument("--per-layer", action="store_true",
+                   help="also measure each converted layer alone, and every layer but one (BERT-family encoders)")
     a = p.parse_args()
     with open(a.sentences, encoding="utf-8") as f:
         lines = [line.strip() for line in f if line.strip()]
     if len(lines) < 3:
         raise SystemExit(f"{a.sentences}: {len(lines)} sentences; at least 3 are needed")
-    original = SentenceTransformer(a.original).encode(lines, normalize_embeddings=True)
+    if not os.path.isdir(a.original) and a.original == "minilm":
+        fetched = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "models.py"),
+                                  "minilm"], check=True, capture_output=True, text=True)
+        a.original = fetched.stdout.strip().splitlines()[-1]
+    original_model = SentenceTransformer(a.original)
+    original = original_model.encode(lines, normalize_embeddings=True)
     reference = neighbours(original)
     s = original @ original.T
     np.fill_diagonal(s, -np.inf)
@@ -65,10 +108,16 @@ def main() -> None:
         print(f"isotropic perturbation at cosine {cosine}: agreement {100 * np.mean(agreement):.1f}% "
               f"(min {100 * np.min(agreement):.1f}%)")
     for folder in a.converted:
-        converted = SentenceTransformer(folder, trust_remote_code=True).encode(lines, normalize_embeddings=True)
+        converted_model = SentenceTransformer(folder, trust_remote_code=True)
+        converted = converted_model.encode(lines, normalize_embeddings=True)
+        if converted.shape != original.shape:
+            raise SystemExit(f"{folder}: embeddings of {converted.shape[1]} dimensions, the original's have "
+                             f"{original.shape[1]}: not a conversion of ORIGINAL")
         cos = (original * converted).sum(1)
         print(f"{folder}: cosine mean {cos.mean():.4f} (min {cos.min():.4f}), "
               f"agreement {100 * (neighbours(converted) == reference).mean():.1f}%")
+        if a.per_layer:
+            per_layer(original_model, folder, converted_model, lines, original, reference)
 
 
 if __name__ == "__main__":
