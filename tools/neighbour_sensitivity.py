@@ -51,19 +51,28 @@ def layers_of(model: SentenceTransformer, name: str):
 def per_layer(original_model: SentenceTransformer, folder: str, converted_model: SentenceTransformer,
               lines: list[str], original: np.ndarray, reference: np.ndarray) -> None:
     """Cosine and agreement with one layer converted, and with all layers converted but one. The converted model
-    hosts the mixture (its forward passes the padding its own layers need; an original layer ignores it)."""
+    hosts the mixture (its forward passes the padding its own layers need; an original layer ignores it), which
+    is first checked to reproduce the original with every layer the original's."""
     theirs, ours = layers_of(original_model, "ORIGINAL"), layers_of(converted_model, folder)
     if len(theirs) != len(ours):
         raise SystemExit(f"{folder}: {len(ours)} layers, the original has {len(theirs)}")
+    def mixture(converted_layers: set[int]) -> np.ndarray:
+        mixed = copy.deepcopy(converted_model)
+        mixed_layers = layers_of(mixed, folder)
+        for j in range(len(ours)):
+            if j not in converted_layers:
+                mixed_layers[j] = copy.deepcopy(theirs[j])
+        return mixed.encode(lines, normalize_embeddings=True)
+
+    # The host with every layer the original's must be the original: else the mixtures below mean nothing.
+    least = (original * mixture(set())).sum(1).min()
+    if least < 0.99999:
+        raise SystemExit(f"{folder}: with every layer the original's, the converted model's embeddings are not the "
+                         f"original's (least cosine {least:.6f}): --per-layer cannot mix this model's layers")
     for l in range(len(ours)):
         for label, converted_layers in ((f"only layer {l} converted", {l}),
                                         (f"every layer but {l} converted", set(range(len(ours))) - {l})):
-            mixed = copy.deepcopy(converted_model)
-            mixed_layers = layers_of(mixed, folder)
-            for j in range(len(ours)):
-                if j not in converted_layers:
-                    mixed_layers[j] = copy.deepcopy(theirs[j])
-            e = mixed.encode(lines, normalize_embeddings=True)
+            e = mixture(converted_layers)
             print(f"  {label}: cosine mean {(original * e).sum(1).mean():.5f}, "
                   f"agreement {100 * (neighbours(e) == reference).mean():.1f}%")
 
