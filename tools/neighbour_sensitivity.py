@@ -2,6 +2,7 @@
 """How hard is nearest-neighbour agreement on a set of sentences? A yardstick for issue 13's MiniLM target.
 
     python3 tools/neighbour_sensitivity.py ORIGINAL SENTENCES [--converted FOLDER ...] [--trials 20] [--per-layer]
+        [--window-share 16,32,64 [--sinks N]]
 
 Embeds SENTENCES (one per line) with the ORIGINAL sentence-transformers model (a folder, or `minilm` for the
 cached all-MiniLM-L6-v2 of tools/models.py; normalised embeddings) and prints:
@@ -15,7 +16,11 @@ cached all-MiniLM-L6-v2 of tools/models.py; normalised embeddings) and prints:
   size;
 - with --per-layer (BERT-family encoders), for each --converted folder and each layer l: the cosine and agreement
   with only layer l converted (every other layer the original's), and with every layer converted but l. That
-  shows which layers' conversion costs agreement, and how much a single converted layer costs on its own.
+  shows which layers' conversion costs agreement, and how much a single converted layer costs on its own;
+- with --window-share W,…: for an encoder swapped with `--window W [--sinks N]`, the share of the query–key pairs
+  of SENTENCES (tokenized by ORIGINAL) that fall inside the window (|i − n| ≤ ⌊W/2⌋, or key i among the first N),
+  where the hybrid computes exact softmax terms, and the share of sentences that lie inside it entirely (exact
+  softmax throughout). It says how much of a converted model's figures the linear part is responsible for.
 
 Nearest-neighbour agreement is the share of sentences whose most similar other sentence is the same under both
 embeddings, as `recast verify --lines` reports it.
@@ -77,6 +82,25 @@ def per_layer(original_model: SentenceTransformer, folder: str, converted_model:
                   f"agreement {100 * (neighbours(e) == reference).mean():.1f}%")
 
 
+def window_share(model: SentenceTransformer, lines: list[str], windows: list[int], sinks: int) -> None:
+    """Prints, per window, the share of query–key pairs inside the bidirectional window (sinks included) and the
+    share of sentences entirely inside it."""
+    # The tokens the model reads (special tokens included, cut at its max_seq_length).
+    prepare = getattr(model, "preprocess", None) or model.tokenize  # older sentence-transformers: tokenize only
+    lengths = [int(n) for n in prepare(lines)["attention_mask"].sum(1).tolist()]
+    print(f"tokens per sentence: median {int(np.median(lengths))}, at most {max(lengths)}")
+    for w in windows:
+        inside = total = whole = 0
+        for n in lengths:
+            i = np.arange(n)
+            near = (np.abs(i[:, None] - i[None, :]) <= w // 2) | (i[None, :] < sinks)
+            inside += int(near.sum())
+            total += n * n
+            whole += bool(near.all())
+        print(f"window {w}, {sinks} sinks: {100 * inside / total:.1f}% of the query-key pairs inside the window, "
+              f"{100 * whole / len(lengths):.1f}% of the sentences entirely")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("original")
@@ -86,7 +110,18 @@ def main() -> None:
     p.add_argument("--cosines", default="0.99,0.995,0.998,0.999")
     p.add_argument("--per-layer", action="store_true",
                    help="also measure each converted layer alone, and every layer but one (BERT-family encoders)")
+    p.add_argument("--window-share", default=None, metavar="W,...",
+                   help="the share of query-key pairs inside each bidirectional window W (and the sentences entirely inside)")
+    p.add_argument("--sinks", type=int, default=0, help="with --window-share: the swap's --sinks")
     a = p.parse_args()
+    windows = []
+    if a.window_share:
+        try:
+            windows = [int(w) for w in a.window_share.split(",")]
+        except ValueError:
+            p.error(f"--window-share {a.window_share}: comma-separated window sizes, e.g. 16,32,64")
+        if any(w < 1 for w in windows) or a.sinks < 0:
+            p.error("--window-share takes positive windows and --sinks a count of zero or more")
     with open(a.sentences, encoding="utf-8") as f:
         lines = [line.strip() for line in f if line.strip()]
     if len(lines) < 3:
@@ -98,6 +133,8 @@ def main() -> None:
     original_model = SentenceTransformer(a.original)
     original = original_model.encode(lines, normalize_embeddings=True)
     reference = neighbours(original)
+    if windows:
+        window_share(original_model, lines, windows, a.sinks)
     s = original @ original.T
     np.fill_diagonal(s, -np.inf)
     top = np.sort(s, 1)
