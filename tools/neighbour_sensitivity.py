@@ -122,8 +122,15 @@ def main() -> None:
             p.error(f"--window-share {a.window_share}: comma-separated window sizes, e.g. 16,32,64")
         if any(w < 1 for w in windows) or a.sinks < 0:
             p.error("--window-share takes positive windows and --sinks a count of zero or more")
-    with open(a.sentences, encoding="utf-8") as f:
-        lines = [line.strip() for line in f if line.strip()]
+    if a.sinks and not windows:
+        p.error("--sinks applies to --window-share only")
+    if a.per_layer and not a.converted:
+        p.error("--per-layer measures the --converted folders: name at least one")
+    try:
+        with open(a.sentences, encoding="utf-8") as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError) as error:
+        p.error(f"{a.sentences}: cannot read the sentences ({error})")
     if len(lines) < 3:
         raise SystemExit(f"{a.sentences}: {len(lines)} sentences; at least 3 are needed")
     if not os.path.isdir(a.original) and a.original == "minilm":
