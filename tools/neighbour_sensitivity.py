@@ -28,8 +28,6 @@ embeddings, as `recast verify --lines` reports it.
 import argparse
 import copy
 import os
-import subprocess
-import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -134,9 +132,9 @@ def main() -> None:
     if len(lines) < 3:
         raise SystemExit(f"{a.sentences}: {len(lines)} sentences; at least 3 are needed")
     if not os.path.isdir(a.original) and a.original == "minilm":
-        fetched = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "models.py"),
-                                  "minilm"], check=True, capture_output=True, text=True)
-        a.original = fetched.stdout.strip().splitlines()[-1]
+        import models  # tools/models.py, beside this script: the cached all-MiniLM-L6-v2
+
+        a.original = models.minilm()
     original_model = SentenceTransformer(a.original)
     original = original_model.encode(lines, normalize_embeddings=True)
     reference = neighbours(original)
