@@ -1,7 +1,17 @@
 import Foundation
 import RecastCore
+import Synchronization
 
-/// A fresh temporary folder, removed when the value is dropped.
+/// Every `TempDir` still alive. A `static let` one (shared by a suite) is never deinitialised, so the folders
+/// left here are removed when the test process exits.
+private let liveTempDirs = Mutex<Set<String>>([])
+private let removeLiveTempDirsAtExit: Void = {
+    atexit {
+        for path in liveTempDirs.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
+    }
+}()
+
+/// A fresh temporary folder, removed when the value is dropped, or when the process exits if it never is.
 public final class TempDir: Sendable {
     public let path: String
 
@@ -9,6 +19,8 @@ public final class TempDir: Sendable {
         let base = NSTemporaryDirectory() + "recast-test-" + UUID().uuidString
         try? FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         path = base
+        removeLiveTempDirsAtExit
+        liveTempDirs.withLock { _ = $0.insert(base) }
     }
 
     public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
@@ -33,7 +45,10 @@ public final class TempDir: Sendable {
 
     public func entries() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: path).sorted()) ?? [] }
 
-    deinit { try? FileManager.default.removeItem(atPath: path) }
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+        liveTempDirs.withLock { _ = $0.remove(path) }
+    }
 }
 
 /// The repository root, found from this file's location.
