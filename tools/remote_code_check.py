@@ -15,10 +15,15 @@ Output (stdout): a list of {"model", "missing", "unexpected", and relative error
   "left_batch_logits", "left_batch_hidden" the same batch left-padded (decoders; position_ids counted from each
                                           sequence's first real token, as generate counts them) vs recast run's batch
   "blocks_vs_quadratic"                   causal models with a window: the whole-sequence logits computed in blocks
-                                          of W queries (the template's training path) vs the quadratic form}
+                                          of W queries (the template's training path) vs the quadratic form, both
+                                          in float64
+  "rotary_float64", "library_rotary_float64"  rotary models: the largest difference of the template's cos and sin
+                                          (positions 0 to 8,191; the config's rotary type, linear and llama3) from
+                                          float64 ones (tools/reference.py), and the library's own embedding's}
 One process for every case: torch and transformers start once. Runs offline (HF_HUB_OFFLINE=1).
 tools/remote_code_real.py imports `check` for the real all-MiniLM-L6-v2 and SmolLM2-135M.
 """
+import copy
 import json
 import os
 import sys
@@ -55,6 +60,49 @@ def padded(sequences, left):
     return ids, mask
 
 
+#: Rotary scalings the template computes in float64, beside the config's own (tools/reference.py's definitions).
+ROPE_SCALINGS = ({"rope_type": "linear", "factor": 4.0},
+                 {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                  "original_max_position_embeddings": 64})
+
+
+def rotary_errors(model):
+    """The largest difference between the template's rotary cos and sin (positions 0 to 8,191, f32 activations)
+    and float64 ones from tools/reference.py's `rope_inverse_frequencies`, for the model's own rotary type and
+    for ROPE_SCALINGS; and the same for the library's float32 rotary embedding, which rounds its angles. None
+    for a model without rotary embeddings."""
+    rotary = getattr(getattr(model, "model", None), "rotary_emb", None)
+    if rotary is None:
+        return None
+    import numpy as np
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from reference import rope_inverse_frequencies  # noqa: E402
+    template = sys.modules[type(model).__module__]
+    # The family's own modeling module (transformers.models.llama.modeling_llama, …) and its rotary class.
+    family = next(c.__module__ for c in type(model).__mro__ if c.__module__.startswith("transformers.models."))
+    library_rotary = next(v for k, v in vars(sys.modules[family]).items() if k.endswith("RotaryEmbedding"))
+    positions = torch.arange(8192)[None]
+    x = torch.zeros(1, dtype=torch.float32)
+    worst = {"template": 0.0, "library": 0.0}
+    for scaling in (None, *ROPE_SCALINGS):
+        config = copy.deepcopy(model.config)
+        rope = dict(config.rope_parameters or {})
+        theta = float(rope.get("rope_theta", 10000.0))
+        if scaling is not None:
+            config.rope_parameters = {"rope_theta": theta, **scaling}
+        embedding = template.Float64RotaryEmbedding(rotary, template.rope_inverse_frequencies(config))
+        d = config.head_dim if getattr(config, "head_dim", None) else config.hidden_size // config.num_attention_heads
+        angles = np.arange(8192, dtype=np.float64)[:, None] * rope_inverse_frequencies(theta, d, scaling)
+        angles = np.concatenate([angles, angles], axis=1)
+        for name, module in (("template", embedding), ("library", library_rotary(config))):
+            cos, sin = module(x, positions)
+            worst[name] = max(worst[name], float(np.abs(cos[0].double().numpy() - np.cos(angles)).max()),
+                              float(np.abs(sin[0].double().numpy() - np.sin(angles)).max()))
+    if not isinstance(rotary, template.Float64RotaryEmbedding):
+        worst["template"] = float("inf")  # the model does not use it
+    return worst
+
+
 def check(case, loaded=None):
     """The relative errors of one case (see the module's doc); `loaded` is `load`'s result when already loaded."""
     encoder = case["encoder"]
@@ -69,14 +117,22 @@ def check(case, loaded=None):
         out["parallel_hidden"] = rel(hidden[0], ref["hidden_states"])
         if not encoder:
             out["parallel_logits"] = rel(o.logits[0], ref["logits"])
+            rotary = rotary_errors(model)
+            if rotary is not None:
+                out["rotary_float64"], out["library_rotary_float64"] = rotary["template"], rotary["library"]
             template = sys.modules[type(model).__module__]
             window = (getattr(model.config, "linear_attention", None) or {}).get("window")
             if window is not None and len(case["tokens"]) > template.BLOCKS_ABOVE_WINDOWS * window:
+                # In float64, where the two forms' rounding (1e-6 apart in float32 on the fixtures) cannot hide a
+                # difference in what they compute.
+                wide = copy.deepcopy(model).double()
+                blocked = wide(tokens).logits[0]
                 saved, template.BLOCKS_ABOVE_WINDOWS = template.BLOCKS_ABOVE_WINDOWS, len(case["tokens"])
                 try:
-                    out["blocks_vs_quadratic"] = rel(o.logits[0], model(tokens).logits[0])
+                    out["blocks_vs_quadratic"] = rel(blocked, wide(tokens).logits[0])
                 finally:
                     template.BLOCKS_ABOVE_WINDOWS = saved
+                del wide
             model.generation_config.eos_token_id = None  # generate exactly the tokens asked for
             # Prefill, then one token at a time through the cache (S, z and the window ring; KV for softmax).
             n = case["prefill"]

@@ -641,15 +641,77 @@ class RecastBertConfig(BertConfig):
     """A BERT config with Recast's `linear_attention` block."""
 
 
+def rope_inverse_frequencies(config) -> list[float] | None:
+    """The rotation angle per position of each rotary pair, in float64, from the published definitions of the
+    rotary types Recast runs (None for any other type: the library's rotary embedding is then kept):
+
+      default  θ^(−2i/d)
+      linear   θ^(−2i/d) / factor  (positions divided by `factor`)
+      llama3   Llama 3.1's interpolation: with wavelength λ = 2π/f and L = original_max_position_embeddings,
+               λ < L/high_freq_factor keeps f, λ > L/low_freq_factor gives f/factor, and in between, with
+               s = (L/λ − low_freq_factor)/(high_freq_factor − low_freq_factor), (1 − s)·f/factor + s·f."""
+    rope = dict(getattr(config, "rope_parameters", None) or {})
+    kind = rope.get("rope_type", rope.get("type", "default"))
+    theta = float(rope.get("rope_theta", getattr(config, "rope_theta", 10000.0)))
+    if float(rope.get("partial_rotary_factor", getattr(config, "partial_rotary_factor", None) or 1.0)) != 1.0:
+        return None
+    d = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    plain = [1.0 / theta ** (2 * i / d) for i in range(d // 2)]
+    if kind == "default":
+        return plain
+    if kind == "linear":
+        return [f / float(rope["factor"]) for f in plain]
+    if kind == "llama3":
+        factor, low, high = float(rope["factor"]), float(rope["low_freq_factor"]), float(rope["high_freq_factor"])
+        context = float(rope["original_max_position_embeddings"])
+
+        def rescale(f: float) -> float:
+            wavelength = 2 * math.pi / f
+            if wavelength < context / high:
+                return f
+            if wavelength > context / low:
+                return f / factor
+            s = (context / wavelength - low) / (high - low)
+            return (1 - s) * f / factor + s * f
+
+        return [rescale(f) for f in plain]
+    return None
+
+
+class Float64RotaryEmbedding(nn.Module):
+    """The library's rotary embedding with its angles (position × inverse frequency) and their cos and sin
+    computed in float64, then cast to the activations' dtype, as Recast computes them. The library forms the
+    angles in float32, whose rounding (about 1e-5 radians at position 150) a badly conditioned model, such as a
+    swap before calibration, turns into logits 1e-4 apart from Recast's. The frequencies are a Python list, not
+    a buffer, so `model.to(torch.bfloat16)` cannot round them; MPS, which has no float64, computes on the CPU."""
+
+    def __init__(self, library: nn.Module, inverse_frequencies: list[float]):
+        super().__init__()
+        self.inverse_frequencies = inverse_frequencies
+        self.attention_scaling = float(getattr(library, "attention_scaling", 1.0))
+
+    def forward(self, x: torch.Tensor, position_ids: torch.Tensor, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        device = position_ids.device if position_ids.device.type != "mps" else torch.device("cpu")
+        frequencies = torch.tensor(self.inverse_frequencies, dtype=torch.float64, device=device)
+        angles = position_ids.to(device=device, dtype=torch.float64)[..., None] * frequencies
+        angles = torch.cat((angles, angles), dim=-1)
+        cos, sin = angles.cos() * self.attention_scaling, angles.sin() * self.attention_scaling
+        return cos.to(device=x.device, dtype=x.dtype), sin.to(device=x.device, dtype=x.dtype)
+
+
 class RotaryCausalLM:
     """Mixed in before `LlamaForCausalLM`, `Qwen2ForCausalLM` or `MistralForCausalLM`: builds the library's
-    model, then swaps the listed layers' `self_attn` for `attention_class`."""
+    model, swaps the listed layers' `self_attn` for `attention_class`, and computes rotary angles in float64
+    (`Float64RotaryEmbedding`) for every layer, softmax ones included."""
 
     attention_class: type
 
     def __init__(self, config):
         super().__init__(config)
         swap_layers(config, self.model.layers, "self_attn", lambda i: self.attention_class(config, i))
+        frequencies = rope_inverse_frequencies(config)
+        if frequencies is not None:
+            self.model.rotary_emb = Float64RotaryEmbedding(self.model.rotary_emb, frequencies)
 
 
 class RecastLlamaForCausalLM(RotaryCausalLM, LlamaForCausalLM):
