@@ -22,10 +22,14 @@ smollm2  SmolLM2-135M-Instruct: tools/models.py smollm2-gguf → `recast convert
          under --work) → `recast swap … --feature-map hedgehog --layers all --window 64 --seed 0` → `recast
          calibrate … --text-file <Apache-2.0, MPL-2.0, Artistic, LGPL-2.1> --tokens 8192 --epochs 2 --seed 0`
          (about 40 s; the model a finetune starts from). With --uncalibrated the swap's output is checked instead:
-         its random maps make it badly conditioned (hidden states of 30,000 from layer 12 on; PyTorch f32 itself
-         is 5.7e-5 from a float64 run at one position of 160, and two f32 implementations differ by up to twice
-         that there), while the calibrated model is within 3e-6 of float64 in PyTorch and in Recast alike:
+         its random maps make it badly conditioned (hidden states of 30,000 from layer 12 on; against a float64
+         run, PyTorch's f32 whole-sequence logits are 2.0e-5 off and its one-token-at-a-time ones 2.0e-4, at one
+         position of 160), while the calibrated model is within 3e-6 of float64 in PyTorch and in Recast alike:
            parallel_logits/_hidden  the GPL-3 preamble (--length tokens) at once vs `recast run --tokens`
+           rotary_float64           the template's rotary cos and sin against float64 ones (below 1e-7; the
+                                    library's own float32 embedding, printed beside it, is about 5e-4 off)
+           blocks_vs_quadratic      the template's blocked training form against its quadratic form, every
+                                    layer's hidden state, both in float64 (below 1e-12)
            step_logits              prefill --length/2 tokens, then one token at a time through the cache
            batch_logits/_hidden     three licence passages right-padded vs `recast run --tokens-file`
            left_batch_logits/_hidden  the same passages left-padded (position_ids from the mask)
@@ -228,6 +232,13 @@ def report(checks, tolerance):
                 failed |= not ok
                 print(f"{name:24s} {key:28s} {result['greedy_count']} tokens {'equal' if ok else 'DIFFER'}  "
                       f"{'PASS' if ok else 'FAIL'} (smallest top-2 logit margin {result['greedy_smallest_margin']:.3f})")
+            elif key == "library_rotary_float64":
+                print(f"{name:24s} {key:28s} {value:.2e}  (the library's float32 rotary, for comparison)")
+            elif key in ("rotary_float64", "blocks_vs_quadratic"):
+                # cos and sin rounded once to float32; the two forms of the hybrid, both in float64
+                ok = value < (1e-7 if key == "rotary_float64" else 1e-12)
+                failed |= not ok
+                print(f"{name:24s} {key:28s} {value:.2e}  {'PASS' if ok else 'FAIL'}")
             elif isinstance(value, float) and not key.startswith("greedy_smallest"):
                 ok = value < tolerance if key != "generate_tokens" else value == 0
                 failed |= not ok
