@@ -37,6 +37,9 @@ The feature maps φ (parameters `[H, …]`, one slice per head):
 The parameters are `nn.Parameter`s named as Recast names its tensors (`model.layers.0.self_attn.feature_map_q.weight`,
 `….window_factors`), so `from_pretrained` loads every tensor and `save_pretrained` writes a folder Recast reads.
 
+Rotary models (Llama, Qwen2, Mistral) compute their rotary angles and their cos and sin in float64, as Recast
+does (`Float64RotaryEmbedding`); the library forms the angles in float32, about 1e-4 off at position 3,000.
+
 Generation keeps a constant-size state per swapped layer in the `Cache` that `generate` passes: (S, z), plus,
 with a window, the last W keys, values and φ_k(k) (a key leaving the window is folded into S and z). Softmax
 layers keep the library's KV cache. Padding: `attention_mask` marks the real tokens; a padded key adds nothing
