@@ -138,16 +138,24 @@ public enum BLAS {
             return
         }
         withoutActuallyEscaping(body) { body in
-            let work = UncheckedSendable(body)
-            // One worker per thread (not per task: libdispatch would use every core), each taking every
-            // `workers`-th task.
-            let workers = min(tasks, threads)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                recast_blas_set_in_region(1)
-                for t in stride(from: w, to: tasks, by: workers) { work.value(t) }
-                recast_blas_set_in_region(0)
+            // One worker per thread, each taking every `workers`-th task, on the team of `recast_team_run`
+            // (helpers that stay awake between close regions); alone when the team is busy with another caller.
+            var region = Region(body: body, tasks: tasks, workers: min(tasks, threads))
+            let ran = withUnsafeMutablePointer(to: &region) { pointer in
+                recast_team_run(Int32(pointer.pointee.workers), { context, worker in
+                    let region = context!.assumingMemoryBound(to: Region.self).pointee
+                    for t in stride(from: Int(worker), to: region.tasks, by: region.workers) { region.body(t) }
+                }, pointer)
             }
+            if ran != 0 { for t in 0..<tasks { body(t) } }
         }
+    }
+
+    /// One parallel region as the team's workers read it.
+    private struct Region {
+        let body: (Int) -> Void
+        let tasks: Int
+        let workers: Int
     }
 
     /// How many threads products run on once BLAS is loaded (OPENBLAS_NUM_THREADS or one per core); 1 before.

@@ -38,4 +38,11 @@ int recast_blas_in_region(void);
 /// Marks (1) or unmarks (0) the calling thread as working in a parallel region.
 void recast_blas_set_in_region(int on);
 
+/// Runs fn(ctx, w) for every worker w of 0 ..< workers, worker 0 on the calling thread and the others on
+/// helper threads started once (at most `recast_blas_threads()` in all), each marked as in a parallel region,
+/// and returns when all have finished: 0. Returns -1 without running anything when `workers` < 2, when there
+/// are no helpers, or when another region is in flight; the caller then runs the work itself. Between regions
+/// the helpers spin for a while (a product follows a product closely when decoding), then sleep.
+int recast_team_run(int workers, void (*fn)(void *ctx, int worker), void *ctx);
+
 #endif
