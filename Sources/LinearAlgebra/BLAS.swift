@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CBLAS
-import Dispatch
 import RecastCore
 
 /// Why BLAS cannot be used: the file the caller works on and what to do about it.
@@ -166,10 +165,4 @@ public enum BLAS {
 public struct SharedPointer<Element>: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Element>
     public init(_ pointer: UnsafeMutablePointer<Element>) { self.pointer = pointer }
-}
-
-/// A value handed to the threads of `BLAS.inParallel`, whose body promises to touch disjoint data.
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }
