@@ -58,8 +58,10 @@ public enum BLAS {
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, with B stored `[n×k]` when `transposeB`
     /// (PyTorch `Linear` weights) or `[k×n]` otherwise, and A stored `[k×m]` when `transposeA`.
     /// Leading dimensions allow strided views. A large product is split over `threads` by columns of C (by
-    /// rows when C is narrow), each part one single-threaded BLAS call: an element of C is summed in the
-    /// same order whatever the split, so the result does not depend on the threads.
+    /// rows when C is narrow), each part one single-threaded BLAS call. The split depends only on the shape and
+    /// the thread count, so a run repeats bit for bit; with another thread count the parts differ, and OpenBLAS
+    /// may sum a part's edge columns in another order (SmolLM2's logits move by about 1e-6 between one and two
+    /// threads).
     public static func gemm(m: Int, n: Int, k: Int,
                             a: UnsafePointer<Float>, lda: Int,
                             b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
@@ -86,6 +88,50 @@ public enum BLAS {
                 call(i1 - i0, n, pa.pointer + (transposeA ? i0 : i0 * lda), pb.pointer, pc.pointer + i0 * ldc)
             }
         }
+    }
+
+    /// One of the products of `BLAS.products(sharing:)`: C `[m, n]` (row stride n) = A Bᵀ, plus C when `beta`
+    /// is 1, with B `[n, k]` row-major (a weight stored `[out, in]`).
+    public struct WeightProduct {
+        public var b: UnsafePointer<Float>
+        public var n: Int
+        public var c: UnsafeMutablePointer<Float>
+        public var beta: Float
+        public init(b: UnsafePointer<Float>, n: Int, c: UnsafeMutablePointer<Float>, beta: Float) {
+            self.b = b
+            self.n = n
+            self.c = c
+            self.beta = beta
+        }
+    }
+
+    /// Several products of one input A `[m, k]` (q, k and v of a layer; an MLP's gate and up) in one parallel
+    /// region: their columns, side by side, are split over the threads as one product's would be, without
+    /// copying the weights together: fewer and evener parts than product by product (k and v alone are too
+    /// small to split). Each element is one BLAS call's full sum over k; as with `gemm`, the parts (and so the
+    /// last bits) follow the thread count.
+    public static func products(sharing a: UnsafePointer<Float>, m: Int, k: Int, lda: Int, _ products: [WeightProduct]) {
+        guard m > 0, k > 0, !products.isEmpty else { return }
+        precondition(recast_blas_loaded() != 0, "BLAS used before BLAS.load")
+        let total = products.reduce(0) { $0 + $1.n }
+        /// The columns [j0, j1) of the side-by-side products, each overlapped product by its own call.
+        func run(_ j0: Int, _ j1: Int) {
+            var first = 0
+            for p in products {
+                let lo = max(j0, first) - first, hi = min(j1, first + p.n) - first
+                first += p.n
+                guard lo < hi else { continue }
+                if m == 1 {
+                    recast_blas_sgemv(0, Int32(hi - lo), Int32(k), 1, p.b + lo * k, Int32(k), a, p.beta, p.c + lo)
+                } else {
+                    recast_blas_sgemm(0, 1, Int32(m), Int32(hi - lo), Int32(k), 1, a, Int32(lda), p.b + lo * k, Int32(k),
+                                      p.beta, p.c + lo, Int32(p.n))
+                }
+            }
+        }
+        let parts = total >= 2 * columnQuantum ? split(work: m * total * k, minimum: m == 1 ? 1 << 17 : 1 << 21) : 1
+        guard parts > 1 else { return run(0, total) }
+        inParallel(tasks: parts) { t in run(boundary(t, of: parts, count: total), boundary(t + 1, of: parts, count: total)) }
     }
 
     /// y = alpha · op(A) x + beta · y with A stored `[m×n]` row-major (or its transpose when `transpose`).

@@ -88,9 +88,10 @@ extension LoadedAttention {
 
     /// v, and q and k rotated at their positions: row r of a segment at `firstPosition + r − segment start`.
     func project(_ h: Matrix, segments: [Range<Int>], firstPosition: Int) -> ProjectedAttention {
-        let v = value.apply(h)
-        guard formsQueriesAndKeys else { return ProjectedAttention(queries: nil, keys: nil, values: v) }
-        var q = query.apply(h), k = key.apply(h)
+        guard formsQueriesAndKeys else { return ProjectedAttention(queries: nil, keys: nil, values: value.apply(h)) }
+        let qkv = Linear.apply([query, key, value], to: h)
+        var q = qkv[0], k = qkv[1]
+        let v = qkv[2]
         if let table = rotaryTable {
             q.data.withUnsafeMutableBufferPointer { qp in
                 k.data.withUnsafeMutableBufferPointer { kp in

@@ -186,11 +186,14 @@ public final class Transformer {
     var tokenTypes: Int { (tokenTypeEmbedding?.count ?? 0) / max(graph.hiddenSize, 1) }
 
     func mlp(_ b: LoadedBlock, _ x: Matrix) -> Matrix {
-        var u = b.up.apply(x)
+        var u: Matrix
         if let gate = b.gate {
-            var g = gate.apply(x)
+            let both = Linear.apply([b.up, gate], to: x)
+            u = both[0]
+            var g = both[1]
             Kernels.gated(&u.data, by: &g.data, b.activation)
         } else {
+            u = b.up.apply(x)
             Kernels.activate(&u.data, b.activation)
         }
         return b.down.apply(u)

@@ -14,20 +14,52 @@ struct Linear {
 
     static let empty = Linear(weight: [], bias: nil, inFeatures: 0, outFeatures: 0)
 
+    /// The output buffer of `rows` rows before the product: the bias in every row, which the product is
+    /// accumulated onto (beta 1: no separate pass to add it). Without a bias a product of several rows
+    /// overwrites every element (beta 0, which BLAS defines as not reading C): no zeroing pass.
+    func start(_ buffer: UnsafeMutableBufferPointer<Float>, rows: Int) {
+        let n = outFeatures
+        if let bias {
+            bias.withUnsafeBufferPointer { b in
+                for r in 0..<rows { (buffer.baseAddress! + r * n).initialize(from: b.baseAddress!, count: n) }
+            }
+        } else if rows == 1 {
+            buffer.initialize(repeating: 0)
+        }
+    }
+
+    /// `apply` of several projections of the same input (q, k and v; gate and up) as one parallel region
+    /// (`BLAS.products(sharing:)`); with one thread, the same bits as one by one.
+    static func apply(_ linears: [Linear], to x: Matrix) -> [Matrix] {
+        let rows = x.rows
+        guard let k = linears.first?.inFeatures, linears.allSatisfy({ $0.inFeatures == k }) else { return linears.map { $0.apply(x) } }
+        /// Creates the output of linears[i] and, inside its initialiser (so that every buffer stays in place),
+        /// those after it; the last one runs the products.
+        func outputs(from i: Int, _ products: [BLAS.WeightProduct], input: UnsafePointer<Float>) -> [[Float]] {
+            guard i < linears.count else {
+                BLAS.products(sharing: input, m: rows, k: k, lda: k, products)
+                return []
+            }
+            let l = linears[i]
+            var rest: [[Float]] = []
+            let data = [Float](unsafeUninitializedCapacity: rows * l.outFeatures) { buffer, count in
+                l.start(buffer, rows: rows)
+                l.weight.withUnsafeBufferPointer { w in
+                    let product = BLAS.WeightProduct(b: w.baseAddress!, n: l.outFeatures, c: buffer.baseAddress!, beta: l.bias == nil ? 0 : 1)
+                    rest = outputs(from: i + 1, products + [product], input: input)
+                }
+                count = rows * l.outFeatures
+            }
+            return [data] + rest
+        }
+        let data = x.data.withUnsafeBufferPointer { a in outputs(from: 0, [], input: a.baseAddress!) }
+        return zip(linears, data).map { Matrix(rows: rows, cols: $0.outFeatures, data: $1) }
+    }
+
     func apply(_ x: Matrix) -> Matrix {
         let rows = x.rows, n = outFeatures
-        // Start from the bias in every row and accumulate the product onto it (beta 1): no separate pass to
-        // add the bias.
         let start = [Float](unsafeUninitializedCapacity: rows * n) { buffer, count in
-            if let bias {
-                bias.withUnsafeBufferPointer { b in
-                    for r in 0..<rows { (buffer.baseAddress! + r * n).initialize(from: b.baseAddress!, count: n) }
-                }
-            } else if rows == 1 {
-                buffer.initialize(repeating: 0)
-            }
-            // Without a bias a product of several rows overwrites every element (beta 0, which BLAS defines as
-            // not reading C): no zeroing pass.
+            self.start(buffer, rows: rows)
             count = rows * n
         }
         var y = Matrix(rows: rows, cols: n, data: start)
