@@ -31,10 +31,14 @@ import sys
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from transformers import AutoModel, AutoModelForCausalLM  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference import rope_inverse_frequencies  # noqa: E402  (tools/reference.py: the published definitions)
 
 hf_logging.disable_progress_bar()
 torch.manual_seed(0)
@@ -74,9 +78,6 @@ def rotary_errors(model):
     rotary = getattr(getattr(model, "model", None), "rotary_emb", None)
     if rotary is None:
         return None
-    import numpy as np
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from reference import rope_inverse_frequencies  # noqa: E402
     template = sys.modules[type(model).__module__]
     # The family's own modeling module (transformers.models.llama.modeling_llama, …) and its rotary class.
     family = next(c.__module__ for c in type(model).__mro__ if c.__module__.startswith("transformers.models."))
