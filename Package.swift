@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "CPosix"),
         // BLAS, loaded with dlopen on first use rather than linked: OpenBLAS's constructor would run at
         // every start, and hangs under a small address-space limit. Needs libopenblas0 at run time.
-        .target(name: "CBLAS", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "CBLAS", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("dl")]),
 
         // Format-agnostic core: dtypes, tensor descriptors, the store protocol, casts, JSON.
         .target(name: "RecastCore", dependencies: ["CPosix", "CCrypto"], swiftSettings: strict),

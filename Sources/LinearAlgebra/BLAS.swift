@@ -17,7 +17,7 @@ public struct LinearAlgebraError: Error, CustomStringConvertible, Sendable, Equa
     public var description: String { file.isEmpty ? reason : "\(file): \(reason)" }
 }
 
-/// The only place that calls the C BLAS. Row-major single-precision products.
+/// The only place that calls the C BLAS and Recast's own C kernels (`kernels`). Row-major single-precision products.
 ///
 /// OpenBLAS is loaded on first use (`load`), not linked: its start-up maps buffers and starts threads,
 /// which commands without arithmetic (inspect, convert, swap) never need, and which hangs rather than
@@ -47,6 +47,13 @@ public enum BLAS {
     /// Whether `load` has succeeded in this process.
     public static var isLoaded: Bool { recast_blas_loaded() != 0 }
 
+    /// The kernels products run on where they can: "avx512f" (Recast's own, on a CPU with AVX-512, for a
+    /// matrix product of at least 6 rows with A not transposed, and a matrix–vector product over rows), or
+    /// "blas" (every product through the BLAS library: no AVX-512, or `RECAST_KERNELS=blas`). The BLAS library
+    /// may not use a CPU's widest vectors (OpenBLAS follows OPENBLAS_CORETYPE: with Haswell's kernels on an
+    /// AVX-512 machine its sgemm runs at half the core's peak).
+    public static var kernels: String { String(cString: recast_kernels()) }
+
     /// The threads OpenBLAS will start: OPENBLAS_NUM_THREADS, GOTO_NUM_THREADS, OMP_NUM_THREADS, or one per core.
     public static func expectedThreads() -> Int {
         for name in ["OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"] {
@@ -58,10 +65,10 @@ public enum BLAS {
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, with B stored `[n×k]` when `transposeB`
     /// (PyTorch `Linear` weights) or `[k×n]` otherwise, and A stored `[k×m]` when `transposeA`.
     /// Leading dimensions allow strided views. A large product is split over `threads` by columns of C (by
-    /// rows when C is narrow), each part one single-threaded BLAS call. The split depends only on the shape and
-    /// the thread count, so a run repeats bit for bit; with another thread count the parts differ, and OpenBLAS
-    /// may sum a part's edge columns in another order (SmolLM2's logits move by about 1e-6 between one and two
-    /// threads).
+    /// rows when C is narrow), each part one single-threaded call of Recast's kernel or BLAS (`kernels`). The
+    /// split depends only on the shape and the thread count, so a run repeats bit for bit; with another thread
+    /// count the parts differ, and a part's edge rows or columns may be summed in another order (SmolLM2's
+    /// logits move by about 1e-6 between one and two threads).
     public static func gemm(m: Int, n: Int, k: Int,
                             a: UnsafePointer<Float>, lda: Int,
                             b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
@@ -70,7 +77,7 @@ public enum BLAS {
         guard m > 0, n > 0 else { return }
         precondition(recast_blas_loaded() != 0, "BLAS used before BLAS.load")
         func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
-            recast_blas_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
+            recast_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
                               b, Int32(ldb), beta, c, Int32(ldc))
         }
         let parts = split(work: m * n * k, minimum: 1 << 21)
@@ -108,7 +115,7 @@ public enum BLAS {
     /// Several products of one input A `[m, k]` (q, k and v of a layer; an MLP's gate and up) in one parallel
     /// region: their columns, side by side, are split over the threads as one product's would be, without
     /// copying the weights together: fewer and evener parts than product by product (k and v alone are too
-    /// small to split). Each element is one BLAS call's full sum over k; as with `gemm`, the parts (and so the
+    /// small to split). Each element is one kernel call's full sum over k; as with `gemm`, the parts (and so the
     /// last bits) follow the thread count.
     public static func products(sharing a: UnsafePointer<Float>, m: Int, k: Int, lda: Int, _ products: [WeightProduct]) {
         guard m > 0, k > 0, !products.isEmpty else { return }
@@ -122,9 +129,9 @@ public enum BLAS {
                 first += p.n
                 guard lo < hi else { continue }
                 if m == 1 {
-                    recast_blas_sgemv(0, Int32(hi - lo), Int32(k), 1, p.b + lo * k, Int32(k), a, p.beta, p.c + lo)
+                    recast_sgemv(0, Int32(hi - lo), Int32(k), 1, p.b + lo * k, Int32(k), a, p.beta, p.c + lo)
                 } else {
-                    recast_blas_sgemm(0, 1, Int32(m), Int32(hi - lo), Int32(k), 1, a, Int32(lda), p.b + lo * k, Int32(k),
+                    recast_sgemm(0, 1, Int32(m), Int32(hi - lo), Int32(k), 1, a, Int32(lda), p.b + lo * k, Int32(k),
                                       p.beta, p.c + lo, Int32(p.n))
                 }
             }
@@ -135,13 +142,14 @@ public enum BLAS {
     }
 
     /// y = alpha · op(A) x + beta · y with A stored `[m×n]` row-major (or its transpose when `transpose`).
-    /// A large product is split over `threads` by elements of y, each part one single-threaded BLAS call.
+    /// A large product is split over `threads` by elements of y, each part one single-threaded call of
+    /// Recast's kernel (A not transposed, `kernels`) or BLAS.
     public static func gemv(rows m: Int, cols n: Int, a: UnsafePointer<Float>, lda: Int, transpose: Bool,
                             x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0) {
         guard m > 0, n > 0 else { return }
         precondition(recast_blas_loaded() != 0, "BLAS used before BLAS.load")
         func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-            recast_blas_sgemv(transpose ? 1 : 0, Int32(m), Int32(n), alpha, a, Int32(lda), x, beta, y)
+            recast_sgemv(transpose ? 1 : 0, Int32(m), Int32(n), alpha, a, Int32(lda), x, beta, y)
         }
         let outputs = transpose ? n : m
         let parts = outputs >= 2 * columnQuantum ? split(work: m * n, minimum: 1 << 17) : 1

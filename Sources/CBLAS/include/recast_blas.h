@@ -27,6 +27,20 @@ void recast_blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
 void recast_blas_sgemv(int trans, int m, int n, float alpha, const float *a, int lda, const float *x, float beta,
                        float *y);
 
+/// As `recast_blas_sgemm`, through Recast's own AVX-512 kernel where the CPU has AVX-512 (and RECAST_KERNELS is
+/// not `blas`), for A not transposed, at least 6 rows and beta 0 or 1 (another beta scales C first); through
+/// BLAS otherwise. Requires a successful load.
+void recast_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                  const float *b, int ldb, float beta, float *c, int ldc);
+
+/// As `recast_blas_sgemv`, through Recast's own AVX-512 kernel for A not transposed where the CPU has AVX-512
+/// (and RECAST_KERNELS is not `blas`); through BLAS otherwise. Requires a successful load.
+void recast_sgemv(int trans, int m, int n, float alpha, const float *a, int lda, const float *x, float beta,
+                  float *y);
+
+/// Which kernels `recast_sgemm` and `recast_sgemv` use where they can: "avx512f" or "blas".
+const char *recast_kernels(void);
+
 /// The threads OpenBLAS started with (openblas_get_num_threads at load), or 1 when the library cannot say or
 /// cannot be set to one thread. Once loaded, OpenBLAS runs each call on its calling thread and Recast splits
 /// large products over this many threads itself. Requires a successful load.
