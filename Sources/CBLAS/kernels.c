@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Recast's own single-precision kernels for CPUs with AVX-512: a matrix–vector product over rows (decoding
-   one token streams every weight once) and a matrix product in the GotoBLAS layout (prefill). Anything they do
+/* Recast's own single-precision kernels for CPUs with AVX-512: matrix–vector products over rows (decoding
+   one token streams every weight once) and over columns (attention's weighted sum of values), and a matrix product in the GotoBLAS layout (prefill). Anything they do
    not cover goes to the BLAS library. They exist because the BLAS a machine has may not use its widest
    vectors: OpenBLAS honours OPENBLAS_CORETYPE, and with the Haswell kernels preset on an AVX-512 machine its
    sgemm runs at half the core's peak and its sgemv streams weights more slowly than the memory allows. */
@@ -87,6 +87,35 @@ TARGET static void gemv_rows(int m, int n, float alpha, const float *a, int lda,
         if (tail) s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, r0 + k), _mm512_maskz_loadu_ps(mask, x + k), s0);
         const float dot = _mm512_reduce_add_ps(s0);
         y[i] = beta == 0 ? alpha * dot : alpha * dot + beta * y[i];
+    }
+}
+
+/* ---- y = alpha·Aᵀ x + beta·y, A [m, n] row-major: y stays in registers, 128 columns at a time, while the
+   rows of A stream past, each scaled by its element of x (attention's weighted sum of the values) ---- */
+
+TARGET static void gemv_columns(int m, int n, float alpha, const float *a, int lda, const float *x, float beta,
+                                float *y) {
+    for (int j0 = 0; j0 < n; j0 += 128) {
+        const int width = n - j0 < 128 ? n - j0 : 128, vectors = (width + 15) / 16;
+        __mmask16 masks[8];
+        for (int v = 0; v < 8; v++) {
+            const int left = width - v * 16;
+            masks[v] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+        }
+        __m512 acc[8];
+        for (int v = 0; v < 8; v++) acc[v] = _mm512_setzero_ps();
+        for (int i = 0; i < m; i++) {
+            const __m512 xi = _mm512_set1_ps(x[i]);
+            const float *row = a + (size_t)i * lda + j0;
+            for (int v = 0; v < vectors; v++)
+                acc[v] = _mm512_fmadd_ps(xi, _mm512_maskz_loadu_ps(masks[v], row + v * 16), acc[v]);
+        }
+        const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+        for (int v = 0; v < vectors; v++) {
+            __m512 out = _mm512_mul_ps(acc[v], va);
+            if (beta != 0) out = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(masks[v], y + j0 + v * 16), out);
+            _mm512_mask_storeu_ps(y + j0 + v * 16, masks[v], out);
+        }
     }
 }
 
@@ -229,8 +258,9 @@ void recast_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, co
 void recast_sgemv(int trans, int m, int n, float alpha, const float *a, int lda, const float *x, float beta, float *y) {
     pthread_once(&choose_once, choose);
 #ifdef RECAST_HAVE_AVX512
-    if (use_own && !trans && n > 0) {
-        gemv_rows(m, n, alpha, a, lda, x, beta, y);
+    if (use_own && n > 0) {
+        if (trans) gemv_columns(m, n, alpha, a, lda, x, beta, y);
+        else gemv_rows(m, n, alpha, a, lda, x, beta, y);
         return;
     }
 #endif

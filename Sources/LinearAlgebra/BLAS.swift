@@ -48,7 +48,7 @@ public enum BLAS {
     public static var isLoaded: Bool { recast_blas_loaded() != 0 }
 
     /// The kernels products run on where they can: "avx512f" (Recast's own, on a CPU with AVX-512, for a
-    /// matrix product of at least 6 rows with A not transposed, and a matrix–vector product over rows), or
+    /// matrix product of at least 6 rows with A not transposed, and matrix–vector products), or
     /// "blas" (every product through the BLAS library: no AVX-512, or `RECAST_KERNELS=blas`). The BLAS library
     /// may not use a CPU's widest vectors (OpenBLAS follows OPENBLAS_CORETYPE: with Haswell's kernels on an
     /// AVX-512 machine its sgemm runs at half the core's peak).
@@ -143,7 +143,7 @@ public enum BLAS {
 
     /// y = alpha · op(A) x + beta · y with A stored `[m×n]` row-major (or its transpose when `transpose`).
     /// A large product is split over `threads` by elements of y, each part one single-threaded call of
-    /// Recast's kernel (A not transposed, `kernels`) or BLAS.
+    /// Recast's kernel or BLAS (`kernels`).
     public static func gemv(rows m: Int, cols n: Int, a: UnsafePointer<Float>, lda: Int, transpose: Bool,
                             x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, alpha: Float = 1, beta: Float = 0) {
         guard m > 0, n > 0 else { return }

@@ -3,7 +3,7 @@ import Testing
 import LinearAlgebra
 
 /// Recast's own AVX-512 kernels behind `BLAS.gemm` and `BLAS.gemv` (packed 12 × 32 tiles; four-row dot
-/// products), against sums in Double: every edge of the blocking (rows past a whole tile, columns past a whole
+/// products; rows scaled into 128 columns held in registers), against sums in Double: every edge of the blocking (rows past a whole tile, columns past a whole
 /// panel or the packed block, k past a block), both layouts of B, alpha, beta 0 (NaN in C is overwritten, never
 /// read), 1 and other, and leading dimensions wider than the data, whose padding must stay as it was. On a CPU
 /// with AVX-512 these must be Recast's kernels, not BLAS (unless RECAST_KERNELS=blas asks for BLAS).
@@ -88,28 +88,33 @@ import LinearAlgebra
         return worst
     }
 
-    @Test func matrixVectorProductsEqualSumsInDouble() {
+    /// y = alpha·op(A) x + beta·y, A [m, n] (op(A) = Aᵀ when `transpose`: y has n elements, 128 at a time).
+    @Test(arguments: [false, true])
+    func matrixVectorProductsEqualSumsInDouble(transpose: Bool) {
         var worst = 0.0
         for m in [1, 3, 4, 5, 9, 64, 577] {
-            for n in [1, 15, 16, 17, 31, 32, 33, 576, 1537] {
+            for n in [1, 15, 16, 17, 31, 32, 33, 129, 576, 1537] {
                 for (alpha, beta) in [(Float(1), Float(0)), (1, 1), (2, 0.5)] {
                     let lda = n + 4
-                    let a = Self.values(m * lda, seed: m * 13 + n), x = Self.values(n, seed: n)
-                    let start = beta == 0 ? [Float](repeating: .nan, count: m) : Self.values(m, seed: m)
+                    let inputs = transpose ? m : n, outputs = transpose ? n : m
+                    let a = Self.values(m * lda, seed: m * 13 + n), x = Self.values(inputs, seed: n)
+                    // One element past y's end must stay as it was.
+                    let start = (beta == 0 ? [Float](repeating: .nan, count: outputs) : Self.values(outputs, seed: m)) + [42]
                     var y = start
                     a.withUnsafeBufferPointer { pa in
                         x.withUnsafeBufferPointer { px in
                             y.withUnsafeMutableBufferPointer { py in
-                                BLAS.gemv(rows: m, cols: n, a: pa.baseAddress!, lda: lda, transpose: false, x: px.baseAddress!,
+                                BLAS.gemv(rows: m, cols: n, a: pa.baseAddress!, lda: lda, transpose: transpose, x: px.baseAddress!,
                                           y: py.baseAddress!, alpha: alpha, beta: beta)
                             }
                         }
                     }
-                    for i in 0..<m {
+                    if y[outputs] != 42 { worst = .infinity }
+                    for i in 0..<outputs {
                         var sum = beta == 0 ? 0 : Double(beta) * Double(start[i])
                         var size = abs(sum)
-                        for p in 0..<n {
-                            let term = Double(alpha) * Double(a[i * lda + p]) * Double(x[p])
+                        for p in 0..<inputs {
+                            let term = Double(alpha) * Double(transpose ? a[p * lda + i] : a[i * lda + p]) * Double(x[p])
                             sum += term
                             size += abs(term)
                         }

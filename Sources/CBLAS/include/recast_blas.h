@@ -33,8 +33,8 @@ void recast_blas_sgemv(int trans, int m, int n, float alpha, const float *a, int
 void recast_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                   const float *b, int ldb, float beta, float *c, int ldc);
 
-/// As `recast_blas_sgemv`, through Recast's own AVX-512 kernel for A not transposed where the CPU has AVX-512
-/// (and RECAST_KERNELS is not `blas`); through BLAS otherwise. Requires a successful load.
+/// As `recast_blas_sgemv`, through Recast's own AVX-512 kernels where the CPU has AVX-512 (and RECAST_KERNELS
+/// is not `blas`); through BLAS otherwise. Requires a successful load.
 void recast_sgemv(int trans, int m, int n, float alpha, const float *a, int lda, const float *x, float beta,
                   float *y);
 
