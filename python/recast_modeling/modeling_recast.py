@@ -329,7 +329,7 @@ def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq
         onehot = slot.to(v.dtype)  # [B, L, sinks]: key l is row b's sink s
         fk = fk * (~slot.any(-1))[:, None, :, None].to(fk.dtype)
         Ks = torch.einsum("bls,bhld->bhsd", onehot, k)[:, :, None]  # [B, H, 1, sinks, d]
-        Vs = torch.einsum("bls,bhld->bhsd", onehot, v)[:, :, None]
+        Vs = torch.einsum("bls,bhld->bhsd", onehot, torch.cat([v, v.new_ones(B, H, L, 1)], dim=-1))[:, :, None]
         at = torch.einsum("bls,l->bs", onehot, torch.arange(L, device=v.device, dtype=v.dtype))  # the sinks' positions
         query = torch.arange(count * W, device=v.device, dtype=v.dtype).reshape(count, W)
         # A sink is a separate term once it has left the query's window (inside it, the window has it).
@@ -345,8 +345,11 @@ def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq
     else:
         near_own = lower
         near_previous = ~lower & (torch.arange(count, device=v.device) > 0)[:, None, None]  # block 0 has none
-    Q, K, V, FQ, FK = (blocks(x) for x in (q * scale, k, v, fq, fk))
-    Kp, Vp, FKp = (blocks(x, 1) for x in (k, v, fk))  # block c − 1's keys beside block c's queries
+    # The values carry a column of ones, so that each product with them sums the weights too: the numerator
+    # and the denominator come out of the same products.
+    v1 = torch.cat([v, v.new_ones(B, H, L, 1)], dim=-1)
+    Q, K, V, FQ, FK = (blocks(x) for x in (q * scale, k, v1, fq, fk))
+    Kp, Vp, FKp = (blocks(x, 1) for x in (k, v1, fk))  # block c − 1's keys beside block c's queries
     own = (Q @ K.transpose(-1, -2)).masked_fill(~near_own, float("-inf"))
     previous = (Q @ Kp.transpose(-1, -2)).masked_fill(~near_previous, float("-inf"))
     c = torch.maximum(own.amax(-1, keepdim=True), previous.amax(-1, keepdim=True))
@@ -358,16 +361,16 @@ def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq
     g = gamma[None, :, None, None, None].to(v.dtype)
     own = torch.exp(own - c) * g
     previous = torch.exp(previous - c) * g + (FQ @ FKp.transpose(-1, -2)).masked_fill(~lower, 0.0)
-    # S_c, z_c: the linear sums over the blocks before c − 1 (an inclusive running sum moved two blocks on).
-    S = nn.functional.pad((FK.transpose(-1, -2) @ V).cumsum(2), (0, 0, 0, 0, 2, -2))
-    z = nn.functional.pad(FK.sum(3).cumsum(2), (0, 0, 2, -2))
-    numerator = own @ V + previous @ Vp + FQ @ S
-    denominator = own.sum(-1) + previous.sum(-1) + (FQ @ z[..., None])[..., 0] + eps
+    # [S_c | z_c]: the linear sums over the blocks before c − 1, as one product with the block-lower matrix
+    # (block c takes blocks 0 … c − 2): a running sum's backward would reverse and copy the sums.
+    earlier = torch.ones(count, count, dtype=v.dtype, device=v.device).tril(-2)
+    sums = FK.transpose(-1, -2) @ V  # [B, H, count, F, d + 1]
+    S = (earlier @ sums.flatten(3)).view(sums.shape)
+    both = own @ V + previous @ Vp + FQ @ S  # [..., :d] the numerator, [..., d] the denominator
     if sink_terms is not None:
-        parked = torch.exp(parked - c) * g
-        numerator = numerator + parked @ Vs
-        denominator = denominator + parked.sum(-1)
-    return (numerator / denominator[..., None]).reshape(B, H, count * W, d)[:, :, :L]
+        both = both + (torch.exp(parked - c) * g) @ Vs
+    out = both[..., :d] / (both[..., d:] + eps)
+    return out.reshape(B, H, count * W, d)[:, :, :L]
 
 
 def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torch.Tensor, fk: torch.Tensor,
