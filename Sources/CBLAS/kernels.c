@@ -175,8 +175,10 @@ static void make_key(void) { pthread_key_create(&scratch_key, release_scratch); 
 static float *thread_scratch(void) {
     if (!scratch) {
         pthread_once(&scratch_once, make_key);
-        scratch = aligned_alloc(64, sizeof(float) * ((size_t)KC * NC + (size_t)MR * KC + (size_t)MR * NR));
-        if (scratch) pthread_setspecific(scratch_key, scratch);
+        void *p = NULL;
+        if (posix_memalign(&p, 64, sizeof(float) * ((size_t)KC * NC + (size_t)MR * KC + (size_t)MR * NR)) != 0) return NULL;
+        scratch = p;
+        pthread_setspecific(scratch_key, scratch);
     }
     return scratch;
 }
