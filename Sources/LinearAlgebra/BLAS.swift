@@ -78,7 +78,7 @@ public enum BLAS {
         precondition(recast_blas_loaded() != 0, "BLAS used before BLAS.load")
         func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
             recast_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
-                              b, Int32(ldb), beta, c, Int32(ldc))
+                         b, Int32(ldb), beta, c, Int32(ldc))
         }
         let parts = split(work: m * n * k, minimum: 1 << 21)
         guard parts > 1 else { return call(m, n, a, b, c) }
@@ -132,7 +132,7 @@ public enum BLAS {
                     recast_sgemv(0, Int32(hi - lo), Int32(k), 1, p.b + lo * k, Int32(k), a, p.beta, p.c + lo)
                 } else {
                     recast_sgemm(0, 1, Int32(m), Int32(hi - lo), Int32(k), 1, a, Int32(lda), p.b + lo * k, Int32(k),
-                                      p.beta, p.c + lo, Int32(p.n))
+                                 p.beta, p.c + lo, Int32(p.n))
                 }
             }
         }
