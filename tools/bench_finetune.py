@@ -3,7 +3,7 @@
 
     RECAST_MODEL_CACHE=/work/main/.cache/models python3 tools/bench_finetune.py [--recast .build/release/recast]
         [--work .cache/bench-finetune] [--tokens 512[,2048]] [--long 4096] [--repeat 3] [--threads 2]
-        [--map hedgehog] [--window 64] [--json FILE]
+        [--map hedgehog] [--window 64] [--alternate PAIRS] [--json FILE]
 
 Never run in CI. The original is tools/models.py smollm2-gguf converted by `recast convert X.gguf FOLDER`
 (f32 weights, cached under --work); the swap is `recast swap FOLDER … --feature-map MAP --layers all
@@ -16,11 +16,15 @@ Never run in CI. The original is tools/models.py smollm2-gguf converted by `reca
               window ring does not (measured at --long / 8 and --long);
   peak        that process's peak resident memory (ru_maxrss) when the cache holds --long tokens, weights
               included; and the train step's process peak.
+With --alternate PAIRS, instead: both models loaded in one process, PAIRS training steps of each in turn at each
+--tokens length (after one untimed step of each); the ratio of the medians and of the best steps. Separate
+processes meet the machine at different moments, and its speed drifts by tens of percent within minutes.
 """
 import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -80,6 +84,29 @@ def measure(kind: str, folder: str, tokens: int, long: int, repeat: int, threads
     return out
 
 
+def alternate(original: str, swapped: str, tokens: int, pairs: int, threads: int) -> dict:
+    """Both models in this process, one training step of each in turn (after one untimed step of each), so that
+    the machine's drift, which moves separate processes by tens of percent, falls on both alike."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(threads)
+    models = [AutoModelForCausalLM.from_pretrained(f, trust_remote_code=True, dtype=torch.float32).train()
+              for f in (original, swapped)]
+    ids = torch.randint(0, models[0].config.vocab_size, (1, tokens), generator=torch.Generator().manual_seed(0))
+    times = ([], [])
+    for round in range(pairs + 1):
+        for model, record in zip(models, times):
+            model.zero_grad(set_to_none=True)
+            start = time.perf_counter()
+            model(input_ids=ids, labels=ids).loss.backward()
+            if round:
+                record.append(time.perf_counter() - start)
+    medians = [statistics.median(t) for t in times]
+    return {"tokens": tokens, "pairs": pairs, "original_s": times[0], "swapped_s": times[1],
+            "ratio_of_medians": medians[1] / medians[0], "ratio_of_best": min(times[1]) / min(times[0])}
+
+
 def child(args, kind: str, folder: str, tokens: int) -> dict:
     """`measure` in a fresh Python process."""
     r = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure", kind, folder, "--tokens", str(tokens),
@@ -107,6 +134,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--map", default="hedgehog")
     p.add_argument("--window", type=int, default=64)
+    p.add_argument("--alternate", type=int, metavar="PAIRS",
+                   help="instead: both models in one process, PAIRS training steps of each in turn at each --tokens")
     p.add_argument("--json")
     p.add_argument("--measure", nargs=2, metavar=("KIND", "FOLDER"), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -124,6 +153,19 @@ def main():
     sh([args.recast, "swap", original, swapped, "--feature-map", args.map, "--layers", "all", "--window", str(args.window),
         "--seed", "0", "--force"])
     lengths = [int(x) for x in args.tokens.split(",")]
+    if args.alternate:
+        print(f"SmolLM2-135M f32, PyTorch CPU, {args.threads} threads; original and {args.map} w{args.window} in one "
+              f"process, {args.alternate} training steps of each in turn; load average {os.getloadavg()[0]:.1f}", flush=True)
+        runs = [alternate(original, swapped, n, args.alternate, args.threads) for n in lengths]
+        for r in runs:
+            print(f"{r['tokens']} tokens: original median {statistics.median(r['original_s']):.3f} s (best "
+                  f"{min(r['original_s']):.3f}), swapped median {statistics.median(r['swapped_s']):.3f} s (best "
+                  f"{min(r['swapped_s']):.3f}); swapped/original {r['ratio_of_medians']:.3f} by medians, "
+                  f"{r['ratio_of_best']:.3f} by best steps", flush=True)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(runs, f, indent=2)
+        return
     print(f"SmolLM2-135M f32, PyTorch CPU, {args.threads} threads; train step: {args.tokens} tokens, batch 1, best of "
           f"{args.repeat}; state after {args.long // 8} and {args.long} tokens (fed {CHUNK} at a time); load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
