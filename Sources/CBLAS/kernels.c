@@ -6,10 +6,11 @@
 #include <sys/mman.h>
 
 /* Recast's own single-precision kernels for CPUs with AVX-512: matrix–vector products over rows (decoding
-   one token streams every weight once) and over columns (attention's weighted sum of values), and a matrix product in the GotoBLAS layout (prefill). Anything they do
-   not cover goes to the BLAS library. They exist because the BLAS a machine has may not use its widest
-   vectors: OpenBLAS honours OPENBLAS_CORETYPE, and with the Haswell kernels preset on an AVX-512 machine its
-   sgemm runs at half the core's peak and its sgemv streams weights more slowly than the memory allows. */
+   one token streams every weight once) and over columns (attention's weighted sum of values), and a matrix
+   product in the GotoBLAS layout (prefill). Anything they do not cover goes to the BLAS library. They exist
+   because the BLAS a machine has may not use its widest vectors: OpenBLAS honours OPENBLAS_CORETYPE, and with
+   the Haswell kernels preset on an AVX-512 machine its sgemm runs at half the core's peak and its sgemv streams
+   weights more slowly than the memory allows. */
 
 static pthread_once_t choose_once = PTHREAD_ONCE_INIT;
 static int use_own;
