@@ -330,6 +330,9 @@ def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq
             x = nn.functional.pad(x, (0, 0, shift * W, pad - shift * W))  # a negative pad crops the end
         return x.reshape(x.shape[0], x.shape[1], count, W, x.shape[-1])
 
+    # The values carry a column of ones, so that each product with them sums the weights too: the numerator
+    # and the denominator come out of the same products.
+    v1 = torch.cat([v, v.new_ones(B, H, L, 1)], dim=-1)
     sink_terms = None
     if sinks:
         real = key_mask.to(torch.bool) if key_mask is not None else torch.ones(B, L, dtype=torch.bool, device=v.device)
@@ -337,7 +340,7 @@ def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq
         onehot = slot.to(v.dtype)  # [B, L, sinks]: key l is row b's sink s
         fk = fk * (~slot.any(-1))[:, None, :, None].to(fk.dtype)
         Ks = torch.einsum("bls,bhld->bhsd", onehot, k)[:, :, None]  # [B, H, 1, sinks, d]
-        Vs = torch.einsum("bls,bhld->bhsd", onehot, torch.cat([v, v.new_ones(B, H, L, 1)], dim=-1))[:, :, None]
+        Vs = torch.einsum("bls,bhld->bhsd", onehot, v1)[:, :, None]
         at = torch.einsum("bls,l->bs", onehot, torch.arange(L, device=v.device, dtype=v.dtype))  # the sinks' positions
         query = torch.arange(count * W, device=v.device, dtype=v.dtype).reshape(count, W)
         # A sink is a separate term once it has left the query's window (inside it, the window has it).
@@ -353,9 +356,6 @@ def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq
     else:
         near_own = lower
         near_previous = ~lower & (torch.arange(count, device=v.device) > 0)[:, None, None]  # block 0 has none
-    # The values carry a column of ones, so that each product with them sums the weights too: the numerator
-    # and the denominator come out of the same products.
-    v1 = torch.cat([v, v.new_ones(B, H, L, 1)], dim=-1)
     Q, K, V, FQ, FK = (blocks(x) for x in (q * scale, k, v1, fq, fk))
     Kp, Vp, FKp = (blocks(x, 1) for x in (k, v1, fk))  # block c − 1's keys beside block c's queries
     own = (Q @ K.transpose(-1, -2)).masked_fill(~near_own, float("-inf"))
