@@ -64,12 +64,7 @@ def measure(kind: str, folder: str, tokens: int, long: int, repeat: int, threads
     if kind == "train":
         model.train()
         ids = torch.randint(0, vocab, (1, tokens), generator=torch.Generator().manual_seed(0))
-        times = []
-        for _ in range(repeat + 1):  # the first step (allocations, kernel choice) is not timed
-            model.zero_grad(set_to_none=True)
-            start = time.perf_counter()
-            model(input_ids=ids, labels=ids).loss.backward()
-            times.append(time.perf_counter() - start)
+        times = [train_step(model, ids) for _ in range(repeat + 1)]  # the first (allocations, kernel choice) untimed
         return {"train_step_s": min(times[1:]), "train_peak_mib": peak_mib()}
     model.eval()
     ids = torch.randint(0, vocab, (1, long), generator=torch.Generator().manual_seed(1))
@@ -82,6 +77,14 @@ def measure(kind: str, folder: str, tokens: int, long: int, repeat: int, threads
                 out[f"state_bytes_{seen}"] = cache_bytes(cache)
     out["state_peak_mib"] = peak_mib()
     return out
+
+
+def train_step(model, ids) -> float:
+    """Seconds of one forward and backward of the next-token loss on `ids`, gradients cleared first."""
+    model.zero_grad(set_to_none=True)
+    start = time.perf_counter()
+    model(input_ids=ids, labels=ids).loss.backward()
+    return time.perf_counter() - start
 
 
 def alternate(original: str, swapped: str, tokens: int, pairs: int, threads: int) -> dict:
@@ -97,11 +100,9 @@ def alternate(original: str, swapped: str, tokens: int, pairs: int, threads: int
     times = ([], [])
     for round in range(pairs + 1):
         for model, record in zip(models, times):
-            model.zero_grad(set_to_none=True)
-            start = time.perf_counter()
-            model(input_ids=ids, labels=ids).loss.backward()
+            seconds = train_step(model, ids)
             if round:
-                record.append(time.perf_counter() - start)
+                record.append(seconds)
     medians = [statistics.median(t) for t in times]
     return {"tokens": tokens, "pairs": pairs, "original_s": times[0], "swapped_s": times[1],
             "ratio_of_medians": medians[1] / medians[0], "ratio_of_best": min(times[1]) / min(times[0])}
