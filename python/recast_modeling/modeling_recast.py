@@ -170,7 +170,9 @@ class HedgehogFeatureMap(AffineFeatures):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u = self.affine(x)
-        return torch.cat([torch.softmax(u, dim=-1), torch.softmax(-u, dim=-1)], dim=-1)
+        # One softmax over [u, −u] stacked on a new axis, flattened to [softmax(u), softmax(−u)]: the same values
+        # as two softmaxes and a concatenation, in fewer operations (forward and backward).
+        return torch.softmax(torch.stack([u, -u], dim=-2), dim=-1).flatten(-2)
 
 
 class PerformerFeatureMap(nn.Module):
