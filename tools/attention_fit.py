@@ -19,11 +19,13 @@ tokens, the last tenth held out. For each LAYER, as LoLCATs' attention transfer 
   linear sums and enter as softmax terms, as the hybrid's sinks do: weight γ_h exp(q_n·k_j/√d − c_n) for j < N,
   c_n the largest of those logits, γ_h = sigmoid(g_h) learned (0.1 at first);
 - training: AdamW (0.9, 0.999, no weight decay), gradient norm clipped to 1, the rate divided by 10 when the
-  validation error stalls, as `recast calibrate`; on --loss mse the mean squared error of the outputs (calibrate's
+  validation error stalls (here: measured 8 times per run, 2 measurements without a new best), like `recast
+  calibrate`; on --loss mse the mean squared error of the outputs (calibrate's
   loss), kl the cross-entropy of the linear attention's weights against softmax's (Hedgehog's own objective),
   kl+mse the first half of the steps on kl, the rest on mse.
 Prints per layer the validation error (the mean squared error of the outputs, whatever the loss) at the start
-and at its best and their ratio (issue 13's figure for a layer), and per head: its share of the error left,
+and at its best and their ratio (issue 13's figure for a layer), and per head, after the last step: its share of
+the error left,
 the share of its softmax attention on the last 8 positions (the query's own included) and on position 0.
 Never run in CI: a layer takes one to four minutes.
 """
