@@ -3,7 +3,7 @@
 
     RECAST_MODEL_CACHE=/work/main/.cache/models python3 tools/bench_finetune.py [--recast .build/release/recast]
         [--work .cache/bench-finetune] [--tokens 512[,2048]] [--long 4096] [--repeat 3] [--threads 2]
-        [--map hedgehog] [--window 64] [--alternate PAIRS] [--json FILE]
+        [--map hedgehog] [--window 64] [--alternate PAIRS [--control]] [--json FILE]
 
 Never run in CI. The original is tools/models.py smollm2-gguf converted by `recast convert X.gguf FOLDER`
 (f32 weights, cached under --work); the swap is `recast swap FOLDER … --feature-map MAP --layers all
@@ -19,6 +19,10 @@ Never run in CI. The original is tools/models.py smollm2-gguf converted by `reca
 With --alternate PAIRS, instead: both models loaded in one process, PAIRS training steps of each in turn at each
 --tokens length (after one untimed step of each); the ratio of the medians and of the best steps. Separate
 processes meet the machine at different moments, and its speed drifts by tens of percent within minutes.
+--control adds a third model to the rotation: the swap with each swapped layer's attention replaced by PyTorch's
+SDPA (causal softmax) over the same q, k and v, its feature maps still computed and discarded. It is not a model
+anyone would train; it splits the swap's extra time into the hybrid's (swap − control) and the rest's (control −
+original).
 """
 import argparse
 import json
@@ -87,25 +91,42 @@ def train_step(model, ids) -> float:
     return time.perf_counter() - start
 
 
-def alternate(original: str, swapped: str, tokens: int, pairs: int, threads: int) -> dict:
-    """Both models in this process, one training step of each in turn (after one untimed step of each), so that
-    the machine's drift, which moves separate processes by tens of percent, falls on both alike."""
+def sdpa_attend(self, q, k, v, fq, fk, kwargs, cache, causal):
+    """--control's replacement for a swapped layer's `attend`: causal softmax over q, k, v (φ_q, φ_k ignored)."""
+    import torch
+
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=self.scaling)
+    return out.transpose(1, 2).reshape(v.shape[0], v.shape[2], -1)
+
+
+def alternate(original: str, swapped: str, tokens: int, pairs: int, threads: int, control: bool = False) -> dict:
+    """Both models in this process (and with `control` the swap with SDPA in place of its hybrid), one training
+    step of each in turn (after one untimed step of each), so that the machine's drift, which moves separate
+    processes by tens of percent, falls on all alike."""
     import torch
     from transformers import AutoModelForCausalLM
 
     torch.set_num_threads(threads)
+    folders = (original, swapped, swapped) if control else (original, swapped)
     models = [AutoModelForCausalLM.from_pretrained(f, trust_remote_code=True, dtype=torch.float32).train()
-              for f in (original, swapped)]
+              for f in folders]
+    if control:
+        for layer in models[2].model.layers:
+            layer.self_attn.attend = sdpa_attend.__get__(layer.self_attn)
     ids = torch.randint(0, models[0].config.vocab_size, (1, tokens), generator=torch.Generator().manual_seed(0))
-    times = ([], [])
+    times = tuple([] for _ in models)
     for round in range(pairs + 1):
         for model, record in zip(models, times):
             seconds = train_step(model, ids)
             if round:
                 record.append(seconds)
     medians = [statistics.median(t) for t in times]
-    return {"tokens": tokens, "pairs": pairs, "original_s": times[0], "swapped_s": times[1],
-            "ratio_of_medians": medians[1] / medians[0], "ratio_of_best": min(times[1]) / min(times[0])}
+    result = {"tokens": tokens, "pairs": pairs, "original_s": times[0], "swapped_s": times[1],
+              "ratio_of_medians": medians[1] / medians[0], "ratio_of_best": min(times[1]) / min(times[0])}
+    if control:
+        result["control_s"] = times[2]
+        result["control_ratio_of_medians"] = medians[2] / medians[0]
+    return result
 
 
 def child(args, kind: str, folder: str, tokens: int) -> dict:
@@ -137,6 +158,8 @@ def main():
     p.add_argument("--window", type=int, default=64)
     p.add_argument("--alternate", type=int, metavar="PAIRS",
                    help="instead: both models in one process, PAIRS training steps of each in turn at each --tokens")
+    p.add_argument("--control", action="store_true",
+                   help="with --alternate: also the swap with SDPA in place of its hybrid (see above)")
     p.add_argument("--json")
     p.add_argument("--measure", nargs=2, metavar=("KIND", "FOLDER"), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -157,12 +180,16 @@ def main():
     if args.alternate:
         print(f"SmolLM2-135M f32, PyTorch CPU, {args.threads} threads; original and {args.map} w{args.window} in one "
               f"process, {args.alternate} training steps of each in turn; load average {os.getloadavg()[0]:.1f}", flush=True)
-        runs = [alternate(original, swapped, n, args.alternate, args.threads) for n in lengths]
+        runs = [alternate(original, swapped, n, args.alternate, args.threads, args.control) for n in lengths]
         for r in runs:
             print(f"{r['tokens']} tokens: original median {statistics.median(r['original_s']):.3f} s (best "
                   f"{min(r['original_s']):.3f}), swapped median {statistics.median(r['swapped_s']):.3f} s (best "
                   f"{min(r['swapped_s']):.3f}); swapped/original {r['ratio_of_medians']:.3f} by medians, "
                   f"{r['ratio_of_best']:.3f} by best steps", flush=True)
+            if args.control:
+                print(f"{r['tokens']} tokens: control (the swap with SDPA in place of its hybrid) median "
+                      f"{statistics.median(r['control_s']):.3f} s (best {min(r['control_s']):.3f}); control/original "
+                      f"{r['control_ratio_of_medians']:.3f} by medians", flush=True)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(runs, f, indent=2)
