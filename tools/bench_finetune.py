@@ -166,6 +166,8 @@ def main():
     if args.measure:
         json.dump(measure(*args.measure, int(args.tokens), args.long, args.repeat, args.threads), sys.stdout)
         return
+    if args.control and not args.alternate:
+        raise SystemExit("--control is a third model of --alternate's rotation: give --alternate PAIRS too")
     if args.long % (8 * CHUNK):
         raise SystemExit(f"--long {args.long} is not a multiple of {8 * CHUNK}")
     os.makedirs(args.work, exist_ok=True)
