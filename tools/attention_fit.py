@@ -38,6 +38,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import pydoc_data.topics  # noqa: E402
 import torch  # noqa: E402
+import feature_map_reference  # noqa: E402  (tools/, this script's folder)
 from tokenizers import Tokenizer  # noqa: E402
 from transformers import AutoModelForCausalLM  # noqa: E402
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repeat_kv  # noqa: E402
@@ -97,10 +98,8 @@ class Student(torch.nn.Module):
             self.wk, self.bk = weight(), torch.nn.Parameter(torch.zeros(H, k))
 
     def phi(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        u = torch.einsum("nhti,hki->nhtk", x, w) + b[None, :, None]
-        if self.kind == "hedgehog":
-            return torch.cat([torch.softmax(u, -1), torch.softmax(-u, -1)], -1)
-        return torch.relu(u)
+        """x [N, H, T, d] through each head's map: feature_map_reference's φ, the published definitions."""
+        return feature_map_reference.phi(self.kind, x, {"weight": w, "bias": b[:, None, :]})
 
     def weights(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """The unnormalised causal weights φ_q(q_n)·φ_k(k_j), j ≤ n: [N, H, T, T]."""

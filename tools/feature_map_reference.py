@@ -18,18 +18,21 @@ import torch
 
 
 def phi(name, x, p):
+    """φ(x) for rows x [..., in] and one head's parameters (weight [k, in], bias [k], projection [m, d]); with
+    a stack of heads (weight [H, k, in], bias [H, 1, k], projection [H, m, d]), x [..., H, T, in] gives each
+    head's rows through that head's parameters (tools/attention_fit.py)."""
     if name == "t2r":
-        return torch.relu(x @ p["weight"].T + p["bias"])
+        return torch.relu(x @ p["weight"].mT + p["bias"])
     if name == "hedgehog":
-        u = x @ p["weight"].T + p["bias"]
+        u = x @ p["weight"].mT + p["bias"]
         return torch.cat([torch.softmax(u, dim=-1), torch.softmax(-u, dim=-1)], dim=-1)
     if name == "elu":
         return torch.nn.functional.elu(x) + 1
     if name == "performer":
         w = p["projection"]
-        m, d = w.shape
+        m, d = w.shape[-2:]
         xs = x * d ** -0.25
-        return m ** -0.5 * torch.exp(xs @ w.T - (xs * xs).sum(-1, keepdim=True) / 2)
+        return m ** -0.5 * torch.exp(xs @ w.mT - (xs * xs).sum(-1, keepdim=True) / 2)
     raise SystemExit(f"unknown feature map {name}")
 
 
