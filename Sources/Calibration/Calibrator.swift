@@ -163,6 +163,10 @@ public enum Calibrator {
         let writer = try CheckpointWriter(destination: destination, folder: true, force: options.force, source: converted,
                                           store: model.store, alsoReads: [data.file])
         let split = data.split(validation: options.validation, seed: options.seed)
+        // A batch of more than the training windows is all of them (not windows drawn twice in one step), and the
+        // record keeps the batch used.
+        var options = options
+        options.batch = min(options.batch, max(1, split.train.count))
         guard let steps = options.steps(trainWindows: split.train.count) else {
             throw CalibrationError(file: "--epochs", "\(options.epochs) epochs of \(split.train.count) training windows come to more than \(CalibrationOptions.maximumSteps) steps per layer")
         }
@@ -222,7 +226,8 @@ public enum Calibrator {
             dataSHA256: data.sha256, dataFormat: data.format.rawValue, tokens: data.tokens, windows: data.windows.count,
             maxLength: data.maxLength, validation: options.validation, steps: steps, batch: options.batch,
             learningRate: options.learningRate, seed: options.seed,
-            layers: reports.map { CalibrationRecord.Layer(layer: $0.layer, errorBefore: $0.result.errorBefore, errorAfter: $0.errorAfter) })
+            layers: reports.map { CalibrationRecord.Layer(layer: $0.layer, errorBefore: $0.result.errorBefore, errorAfter: $0.errorAfter) }
+        ).following(try previousRecord(block, file: model.configPath ?? converted))
         block.set("calibration", record.json)
         config.set("linear_attention", block)
 
@@ -250,6 +255,16 @@ public enum Calibrator {
     /// Refuses a model calibration cannot train, before any data is read: one that is not a swapped model (no
     /// `linear_attention` block), a map with nothing to train and no window factors, layers that are not swapped,
     /// and bad options. Returns the graph, its linear-attention config, and the layers to train.
+    /// The calibration record the linear_attention `block` already holds (a model calibrated before), nil if none.
+    static func previousRecord(_ block: JSON, file: String) throws -> CalibrationRecord? {
+        guard let c = block["calibration"], !c.isNull else { return nil }
+        var reader = ConfigReader(json: c, file: file)
+        guard let record = CalibrationRecord.read(c, reader: &reader) else {
+            throw CalibrationError(file: file, reader.problems.joined(separator: "; "))
+        }
+        return record
+    }
+
     public static func check(model: Model, options: CalibrationOptions) throws -> (ModelGraph, LinearAttentionConfig, [Int]) {
         try options.validate()
         let configFile = model.configPath ?? model.path
@@ -271,7 +286,7 @@ public enum Calibrator {
         guard la.window == nil, let first = la.layers.first, first < graph.blocks.count else { return }
         let layout = la.layout(graph.blocks[first].attention, hiddenSize: graph.hiddenSize)
         guard !la.featureMap.map.parameters(layout).contains(where: \.trained) else { return }
-        throw CalibrationError(file: file, "the feature map \(la.featureMap.name) has no trained parameters (\(la.featureMap.map.formula)) and no window factors: there is nothing to calibrate; swap with --window W to train the window factors, or use a map with parameters (t2r, hedgehog)")
+        throw CalibrationError(file: file, "the feature map \(la.featureMap.name) has no trained parameters and no window factors: there is nothing to calibrate; swap with --window W to train the window factors, or use a map with parameters (t2r, hedgehog)")
     }
 
     /// The layers to train: the options' (each a swapped layer), or every swapped layer; ascending.

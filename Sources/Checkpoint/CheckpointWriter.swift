@@ -26,6 +26,16 @@ public enum OutputWeights {
         case .shards(let shards, _): shards.flatMap(\.tensors)
         }
     }
+
+    /// The tensors' data bytes: what the writers report to a `ProgressSink`.
+    var byteCount: Int {
+        let tensors: [OutputTensor]
+        switch self {
+        case .safetensors(let t, _, _), .hdf5(let t, _), .gguf(let t, _): tensors = t
+        case .shards(let shards, _): tensors = shards.flatMap(\.tensors)
+        }
+        return tensors.reduce(0) { $0 + $1.info.byteCount }
+    }
 }
 
 /// Where an output folder's `config.json` comes from.
@@ -89,6 +99,7 @@ public final class CheckpointWriter {
             let path = output.temporaryPath
             let single = CheckpointError(file: destination, "is a single weights file, which cannot hold config.json or companion files: write a folder")
             guard isFolder || companions == nil else { throw single }
+            progress?.expect(total: weights.byteCount)
             let weightFiles = try Self.write(weights, to: path, folder: isFolder, progress: progress)
             let configSource = try config()
             guard isFolder || configSource == nil else { throw single }

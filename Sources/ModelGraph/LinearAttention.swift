@@ -182,9 +182,12 @@ public struct CalibrationRecord: Sendable, Equatable {
     public var learningRate: Double
     public var seed: UInt64
     public var layers: [Layer]
+    /// The calibrations of the model before this one, oldest first, each without an `earlier` of its own: a
+    /// calibration of some layers keeps what is known of the others' (their data and errors).
+    public var earlier: [CalibrationRecord] = []
 
     public init(dataSHA256: String, dataFormat: String, tokens: Int, windows: Int, maxLength: Int, validation: Double, steps: Int,
-                batch: Int, learningRate: Double, seed: UInt64, layers: [Layer]) {
+                batch: Int, learningRate: Double, seed: UInt64, layers: [Layer], earlier: [CalibrationRecord] = []) {
         self.dataSHA256 = dataSHA256
         self.dataFormat = dataFormat
         self.tokens = tokens
@@ -196,6 +199,16 @@ public struct CalibrationRecord: Sendable, Equatable {
         self.learningRate = learningRate
         self.seed = seed
         self.layers = layers
+        self.earlier = earlier
+    }
+
+    /// This record after `previous` (the record the calibrated model already had): its history, then it.
+    public func following(_ previous: CalibrationRecord?) -> CalibrationRecord {
+        guard let previous else { return self }
+        var r = self, last = previous
+        last.earlier = []
+        r.earlier = previous.earlier + [last]
+        return r
     }
 
     /// The record as config.json holds it (`schemas/linear-attention.schema.json`, `calibration`).
@@ -211,7 +224,7 @@ public struct CalibrationRecord: Sendable, Equatable {
             ("layers", .array(layers.map {
                 .object([("layer", .int($0.layer)), ("error_before", .double($0.errorBefore)), ("error_after", .double($0.errorAfter))])
             })),
-        ])
+        ] + (earlier.isEmpty ? [] : [("earlier", .array(earlier.map(\.json)))]))
     }
 
     /// Reads a record; problems (named `config key 'calibration.…'`) go to `reader`, and nil is returned with any.
@@ -254,9 +267,23 @@ public struct CalibrationRecord: Sendable, Equatable {
         } else {
             r.add("config key 'layers' is missing or not a list")
         }
+        var earlier: [CalibrationRecord] = []
+        if let history = json["earlier"] {
+            if let items = history.arrayValue {
+                for (i, item) in items.enumerated() {
+                    if item["earlier"] != nil { r.add("config key 'earlier[\(i)].earlier' is there: the history is one list, oldest first") }
+                    var e = ConfigReader(json: item, file: reader.file)
+                    if let record = read(item, reader: &e) { earlier.append(record) }
+                    for p in e.problems { r.add(p.replacingOccurrences("config key 'calibration", "config key 'earlier[\(i)]")) }
+                }
+            } else {
+                r.add("config key 'earlier' is not a list")
+            }
+        }
         for p in r.problems { reader.add(p.replacingOccurrences("config key '", "config key 'calibration.")) }
         guard reader.problems.count == before else { return nil }
         return CalibrationRecord(dataSHA256: sha, dataFormat: format, tokens: tokens, windows: windows, maxLength: maxLength,
-                                 validation: validation, steps: steps, batch: batch, learningRate: rate, seed: seed ?? 0, layers: layers)
+                                 validation: validation, steps: steps, batch: batch, learningRate: rate, seed: seed ?? 0, layers: layers,
+                                 earlier: earlier)
     }
 }

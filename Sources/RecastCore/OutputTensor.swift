@@ -48,5 +48,12 @@ public struct OutputTensor {
 
 /// Reports bytes done of a total; the CLI draws it, the library only counts.
 public protocol ProgressSink: AnyObject {
+    /// The bytes the writing will report in all, once known: what is written (a swap adds tensors, a
+    /// conversion to f32 widens them), which the caller's first guess (the source's size) may not be.
+    func expect(total bytes: Int)
     func advance(by bytes: Int)
+}
+
+public extension ProgressSink {
+    func expect(total bytes: Int) {}
 }

@@ -102,7 +102,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "AdamW's initial learning rate.")
     var lr: Double = 1e-2
 
-    @Option(help: "Training windows per optimiser step.", transform: parseCount)
+    @Option(help: "Training windows per optimiser step (at most the training windows: the record keeps the batch used).", transform: parseCount)
     var batch: Int = 1
 
     @Flag(name: .customLong("no-special-tokens"), help: "Do not add the tokenizer's special tokens to the text.")
@@ -122,6 +122,9 @@ struct TrainingOptions: ParsableArguments {
 
     func validate() throws {
         if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
+        // Checked here, with the other options, so that a bad value is a usage error before any model is read.
+        if let maxLength, maxLength <= 0 { throw ValidationError("--max-length: must be a positive number of tokens (got \(maxLength))") }
+        if let tokens, tokens <= 0 { throw ValidationError("--tokens: must be a positive number of tokens (got \(tokens))") }
         if let plot, !plot.lowercased().hasSuffix(".svg") { throw ValidationError("--plot must name an .svg file") }
     }
 
@@ -147,8 +150,10 @@ struct TrainingOptions: ParsableArguments {
     }
 
     /// Reads the data with the model's tokenizer, calibrates, writes DST (and the plot), and prints the report.
+    /// `name` is what the report and the plot call the model calibrated (default: its folder; `swap
+    /// --calibrate-on` gives its source, since the swapped folder is a temporary one, gone when this returns).
     func calibrate(model: Model, destination: String, dataFile: String, format: CalibrationData.Format,
-                   options: CalibrationOptions, force: Bool, before: [String] = []) throws {
+                   options: CalibrationOptions, force: Bool, before: [String] = [], name: String? = nil) throws {
         let (graph, _, _) = try Calibrator.check(model: model, options: options)
         let configFile = model.configPath ?? model.path
         // The plot is claimed before the slow part: it follows the rule of every output. It is written after DST is
@@ -176,8 +181,9 @@ struct TrainingOptions: ParsableArguments {
         let sequences = try input.resolve(model: model.path, graph: graph, file: configFile).sequences
         let data = try CalibrationData.make(sequences: sequences, file: dataFile, format: format, maxLength: window, tokenCap: tokens)
         let bar = CalibrationBar.make()
-        let report = try Calibrator.calibrate(model: model, destination: destination, data: data, options: options) { bar?.draw($0) }
+        var report = try Calibrator.calibrate(model: model, destination: destination, data: data, options: options) { bar?.draw($0) }
         bar?.finish()
+        if let name { report.converted = name }
         if let plotOutput {
             let panels = report.layers.map { l in
                 LossPlot.Panel(title: "layer \(l.layer)", train: l.result.trainLoss.enumerated().map { ($0.offset + 1, $0.element) },

@@ -148,7 +148,7 @@ struct Swap: ParsableCommand {
             : graph.causal ? .textFile : .lines
         let swappedModel = try Model(path: swapped)
         try training.calibrate(model: swappedModel, destination: destination, dataFile: data, format: format, options: calibration,
-                               force: force, before: try lines(summary, model: model))
+                               force: force, before: try lines(summary, model: model), name: source)
     }
 
     /// What a swap did, for people.

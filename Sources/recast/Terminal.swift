@@ -88,7 +88,7 @@ enum Terminal {
 
 /// A progress bar on stderr (bytes done of total, rate, time left), drawn only on a terminal.
 final class ProgressBar: ProgressSink {
-    let total: Int
+    private(set) var total: Int
     let label: String
     private var done = 0
     private let start = ProgressBar.now()
@@ -108,6 +108,10 @@ final class ProgressBar: ProgressSink {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    func expect(total bytes: Int) {
+        total = max(bytes, 1)
     }
 
     func advance(by bytes: Int) {

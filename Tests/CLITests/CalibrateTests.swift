@@ -92,6 +92,7 @@ import RecastCore
         }
 
         #expect(try schemaErrors([block], schema: repoRoot + "/schemas/linear-attention.schema.json") == [[]])
+        #expect(try schemaErrors([report], schema: repoRoot + "/schemas/calibrate.schema.json") == [[]])
         let run = try recast(["run", out, "--tokens", "1,2,3,4,5", "--out", dir.file("run.safetensors")])
         #expect(run.status == 0, "\(run.stderr)")
 
@@ -162,6 +163,48 @@ import RecastCore
         }
         // Nothing but DST is left beside it.
         #expect(dir.entries().filter { $0.contains("one-step") } == ["one-step"], "\(dir.entries())")
+        // The report and the plot name the source, not the temporary swapped folder (gone, and named by the process):
+        // two runs draw the same plot.
+        var plots: [[UInt8]] = []
+        for name in ["again-1", "again-2"] {
+            let again = try recast(["swap", fixture("gpt2"), dir.file(name), "--feature-map", "t2r", "--seed", "2", "--calibrate-on", data,
+                                    "--max-length", "20", "--steps", "8", "--plot", dir.file(name + ".svg"), "--json"])
+            try #require(again.status == 0, "\(again.stderr)")
+            #expect(try JSON.parse(again.stdout)["converted"]?.stringValue == fixture("gpt2"), "\(again.stdout)")
+            plots.append(try FileSystem.readAll(dir.file(name + ".svg")))
+        }
+        #expect(plots[0] == plots[1] && !plots[0].isEmpty)
+        #expect(!String(decoding: plots[0], as: UTF8.self).contains("uncalibrated"))
+    }
+
+    /// Calibrating a calibrated model again (here one layer of two) keeps the earlier record under `earlier`; a batch of
+    /// more than the training windows is all of them, and the record says so.
+    @Test func recalibrationKeepsTheHistory() throws {
+        let swapped = try swap("llama", "hedgehog")
+        let data = tokensFile("data.jsonl", count: 10, length: 16, seed: 11)
+        let first = dir.file("first"), second = dir.file("second")
+        let a = try recast(["calibrate", swapped, first, "--tokens-file", data, "--max-length", "16", "--steps", "3"])
+        try #require(a.status == 0, "\(a.stderr)")
+        let b = try recast(["calibrate", first, second, "--tokens-file", data, "--max-length", "16", "--steps", "3", "--layers", "1",
+                            "--batch", "1000", "--lr", "0.02"])
+        try #require(b.status == 0, "\(b.stderr)")
+        let block = try #require(try JSON.parse(try FileSystem.readAll(second + "/config.json"))["linear_attention"])
+        let record = try #require(block["calibration"])
+        #expect(record["layers"]?.arrayValue?.compactMap { $0["layer"]?.intValue } == [1])
+        #expect(record["batch"]?.intValue == 9, "10 windows, one held out: \(record)")
+        let earlier = try #require(record["earlier"]?.arrayValue)
+        let previous = try #require(try JSON.parse(try FileSystem.readAll(first + "/config.json"))["linear_attention"]?["calibration"])
+        #expect(earlier == [previous], "\(earlier)")
+        #expect(try schemaErrors([block], schema: repoRoot + "/schemas/linear-attention.schema.json") == [[]])
+        // A third calibration adds to the one list, oldest first, and the result still reads and runs.
+        let third = dir.file("third")
+        let c = try recast(["calibrate", second, third, "--tokens-file", data, "--max-length", "16", "--steps", "2", "--layers", "0"])
+        try #require(c.status == 0, "\(c.stderr)")
+        let last = try #require(try JSON.parse(try FileSystem.readAll(third + "/config.json"))["linear_attention"]?["calibration"])
+        let secondWithout = JSON.object((record.objectValue ?? []).filter { $0.0 != "earlier" })
+        #expect(last["earlier"]?.arrayValue == [previous, secondWithout])
+        let run = try recast(["run", third, "--tokens", "1,2,3", "--out", dir.file("run.safetensors")])
+        #expect(run.status == 0, "\(run.stderr)")
     }
 
     // MARK: refusals
@@ -216,6 +259,12 @@ import RecastCore
                               naming: option, [message], destination: out)
         }
         try expectRefusal(["calibrate", hedgehog, out, "--tokens-file", data, "--lines", data], naming: "one data file", [], destination: out)
+        // Sizes that cannot be are usage errors (64, with the usage), before any model is read.
+        for (option, value) in [("--max-length", "0"), ("--max-length", "-3"), ("--tokens", "0"), ("--tokens", "-3")] {
+            let r = try recast(["calibrate", hedgehog, out, "--tokens-file", data, option, value])
+            #expect(r.status == 64 && r.stderr.contains(option) && r.stderr.contains("positive") && r.stderr.contains("Usage"),
+                    "\(option) \(value): \(r.status) \(r.stderr)")
+        }
         try expectRefusal(["calibrate", hedgehog, out, "--tokens-file", data, "--max-length", "100"],
                           naming: "config.json", ["--max-length 100 is more than the model's 64 positions"], destination: out)
         try expectRefusal(["swap", fixture("gpt2"), out, "--feature-map", "t2r", "--steps", "5"], naming: "--calibrate-on", [], destination: out)

@@ -68,6 +68,32 @@ func number(_ text: String) -> JSON { try! JSON.parse(text) }
         #expect(e.description.contains("config key 'linear_attention.eps'") && e.description.contains("a finite number > 0"), "\(e)")
     }
 
+    /// A calibration record's history (`earlier`) is read as carefully as the record: each item is a record, and the
+    /// history is one list (no item holds its own).
+    @Test func calibrationHistoryIsChecked() throws {
+        let record = """
+            {"data": {"sha256": "\(String(repeating: "ab", count: 32))", "format": "tokens-file", "tokens": 64, "windows": 4, "max_length": 16},
+             "validation": 0.25, "steps": 3, "batch": 1, "learning_rate": 0.01, "seed": 0,
+             "layers": [{"layer": 0, "error_before": 0.5, "error_after": 0.25}]}
+            """
+        func with(earlier: String) -> (inout JSON) -> Void {
+            { c in
+                var block = c["linear_attention"]!
+                var calibration = try! JSON.parse(record)
+                calibration.set("earlier", try! JSON.parse(earlier))
+                block.set("calibration", calibration)
+                c.set("linear_attention", block)
+            }
+        }
+        _ = try build("gpt2-t2r", with(earlier: "[\(record), \(record)]"))
+        let missing = try #require(try refusal("gpt2-t2r", with(earlier: "[\(record), {\"steps\": 3}]")))
+        #expect(missing.description.contains("config key 'linear_attention.calibration.earlier[1]'"), "\(missing)")
+        let nested = try #require(try refusal("gpt2-t2r", with(earlier: "[{\"earlier\": [\(record)], " + record.dropFirst() + "]")))
+        #expect(nested.description.contains("earlier[0].earlier") && nested.description.contains("one list"), "\(nested)")
+        let notAList = try #require(try refusal("gpt2-t2r", with(earlier: record)))
+        #expect(notAList.description.contains("'linear_attention.calibration.earlier' is not a list"), "\(notAList)")
+    }
+
     /// RoBERTa counts positions from pad_token_id + 1: a negative id indexed before the table (a crash).
     @Test func robertaPadTokenMustLeaveAPosition() throws {
         for pad in ["-3", "63", "1000"] {
