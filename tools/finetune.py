@@ -176,18 +176,27 @@ def encode_lines(args, lines: list[str], vocab_size: int) -> dict[str, torch.Ten
 
 
 def pooling_mode(model: str) -> str:
-    """The sentence-transformers pooling of the folder (mean, cls or max), mean when it has none."""
+    """The sentence-transformers pooling of the folder (mean, cls or max), mean when it has none. A Pooling
+    module's config.json says it as "pooling_mode": "cls" (sentence-transformers 5 and later) or with the earlier
+    flags ("pooling_mode_cls_token": true)."""
     for folder in companion_folders(model):
         try:
             with open(os.path.join(model, folder, "config.json"), encoding="utf-8") as f:
                 config = json.load(f)
         except (OSError, ValueError):
             continue
+        if not isinstance(config, dict):
+            continue
+        named = config.get("pooling_mode")
+        if isinstance(named, list) and len(named) == 1:
+            named = named[0]
+        if named in ("mean", "cls", "max"):
+            return named
         for mode, key in (("cls", "pooling_mode_cls_token"), ("max", "pooling_mode_max_tokens"),
                           ("mean", "pooling_mode_mean_tokens")):
             if config.get(key) is True:
                 return mode
-        if any(k.startswith("pooling_mode_") and v is True for k, v in config.items()):
+        if named is not None or any(k.startswith("pooling_mode_") and v is True for k, v in config.items()):
             print(f"{model}/{folder}: a pooling mode other than mean, cls or max; the distillation loss pools by mean",
                   file=sys.stderr)
     return "mean"

@@ -1125,8 +1125,9 @@ def line_sequences(model_dir, path, max_length):
 
 def pooling_of(model_dir, pooling=None, normalize=None):
     """(mode, normalize) as sentence-transformers would apply them: modules.json lists a Pooling module
-    (its folder's config.json: pooling_mode_cls_token / _mean_tokens / _max_tokens) and, optionally, a
-    Normalize module. Without those files: the given pooling (default mean) and normalize (default no)."""
+    (its folder's config.json: "pooling_mode": "mean" as sentence-transformers 5 and later write it, or the earlier
+    flags pooling_mode_cls_token / _mean_tokens / _max_tokens) and, optionally, a Normalize module. Without those
+    files: the given pooling (default mean) and normalize (default no)."""
     modules_path = os.path.join(model_dir, "modules.json")
     if os.path.exists(modules_path):
         with open(modules_path) as f:
@@ -1137,8 +1138,12 @@ def pooling_of(model_dir, pooling=None, normalize=None):
             if kind == "Pooling":
                 with open(os.path.join(model_dir, m.get("path", ""), "config.json")) as f:
                     pc = json.load(f)
-                modes = [name for key, name in (("pooling_mode_cls_token", "cls"), ("pooling_mode_mean_tokens", "mean"),
-                                                ("pooling_mode_max_tokens", "max")) if pc.get(key)]
+                named = pc.get("pooling_mode")
+                if named is not None:
+                    modes = [named] if isinstance(named, str) else list(named)
+                else:
+                    modes = [name for key, name in (("pooling_mode_cls_token", "cls"), ("pooling_mode_mean_tokens", "mean"),
+                                                    ("pooling_mode_max_tokens", "max")) if pc.get(key)]
                 if len(modes) != 1:
                     raise SystemExit(f"{model_dir}: the reference supports exactly one pooling mode, got {modes}")
                 mode = modes[0]

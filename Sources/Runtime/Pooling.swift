@@ -46,13 +46,22 @@ public struct Pooling: Sendable, Equatable {
 
     /// The longest input a sentence-transformers model folder embeds: `max_seq_length` of its
     /// `sentence_bert_config.json` (256 for all-MiniLM-L6-v2, where the model has 512 positions);
-    /// sentence-transformers truncates to it. nil without that file or key.
+    /// sentence-transformers truncates to it. Without that key (sentence-transformers 5 and later save it as the
+    /// tokenizer's), the tokenizer's `model_max_length` in `tokenizer_config.json`, which sentence-transformers
+    /// then truncates to. nil without `sentence_bert_config.json` (not a sentence-transformers folder) or either key.
     public static func sentenceTransformersMaxLength(model path: String) throws -> Int? {
         let folder = try ModelFolder(FileSystem.isDirectory(path) ? path : FileSystem.split(path).dir)
         let configPath = try folder.file("sentence_bert_config.json")
         guard FileSystem.exists(configPath) else { return nil }
         let config = try JSONFileLimit.read(configPath, limit: JSONFileLimit.config, what: "a sentence-transformers config").root.json
-        guard let value = config["max_seq_length"], !value.isNull else { return nil }
+        guard let value = config["max_seq_length"], !value.isNull else {
+            let tokenizerPath = try folder.file("tokenizer_config.json")
+            guard FileSystem.exists(tokenizerPath) else { return nil }
+            let tokenizer = try JSONFileLimit.read(tokenizerPath, limit: JSONFileLimit.config, what: "a tokenizer config").root.json
+            // transformers writes a huge sentinel (1e30) for "no limit".
+            guard let n = tokenizer["model_max_length"]?.intValue, n > 0, n < 1 << 31 else { return nil }
+            return n
+        }
         guard let n = value.intValue, n > 0 else {
             throw RuntimeError(file: configPath, "max_seq_length is \(value.serialized()), not a positive whole number")
         }
@@ -103,11 +112,33 @@ public struct Pooling: Sendable, Equatable {
         return Pooling(mode: pooling, normalize: normalize)
     }
 
-    /// The one mode a sentence-transformers `1_Pooling/config.json` turns on.
+    /// The one mode a sentence-transformers `1_Pooling/config.json` turns on: `"pooling_mode": "mean"` (or a list of
+    /// one mode) as sentence-transformers 5 and later write it, or one of the `pooling_mode_*_tokens` flags of
+    /// earlier versions.
     static func mode(config: JSON, file: String) throws -> Mode {
         let supported: [(String, Mode)] = [("pooling_mode_mean_tokens", .mean), ("pooling_mode_cls_token", .cls), ("pooling_mode_max_tokens", .max)]
         let unsupported = ["pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"]
         guard config.objectValue != nil else { throw RuntimeError(file: file, "is not a JSON object") }
+        if let value = config["pooling_mode"], !value.isNull {
+            let names = value.stringValue.map { [$0] } ?? value.arrayValue?.compactMap(\.stringValue)
+            guard let names, !names.isEmpty, value.stringValue != nil || names.count == value.arrayValue?.count else {
+                throw RuntimeError(file: file, "pooling_mode is \(value.serialized()), not a mode name (mean, cls, max, …) or a list of them")
+            }
+            guard names.count == 1 else {
+                throw RuntimeError(file: file, "pooling_mode lists \(names.joined(separator: ", ")): sentence-transformers would concatenate them, which Recast does not support")
+            }
+            let named: [String: Mode] = ["mean": .mean, "cls": .cls, "max": .max]
+            guard let mode = named[names[0]] else {
+                let known = ["mean_sqrt_len_tokens", "weightedmean", "lasttoken"].contains(names[0])
+                throw RuntimeError(file: file, "pooling_mode is \(names[0]), which \(known ? "Recast does not support" : "sentence-transformers does not know") (mean, cls and max only)")
+            }
+            // A file with both forms (hand-edited) must not say two things.
+            let flagged = supported.filter { config[$0.0]?.boolValue == true }.map(\.1)
+            if !flagged.isEmpty && flagged != [mode] {
+                throw RuntimeError(file: file, "pooling_mode is \(names[0]), but its pooling_mode_*_tokens flags turn on another mode")
+            }
+            return mode
+        }
         if let on = unsupported.first(where: { config[$0]?.boolValue == true }) {
             throw RuntimeError(file: file, "sets \(on), which Recast does not support (mean, cls and max only)")
         }

@@ -120,7 +120,9 @@ import RecastCore
 
     /// sentence-transformers loads a converted all-MiniLM-L6-v2 (3 of 6 layers t2r with a window, through
     /// `AutoModel` and the remote code), keeps its mean pooling and normalisation, and embeds what
-    /// `recast run --outputs embeddings` embeds.
+    /// `recast run --outputs embeddings` embeds, a line past the 256 tokens both truncate to included. What its
+    /// `save` writes (sentence-transformers 6: `"pooling_mode": "mean"`, the length in tokenizer_config.json) Recast
+    /// reads back to the same embeddings.
     @Test func sentenceTransformersLoadsAConvertedMiniLM() throws {
         let models = try python([repoRoot + "/tools/models.py", "minilm"])
         try #require(models.status == 0, "\(models.stderr)")
@@ -128,7 +130,8 @@ import RecastCore
         let model = dir.file("minilm-t2r")
         let swap = try recast(["swap", source, model, "--feature-map", "t2r", "--feature-dim", "16", "--window", "8", "--layers", "0-2"])
         try #require(swap.status == 0, "\(swap.stderr)")
-        let lines = dir.write("lines.txt", "The cat sat on the mat.\nLinear attention keeps a constant state.\nHello world\n")
+        let long = String(repeating: "A converted model keeps its pooling when it is saved again. ", count: 40)
+        let lines = dir.write("lines.txt", "The cat sat on the mat.\nLinear attention keeps a constant state.\nHello world\n\(long)\n")
         let out = dir.file("embeddings.safetensors")
         let run = try recast(["run", model, "--lines", lines, "--outputs", "embeddings", "--out", out])
         try #require(run.status == 0, "\(run.stderr)")
@@ -141,12 +144,14 @@ import RecastCore
             lines = open(sys.argv[2]).read().splitlines()
             mine = model.encode(lines, convert_to_tensor=True)
             recast = load_file(sys.argv[3])["embeddings"]
+            model.save(sys.argv[4])
             print(json.dumps({"modules": [type(m).__name__ for m in model],
                               "pooling": model[1].get_config_dict().get("pooling_mode"),
                               "architecture": type(model[0].auto_model).__name__,
                               "error": float((mine - recast).abs().max() / recast.abs().max())}))
             """#
-        let r = try python(["-c", script, model, lines, out])
+        let saved = dir.file("minilm-t2r-saved")
+        let r = try python(["-c", script, model, lines, out, saved])
         try #require(r.status == 0, "sentence-transformers failed (pip install -r tools/requirements.txt): \(r.stderr)")
         let result = try JSON.parse(r.stdout)
         #expect(result["modules"]?.arrayValue?.compactMap(\.stringValue) == ["Transformer", "Pooling", "Normalize"])
@@ -154,6 +159,23 @@ import RecastCore
         #expect(result["architecture"]?.stringValue == "RecastBertModel")
         let error = try #require(result["error"]?.doubleValue)
         #expect(error < 1e-4, "embeddings relative error \(error)")
+
+        // Its save, read by Recast: the same embeddings as from the folder it loaded.
+        let again = dir.file("embeddings-saved.safetensors")
+        let rerun = try recast(["run", saved, "--lines", lines, "--outputs", "embeddings", "--out", again])
+        try #require(rerun.status == 0, "\(rerun.stderr)")
+        let compare = try python(["-c", """
+            import json, sys
+            from safetensors.numpy import load_file
+            a, b = load_file(sys.argv[1])["embeddings"], load_file(sys.argv[2])["embeddings"]
+            print(json.dumps({"shape": list(b.shape), "error": float(abs(a - b).max() / abs(a).max())}))
+            """, out, again])
+        try #require(compare.status == 0, "\(compare.stderr)")
+        let same = try JSON.parse(compare.stdout)
+        #expect(same["shape"]?.arrayValue?.compactMap(\.intValue) == [4, 384])
+        #expect((same["error"]?.doubleValue ?? 1) < 1e-6, "\(same)")
+        let pooling = try JSON.parse(try FileSystem.readAll(saved + "/1_Pooling/config.json"))
+        #expect(pooling["pooling_mode"]?.stringValue == "mean", "the new format is what this test reads: \(pooling)")
     }
 }
 
