@@ -56,6 +56,13 @@ LORA_TARGETS = {
 #: What --feature-maps trains: the swapped layers' feature-map parameters and window factors (Recast's names).
 FEATURE_MAP_PARAMETER = re.compile(r"\.(feature_map(_q|_k)?\.[^.]+|window_factors)$")
 
+#: Parameters no loss reaches, never trained: Performer's projection (fixed random features: the template detaches
+#: it, but loading marks every parameter trainable) and, for an encoder trained on its hidden states, BERT's pooler.
+#: Left trainable, they get no gradient, and a multi-process run (DistributedDataParallel) stops at its first step
+#: waiting for theirs.
+NEVER_TRAINED = re.compile(r"\.feature_map(_q|_k)?\.projection$")
+ENCODER_UNUSED = re.compile(r"^(bert\.)?pooler\.")
+
 #: Model types without a language-model head: loaded with AutoModel and trained by distillation on sentences.
 ENCODERS = {"bert"}
 
@@ -244,6 +251,20 @@ def encoder_figures(model, teacher, batch: dict[str, torch.Tensor], mode: str) -
     return figures
 
 
+def refuse_sharded_parameters(accelerator: Accelerator) -> None:
+    """This script saves the unwrapped model on the main process. Under FSDP or DeepSpeed ZeRO-3 each process holds
+    only its shards of the parameters, so that would write empty or partial tensors: refused at the start instead
+    (DDP and ZeRO stages 1 and 2 keep whole parameters on every process)."""
+    from accelerate.utils import DistributedType
+
+    kind = accelerator.distributed_type
+    stage = getattr(getattr(accelerator.state, "deepspeed_plugin", None), "zero_stage", None)
+    if kind == DistributedType.FSDP or (kind == DistributedType.DEEPSPEED and stage == 3):
+        raise SystemExit(f"{kind.value}{' ZeRO-3' if stage == 3 else ''} shards the parameters across processes, and "
+                         f"this script saves the model one process holds: run it with DDP (accelerate launch "
+                         f"--multi_gpu) or DeepSpeed ZeRO stage 1 or 2")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a folder written by recast swap or calibrate")
@@ -295,8 +316,12 @@ def main() -> None:
 
     torch.manual_seed(args.seed)
     accelerator = Accelerator()
+    refuse_sharded_parameters(accelerator)
     model = Auto.from_pretrained(args.model, trust_remote_code=True, dtype=torch.float32)
     model_type = model.config.model_type
+    for name, w in model.named_parameters():
+        if NEVER_TRAINED.search(name) or (encoder and ENCODER_UNUSED.search(name)):
+            w.requires_grad_(False)
     if args.full:
         trained = [p for p in model.parameters() if p.requires_grad]
     elif args.feature_maps:

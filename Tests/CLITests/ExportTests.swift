@@ -340,4 +340,28 @@ import RecastCore
         #expect(!fullChanged.isEmpty && !fullChanged.contains { $0.hasSuffix("feature_map.projection") }, "changed: \(fullChanged)")
         try expectRecastReads(performer, full)
     }
+
+    /// Two processes (DistributedDataParallel on the CPU, as `accelerate launch` runs the script on several GPUs):
+    /// `--full` on a model with parameters no loss reaches (Performer's fixed projection; an encoder's pooler under
+    /// distillation) trains, where DDP used to stop at the first step waiting for their gradients, and what it writes
+    /// comes back to Recast with those parameters unchanged.
+    @Test func twoProcessesTrainEveryParameterThatLearns() throws {
+        let performer = dir.file("llama-performer-ddp-source")
+        #expect(try recast(["swap", fixture("llama"), performer, "--feature-map", "performer", "--feature-dim", "16", "--window", "3"]).status == 0)
+        let bert = dir.file("bert-t2r-ddp-source")
+        #expect(try recast(["swap", fixture("bert"), bert, "--feature-map", "t2r", "--feature-dim", "8"]).status == 0)
+        for (model, teacher, fixed) in [(performer, nil, "feature_map.projection"), (bert, fixture("bert"), "pooler.dense.weight")] {
+            let out = model + "-trained"
+            let r = try runProcess("/usr/bin/env", ["python3", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                                                    repoRoot + "/tools/finetune.py", model, Self.text, out, "--byte-tokens", "--seq-len", "16",
+                                                    "--steps", "3", "--batch", "2", "--lr", "1e-2", "--full"] + (teacher.map { ["--teacher", $0] } ?? []),
+                                   environment: ["ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"], timeout: 600)
+            try #require(r.status == 0, "two processes: \(r.stderr.suffix(3000))")
+            let diff = try changedTensors(model, out, dropping: teacher == nil ? "" : "bert.")
+            let changed = diff["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            #expect(changed.count > 4 && !changed.contains { $0.hasSuffix(fixed) }, "\(model): changed \(changed) \(diff.serialized())")
+            #expect(diff["only_a"]?.arrayValue?.isEmpty == true && diff["only_b"]?.arrayValue?.isEmpty == true, "\(diff.serialized())")
+            try expectRecastReads(teacher ?? performer, out)
+        }
+    }
 }
