@@ -251,6 +251,14 @@ def encoder_figures(model, teacher, batch: dict[str, torch.Tensor], mode: str) -
     return figures
 
 
+def library_type(model_type: str | None) -> str | None:
+    """The library's model_type behind a swapped folder's ("recast_llama" → "llama"; Recast prefixes it so that
+    transformers refuses the folder without trust_remote_code); other types as they are."""
+    if isinstance(model_type, str) and model_type.startswith("recast_"):
+        return model_type[len("recast_"):]
+    return model_type
+
+
 def refuse_sharded_parameters(accelerator: Accelerator) -> None:
     """This script saves the unwrapped model on the main process. Under FSDP or DeepSpeed ZeRO-3 each process holds
     only its shards of the parameters, so that would write empty or partial tensors: refused at the start instead
@@ -306,7 +314,7 @@ def main() -> None:
 
     try:
         with open(os.path.join(args.model, "config.json"), encoding="utf-8") as f:
-            encoder = json.load(f).get("model_type") in ENCODERS
+            encoder = library_type(json.load(f).get("model_type")) in ENCODERS
     except (OSError, ValueError) as error:
         p.error(f"{args.model}: not a model folder ({error})")
     if encoder and not args.teacher:
@@ -318,7 +326,7 @@ def main() -> None:
     accelerator = Accelerator()
     refuse_sharded_parameters(accelerator)
     model = Auto.from_pretrained(args.model, trust_remote_code=True, dtype=torch.float32)
-    model_type = model.config.model_type
+    model_type = library_type(model.config.model_type)
     for name, w in model.named_parameters():
         if NEVER_TRAINED.search(name) or (encoder and ENCODER_UNUSED.search(name)):
             w.requires_grad_(False)

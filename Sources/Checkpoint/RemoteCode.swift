@@ -1,3 +1,4 @@
+import ModelGraph
 import RecastCore
 
 /// The Python file that makes a converted model a Hugging Face `transformers` model ("remote code"):
@@ -27,11 +28,18 @@ public enum RemoteCode {
     /// config.json's `auto_map` for a model of `modelType`: `AutoConfig` and `AutoModelForCausalLM` (or
     /// `AutoModel` for BERT); nil for a family the file does not define.
     public static func autoMap(modelType: String) -> JSON? {
-        guard let f = families[modelType] else { return nil }
+        guard let f = families[ModelGraph.baseModelType(modelType)] else { return nil }
         return .object([
             ("AutoConfig", .string("\(moduleName).\(f.stem)Config")),
             (f.encoder ? "AutoModel" : "AutoModelForCausalLM", .string("\(moduleName).\(f.model)")),
         ])
+    }
+
+    /// The `model_type` a swapped folder with this file gets ("recast_llama" for "llama"): one the library does not
+    /// know, so that loading without `trust_remote_code` fails instead of giving softmax attention. The config
+    /// classes of the file declare it, so `save_pretrained` writes it back.
+    public static func swappedModelType(_ modelType: String) -> String {
+        ModelGraph.swappedModelTypePrefix + ModelGraph.baseModelType(modelType)
     }
 
     /// Writes the file into the folder `dir`; its name.

@@ -14,7 +14,9 @@ config.json's `auto_map` at its classes, so that
     AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)   # GPT-2, Llama, Qwen2, Mistral
     AutoModel.from_pretrained(folder, trust_remote_code=True)              # BERT
 
-load the model with the semantics Recast runs. Each class subclasses the library's own class for the
+load the model with the semantics Recast runs. config.json's `model_type` is the library's with a `recast_` prefix
+(`recast_llama`), which the library does not know: without `trust_remote_code` loading fails, instead of giving the
+library's softmax model with the feature maps dropped. Each class subclasses the library's own class for the
 family (`LlamaForCausalLM`, `Qwen2ForCausalLM`, `MistralForCausalLM`, `GPT2LMHeadModel`, `BertModel`) and
 replaces only the attention of the layers listed in config.json's `linear_attention.layers`; every other
 module, name and behaviour is the library's.
@@ -87,6 +89,9 @@ from transformers.models.qwen2.modeling_qwen2 import Qwen2Attention
 
 #: The version of this file's semantics and names; Recast records it in `linear_attention.template_version`.
 TEMPLATE_VERSION = 2
+
+#: A swapped folder's `model_type` is the library's with this prefix (`recast_llama`); the config classes declare it.
+SWAPPED_PREFIX = "recast_"
 
 #: The keyword under which the top-level `forward` passes the 2-D `attention_mask` down to the swapped layers.
 PADDING_KEYWORD = "recast_padding"
@@ -632,21 +637,31 @@ def swap_layers(config, layers: nn.ModuleList, attention: str, make) -> None:
 class RecastLlamaConfig(LlamaConfig):
     """A Llama config with Recast's `linear_attention` block."""
 
+    model_type = SWAPPED_PREFIX + "llama"
+
 
 class RecastQwen2Config(Qwen2Config):
     """A Qwen2 config with Recast's `linear_attention` block."""
+
+    model_type = SWAPPED_PREFIX + "qwen2"
 
 
 class RecastMistralConfig(MistralConfig):
     """A Mistral config with Recast's `linear_attention` block."""
 
+    model_type = SWAPPED_PREFIX + "mistral"
+
 
 class RecastGPT2Config(GPT2Config):
     """A GPT-2 config with Recast's `linear_attention` block."""
 
+    model_type = SWAPPED_PREFIX + "gpt2"
+
 
 class RecastBertConfig(BertConfig):
     """A BERT config with Recast's `linear_attention` block."""
+
+    model_type = SWAPPED_PREFIX + "bert"
 
 
 def rope_inverse_frequencies(config) -> list[float] | None:

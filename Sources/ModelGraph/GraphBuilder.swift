@@ -113,20 +113,35 @@ public let knownFamilies: [FamilyDescriptor] = [
 ]
 
 extension ModelGraph {
-    /// The family that reads this `model_type`, if any.
+    /// The family that reads this `model_type` (or its `recast_` form), if any.
     public static func family(forModelType type: String) -> FamilyDescriptor? {
-        knownFamilies.first { $0.modelTypes.contains(type) }
+        let plain = baseModelType(type)
+        return knownFamilies.first { $0.modelTypes.contains(plain) }
+    }
+
+    /// What a swapped safetensors folder's `model_type` starts with ("recast_llama"): its architecture lives in the
+    /// folder's remote code, so `transformers` refuses it without `trust_remote_code` instead of loading it as the
+    /// library's softmax model and dropping the feature maps without a word.
+    public static let swappedModelTypePrefix = "recast_"
+
+    /// The library's `model_type` behind a swapped folder's ("recast_llama" → "llama"); other types as they are.
+    public static func baseModelType(_ type: String) -> String {
+        type.hasPrefix(swappedModelTypePrefix) ? String(type.dropFirst(swappedModelTypePrefix.count)) : type
     }
 
     /// Maps a store onto its family's graph, validating names, shapes and config together.
     public static func build(config: JSON, configFile: String, store: TensorStore) throws -> ModelGraph {
         guard config.objectValue != nil else { throw GraphError(file: configFile, "is not a JSON object") }
-        guard let type = config["model_type"]?.stringValue else {
+        guard let given = config["model_type"]?.stringValue else {
             throw GraphError(file: configFile, "has no 'model_type': cannot tell which transformer family this is")
         }
-        guard let family = family(forModelType: type) else {
+        guard let family = family(forModelType: given) else {
             let known = knownFamilies.flatMap(\.modelTypes).sorted().joined(separator: ", ")
-            throw GraphError(file: configFile, "model_type '\(type)' is not a family Recast knows (\(known))")
+            throw GraphError(file: configFile, "model_type '\(given)' is not a family Recast knows (\(known))")
+        }
+        let type = baseModelType(given)
+        if type != given && (config["linear_attention"] ?? .null).isNull {
+            throw GraphError(file: configFile, "model_type '\(given)' names a model swapped by Recast, but there is no 'linear_attention' block to say how")
         }
         var reader = ConfigReader(json: config, file: configFile)
         var builder = GraphBuilder(names: NameTable(store: store, config: config), file: store.files.first ?? configFile)

@@ -71,7 +71,10 @@ extension Swap {
         do {
             try writer.write(weights: weights, config: {
                 config.set("linear_attention", linearAttentionBlock(plan: plan, sourceFiles: try hashing.value()))
-                if let autoMap { config.set("auto_map", autoMap) }
+                if let autoMap, let type = config["model_type"]?.stringValue {
+                    config.set("auto_map", autoMap)
+                    config.set("model_type", .string(RemoteCode.swappedModelType(type)))
+                }
                 return .json(config)
             }, companions: companions, progress: progress) { dir in
                 if autoMap != nil { remoteCode = [try RemoteCode.write(into: dir)] }

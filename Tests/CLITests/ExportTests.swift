@@ -118,6 +118,45 @@ import RecastCore
         }
     }
 
+    /// Without `trust_remote_code`, `transformers` refuses a converted folder (its model_type is `recast_…`, which the
+    /// library does not know) instead of loading the library's softmax model and dropping the feature maps: the elu
+    /// swap, which adds no tensor, would otherwise load without a word. With the flag, the same call loads it.
+    @Test func withoutTrustRemoteCodeLoadingFails() throws {
+        var folders: [String] = []
+        for (family, map) in [("qwen2", "elu"), ("llama", "hedgehog"), ("bert", "t2r")] {
+            let out = dir.file("\(family)-\(map)-untrusted")
+            let r = try recast(["swap", fixture(family), out, "--feature-map", map])
+            try #require(r.status == 0, "\(r.stderr)")
+            folders.append(out)
+        }
+        let script = #"""
+            import json, os, sys
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            from transformers import AutoModel, AutoModelForCausalLM
+            results = []
+            for folder in sys.argv[1:]:
+                Auto = AutoModel if "bert" in os.path.basename(folder) else AutoModelForCausalLM
+                try:
+                    Auto.from_pretrained(folder)
+                    refused = None
+                except Exception as error:  # what transformers raises is the point of the test
+                    refused = str(error)
+                loaded = type(Auto.from_pretrained(folder, trust_remote_code=True)).__name__
+                results.append({"refused": refused, "loaded": loaded})
+            print("\n" + json.dumps(results))  # after transformers' prompt "Do you wish to run the custom code? [y/N]"
+            """#
+        let r = try python(["-c", script] + folders)
+        try #require(r.status == 0, "\(r.stderr)")
+        // transformers asks on stdout (and reads no answer from a closed stdin): the result is the last line.
+        let last = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        let results = try #require(try JSON.parse(last).arrayValue, "\(r.stdout)")
+        #expect(results.map { $0["loaded"]?.stringValue } == ["RecastQwen2ForCausalLM", "RecastLlamaForCausalLM", "RecastBertModel"])
+        for (folder, result) in zip(folders, results) {
+            let message = try #require(result["refused"]?.stringValue, "\(folder) loaded without trust_remote_code")
+            #expect(message.contains("trust_remote_code"), "\(folder): \(message)")
+        }
+    }
+
     /// sentence-transformers loads a converted all-MiniLM-L6-v2 (3 of 6 layers t2r with a window, through
     /// `AutoModel` and the remote code), keeps its mean pooling and normalisation, and embeds what
     /// `recast run --outputs embeddings` embeds, a line past the 256 tokens both truncate to included. What its

@@ -94,6 +94,17 @@ func number(_ text: String) -> JSON { try! JSON.parse(text) }
         #expect(notAList.description.contains("'linear_attention.calibration.earlier' is not a list"), "\(notAList)")
     }
 
+    /// A swapped folder's `model_type` is `recast_` + the library's (so that transformers wants trust_remote_code):
+    /// Recast reads it as the library's family, and refuses it without the block that says what was swapped.
+    @Test func recastModelTypeNeedsItsBlock() throws {
+        let g = try build("gpt2-t2r") { $0.set("model_type", .string("recast_gpt2")) }
+        #expect(g.linearAttention != nil)
+        let e = try #require(try refusal("gpt2") { $0.set("model_type", .string("recast_gpt2")) })
+        #expect(e.description.contains("'recast_gpt2' names a model swapped by Recast") && e.description.contains("linear_attention"), "\(e)")
+        let unknown = try #require(try refusal("gpt2") { $0.set("model_type", .string("recast_t5")) })
+        #expect(unknown.description.contains("model_type 'recast_t5' is not a family Recast knows"), "\(unknown)")
+    }
+
     /// RoBERTa counts positions from pad_token_id + 1: a negative id indexed before the table (a crash).
     @Test func robertaPadTokenMustLeaveAPosition() throws {
         for pad in ["-3", "63", "1000"] {

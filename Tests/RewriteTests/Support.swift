@@ -38,9 +38,13 @@ func schemaErrors(_ instances: [JSON]) throws -> [[String]] {
 /// Reads a config.json.
 func readConfig(_ path: String) throws -> JSON { try JSON.parse(FileSystem.readAll(path)) }
 
-/// The config without its `linear_attention` key.
+/// The config without what a swap adds: its `linear_attention` block, `auto_map`, and the `recast_` prefix of
+/// `model_type`.
 func withoutBlock(_ config: JSON) -> JSON {
-    .object((config.objectValue ?? []).filter { $0.0 != "linear_attention" && $0.0 != "auto_map" })
+    .object((config.objectValue ?? []).filter { $0.0 != "linear_attention" && $0.0 != "auto_map" }.map { key, value in
+        guard key == "model_type", let type = value.stringValue, type.hasPrefix("recast_") else { return (key, value) }
+        return (key, .string(String(type.dropFirst("recast_".count))))
+    })
 }
 
 /// Every file of a folder with its bytes.
