@@ -181,6 +181,15 @@ def tf_name_to_pt(name: str):
     return ".".join(parts), transpose
 
 
+def library_config(config):
+    """The config with the library's model_type: a folder swapped by Recast names its type "recast_" + the library's
+    ("recast_llama"), so that transformers wants its remote code; the architecture is the library's."""
+    mt = config.get("model_type")
+    if isinstance(mt, str) and mt.startswith("recast_"):
+        return dict(config, model_type=mt[len("recast_"):])
+    return config
+
+
 # transformers' PreTrainedModel.base_model_prefix of each model_type's PyTorch classes.
 BASE_MODEL_PREFIX = {"bert": "bert", "roberta": "roberta", "xlm-roberta": "roberta", "camembert": "roberta",
                      "gpt2": "transformer", "llama": "model", "mistral": "model", "qwen2": "model"}
@@ -274,7 +283,7 @@ def load_weights(model_dir: str):
     config = None
     if os.path.exists(os.path.join(model_dir, "config.json")):
         with open(os.path.join(model_dir, "config.json")) as f:
-            config = json.load(f)
+            config = library_config(json.load(f))
     if os.path.exists(idx):
         raw, _ = load_sharded_index(idx)
     elif os.path.exists(single):
@@ -591,6 +600,7 @@ class Model:
         if config is None:
             with open(os.path.join(model_dir, "config.json")) as f:
                 config = json.load(f)
+        config = library_config(config)
         self.cfg = config
         self.w = weights if weights is not None else load_weights(model_dir)
         mt = config.get("model_type")

@@ -26,13 +26,19 @@ public enum RemoteCode {
     ]
 
     /// config.json's `auto_map` for a model of `modelType`: `AutoConfig` and `AutoModelForCausalLM` (or
-    /// `AutoModel` for BERT); nil for a family the file does not define.
-    public static func autoMap(modelType: String) -> JSON? {
-        guard let f = families[ModelGraph.baseModelType(modelType)] else { return nil }
-        return .object([
+    /// `AutoModel` for BERT, and also `AutoModelForMaskedLM` when `architectures` names `BertForMaskedLM`, whose
+    /// checkpoint holds the masked-LM head); nil for a family the file does not define.
+    public static func autoMap(modelType: String, architectures: [String] = []) -> JSON? {
+        let type = ModelGraph.baseModelType(modelType)
+        guard let f = families[type] else { return nil }
+        var entries: [(String, JSON)] = [
             ("AutoConfig", .string("\(moduleName).\(f.stem)Config")),
             (f.encoder ? "AutoModel" : "AutoModelForCausalLM", .string("\(moduleName).\(f.model)")),
-        ])
+        ]
+        if type == "bert" && architectures.contains("BertForMaskedLM") {
+            entries.append(("AutoModelForMaskedLM", .string("\(moduleName).RecastBertForMaskedLM")))
+        }
+        return .object(entries)
     }
 
     /// The `model_type` a swapped folder with this file gets ("recast_llama" for "llama"): one the library does not

@@ -70,6 +70,7 @@ import torch
 from torch import nn
 from transformers import (
     BertConfig,
+    BertForMaskedLM,
     BertModel,
     GPT2Config,
     GPT2LMHeadModel,
@@ -784,5 +785,19 @@ class RecastBertModel(BertModel):
                     lambda i: RecastBertSelfAttention(config, layer_idx=i))
 
     forward = passing_padding(BertModel.forward)
+
+
+class RecastBertForMaskedLM(BertForMaskedLM):
+    """`BertForMaskedLM` whose encoder is a `RecastBertModel` (no pooler, as the library's): for a swapped
+    checkpoint that holds the masked-LM head (`cls.predictions.*`), so that every tensor loads and
+    `save_pretrained` keeps the head. `auto_map` names it as `AutoModelForMaskedLM` when the source's
+    `architectures` say `BertForMaskedLM`."""
+
+    config_class = RecastBertConfig
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = RecastBertModel(config, add_pooling_layer=False)
+        self.post_init()  # ties the decoder to the new encoder's word embeddings again
 """#
 }

@@ -66,7 +66,9 @@ extension Swap {
         CheckpointWriter.releasePagesAfterRead(of: store)
         // A safetensors folder is also a `transformers` model: the Python file of its architecture beside
         // the weights and `auto_map` pointing at it (`RemoteCode`).
-        let autoMap = options.format == .safetensors ? config["model_type"]?.stringValue.flatMap(RemoteCode.autoMap) : nil
+        let architectures = config["architectures"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let autoMap = options.format == .safetensors
+            ? config["model_type"]?.stringValue.flatMap { RemoteCode.autoMap(modelType: $0, architectures: architectures) } : nil
         var remoteCode: [String] = []
         do {
             try writer.write(weights: weights, config: {

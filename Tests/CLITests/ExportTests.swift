@@ -118,6 +118,49 @@ import RecastCore
         }
     }
 
+    /// A swapped `BertForMaskedLM` keeps its head: `AutoModelForMaskedLM` loads every tensor (nothing missing or
+    /// unexpected), its encoder computes what `recast run` does, and `save_pretrained` writes the same tensors back,
+    /// head included, which Recast reads.
+    @Test func maskedLanguageModelKeepsItsHead() throws {
+        let swapped = dir.file("bert-mlm-hedgehog")
+        let swap = try recast(["swap", fixture("bert-mlm"), swapped, "--feature-map", "hedgehog", "--feature-dim", "6", "--window", "4"])
+        try #require(swap.status == 0, "\(swap.stderr)")
+        let ids = "2,5,9,11,3,7,1,4,6,8"
+        let run = dir.file("bert-mlm-run.safetensors")
+        let r = try recast(["run", swapped, "--tokens", ids, "--out", run])
+        try #require(r.status == 0, "\(r.stderr)")
+        let saved = dir.file("bert-mlm-saved")
+        let script = #"""
+            import json, os, sys
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            import torch
+            from safetensors.torch import load_file
+            from transformers import AutoModelForMaskedLM
+            model, info = AutoModelForMaskedLM.from_pretrained(sys.argv[1], trust_remote_code=True, output_loading_info=True)
+            ids = torch.tensor([[int(t) for t in sys.argv[2].split(",")]])
+            with torch.no_grad():
+                out = model(input_ids=ids, output_hidden_states=True)
+            recast = load_file(sys.argv[3])["hidden_states"]
+            mine = out.hidden_states[-1][0]
+            model.save_pretrained(sys.argv[4])
+            print("\n" + json.dumps({"class": type(model).__name__, "info": {k: sorted(map(str, v)) for k, v in info.items()},
+                              "error": float((mine - recast).abs().max() / recast.abs().max()),
+                              "logits": list(out.logits.shape), "finite": bool(torch.isfinite(out.logits).all())}))
+            """#
+        let p = try python(["-c", script, swapped, ids, run, saved])
+        try #require(p.status == 0, "\(p.stderr)")
+        let result = try JSON.parse(p.stdout.split(separator: "\n").last.map(String.init) ?? "")
+        #expect(result["class"]?.stringValue == "RecastBertForMaskedLM")
+        for (key, names) in result["info"]?.objectValue ?? [] { #expect(names.arrayValue?.isEmpty == true, "\(key): \(names)") }
+        #expect((result["error"]?.doubleValue ?? 1) < 1e-4, "\(result)")
+        #expect(result["logits"]?.arrayValue?.compactMap(\.intValue) == [1, 10, 64] && result["finite"]?.boolValue == true)
+        let diff = try FinetuneRoundTripTests().changedTensors(swapped, saved)
+        #expect(diff["changed"]?.arrayValue?.isEmpty == true && diff["only_a"]?.arrayValue?.isEmpty == true
+                && diff["only_b"]?.arrayValue?.isEmpty == true, "\(diff.serialized())")
+        let back = try recast(["run", saved, "--tokens", ids, "--out", dir.file("bert-mlm-saved.safetensors")])
+        #expect(back.status == 0, "\(back.stderr)")
+    }
+
     /// Without `trust_remote_code`, `transformers` refuses a converted folder (its model_type is `recast_…`, which the
     /// library does not know) instead of loading the library's softmax model and dropping the feature maps: the elu
     /// swap, which adds no tensor, would otherwise load without a word. With the flag, the same call loads it.

@@ -46,7 +46,7 @@ import RecastCore
         #expect(mine.keys.sorted() == theirs.keys.sorted())
         for (k, v) in theirs { #expect(mine[k] == v, "\(k) differs") }
         let config = try JSON.parse(Array(try Data(contentsOf: URL(fileURLWithPath: fromGGUF + "/config.json"))))
-        #expect(config["model_type"]?.stringValue == "llama" && config["linear_attention"]?["feature_map"]?.stringValue == "hedgehog")
+        #expect(config["model_type"]?.stringValue == "recast_llama" && config["linear_attention"]?["feature_map"]?.stringValue == "hedgehog")
         let tokens = ["--tokens", "3,1,4,1,5,9,2,6"]
         let a = dir.file("a.safetensors"), b = dir.file("b.safetensors")
         #expect(try recast(["run", fromGGUF, "--out", a] + tokens).status == 0)
