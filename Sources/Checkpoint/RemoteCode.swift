@@ -15,8 +15,8 @@ public enum RemoteCode {
     /// The file's name beside the weights.
     public static let fileName = moduleName + ".py"
 
-    /// The class-name stem per `model_type`, and whether the family loads through `AutoModel` (an encoder)
-    /// rather than `AutoModelForCausalLM`.
+    /// The class-name stem per `model_type`, and whether the family loads through `AutoModel` alone (an encoder)
+    /// rather than also through `AutoModelForCausalLM` (a decoder, whose `AutoModel` is the decoder without its head).
     static let families: [String: (stem: String, model: String, encoder: Bool)] = [
         "llama": ("RecastLlama", "RecastLlamaForCausalLM", false),
         "qwen2": ("RecastQwen2", "RecastQwen2ForCausalLM", false),
@@ -25,9 +25,9 @@ public enum RemoteCode {
         "bert": ("RecastBert", "RecastBertModel", true),
     ]
 
-    /// config.json's `auto_map` for a model of `modelType`: `AutoConfig` and `AutoModelForCausalLM` (or
-    /// `AutoModel` for BERT, and also `AutoModelForMaskedLM` when `architectures` names `BertForMaskedLM`, whose
-    /// checkpoint holds the masked-LM head); nil for a family the file does not define.
+    /// config.json's `auto_map` for a model of `modelType`: `AutoConfig`, `AutoModelForCausalLM` and `AutoModel`
+    /// (the decoder without its head), or for BERT `AutoModel` and, when `architectures` names `BertForMaskedLM`
+    /// (whose checkpoint holds the masked-LM head), `AutoModelForMaskedLM`; nil for a family the file does not define.
     public static func autoMap(modelType: String, architectures: [String] = []) -> JSON? {
         let type = ModelGraph.baseModelType(modelType)
         guard let f = families[type] else { return nil }
@@ -35,6 +35,7 @@ public enum RemoteCode {
             ("AutoConfig", .string("\(moduleName).\(f.stem)Config")),
             (f.encoder ? "AutoModel" : "AutoModelForCausalLM", .string("\(moduleName).\(f.model)")),
         ]
+        if !f.encoder { entries.append(("AutoModel", .string("\(moduleName).\(f.stem)Model"))) }
         if type == "bert" && architectures.contains("BertForMaskedLM") {
             entries.append(("AutoModelForMaskedLM", .string("\(moduleName).RecastBertForMaskedLM")))
         }

@@ -74,12 +74,16 @@ from transformers import (
     BertModel,
     GPT2Config,
     GPT2LMHeadModel,
+    GPT2Model,
     LlamaConfig,
     LlamaForCausalLM,
+    LlamaModel,
     MistralConfig,
     MistralForCausalLM,
+    MistralModel,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Qwen2Model,
 )
 from transformers.cache_utils import Cache, CacheLayerMixin
 from transformers.models.bert.modeling_bert import BertSelfAttention
@@ -723,19 +727,72 @@ class Float64RotaryEmbedding(nn.Module):
         return cos.to(device=x.device, dtype=x.dtype), sin.to(device=x.device, dtype=x.dtype)
 
 
+def swap_rotary_decoder(decoder: nn.Module, config, attention_class: type) -> None:
+    """In a Llama, Qwen2 or Mistral decoder (`LlamaModel`, …): the listed layers' `self_attn` becomes
+    `attention_class`, and every layer's rotary angles, softmax ones included, are computed in float64
+    (`Float64RotaryEmbedding`)."""
+    swap_layers(config, decoder.layers, "self_attn", lambda i: attention_class(config, i))
+    frequencies = rope_inverse_frequencies(config)
+    if frequencies is not None:
+        decoder.rotary_emb = Float64RotaryEmbedding(decoder.rotary_emb, frequencies)
+
+
 class RotaryCausalLM:
     """Mixed in before `LlamaForCausalLM`, `Qwen2ForCausalLM` or `MistralForCausalLM`: builds the library's
-    model, swaps the listed layers' `self_attn` for `attention_class`, and computes rotary angles in float64
-    (`Float64RotaryEmbedding`) for every layer, softmax ones included."""
+    model and swaps its decoder (`swap_rotary_decoder`)."""
 
     attention_class: type
 
     def __init__(self, config):
         super().__init__(config)
-        swap_layers(config, self.model.layers, "self_attn", lambda i: self.attention_class(config, i))
-        frequencies = rope_inverse_frequencies(config)
-        if frequencies is not None:
-            self.model.rotary_emb = Float64RotaryEmbedding(self.model.rotary_emb, frequencies)
+        swap_rotary_decoder(self.model, config, self.attention_class)
+
+
+class RotaryDecoder:
+    """Mixed in before `LlamaModel`, `Qwen2Model` or `MistralModel`: the decoder without its language-model head
+    (`AutoModel`: hidden states, embeddings), swapped as in the causal classes."""
+
+    attention_class: type
+
+    def __init__(self, config):
+        super().__init__(config)
+        swap_rotary_decoder(self, config, self.attention_class)
+
+
+class RecastLlamaModel(RotaryDecoder, LlamaModel):
+    """`LlamaModel` with Recast's linear attention in the swapped layers."""
+
+    config_class = RecastLlamaConfig
+    attention_class = RecastLlamaAttention
+    forward = passing_padding(LlamaModel.forward)
+
+
+class RecastQwen2Model(RotaryDecoder, Qwen2Model):
+    """`Qwen2Model` with Recast's linear attention in the swapped layers."""
+
+    config_class = RecastQwen2Config
+    attention_class = RecastQwen2Attention
+    forward = passing_padding(Qwen2Model.forward)
+
+
+class RecastMistralModel(RotaryDecoder, MistralModel):
+    """`MistralModel` with Recast's linear attention in the swapped layers."""
+
+    config_class = RecastMistralConfig
+    attention_class = RecastMistralAttention
+    forward = passing_padding(MistralModel.forward)
+
+
+class RecastGPT2Model(GPT2Model):
+    """`GPT2Model` with Recast's linear attention in the swapped layers."""
+
+    config_class = RecastGPT2Config
+
+    def __init__(self, config: GPT2Config):
+        super().__init__(config)
+        swap_layers(config, self.h, "attn", lambda i: RecastGPT2Attention(config, i))
+
+    forward = passing_padding(GPT2Model.forward)
 
 
 class RecastLlamaForCausalLM(RotaryCausalLM, LlamaForCausalLM):

@@ -161,6 +161,50 @@ import RecastCore
         #expect(back.status == 0, "\(back.stderr)")
     }
 
+    /// A decoder folder's `AutoModel` is the decoder without its head (hidden states, embeddings): its last hidden
+    /// state equals the causal model's, whose logits the other tests hold to `recast run`, and a right-padded batch
+    /// equals each sequence alone.
+    @Test func decodersLoadWithoutTheirHead() throws {
+        var folders: [String] = []
+        for (family, extra) in [("llama", ["--feature-map", "hedgehog", "--feature-dim", "6", "--window", "3"]),
+                                ("gpt2", ["--feature-map", "t2r", "--layers", "0"]),
+                                ("qwen2", ["--feature-map", "performer", "--feature-dim", "16", "--window", "3"])] {
+            let out = dir.file("\(family)-base")
+            let r = try recast(["swap", fixture(family), out] + extra)
+            try #require(r.status == 0, "\(r.stderr)")
+            folders.append(out)
+        }
+        let script = #"""
+            import json, os, sys
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            import torch
+            from transformers import AutoModel, AutoModelForCausalLM
+            results = []
+            for folder in sys.argv[1:]:
+                base = AutoModel.from_pretrained(folder, trust_remote_code=True, dtype=torch.float32)
+                lm = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True, dtype=torch.float32)
+                ids = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6, 5, 3]])
+                short = torch.tensor([[3, 1, 4, 1, 5, 9, 0, 0, 0, 0]])
+                mask = torch.tensor([[1] * 6 + [0] * 4, [1] * 10])
+                with torch.no_grad():
+                    h = base(input_ids=ids).last_hidden_state
+                    causal = lm(input_ids=ids, output_hidden_states=True).hidden_states[-1]
+                    batch = base(input_ids=torch.cat([short, ids]), attention_mask=mask).last_hidden_state
+                    alone = base(input_ids=short[:, :6]).last_hidden_state
+                scale = float(h.abs().max())
+                results.append({"class": type(base).__name__, "causal": float((h - causal).abs().max()) / scale,
+                                "padded": max(float((batch[0, :6] - alone[0]).abs().max()), float((batch[1] - h[0]).abs().max())) / scale})
+            print("\n" + json.dumps(results))
+            """#
+        let r = try python(["-c", script] + folders)
+        try #require(r.status == 0, "\(r.stderr)")
+        let results = try #require(try JSON.parse(r.stdout.split(separator: "\n").last.map(String.init) ?? "").arrayValue)
+        #expect(results.map { $0["class"]?.stringValue } == ["RecastLlamaModel", "RecastGPT2Model", "RecastQwen2Model"])
+        for result in results {
+            #expect((result["causal"]?.doubleValue ?? 1) < 1e-6 && (result["padded"]?.doubleValue ?? 1) < 1e-5, "\(result)")
+        }
+    }
+
     /// Without `trust_remote_code`, `transformers` refuses a converted folder (its model_type is `recast_…`, which the
     /// library does not know) instead of loading the library's softmax model and dropping the feature maps: the elu
     /// swap, which adds no tensor, would otherwise load without a word. With the flag, the same call loads it.
