@@ -252,9 +252,6 @@ public enum Calibrator {
                                  seconds: seconds(clock.now - started), peakMemoryBytes: peakResidentBytes(), memoryBound: need.bytes)
     }
 
-    /// Refuses a model calibration cannot train, before any data is read: one that is not a swapped model (no
-    /// `linear_attention` block), a map with nothing to train and no window factors, layers that are not swapped,
-    /// and bad options. Returns the graph, its linear-attention config, and the layers to train.
     /// The calibration record the linear_attention `block` already holds (a model calibrated before), nil if none.
     static func previousRecord(_ block: JSON, file: String) throws -> CalibrationRecord? {
         guard let c = block["calibration"], !c.isNull else { return nil }
@@ -265,6 +262,9 @@ public enum Calibrator {
         return record
     }
 
+    /// Refuses a model calibration cannot train, before any data is read: one that is not a swapped model (no
+    /// `linear_attention` block), a map with nothing to train and no window factors, layers that are not swapped,
+    /// and bad options. Returns the graph, its linear-attention config, and the layers to train.
     public static func check(model: Model, options: CalibrationOptions) throws -> (ModelGraph, LinearAttentionConfig, [Int]) {
         try options.validate()
         let configFile = model.configPath ?? model.path

@@ -4,12 +4,14 @@
 config.json's `auto_map` at its classes, so that
 
     AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)   # GPT-2, Llama, Qwen2, Mistral
-    AutoModel.from_pretrained(folder, trust_remote_code=True)              # BERT
+    AutoModel.from_pretrained(folder, trust_remote_code=True)              # BERT; a decoder without its head
+    AutoModelForMaskedLM.from_pretrained(folder, trust_remote_code=True)   # a BertForMaskedLM checkpoint
 
 load the model with the semantics Recast runs. config.json's `model_type` is the library's with a `recast_` prefix
 (`recast_llama`), which the library does not know: without `trust_remote_code` loading fails, instead of giving the
 library's softmax model with the feature maps dropped. Each class subclasses the library's own class for the
-family (`LlamaForCausalLM`, `Qwen2ForCausalLM`, `MistralForCausalLM`, `GPT2LMHeadModel`, `BertModel`) and
+family (`LlamaForCausalLM`, `Qwen2ForCausalLM`, `MistralForCausalLM`, `GPT2LMHeadModel`, their base models,
+`BertModel`, `BertForMaskedLM`) and
 replaces only the attention of the layers listed in config.json's `linear_attention.layers`; every other
 module, name and behaviour is the library's.
 
