@@ -37,6 +37,23 @@ import RecastCore
         ])
     }
 
+    /// Each (family, swap options) swapped into a new folder named `family` + `suffix`; the folders.
+    func swapped(_ cases: [(family: String, options: [String])], suffix: String) throws -> [String] {
+        try cases.map { family, options in
+            let out = dir.file(family + suffix)
+            let r = try recast(["swap", fixture(family), out] + options)
+            try #require(r.status == 0, "\(r.stderr)")
+            return out
+        }
+    }
+
+    /// A Python script's result: the JSON on the last line of its stdout (transformers prints load reports and asks
+    /// about remote code there).
+    func lastLineJSON(_ r: ProcessResult) throws -> JSON {
+        try #require(r.status == 0, "\(r.stderr)")
+        return try JSON.parse(r.stdout.split(separator: "\n").last.map(String.init) ?? "")
+    }
+
     @Test func theTemplateIsEmbeddedAndWrittenAsIs() throws {
         let check = try python([repoRoot + "/tools/embed_remote_code.py", "--check"])
         #expect(check.status == 0, "\(check.stderr)")
@@ -147,9 +164,7 @@ import RecastCore
                               "error": float((mine - recast).abs().max() / recast.abs().max()),
                               "logits": list(out.logits.shape), "finite": bool(torch.isfinite(out.logits).all())}))
             """#
-        let p = try python(["-c", script, swapped, ids, run, saved])
-        try #require(p.status == 0, "\(p.stderr)")
-        let result = try JSON.parse(p.stdout.split(separator: "\n").last.map(String.init) ?? "")
+        let result = try lastLineJSON(try python(["-c", script, swapped, ids, run, saved]))
         #expect(result["class"]?.stringValue == "RecastBertForMaskedLM")
         for (key, names) in result["info"]?.objectValue ?? [] { #expect(names.arrayValue?.isEmpty == true, "\(key): \(names)") }
         #expect((result["error"]?.doubleValue ?? 1) < 1e-4, "\(result)")
@@ -165,15 +180,9 @@ import RecastCore
     /// state equals the causal model's, whose logits the other tests hold to `recast run`, and a right-padded batch
     /// equals each sequence alone.
     @Test func decodersLoadWithoutTheirHead() throws {
-        var folders: [String] = []
-        for (family, extra) in [("llama", ["--feature-map", "hedgehog", "--feature-dim", "6", "--window", "3"]),
-                                ("gpt2", ["--feature-map", "t2r", "--layers", "0"]),
-                                ("qwen2", ["--feature-map", "performer", "--feature-dim", "16", "--window", "3"])] {
-            let out = dir.file("\(family)-base")
-            let r = try recast(["swap", fixture(family), out] + extra)
-            try #require(r.status == 0, "\(r.stderr)")
-            folders.append(out)
-        }
+        let folders = try swapped([("llama", ["--feature-map", "hedgehog", "--feature-dim", "6", "--window", "3"]),
+                                   ("gpt2", ["--feature-map", "t2r", "--layers", "0"]),
+                                   ("qwen2", ["--feature-map", "performer", "--feature-dim", "16", "--window", "3"])], suffix: "-base")
         let script = #"""
             import json, os, sys
             os.environ["HF_HUB_OFFLINE"] = "1"
@@ -196,9 +205,7 @@ import RecastCore
                                 "padded": max(float((batch[0, :6] - alone[0]).abs().max()), float((batch[1] - h[0]).abs().max())) / scale})
             print("\n" + json.dumps(results))
             """#
-        let r = try python(["-c", script] + folders)
-        try #require(r.status == 0, "\(r.stderr)")
-        let results = try #require(try JSON.parse(r.stdout.split(separator: "\n").last.map(String.init) ?? "").arrayValue)
+        let results = try #require(try lastLineJSON(try python(["-c", script] + folders)).arrayValue)
         #expect(results.map { $0["class"]?.stringValue } == ["RecastLlamaModel", "RecastGPT2Model", "RecastQwen2Model"])
         for result in results {
             #expect((result["causal"]?.doubleValue ?? 1) < 1e-6 && (result["padded"]?.doubleValue ?? 1) < 1e-5, "\(result)")
@@ -209,13 +216,8 @@ import RecastCore
     /// library does not know) instead of loading the library's softmax model and dropping the feature maps: the elu
     /// swap, which adds no tensor, would otherwise load without a word. With the flag, the same call loads it.
     @Test func withoutTrustRemoteCodeLoadingFails() throws {
-        var folders: [String] = []
-        for (family, map) in [("qwen2", "elu"), ("llama", "hedgehog"), ("bert", "t2r")] {
-            let out = dir.file("\(family)-\(map)-untrusted")
-            let r = try recast(["swap", fixture(family), out, "--feature-map", map])
-            try #require(r.status == 0, "\(r.stderr)")
-            folders.append(out)
-        }
+        let folders = try swapped([("qwen2", ["--feature-map", "elu"]), ("llama", ["--feature-map", "hedgehog"]),
+                                   ("bert", ["--feature-map", "t2r"])], suffix: "-untrusted")
         let script = #"""
             import json, os, sys
             os.environ["HF_HUB_OFFLINE"] = "1"
@@ -232,11 +234,8 @@ import RecastCore
                 results.append({"refused": refused, "loaded": loaded})
             print("\n" + json.dumps(results))  # after transformers' prompt "Do you wish to run the custom code? [y/N]"
             """#
-        let r = try python(["-c", script] + folders)
-        try #require(r.status == 0, "\(r.stderr)")
         // transformers asks on stdout (and reads no answer from a closed stdin): the result is the last line.
-        let last = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
-        let results = try #require(try JSON.parse(last).arrayValue, "\(r.stdout)")
+        let results = try #require(try lastLineJSON(try python(["-c", script] + folders)).arrayValue)
         #expect(results.map { $0["loaded"]?.stringValue } == ["RecastQwen2ForCausalLM", "RecastLlamaForCausalLM", "RecastBertModel"])
         for (folder, result) in zip(folders, results) {
             let message = try #require(result["refused"]?.stringValue, "\(folder) loaded without trust_remote_code")

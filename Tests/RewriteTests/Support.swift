@@ -42,8 +42,8 @@ func readConfig(_ path: String) throws -> JSON { try JSON.parse(FileSystem.readA
 /// `model_type`.
 func withoutBlock(_ config: JSON) -> JSON {
     .object((config.objectValue ?? []).filter { $0.0 != "linear_attention" && $0.0 != "auto_map" }.map { key, value in
-        guard key == "model_type", let type = value.stringValue, type.hasPrefix("recast_") else { return (key, value) }
-        return (key, .string(String(type.dropFirst("recast_".count))))
+        guard key == "model_type", let type = value.stringValue else { return (key, value) }
+        return (key, .string(ModelGraph.baseModelType(type)))
     })
 }
 
