@@ -16,7 +16,9 @@ Output (stdout): a list of {"model", "missing", "unexpected", and relative error
                                           sequence's first real token, as generate counts them) vs recast run's batch
   "blocks_vs_quadratic"                   causal models with a window: every layer's hidden state computed in blocks
                                           of W queries (the template's training path) vs the quadratic form, both
-                                          in float64
+                                          in float64; "blocks_vs_quadratic_padded" the same on a batch with a
+                                          left-padded row; "blocks_vs_quadratic_gradients" every parameter's
+                                          gradient (the blocked form's own backward vs autograd's), both batches
   "rotary_float64", "library_rotary_float64"  rotary models: the largest difference of the template's cos and sin
                                           (positions 0 to 8,191; the config's rotary type, linear and llama3) from
                                           float64 ones (tools/reference.py), and the library's own embedding's}
@@ -104,6 +106,29 @@ def rotary_errors(model):
     return worst
 
 
+def blocked_and_quadratic(wide, template, ids, mask):
+    """The relative differences between `wide` (a float64 copy) run in the template's blocked form and in its
+    quadratic form, on ids [N, T] with attention mask `mask` (None: all real): of every layer's hidden state, and
+    of every parameter's gradient of a fixed random projection of those states over the real tokens."""
+    @torch.enable_grad()  # check() runs under no_grad
+    def run():
+        wide.zero_grad(set_to_none=True)
+        states = torch.stack(wide(ids, attention_mask=mask, output_hidden_states=True).hidden_states[:-1])
+        projection = torch.randn(states.shape, generator=torch.Generator().manual_seed(0), dtype=states.dtype)
+        real = mask[None, :, :, None].to(states.dtype) if mask is not None else 1.0
+        (states * projection * real).sum().backward()
+        gradients = torch.cat([p.grad.flatten() for p in wide.parameters() if p.grad is not None])
+        return states.detach() * real, gradients
+
+    blocked = run()
+    saved, template.BLOCKS_ABOVE_WINDOWS = template.BLOCKS_ABOVE_WINDOWS, ids.shape[1]
+    try:
+        quadratic = run()
+    finally:
+        template.BLOCKS_ABOVE_WINDOWS = saved
+    return rel(blocked[0], quadratic[0]), rel(blocked[1], quadratic[1])
+
+
 def check(case, loaded=None):
     """The relative errors of one case (see the module's doc); `loaded` is `load`'s result when already loaded."""
     encoder = case["encoder"]
@@ -127,17 +152,15 @@ def check(case, loaded=None):
                 # In float64, where the two forms' rounding (1e-6 apart in float32 on the fixtures) cannot hide a
                 # difference in what they compute. Every layer's hidden state is compared: the library's RMSNorm
                 # computes in float32 whatever the dtype, so the final norm (and the logits) round the difference away.
+                # The blocked form has its own backward (WindowBlockSums), so the gradients of every parameter are
+                # compared too, on the sequence and on a batch with a left-padded row.
                 wide = copy.deepcopy(model).double()
-
-                def states():
-                    return torch.stack(wide(tokens, output_hidden_states=True).hidden_states[:-1])
-
-                blocked = states()
-                saved, template.BLOCKS_ABOVE_WINDOWS = template.BLOCKS_ABOVE_WINDOWS, len(case["tokens"])
-                try:
-                    out["blocks_vs_quadratic"] = rel(blocked, states())
-                finally:
-                    template.BLOCKS_ABOVE_WINDOWS = saved
+                short = case["tokens"][:len(case["tokens"]) // 2 + 2]
+                batch, mask = padded([case["tokens"], short], left=True)
+                blocked = [blocked_and_quadratic(wide, template, ids, m) for ids, m in ((tokens, None), (batch, mask))]
+                out["blocks_vs_quadratic"] = blocked[0][0]
+                out["blocks_vs_quadratic_padded"] = blocked[1][0]
+                out["blocks_vs_quadratic_gradients"] = max(blocked[0][1], blocked[1][1])
                 del wide
             model.generation_config.eos_token_id = None  # generate exactly the tokens asked for
             # Prefill, then one token at a time through the cache (S, z and the window ring; KV for softmax).

@@ -29,7 +29,9 @@ smollm2  SmolLM2-135M-Instruct: tools/models.py smollm2-gguf → `recast convert
            rotary_float64           the template's rotary cos and sin against float64 ones (below 1e-7; the
                                     library's own float32 embedding, printed beside it, is about 5e-4 off)
            blocks_vs_quadratic      the template's blocked training form against its quadratic form, every
-                                    layer's hidden state, both in float64 (below 1e-12)
+                                    layer's hidden state, both in float64 (below 1e-12); _padded on a batch
+                                    with a left-padded row; _gradients every parameter's gradient (the blocked
+                                    form's own backward against autograd through the quadratic form)
            step_logits              prefill --length/2 tokens, then one token at a time through the cache
            batch_logits/_hidden     three licence passages right-padded vs `recast run --tokens-file`
            left_batch_logits/_hidden  the same passages left-padded (position_ids from the mask)
@@ -234,7 +236,8 @@ def report(checks, tolerance):
                       f"{'PASS' if ok else 'FAIL'} (smallest top-2 logit margin {result['greedy_smallest_margin']:.3f})")
             elif key == "library_rotary_float64":
                 print(f"{name:24s} {key:28s} {value:.2e}  (the library's float32 rotary, for comparison)")
-            elif key in ("rotary_float64", "blocks_vs_quadratic"):
+            elif key in ("rotary_float64", "blocks_vs_quadratic", "blocks_vs_quadratic_padded",
+                         "blocks_vs_quadratic_gradients"):
                 # cos and sin rounded once to float32; the two forms of the hybrid, both in float64
                 ok = value < (1e-7 if key == "rotary_float64" else 1e-12)
                 failed |= not ok

@@ -315,6 +315,110 @@ def state_in(cache: Cache | None, layer: int) -> LinearAttentionState | None:
 # The attention of a swapped layer
 # ---------------------------------------------------------------------------------------------------------
 
+class WindowBlockSums(torch.autograd.Function):
+    """The causal window hybrid over blocks of W queries, with a hand-written backward (`windowed_causal_blocks`
+    builds the inputs). Autograd through the same sums records some thirty operations, most of them writing a new
+    tensor the size of the scores and keeping it for the backward; here the forward works in place and keeps the
+    exponentials, the linear weights, the running sums and the denominators, and the backward is a dozen products
+    that accumulate in place (`baddbmm_`). Its result equals autograd's through `quadratic` (tools/
+    remote_code_check.py compares every parameter's gradient in float64). It is differentiable once: no
+    gradient of a gradient.
+
+      Q [B, H, n, W, d]       the blocks' queries, times the softmax scale
+      K, V [B, H, n, W, d]    the blocks' keys and values
+      FQ, FK [B, H, n, W, F]  φ_q of the queries, φ_k of the keys (zero where a key may not be linear)
+      near [B|1, 1, n, W, M]  (bool) each query's softmax terms among its candidates: the previous block's W
+                              keys, the block's own W, then the sinks (M = 2W + sinks)
+      gamma [H]
+      KS, VS [B, H, sinks, d] the sinks' keys and values (None without sinks)
+
+    Query i of block c takes, besides its softmax terms, the keys t ≤ i of block c − 1 (weights A = φ_q φ_kᵀ) and
+    every key of the blocks before c − 1 (the running sums S, z) into its linear part:
+
+      y = [γ Σ E v + Σ A v + φ_q S] / [γ Σ E + Σ A + φ_q z + eps],  E = exp(q·k − c) on `near` (0 elsewhere),
+
+    c the largest of the query's near logits (0 when it has none). The gradient through c goes to that logit
+    (to one of them, when several are equal). Every tensor is in Q's dtype; autocast is off inside."""
+
+    @staticmethod
+    def forward(ctx, Q, K, V, FQ, FK, near, gamma, eps: float, KS, VS):
+        B, H, n, W, d = V.shape
+        g = gamma[:, None, None, None]
+        Q, K, V, FQ, FK = (x.contiguous() for x in (Q, K, V, FQ, FK))  # `flat` views them as batches of matrices
+        with torch.no_grad(), torch.autocast(Q.device.type, enabled=False):
+            KC, VC = (torch.cat([shifted(x), x] + ([s[:, :, None].expand(B, H, n, s.shape[2], d)] if s is not None else []),
+                                dim=3) for x, s in ((K, KS), (V, VS)))
+            FKp = shifted(FK)
+            E = (Q @ KC.mT).masked_fill_(~near, float("-inf"))
+            c, top = E.max(-1, keepdim=True)
+            c.masked_fill_(torch.isinf(c), 0.0)  # a query with no near key (all padding): no softmax term
+            E.sub_(c).exp_()
+            A = (FQ @ FKp.mT).tril_()
+            # S_c, z_c: the sums of the blocks before c − 1, a running sum moved on by two blocks.
+            S = nn.functional.pad((FK.mT @ V).cumsum_(2), (0, 0, 0, 0, 2, -2))
+            z = nn.functional.pad(FK.sum(-2).cumsum_(2), (0, 0, 2, -2))
+            num = (E @ VC).mul_(g)
+            flat(num).baddbmm_(flat(A), flat(VC)[:, :W]).baddbmm_(flat(FQ), flat(S))
+            den = E.sum(-1).mul_(g[..., 0]).add_(A.sum(-1)).add_((FQ @ z[..., None])[..., 0]).add_(eps)
+            out = num.div_(den[..., None])
+        ctx.sinks = KS is not None
+        ctx.save_for_backward(Q, KC, VC, FQ, FKp, FK, V, S, z, gamma, E, A, den, out, top)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dout):
+        Q, KC, VC, FQ, FKp, FK, V, S, z, gamma, E, A, den, out, top = ctx.saved_tensors
+        B, H, n, W, d = V.shape
+        F = FQ.shape[-1]
+        g = gamma[:, None, None, None]
+
+        with torch.autocast(Q.device.type, enabled=False):
+            dnum = dout.to(Q.dtype).contiguous() / den[..., None]
+            dden = (dnum * out).sum(-1).neg_()  # ∂y/∂den = −y/den
+            dWt = (dnum @ VC.mT).add_(dden[..., None])  # ∂L/∂ each weight, softmax or linear
+            dA = dWt[..., :W].tril()
+            dVC = (E.mT @ dnum).mul_(g)
+            flat(dVC)[:, :W].baddbmm_(flat(A).mT, flat(dnum))
+            dFQ = dnum @ S.mT
+            flat(dFQ).baddbmm_(dden.view(-1, W, 1), z.view(-1, 1, F)).baddbmm_(flat(dA), flat(FKp))
+            dFKp = dA.mT @ FQ
+            G = dWt.mul_(E)  # ∂L/∂E ⊙ E / γ
+            dgamma = G.sum((0, 2, 3, 4))
+            G.mul_(g)  # ∂L/∂ the logits, through E …
+            G.scatter_add_(-1, top, G.sum(-1, keepdim=True).neg_())  # … and through c, at the largest logit
+            dQ = G @ KC
+            dKC = G.mT @ Q
+            dK, dV = (x[..., W:2 * W, :].clone() for x in (dKC, dVC))
+            dK[:, :, :-1] += dKC[:, :, 1:, :W]
+            dV[:, :, :-1] += dVC[:, :, 1:, :W]
+            # Block b's sums reach S_c and z_c of every block c ≥ b + 2.
+            dsums = sums_after_next(FQ.mT @ dnum)
+            dzs = sums_after_next((FQ.mT @ dden[..., None])[..., 0])
+            dFK = nn.functional.pad(dFKp, (0, 0, 0, 0, -1, 1)).add_(dzs[..., None, :])
+            flat(dFK).baddbmm_(flat(V), flat(dsums).mT)
+            flat(dV).baddbmm_(flat(FK), flat(dsums))
+            dKS = dKC[..., 2 * W:, :].sum(2) if ctx.sinks else None
+            dVS = dVC[..., 2 * W:, :].sum(2) if ctx.sinks else None
+        return dQ, dK, dV, dFQ, dFK, None, dgamma, None, dKS, dVS
+
+
+def flat(x: torch.Tensor) -> torch.Tensor:
+    """[…, m, e] → [N, m, e], a view (x must be contiguous in its leading dimensions): `baddbmm_` accumulates into it."""
+    return x.view(-1, *x.shape[-2:])
+
+
+def sums_after_next(x: torch.Tensor) -> torch.Tensor:
+    """x [B, H, n, …] per block → for block b, the sum of x over the blocks c ≥ b + 2 (zero for the last two): a
+    running sum from the end, added up in order (a total minus a running sum would cancel in low precision)."""
+    return torch.cat([x[:, :, 2:].flip(2).cumsum(2).flip(2), torch.zeros_like(x[:, :, :2])], dim=2)
+
+
+def shifted(x: torch.Tensor) -> torch.Tensor:
+    """Blocks [B, H, n, W, e] moved on by one block: block c holds block c − 1, block 0 zeros."""
+    return torch.cat([torch.zeros_like(x[:, :, :1]), x[:, :, :-1]], dim=2)
+
+
 def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq: torch.Tensor, fk: torch.Tensor,
                            key_mask: torch.Tensor | None, gamma: torch.Tensor, window: int, scale: float,
                            eps: float, sinks: int = 0, rank: torch.Tensor | None = None) -> torch.Tensor:
@@ -325,9 +429,7 @@ def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq
 
     Query i of block c (position cW + i) sees, in its own block, the keys t ≤ i, all in its window; in block
     c − 1, the keys t > i in its window and the keys t ≤ i in its linear part; and every key of the blocks
-    before c − 1 in its linear part, summed into S and z once per block. Block c − 1 is the sequence moved on
-    by W positions (zeros in front, which block 0 never sees), so no tensor is sliced by block: a slice's
-    gradient would be a zero-filled copy of the whole input.
+    before c − 1 in its linear part, summed into S and z once per block. `WindowBlockSums` computes the sums.
 
     With sinks (`rank` [B, L]: each real key's index among its row's real tokens), the first
     `sinks` real tokens of each row leave the linear sums, and each query also sees, as
@@ -337,61 +439,40 @@ def windowed_causal_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fq
     W = window
     count = -(-L // W)
     pad = count * W - L
+    dtype = functools.reduce(torch.promote_types, (x.dtype for x in (q, k, v, fq, fk, gamma)))
+    q, k, v, fq, fk, gamma = (x.to(dtype) for x in (q, k, v, fq, fk, gamma))
 
-    def blocks(x: torch.Tensor, shift: int = 0) -> torch.Tensor:
-        """[B, H, L, e] → [B, H, count, W, e]: zeros after the end, and `shift` blocks of zeros in front."""
-        if pad or shift:
-            x = nn.functional.pad(x, (0, 0, shift * W, pad - shift * W))  # a negative pad crops the end
+    def blocks(x: torch.Tensor) -> torch.Tensor:
+        """[B, H, L, e] → [B, H, count, W, e], zeros after the end."""
+        if pad:
+            x = nn.functional.pad(x, (0, 0, 0, pad))
         return x.reshape(x.shape[0], x.shape[1], count, W, x.shape[-1])
 
-    # The values carry a column of ones, so that each product with them sums the weights too: the numerator
-    # and the denominator come out of the same products.
-    v1 = torch.cat([v, v.new_ones(B, H, L, 1)], dim=-1)
-    sink_terms = None
+    i = torch.arange(W, device=v.device)
+    lower = i[None, :] <= i[:, None]  # [W queries, W keys]: key t at or before query i
+    first = torch.arange(count, device=v.device)[None, None, :, None, None] == 0  # block 0 has no previous block
+    if key_mask is not None and not bool(key_mask.all()):
+        real = key_mask[:, None, :, None].to(dtype)  # [B, 1, L, 1]
+        fk = fk * real
+        key_real = blocks(real).mT > 0  # [B, 1, count, 1, W]
+        near = [~lower & ~first & shifted(key_real), lower & key_real]
+    else:
+        near = [(~lower & ~first).expand(1, 1, count, W, W), lower.expand(1, 1, count, W, W)]
+    KS = VS = None
     if sinks:
         real = key_mask.to(torch.bool) if key_mask is not None else torch.ones(B, L, dtype=torch.bool, device=v.device)
         slot = real[:, :, None] & (rank[:, :, None] == torch.arange(sinks, device=v.device))
-        onehot = slot.to(v.dtype)  # [B, L, sinks]: key l is row b's sink s
-        fk = fk * (~slot.any(-1))[:, None, :, None].to(fk.dtype)
-        Ks = torch.einsum("bls,bhld->bhsd", onehot, k)[:, :, None]  # [B, H, 1, sinks, d]
-        Vs = torch.einsum("bls,bhld->bhsd", onehot, v1)[:, :, None]
-        at = torch.einsum("bls,l->bs", onehot, torch.arange(L, device=v.device, dtype=v.dtype))  # the sinks' positions
-        query = torch.arange(count * W, device=v.device, dtype=v.dtype).reshape(count, W)
+        onehot = slot.to(dtype)  # [B, L, sinks]: key l is row b's sink s
+        fk = fk * (~slot.any(-1))[:, None, :, None].to(dtype)
+        KS, VS = (torch.einsum("bls,bhld->bhsd", onehot, x) for x in (k, v))
+        at = torch.einsum("bls,l->bs", onehot, torch.arange(L, device=v.device, dtype=dtype))  # the sinks' positions
+        query = torch.arange(count * W, device=v.device, dtype=dtype).reshape(count, W)
         # A sink is a separate term once it has left the query's window (inside it, the window has it).
-        left = slot.any(1)[:, None, None, :] & (at[:, None, None, :] <= (query - W)[None, :, :, None])
-        sink_terms = (Ks, Vs, left[:, None])  # left: [B, 1, count, W, sinks]
-    i = torch.arange(W, device=v.device)
-    lower = i[None, :] <= i[:, None]  # [W queries, W keys]: key t at or before query i
-    if key_mask is not None and not bool(key_mask.all()):
-        real = key_mask[:, None, :, None].to(v.dtype)  # [B, 1, L, 1]
-        fk = fk * real
-        near_own = lower & (blocks(real).transpose(-1, -2) > 0)  # [B, 1, count, W, W]
-        near_previous = ~lower & (blocks(real, 1).transpose(-1, -2) > 0)
-    else:
-        near_own = lower
-        near_previous = ~lower & (torch.arange(count, device=v.device) > 0)[:, None, None]  # block 0 has none
-    Q, K, V, FQ, FK = (blocks(x) for x in (q * scale, k, v1, fq, fk))
-    Kp, Vp, FKp = (blocks(x, 1) for x in (k, v1, fk))  # block c − 1's keys beside block c's queries
-    own = (Q @ K.transpose(-1, -2)).masked_fill(~near_own, float("-inf"))
-    previous = (Q @ Kp.transpose(-1, -2)).masked_fill(~near_previous, float("-inf"))
-    c = torch.maximum(own.amax(-1, keepdim=True), previous.amax(-1, keepdim=True))
-    if sink_terms is not None:
-        Ks, Vs, left = sink_terms
-        parked = (Q @ Ks.transpose(-1, -2)).masked_fill(~left, float("-inf"))  # [B, H, count, W, sinks]
-        c = torch.maximum(c, parked.amax(-1, keepdim=True))
-    c = torch.where(torch.isfinite(c), c, torch.zeros_like(c))  # a query with no window key has no softmax term
-    g = gamma[None, :, None, None, None].to(v.dtype)
-    own = torch.exp(own - c) * g
-    previous = torch.exp(previous - c) * g + (FQ @ FKp.transpose(-1, -2)).masked_fill(~lower, 0.0)
-    # [S_c | z_c]: the linear sums over the blocks before c − 1, as one product with the block-lower matrix
-    # (block c takes blocks 0 … c − 2): a running sum's backward would reverse and copy the sums.
-    earlier = torch.ones(count, count, dtype=v.dtype, device=v.device).tril(-2)
-    sums = FK.transpose(-1, -2) @ V  # [B, H, count, F, d + 1]
-    S = (earlier @ sums.flatten(3)).view(sums.shape)
-    both = own @ V + previous @ Vp + FQ @ S  # [..., :d] the numerator, [..., d] the denominator
-    if sink_terms is not None:
-        both = both + (torch.exp(parked - c) * g) @ Vs
-    out = both[..., :d] / (both[..., d:] + eps)
+        near.append((slot.any(1)[:, None, None, :] & (at[:, None, None, :] <= (query - W)[None, :, :, None]))[:, None])
+    rows = max(m.shape[0] for m in near)
+    near = torch.cat([m.expand(rows, 1, count, W, m.shape[-1]) for m in near], dim=-1)
+    out = WindowBlockSums.apply(blocks(q * scale), blocks(k), blocks(v), blocks(fq), blocks(fk), near, gamma, eps,
+                                KS, VS)
     return out.reshape(B, H, count * W, d)[:, :, :L]
 
 

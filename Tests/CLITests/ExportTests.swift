@@ -129,9 +129,14 @@ import RecastCore
                 #expect(rotary < 1e-7, "\(name): rotary cos/sin \(rotary) from float64")
                 #expect(library > 1e-5, "\(name): the library's float32 rotary (\(library)) no longer differs: the check proves nothing")
             }
-            // With a window, the template's blocked form (14 tokens, windows of 5 and 3) against its quadratic form, in float64.
-            if let w = result["blocks_vs_quadratic"]?.doubleValue { #expect(w < 1e-12, "\(name): blocks vs quadratic \(w) (float64)") }
-            if !name.hasPrefix("bert") && (name.contains("-5") || name.contains("-3-")) { #expect(result["blocks_vs_quadratic"] != nil, "\(name): blocked form not checked") }
+            // With a window, the template's blocked form (14 tokens, windows of 5 and 3) against its quadratic form, in
+            // float64: hidden states, and every parameter's gradient (the blocked form's own backward against autograd).
+            for key in ["blocks_vs_quadratic", "blocks_vs_quadratic_padded", "blocks_vs_quadratic_gradients"] {
+                if let w = result[key]?.doubleValue { #expect(w < 1e-12, "\(name): \(key) \(w) (float64)") }
+            }
+            if !name.hasPrefix("bert") && (name.contains("-5") || name.contains("-3-")) {
+                #expect(result["blocks_vs_quadratic_gradients"] != nil, "\(name): blocked form not checked")
+            }
         }
     }
 
