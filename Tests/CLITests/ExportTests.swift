@@ -3,6 +3,13 @@ import Testing
 import TestSupport
 import RecastCore
 
+/// A Python script's result: the JSON on the last line of its stdout (transformers prints load reports and asks
+/// about remote code there).
+private func lastLineJSON(_ r: ProcessResult) throws -> JSON {
+    try #require(r.status == 0, "\(r.stderr)")
+    return try JSON.parse(r.stdout.split(separator: "\n").last.map(String.init) ?? "")
+}
+
 /// The finetuning hand-off (issue 14): what `recast swap` writes is a `transformers` model. PyTorch loads it
 /// through the remote code beside the weights (`modeling_recast.py`, `auto_map`) and computes what `recast run`
 /// computes. One Python process (tools/remote_code_check.py) checks every folder: torch and transformers
@@ -45,13 +52,6 @@ import RecastCore
             try #require(r.status == 0, "\(r.stderr)")
             return out
         }
-    }
-
-    /// A Python script's result: the JSON on the last line of its stdout (transformers prints load reports and asks
-    /// about remote code there).
-    func lastLineJSON(_ r: ProcessResult) throws -> JSON {
-        try #require(r.status == 0, "\(r.stderr)")
-        return try JSON.parse(r.stdout.split(separator: "\n").last.map(String.init) ?? "")
     }
 
     @Test func theTemplateIsEmbeddedAndWrittenAsIs() throws {
@@ -310,8 +310,8 @@ import RecastCore
 }
 
 /// The way back: Recast → PyTorch (tools/finetune.py, a few CPU steps) → Recast. What save_pretrained writes
-/// (f32 sharded after LoRA; bf16 after full training) is read by `inspect`, `run` and `verify`, and only the
-/// trained tensors changed.
+/// (f32 sharded after LoRA; bf16 after full training) is read by `inspect`, `run` and `verify`, `generate`
+/// continues a prompt with PyTorch's greedy tokens, and only the trained tensors changed.
 @Suite struct FinetuneRoundTripTests {
     let dir = TempDir()
     static let text = "/usr/share/common-licenses/GPL-3"
@@ -354,6 +354,45 @@ import RecastCore
             let r = try recast(arguments)
             #expect(r.status == 0, "recast \(arguments[0]) on what save_pretrained wrote: \(r.stderr)")
         }
+    }
+
+    /// `recast generate` on what save_pretrained wrote continues each prompt greedily with the tokens PyTorch's
+    /// `generate` picks on the same folder (loaded in f32 through its remote code); the texts. The fixtures have no
+    /// tokenizer, so one is written beside the weights: a character-level BPE over the vocabulary's 64 ids, no
+    /// merges, `Fuse` decoder (the text is the characters). Both stop at config.json's end-of-sequence id or after
+    /// 16 tokens.
+    @discardableResult
+    func expectGeneratesWhatPyTorchGenerates(_ trained: String, prompts: [String]) throws -> [String] {
+        let script = #"""
+            import json, os, sys
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            import torch
+            from tokenizers import Tokenizer, decoders, models
+            from transformers import AutoModelForCausalLM
+            folder, prompts = sys.argv[1], sys.argv[2:]
+            alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,"
+            tokenizer = Tokenizer(models.BPE(vocab={c: i for i, c in enumerate(alphabet)}, merges=[]))
+            tokenizer.decoder = decoders.Fuse()
+            tokenizer.save(os.path.join(folder, "tokenizer.json"))
+            model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True, dtype=torch.float32).eval()
+            texts = []
+            for prompt in prompts:
+                ids = tokenizer.encode(prompt).ids
+                out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                     do_sample=False, max_new_tokens=16)[0, len(ids):].tolist()
+                eos = model.config.eos_token_id
+                texts.append(tokenizer.decode(out[:out.index(eos)] if eos in out else out))
+            print(json.dumps(texts))
+            """#
+        let texts = try lastLineJSON(try python(["-c", script, trained] + prompts)).arrayValue?.compactMap(\.stringValue) ?? []
+        try #require(texts.count == prompts.count, "PyTorch's generate: \(texts)")
+        for (prompt, expected) in zip(prompts, texts) {
+            let r = try recast(["generate", trained, "--prompt", prompt, "--max-tokens", "16"])
+            #expect(r.status == 0, "recast generate on what save_pretrained wrote: \(r.stderr)")
+            #expect(r.stdout == expected, "\(prompt): recast generate \(r.stdout.debugDescription), PyTorch \(expected.debugDescription)")
+            #expect(!expected.isEmpty, "\(prompt): PyTorch generated nothing to compare")
+        }
+        return texts
     }
 
     /// `--teacher`: training by distillation from the original lowers the held-out KL divergence to it; the
@@ -458,6 +497,7 @@ import RecastCore
         #expect(changed == projections.sorted(), "changed: \(changed)")
         #expect(diff["only_a"]?.arrayValue?.isEmpty == true && diff["only_b"]?.arrayValue?.isEmpty == true, "\(diff.serialized())")
         try expectRecastReads(swapped, lora)
+        try expectGeneratesWhatPyTorchGenerates(lora, prompts: ["Copyright", "Thegeneral"])
 
         // Full training (performer, whose projection is fixed), saved bf16 in one file: the bf16 fixture
         // round-trips exactly through f32, so an unchanged tensor compares equal.
@@ -469,6 +509,10 @@ import RecastCore
         let fullChanged = fullDiff["changed"]?.arrayValue?.compactMap(\.stringValue) ?? []
         #expect(!fullChanged.isEmpty && !fullChanged.contains { $0.hasSuffix("feature_map.projection") }, "changed: \(fullChanged)")
         try expectRecastReads(performer, full)
+        // Two steps leave the model far from collapsing on one token: its continuations differ, so equal texts
+        // say the recurrent paths agree step by step.
+        let texts = try expectGeneratesWhatPyTorchGenerates(full, prompts: ["Thegeneral", "ZQ9"])
+        #expect(Set(texts.joined()).count >= 4, "the continuations \(texts) are too uniform to tell two paths apart")
     }
 
     /// Two processes (DistributedDataParallel on the CPU, as `accelerate launch` runs the script on several GPUs):
